@@ -1,0 +1,394 @@
+"""The assembler: vendor-neutral observations in, contract events out (CONTRACT §3, §4).
+
+It enforces the stream's rules whatever the vendor does: `thread.started` first, exactly one
+terminal event, `result` last, `item_N` ids in order of first appearance, 16 KiB lines, and
+no wall-clock values inside events (the same observations always give the same lines).
+
+`sink(event, line)` receives each event dict with its encoded line (no newline).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from normalize import observe as o
+from normalize.failures import FailureKind, exit_code_for
+from normalize.limits import encode_line, tail_bytes
+from normalize.usage import empty_usage, turn_usage
+
+Sink = Callable[[dict[str, Any], bytes], None]
+
+
+class Assembler:
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        provider: str,
+        fallback_thread_id: str,
+        request_thread_id: str | None = None,
+        cli_version: str | None = None,
+        model: str | None = None,
+        max_final_message_bytes: int = 8192,
+        partial_text: bool = False,
+    ) -> None:
+        self._sink = sink
+        self._provider = provider
+        self._thread_id = request_thread_id or fallback_thread_id
+        self._cli_version = cli_version
+        self._model = model
+        self._max_final = max_final_message_bytes
+        self._partial_text = partial_text
+
+        self._started = False
+        self._launched = False
+        self._finished = False
+        self._next_id = 0
+        self._open_tools: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._delta_key: str | None = None
+        self._delta_id: str | None = None
+        self._delta_chunks: list[str] = []
+        self._last_message: str | None = None
+        self._session_id: str | None = None
+        self._usage: dict[str, Any] | None = None
+        self._quota: dict[str, Any] | None = None
+        self._outcome: o.Completed | o.Failed | None = None
+        self._vendor: dict[str, Any] = {}
+        self._unparsed = 0
+        self._unparsed_first: str | None = None
+        self._side_effects = False
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def thread_id(self) -> str:
+        return self._thread_id
+
+    @property
+    def session_id(self) -> str | None:
+        return self._session_id
+
+    @property
+    def had_side_effects(self) -> bool:
+        """A command ran or a file changed (fallback must not retry after that)."""
+        return self._side_effects
+
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        return self._usage
+
+    def launched(self) -> None:
+        """The prompt was handed to the vendor: the stream will carry `turn.started`."""
+        self._launched = True
+
+    def feed(self, observations: Iterable[o.Observation]) -> None:
+        for ob in observations:
+            self._one(ob)
+
+    def finish(
+        self,
+        exit: o.ExitInfo,
+        *,
+        duration_ms: int = 0,
+        journal: str | None = None,
+        attempts: list[dict[str, Any]] | None = None,
+        diff: dict[str, Any] | None = None,
+        vendor: dict[str, Any] | None = None,
+        failure: tuple[str, str] | None = None,
+    ) -> tuple[dict[str, Any], int]:
+        """Close the stream: open items, the terminal event, then `result`.
+
+        `failure` forces an outcome decided outside the vendor's output (a bad request, a
+        missing binary). Returns the result envelope and the process exit code."""
+        if self._finished:
+            raise RuntimeError("assembler already finished")
+        self._finished = True
+        self._flush_delta()
+        self._ensure_started()
+
+        status, kind, error = self._decide(exit, failure)
+        for call_id in list(self._open_tools):
+            self._close_tool(call_id, {"status": "failed"})
+
+        final = self._final_message()
+        if status == "completed":
+            self._emit({"type": "turn.completed", "usage": turn_usage(self._usage or empty_usage())})
+        else:
+            self._emit({"type": "error", "message": error})
+            self._emit({"type": "turn.failed", "error": {"message": error}})
+
+        usage = dict(self._usage) if self._usage else empty_usage()
+        if not usage.get("model"):
+            usage["model"] = self._model
+        vendor_details = {**self._vendor, **(vendor or {})}
+        vendor_details.setdefault("exit_code", exit.exit_code)
+        vendor_details.setdefault("signal", exit.signal)
+        if self._unparsed:
+            vendor_details["unparsed_lines"] = self._unparsed
+        quota = self._quota
+        if isinstance(self._outcome, o.Failed) and self._outcome.quota and kind == self._outcome.kind:
+            quota = self._outcome.quota
+        result = {
+            "type": "result",
+            "protocol_version": 2,
+            "status": status,
+            "final_message": final,
+            "failure_kind": kind,
+            "error": error,
+            "thread_id": self._thread_id,
+            "session_id": self._session_id,
+            "provider": {"name": self._provider, "cli_version": self._cli_version, "model": self._model},
+            "usage": usage,
+            "quota": _full_quota(quota) if quota else None,
+            "attempts": attempts or [],
+            "diff": diff,
+            "duration_ms": max(int(duration_ms), 0),
+            "journal": journal,
+            "vendor": vendor_details,
+        }
+        self._emit(result)
+        return result, exit_code_for(status, kind, exit.cancelled)
+
+    # ------------------------------------------------------------------ observations
+
+    def _one(self, ob: o.Observation) -> None:  # noqa: C901 - one flat dispatch reads best
+        t = type(ob)
+        if t is o.MessageDelta:
+            self._delta(ob)
+        elif t is o.Message:
+            self._flush_delta()
+            if ob.text:
+                self._last_message = ob.text
+                self._complete_new({"type": "agent_message", "text": ob.text})
+        elif t is o.MessageEnd:
+            if ob.key is None or ob.key == self._delta_key:
+                self._flush_delta()
+        elif t is o.Reasoning:
+            self._flush_delta()
+            if ob.text:
+                self._complete_new({"type": "reasoning", "text": ob.text})
+        elif t is o.ToolStarted:
+            self._tool_started(ob)
+        elif t is o.ToolUpdated:
+            opened = self._open_tools.get(ob.call_id)
+            if opened:
+                opened[1].update(ob.fields)
+                self._emit({"type": "item.updated", "item": {"id": opened[0], **opened[1]}})
+        elif t is o.ToolCompleted:
+            self._tool_completed(ob)
+        elif t is o.Item:
+            self._flush_delta()
+            self._complete_new(dict(ob.item))
+        elif t is o.Warning:
+            self._flush_delta()
+            self._complete_new({"type": "error", "message": ob.message})
+        elif t is o.Session:
+            if ob.session_id:
+                self._session_id = ob.session_id
+            if ob.model:
+                self._model = ob.model
+            if ob.cli_version:
+                self._cli_version = ob.cli_version
+            if ob.session_id and not self._started:
+                self._thread_id = ob.session_id
+            self._ensure_started()
+        elif t is o.UsageReport:
+            self._usage = dict(ob.usage)
+        elif t is o.QuotaReport:
+            self._quota = dict(ob.quota)
+        elif t is o.Completed or t is o.Failed:
+            self._outcome = ob
+        elif t is o.VendorInfo:
+            self._vendor.update(ob.details)
+        elif t is o.Unparsed:
+            self._unparsed += 1
+            if self._unparsed_first is None:
+                self._unparsed_first = ob.reason
+        else:  # pragma: no cover - a parser bug, not a vendor problem
+            raise TypeError(f"not an observation: {ob!r}")
+
+    def _delta(self, ob: o.MessageDelta) -> None:
+        if self._delta_key is not None and ob.key != self._delta_key:
+            self._flush_delta()
+        if self._delta_key is None:
+            self._ensure_started()
+            self._delta_key = ob.key
+            self._delta_id = self._new_id()
+        self._delta_chunks.append(ob.text)
+        if self._partial_text:
+            text = "".join(self._delta_chunks)
+            self._emit({"type": "item.updated", "item": {"id": self._delta_id, "type": "agent_message", "text": text}})
+
+    def _flush_delta(self) -> None:
+        if self._delta_key is None:
+            return
+        text = "".join(self._delta_chunks)
+        item_id = self._delta_id
+        self._delta_key, self._delta_id, self._delta_chunks = None, None, []
+        if text:
+            self._last_message = text
+            self._emit({"type": "item.completed", "item": {"id": item_id, "type": "agent_message", "text": text}})
+
+    def _tool_started(self, ob: o.ToolStarted) -> None:
+        self._flush_delta()
+        if ob.call_id in self._open_tools:
+            self._tool_update_silently(ob.call_id, ob.item)
+            return
+        item = dict(ob.item)
+        if _has_status(item):
+            item.setdefault("status", "in_progress")
+        item_id = self._new_id()
+        self._open_tools[ob.call_id] = (item_id, item)
+        self._note_side_effect(item)
+        self._emit({"type": "item.started", "item": {"id": item_id, **item}})
+
+    def _tool_update_silently(self, call_id: str, fields: dict[str, Any]) -> None:
+        self._open_tools[call_id][1].update(fields)
+
+    def _tool_completed(self, ob: o.ToolCompleted) -> None:
+        self._flush_delta()
+        if ob.call_id in self._open_tools:
+            fields = dict(ob.fields)
+            self._close_tool(ob.call_id, fields)
+        elif "type" in ob.fields:
+            item = dict(ob.fields)
+            if _has_status(item):
+                item.setdefault("status", "completed")
+            self._complete_new(item)
+        # else: a completion for a call never started and of unknown type: nothing to show
+
+    def _close_tool(self, call_id: str, fields: dict[str, Any]) -> None:
+        item_id, item = self._open_tools.pop(call_id)
+        item.update(fields)
+        if _has_status(item) and item.get("status") == "in_progress":
+            item["status"] = "completed"
+        self._note_side_effect(item)
+        self._emit({"type": "item.completed", "item": {"id": item_id, **item}})
+
+    def _complete_new(self, item: dict[str, Any]) -> None:
+        self._note_side_effect(item)
+        self._emit({"type": "item.completed", "item": {"id": self._new_id(), **item}})
+
+    def _note_side_effect(self, item: dict[str, Any]) -> None:
+        if item.get("type") in ("command_execution", "file_change"):
+            self._side_effects = True
+
+    # ------------------------------------------------------------------ helpers
+
+    def _new_id(self) -> str:
+        self._ensure_started()
+        item_id = f"item_{self._next_id}"
+        self._next_id += 1
+        return item_id
+
+    def _ensure_started(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self._emit({"type": "thread.started", "thread_id": self._thread_id})
+        if self._launched:
+            self._emit({"type": "turn.started"})
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        self._sink(event, encode_line(event))
+
+    def _final_message(self) -> str | None:
+        text = self._last_message
+        if isinstance(self._outcome, o.Completed) and self._outcome.final_message is not None:
+            text = self._outcome.final_message
+        if text is None:
+            return None
+        return tail_bytes(text, self._max_final)
+
+    def _decide(self, exit: o.ExitInfo, forced: tuple[str, str] | None) -> tuple[str, str | None, str | None]:
+        if forced is not None:
+            return "failed", forced[0], forced[1]
+        if exit.cancelled:
+            return "cancelled", FailureKind.CANCELLED.value, f"Cancelled by {exit.cancelled}; the vendor CLI was stopped."
+        if exit.timed_out:
+            what = "--idle-timeout" if exit.timed_out == "idle" else "--timeout"
+            secs = f" of {exit.timeout_s:g}s" if exit.timeout_s is not None else ""
+            detail = "produced no output" if exit.timed_out == "idle" else "did not finish"
+            return (
+                "failed",
+                FailureKind.TIMED_OUT.value,
+                f"The vendor CLI {detail} within the {what}{secs}; it was stopped. Raise {what} or retry.",
+            )
+        outcome = self._outcome
+        if isinstance(outcome, o.Failed):
+            return "failed", outcome.kind, outcome.message
+        if isinstance(outcome, o.Completed):
+            if self._final_message():
+                return "completed", None, None
+            return "failed", FailureKind.EMPTY_OUTPUT.value, "The vendor reported success but gave no answer."
+        # No verdict from the vendor's output: fall back to how the process ended.
+        stderr_hint = _last_line(exit.stderr_tail)
+        if exit.signal:
+            return (
+                "failed",
+                FailureKind.PROVIDER_FAILED.value,
+                f"The vendor CLI was killed by signal {exit.signal}" + (f": {stderr_hint}" if stderr_hint else "."),
+            )
+        if exit.exit_code not in (0, None):
+            if self._unparsed and not self._next_id and not stderr_hint:
+                return (
+                    "failed",
+                    FailureKind.MALFORMED_OUTPUT.value,
+                    f"The vendor CLI exited with {exit.exit_code} and its output could not be understood ({self._unparsed_first}).",
+                )
+            return (
+                "failed",
+                FailureKind.PROVIDER_FAILED.value,
+                f"The vendor CLI exited with {exit.exit_code}" + (f": {stderr_hint}" if stderr_hint else "."),
+            )
+        if self._final_message():
+            return "completed", None, None
+        if self._unparsed:
+            return (
+                "failed",
+                FailureKind.MALFORMED_OUTPUT.value,
+                f"The vendor's output could not be understood ({self._unparsed} unreadable lines; first: {self._unparsed_first}).",
+            )
+        return "failed", FailureKind.EMPTY_OUTPUT.value, "The vendor CLI ended without an answer."
+
+
+def _has_status(item: dict[str, Any]) -> bool:
+    return item.get("type") in ("command_execution", "file_change", "mcp_tool_call")
+
+
+def _last_line(text: str) -> str:
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line:
+            return line[-500:]
+    return ""
+
+
+def _full_quota(q: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "state": q.get("state", "unknown"),
+        "resets_at": q.get("resets_at"),
+        "retry_after_s": q.get("retry_after_s"),
+        "window": q.get("window"),
+        "message": q.get("message"),
+    }
+
+
+def fail_before_launch(
+    sink: Sink,
+    *,
+    provider: str,
+    thread_id: str,
+    kind: str,
+    message: str,
+    cli_version: str | None = None,
+    duration_ms: int = 0,
+    vendor: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], int]:
+    """The whole stream of a run that never launched the vendor (bad request, missing binary,
+    unsupported mode): thread.started, error, turn.failed, result."""
+    asm = Assembler(sink, provider=provider, fallback_thread_id=thread_id, cli_version=cli_version)
+    return asm.finish(
+        o.ExitInfo(launched=False), duration_ms=duration_ms, failure=(kind, message), vendor=vendor or {}
+    )

@@ -1,0 +1,178 @@
+"""Emitters: how the assembled stream reaches stdout.
+
+  ndjson        protocol 2: every line as it is made, one write (and so one flush) per line
+  codex-lab-v1  protocol 1: exactly one {status, final_message} object on stdout, exit 0, and
+                the whole envelope on the last stderr line `shim-result: …`
+  pretty        a live view for people
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, TextIO
+
+import orjson
+
+EMIT_CHOICES = ("auto", "ndjson", "codex-lab-v1", "pretty")
+
+
+def write_all(fd: int, data: bytes) -> bool:
+    """Write every byte (pipes accept partial writes). False when the reader is gone."""
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except BrokenPipeError:
+            return False
+        except InterruptedError:  # pragma: no cover - PEP 475 retries, kept for clarity
+            continue
+        view = view[n:]
+    return True
+
+
+class NdjsonEmitter:
+    def __init__(self, fd: int = 1) -> None:
+        self._fd = fd
+        self._open = True
+
+    def __call__(self, event: dict[str, Any], line: bytes) -> None:
+        if self._open:
+            self._open = write_all(self._fd, line + b"\n")
+
+    def close(self, result: dict[str, Any], exit_code: int) -> int:
+        return exit_code
+
+
+def protocol1_answer(result: dict[str, Any]) -> dict[str, Any]:
+    """The codex-lab object: only `status` and `final_message`; a failure names its kind and
+    what to do, so the parent model can act on it."""
+    if result["status"] == "completed":
+        return {"status": "completed", "final_message": result["final_message"]}
+    kind = result.get("failure_kind") or "provider_failed"
+    message = f"{kind}: {result.get('error') or 'the worker failed'}"
+    quota = result.get("quota") or {}
+    if quota.get("resets_at") and quota["resets_at"] not in message:
+        message += f"; resets {quota['resets_at']}"
+    return {"status": "failed", "final_message": message}
+
+
+class CodexLabV1Emitter:
+    def __init__(self, fd: int = 1, err_fd: int = 2) -> None:
+        self._fd = fd
+        self._err_fd = err_fd
+
+    def __call__(self, event: dict[str, Any], line: bytes) -> None:
+        pass  # protocol 1 prints nothing until the end
+
+    def close(self, result: dict[str, Any], exit_code: int) -> int:
+        write_all(self._fd, orjson.dumps(protocol1_answer(result)) + b"\n")
+        write_all(self._err_fd, b"shim-result: " + orjson.dumps(result) + b"\n")
+        return 0  # codex-lab reads stdout only on exit 0
+
+
+class PrettyEmitter:
+    """Readable progress: messages, tool calls with their status, a final usage table."""
+
+    _ICONS = {"completed": "✓", "failed": "✗", "declined": "⊘", "in_progress": "…"}
+
+    def __init__(self, out: TextIO | None = None, color: bool | None = None) -> None:
+        self._out = out or sys.stdout
+        if color is None:
+            color = self._out.isatty() and not os.environ.get("NO_COLOR")
+        self._color = color
+
+    def _c(self, code: str, text: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self._color else text
+
+    def _w(self, text: str) -> None:
+        try:
+            self._out.write(text + "\n")
+            self._out.flush()
+        except BrokenPipeError:
+            pass
+
+    def __call__(self, event: dict[str, Any], line: bytes) -> None:
+        t = event["type"]
+        if t == "thread.started":
+            self._w(self._c("2", f"── thread {event['thread_id']}"))
+        elif t == "item.started":
+            self._w(self._describe(event["item"], started=True))
+        elif t == "item.completed":
+            self._w(self._describe(event["item"], started=False))
+        elif t == "item.updated" and event["item"]["type"] == "todo_list":
+            self._w(self._describe(event["item"], started=False))
+        elif t == "turn.failed":
+            self._w(self._c("31", f"✗ {event['error']['message']}"))
+        elif t == "result":
+            self._summary(event)
+
+    def _describe(self, item: dict[str, Any], started: bool) -> str:
+        t = item["type"]
+        status = item.get("status", "")
+        mark = self._ICONS.get(status, "•")
+        if t == "agent_message":
+            return item["text"]
+        if t == "reasoning":
+            return self._c("2;3", f"thinking: {item['text']}")
+        if t == "command_execution":
+            head = f"$ {item['command']}"
+            if started:
+                return self._c("36", f"{head}  …")
+            code = item.get("exit_code")
+            tail = _last_lines(item.get("aggregated_output") or "", 5)
+            body = "".join(f"\n  {line}" for line in tail)
+            return self._c("36", f"{head}  {mark} exit {code}") + self._c("2", body)
+        if t == "file_change":
+            paths = ", ".join(f"{c['kind']} {c['path']}" for c in item["changes"])
+            return self._c("33", f"✎ {paths}  {mark if not started else '…'}")
+        if t == "mcp_tool_call":
+            return self._c("35", f"⚙ {item['server']}.{item['tool']}  {mark if not started else '…'}")
+        if t == "web_search":
+            return self._c("34", f"⌕ {item['query']}")
+        if t == "todo_list":
+            rows = "".join(f"\n  [{'x' if e['completed'] else ' '}] {e['text']}" for e in item["items"])
+            return "todo:" + rows
+        if t == "error":
+            return self._c("33", f"⚠ {item['message']}")
+        return f"{t}: {item}"
+
+    def _summary(self, r: dict[str, Any]) -> None:
+        u = r["usage"]
+        status = r["status"] if not r["failure_kind"] else f"{r['status']} ({r['failure_kind']})"
+        color = "32" if r["status"] == "completed" else "31"
+        self._w(self._c(color, f"── {status} · {r['provider']['name']} {r['provider'].get('model') or ''}".rstrip()))
+        if r.get("error"):
+            self._w(f"   {r['error']}")
+        rows = [
+            ("input", u["input_tokens"]),
+            ("  cached", u["cached_input_tokens"]),
+            ("  cache write", u["cache_write_input_tokens"]),
+            ("output", u["output_tokens"]),
+            ("  reasoning", u["reasoning_output_tokens"]),
+            ("total", u["total_tokens"]),
+        ]
+        for name, value in rows:
+            self._w(f"   {name:<14}{value:>12,}")
+        cost = u.get("cost_usd")
+        self._w(f"   {'cost':<14}{('$%.4f' % cost) if cost is not None else 'unknown':>12}  {u.get('cost_source') or ''}".rstrip())
+        if r.get("session_id"):
+            self._w(self._c("2", f"   session {r['session_id']}"))
+
+    def close(self, result: dict[str, Any], exit_code: int) -> int:
+        return exit_code
+
+
+def _last_lines(text: str, n: int) -> list[str]:
+    lines = text.rstrip("\n").splitlines()
+    return lines[-n:] if lines else []
+
+
+def make_emitter(name: str):
+    if name == "ndjson":
+        return NdjsonEmitter()
+    if name == "codex-lab-v1":
+        return CodexLabV1Emitter()
+    if name == "pretty":
+        return PrettyEmitter()
+    raise ValueError(f"unknown emitter {name!r}")

@@ -1,0 +1,169 @@
+"""Vendor-neutral observations: what a vendor parser tells the assembler.
+
+A parser turns one native line into zero or more of these; the assembler turns them into
+contract events. They are small slotted dataclasses (plain data, cheap to build per line):
+validation happens at the edges, not here.
+
+Items are plain dicts in Codex's shape without the `id` key (the assembler owns ids):
+  {"type": "command_execution", "command": ..., "aggregated_output": ..., "exit_code": ..., "status": ...}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True, frozen=True)
+class Session:
+    """The vendor's session id (for resume) and, when known, the model."""
+
+    session_id: str | None
+    model: str | None = None
+    cli_version: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Message:
+    """One finished assistant text block -> an `agent_message` item."""
+
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
+class MessageDelta:
+    """A chunk of assistant text. Contiguous chunks with the same `key` form one message;
+    the message is finished by `MessageEnd`, by any other item, or by the end of input."""
+
+    key: str
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
+class MessageEnd:
+    key: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Reasoning:
+    text: str
+
+
+@dataclass(slots=True, frozen=True)
+class ToolStarted:
+    """A tool call began. `item` is a Codex item dict without `id`; `call_id` is the
+    vendor's id, used to match the end."""
+
+    call_id: str
+    item: dict[str, Any]
+
+
+@dataclass(slots=True, frozen=True)
+class ToolUpdated:
+    call_id: str
+    fields: dict[str, Any]
+
+
+@dataclass(slots=True, frozen=True)
+class ToolCompleted:
+    """A tool call ended; `fields` are merged over the started item (or form the whole item
+    when the start was never seen, in which case `fields` must carry `type`)."""
+
+    call_id: str
+    fields: dict[str, Any]
+
+
+@dataclass(slots=True, frozen=True)
+class Item:
+    """A complete item with no start/end pair (a warning, a todo snapshot, a diff)."""
+
+    item: dict[str, Any]
+
+
+@dataclass(slots=True, frozen=True)
+class Warning:
+    """A non-fatal problem -> an `error` item."""
+
+    message: str
+
+
+@dataclass(slots=True, frozen=True)
+class UsageReport:
+    """Normalized usage (see normalize.usage.Usage fields). The last report wins."""
+
+    usage: dict[str, Any]
+
+
+@dataclass(slots=True, frozen=True)
+class QuotaReport:
+    """Quota information: a warning while running, or the reason of a failure."""
+
+    quota: dict[str, Any]
+
+
+@dataclass(slots=True, frozen=True)
+class Completed:
+    """The vendor declared the turn finished successfully. `final_message` overrides the
+    default (the last agent message) when the vendor states the answer itself."""
+
+    final_message: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Failed:
+    """The vendor's turn failed, classified by the vendor package."""
+
+    kind: str
+    message: str
+    quota: dict[str, Any] | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class VendorInfo:
+    """Raw details for `result.vendor` (merged, later keys win)."""
+
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True, frozen=True)
+class Unparsed:
+    """A line the parser could not understand (kept for malformed_output decisions)."""
+
+    reason: str
+
+
+Observation = (
+    Session
+    | Message
+    | MessageDelta
+    | MessageEnd
+    | Reasoning
+    | ToolStarted
+    | ToolUpdated
+    | ToolCompleted
+    | Item
+    | Warning
+    | UsageReport
+    | QuotaReport
+    | Completed
+    | Failed
+    | VendorInfo
+    | Unparsed
+)
+
+
+@dataclass(slots=True, frozen=True)
+class ExitInfo:
+    """How the vendor process ended and why, as the runtime (or a recording) saw it.
+
+    `cancelled`: "SIGINT" / "SIGTERM" when the shim itself was asked to stop.
+    `timed_out`: "timeout" / "idle" when a shim deadline ended the run.
+    """
+
+    exit_code: int | None = None
+    signal: int | None = None
+    stderr_tail: str = ""
+    launched: bool = True
+    cancelled: str | None = None
+    timed_out: str | None = None
+    timeout_s: float | None = None

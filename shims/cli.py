@@ -1,0 +1,247 @@
+"""Command lines: `shim-claude`, `shim-gemini`, `shim-agy` (and `shim-fake`), and `shims`.
+
+Heavy modules (pydantic, the runtime, vendor packages) are imported inside commands, so
+`--help` and a run only pay for what they use.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from shims import __version__
+
+
+class Mode(str, Enum):
+    read_only = "read-only"
+    write = "write"
+    full = "full"
+
+
+class Emit(str, Enum):
+    auto = "auto"
+    ndjson = "ndjson"
+    codex_lab_v1 = "codex-lab-v1"
+    pretty = "pretty"
+
+
+class Pty(str, Enum):
+    auto = "auto"
+    always = "always"
+    never = "never"
+
+
+_SHIM_HELP = """Run the {vendor} CLI as a Codex worker and print one normalized event stream.
+
+The request comes from PROMPT, --prompt, or stdin: one JSON request object (protocol 1 or 2),
+or plain text taken as the prompt. Output is NDJSON (protocol 2) whose last line is the
+`result` envelope, or the single codex-lab object (protocol 1), or a live view (pretty).
+Exit status: 0 completed, 1 provider_failed, 2 bad_request, 3 command_missing,
+4 authentication_required, 5 quota_or_rate_limited, 6 provider_unavailable,
+7 unsupported_mode, 8 malformed_output, 9 empty_output, 124 timed_out, 130/143 cancelled;
+always 0 under codex-lab-v1 once its object is written.
+"""
+
+
+def make_shim_app(vendor: str) -> typer.Typer:
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+
+    @app.command(help=_SHIM_HELP.format(vendor=vendor))
+    def main(
+        prompt_arg: Annotated[Optional[str], typer.Argument(metavar="PROMPT", help="The task; without it the request is read from stdin.")] = None,
+        prompt: Annotated[Optional[str], typer.Option("--prompt", help="The task text (same as PROMPT).")] = None,
+        mode: Annotated[Optional[Mode], typer.Option(help="Sandbox policy mapped onto the vendor's permission flags.")] = None,
+        model: Annotated[Optional[str], typer.Option(help="Vendor model name; default: the vendor's own default.")] = None,
+        cwd: Annotated[Optional[Path], typer.Option(help="Working directory (default: the request's cwd, else the current directory).")] = None,
+        emit: Annotated[Emit, typer.Option(help="auto: protocol 1 for a protocol_version 1 request, pretty on a terminal without a request, else ndjson.")] = Emit.auto,
+        timeout: Annotated[Optional[float], typer.Option(help="Whole-run deadline in seconds (the request's deadline_ms also applies; the earlier wins).", min=0.001)] = None,
+        idle_timeout: Annotated[float, typer.Option(help="Seconds without vendor output after which the run counts as stalled (0 = never).", min=0)] = 600.0,
+        cancel_grace: Annotated[float, typer.Option(help="Seconds between the signals of the cancel ladder (SIGINT, SIGTERM, SIGKILL).", min=0)] = 3.0,
+        resume: Annotated[Optional[str], typer.Option(help="Continue this vendor session id.")] = None,
+        worktree: Annotated[Optional[bool], typer.Option("--worktree/--no-worktree", help="Run in a fresh git worktree and report its diff (not available yet).")] = None,
+        fallback: Annotated[Optional[str], typer.Option(help="Providers to try when this one is unavailable, e.g. gemini,agy (not available yet).")] = None,
+        max_cost_usd: Annotated[Optional[float], typer.Option(help="Stop a run whose cost passes this many dollars (not available yet).")] = None,
+        vendor_bin: Annotated[Optional[str], typer.Option(help="The vendor CLI to run: a path, or a name looked up on PATH.")] = None,
+        pty: Annotated[Pty, typer.Option(help="Run the vendor under a pseudo-terminal: always, never, or auto (when the vendor needs one).")] = Pty.never,
+        journal: Annotated[Optional[str], typer.Option(help="Record the run under this folder (not available yet).")] = None,
+        no_journal: Annotated[bool, typer.Option("--no-journal", help="Do not record the run.")] = False,
+        preflight: Annotated[bool, typer.Option("--preflight", help="Check readiness (binary, version) and exit; prints one JSON object.")] = False,
+        version: Annotated[bool, typer.Option("--version", help="Print the shim version and the vendor CLI version.")] = False,
+    ) -> None:
+        from shims import app as shim_app
+
+        if version:
+            _print_version(vendor, vendor_bin)
+            raise typer.Exit(0)
+        if preflight:
+            from shims.preflight import preflight as run_preflight
+
+            raise typer.Exit(run_preflight(vendor, vendor_bin))
+        if prompt_arg is not None and prompt is not None:
+            raise typer.BadParameter("give the prompt once: PROMPT or --prompt")
+        opts = shim_app.ShimOptions(
+            prompt=prompt if prompt is not None else prompt_arg,
+            mode=mode.value if mode else None,
+            model=model,
+            cwd=str(cwd) if cwd else None,
+            emit=emit.value,
+            timeout=timeout,
+            idle_timeout=idle_timeout,
+            cancel_grace=cancel_grace,
+            resume=resume,
+            worktree=worktree,
+            fallback=fallback,
+            max_cost_usd=max_cost_usd,
+            vendor_bin=vendor_bin,
+            pty=pty.value,
+            journal=journal,
+            no_journal=no_journal,
+        )
+        raise typer.Exit(shim_app.run(vendor, opts))
+
+    return app
+
+
+def _print_version(vendor: str, vendor_bin: str | None) -> None:
+    from shims.app import resolve_program, vendor_version
+
+    program = resolve_program(vendor, vendor_bin)
+    cli = vendor_version(program, vendor) if program else None
+    typer.echo(f"shim-{vendor} {__version__}")
+    typer.echo(f"{vendor} CLI: {cli or 'not found'}" + (f" ({program})" if program else ""))
+
+
+# ---------------------------------------------------------------------------- shims toolkit
+
+toolkit = typer.Typer(
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    no_args_is_help=True,
+    help="codex-shims toolkit: schema, normalize, replay, doctor, runs, usage.",
+)
+
+
+@toolkit.command(help="Write the contract's JSON Schema files (request, event, result, ...) to a folder; --check compares instead.")
+def schema(
+    out: Annotated[Path, typer.Option(help="Folder for the *.schema.json files.")] = Path("schema"),
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 if the files differ from the models.")] = False,
+) -> None:
+    from normalize.schema import check_schema, write_schema
+
+    if check:
+        drift = check_schema(out)
+        for name in drift:
+            typer.echo(f"schema drift: {name}", err=True)
+        raise typer.Exit(1 if drift else 0)
+    for path in write_schema(out):
+        typer.echo(str(path))
+
+
+class NativeFormat(str, Enum):
+    stream_json = "stream-json"
+    json = "json"
+    text = "text"
+
+
+class NormalizeEmit(str, Enum):
+    ndjson = "ndjson"
+    codex_lab_v1 = "codex-lab-v1"
+    pretty = "pretty"
+
+
+class SignalName(str, Enum):
+    INT = "INT"
+    TERM = "TERM"
+
+
+@toolkit.command(help="Print the stream a live run would have printed for recorded vendor output (CONTRACT §13).")
+def normalize(
+    vendor: Annotated[str, typer.Argument(help="claude, gemini, agy or fake.")],
+    stdout: Annotated[Path, typer.Option("--stdout", help="The vendor's recorded stdout.", exists=True, dir_okay=False)],
+    stderr: Annotated[Optional[Path], typer.Option("--stderr", help="The vendor's recorded stderr.", exists=True, dir_okay=False)] = None,
+    exit_code: Annotated[Optional[int], typer.Option("--exit-code", help="The vendor's exit status.")] = 0,
+    signal: Annotated[Optional[SignalName], typer.Option("--signal", help="The shim was cancelled by this signal during the recording.")] = None,
+    format: Annotated[NativeFormat, typer.Option("--format", help="The vendor's output format.")] = NativeFormat.stream_json,
+    emit: Annotated[NormalizeEmit, typer.Option("--emit", help="ndjson (protocol 2), codex-lab-v1 (protocol 1) or pretty.")] = NormalizeEmit.ndjson,
+    max_final_message_bytes: Annotated[int, typer.Option(help="As the request field.", min=1)] = 8192,
+) -> None:
+    from normalize.replay import normalize_recording
+
+    try:
+        code = normalize_recording(
+            vendor,
+            stdout.read_bytes(),
+            stderr.read_bytes() if stderr else b"",
+            exit_code=exit_code,
+            cancelled=f"SIG{signal.value}" if signal else None,
+            fmt=format.value,
+            emit=emit.value,
+            max_final_message_bytes=max_final_message_bytes,
+        )
+    except (KeyError, ValueError) as exc:
+        typer.echo(f"shims normalize: {exc.args[0] if exc.args else exc}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(0 if emit != NormalizeEmit.ndjson else code)
+
+
+@toolkit.command(help="Check each provider: binary, version, translation built. Exit 1 when none is ready.")
+def doctor(
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object per provider, as a list.")] = False,
+) -> None:
+    from shims.preflight import doctor as run_doctor
+
+    raise typer.Exit(run_doctor(json_out))
+
+
+def _not_yet(name: str) -> None:
+    typer.echo(f"shims {name}: not available yet in this version of codex-shims (it needs the run journal).", err=True)
+    raise typer.Exit(7)
+
+
+@toolkit.command(help="Re-normalize a recorded run and compare (needs the journal; not available yet).")
+def replay(run: Annotated[str, typer.Argument(help="A run id or folder.")]) -> None:
+    _not_yet("replay")
+
+
+@toolkit.command(help="List recorded runs (needs the journal; not available yet).")
+def runs() -> None:
+    _not_yet("runs")
+
+
+@toolkit.command(help="Usage and cost by provider, model and day (needs the journal; not available yet).")
+def usage() -> None:
+    _not_yet("usage")
+
+
+def _main(app: typer.Typer, name: str) -> None:
+    app(prog_name=name)
+
+
+def claude_main() -> None:
+    _main(make_shim_app("claude"), "shim-claude")
+
+
+def gemini_main() -> None:
+    _main(make_shim_app("gemini"), "shim-gemini")
+
+
+def agy_main() -> None:
+    _main(make_shim_app("agy"), "shim-agy")
+
+
+def fake_main() -> None:
+    _main(make_shim_app("fake"), "shim-fake")
+
+
+def toolkit_main() -> None:
+    _main(toolkit, "shims")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    toolkit_main()
+    sys.exit(0)

@@ -1,0 +1,27 @@
+"""Fake vendor invocation: argv and environment for tests/fakes/fake_vendor.py."""
+
+from __future__ import annotations
+
+import os
+
+from normalize.request import RunSpec
+from shims.runtime.spawn import Launch
+
+# The fake honours every mode (it only echoes it); real vendors map modes onto their flags.
+MODES = {"read-only": ["--mode", "read-only"], "write": ["--mode", "write"], "full": ["--mode", "full"]}
+
+
+def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
+    argv = [program, "-p", spec.prompt, "--output", "stream-json"]
+    if spec.mode:
+        argv += MODES[spec.mode]
+    if spec.model:
+        argv += ["--model", spec.model]
+    if spec.resume_session:
+        argv += ["--resume", spec.resume_session]
+    return Launch(argv=argv, env=dict(os.environ), cwd=spec.cwd, pty=pty)
+
+
+def parse_version(text: str) -> str | None:
+    parts = text.strip().split()
+    return parts[-1] if parts else None

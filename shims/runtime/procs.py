@@ -1,0 +1,116 @@
+"""Process groups, parent-death signals and leftover cleanup (CONTRACT §14). Linux only.
+
+Two cases, decided once at start:
+- the shim leads its own process group (codex-lab, a shell job): the vendor stays in that
+  group, so a host's group SIGKILL reaches everything. The shim then signals only the members
+  of its group that descend from it, by pid (never itself, never a pipeline neighbour).
+- the shim does not lead its group: the vendor gets a group of its own, which the shim
+  signals as a whole (it never signals a group it did not make).
+The shim is a child subreaper, so grandchildren orphaned by a dying vendor are re-parented to
+the shim and stay findable as its descendants.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+
+_libc = None
+
+
+def _prctl(option: int, value: int) -> int:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    return _libc.prctl(option, value, 0, 0, 0)
+
+
+def leads_own_group() -> bool:
+    return os.getpgrp() == os.getpid()
+
+
+def become_subreaper() -> bool:
+    try:
+        return _prctl(PR_SET_CHILD_SUBREAPER, 1) == 0
+    except OSError:  # pragma: no cover - not Linux
+        return False
+
+
+def child_setup(own_group: bool, parent_pid: int):
+    """A preexec function for the vendor: die with the shim, default signal dispositions
+    (a shim started with SIGINT ignored must still be able to interrupt its vendor), and a
+    group of its own when the shim does not lead one."""
+
+    def setup() -> None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent_pid:  # the shim died between fork and prctl
+            os._exit(137)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        if own_group:
+            os.setpgid(0, 0)
+
+    return setup
+
+
+def _stat(pid: int) -> tuple[int, int, str] | None:
+    """(ppid, pgid, state) of a live process, None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    # comm may contain spaces and parentheses: split after the last ')'
+    rest = data[data.rfind(b")") + 2 :].split()
+    return int(rest[1]), int(rest[2]), rest[0].decode()
+
+
+def descendants(root: int) -> list[int]:
+    """Live (non-zombie) descendants of `root`, parents before children."""
+    children: dict[int, list[int]] = {}
+    states: dict[int, str] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        st = _stat(int(name))
+        if st is None:
+            continue
+        children.setdefault(st[0], []).append(int(name))
+        states[int(name)] = st[2]
+    out: list[int] = []
+    stack = list(children.get(root, []))
+    while stack:
+        pid = stack.pop()
+        if states.get(pid) != "Z":
+            out.append(pid)
+        stack.extend(children.get(pid, []))
+    return out
+
+
+def group_descendants(pgid: int) -> list[int]:
+    """Descendants of this process that are members of `pgid`."""
+    me = os.getpid()
+    return [p for p in descendants(me) if p != me and (_stat(p) or (0, -1, ""))[1] == pgid]
+
+
+def signal_pids(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def reap_children() -> None:
+    """Collect exit statuses of re-parented orphans (we are their subreaper)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return

@@ -1,0 +1,131 @@
+"""Starting the vendor CLI: argv lists only (never a shell), stdin closed, pipes or a pty.
+
+The pty is opened here rather than through ptyprocess/pexpect: those always call setsid(),
+which would move the vendor out of the shim's process group, out of reach of a host's group
+SIGKILL (CONTRACT §14). A slave pty that is not the controlling terminal still makes
+isatty() true for the vendor, which is what TTY-only CLIs check. The window is wide so lines
+are not wrapped, and nothing is ever written to the vendor's input.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import struct
+import subprocess
+import termios
+from dataclasses import dataclass, field
+
+from shims.runtime import procs
+
+PTY_COLS = 250
+PTY_ROWS = 60
+
+
+class LaunchError(Exception):
+    """The vendor could not be started: `missing` when the program does not exist or is not
+    executable."""
+
+    def __init__(self, message: str, missing: bool) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+@dataclass(slots=True)
+class Launch:
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    pty: bool = False
+    # Some vendors (agy) clean up their tool sessions on SIGINT and must not be SIGKILLed
+    # before this many seconds have passed since it.
+    min_sigint_grace_s: float = 0.0
+    env_names_added: list[str] = field(default_factory=list)
+
+
+class VendorProcess:
+    """A started vendor: its pid, how to signal it, and the fds to read."""
+
+    def __init__(self, launch: Launch) -> None:
+        self.launch = launch
+        self.shared_group = procs.leads_own_group()
+        self.pgid = os.getpgrp() if self.shared_group else -1
+        self.returncode: int | None = None
+        self._pty_master: int | None = None
+        setup = procs.child_setup(own_group=not self.shared_group, parent_pid=os.getpid())
+        try:
+            if launch.pty:
+                master, slave = os.openpty()
+                fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", PTY_ROWS, PTY_COLS, 0, 0))
+                try:
+                    self._popen = subprocess.Popen(
+                        launch.argv,
+                        cwd=launch.cwd,
+                        env=launch.env,
+                        stdin=slave,
+                        stdout=slave,
+                        stderr=subprocess.PIPE,
+                        preexec_fn=setup,
+                        close_fds=True,
+                    )
+                finally:
+                    os.close(slave)
+                self._pty_master = master
+                self.stdout_fd = master
+            else:
+                self._popen = subprocess.Popen(
+                    launch.argv,
+                    cwd=launch.cwd,
+                    env=launch.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    preexec_fn=setup,
+                    close_fds=True,
+                )
+                self.stdout_fd = self._popen.stdout.fileno()
+        except FileNotFoundError as exc:
+            raise LaunchError(f"{launch.argv[0]}: not found", missing=True) from exc
+        except PermissionError as exc:
+            raise LaunchError(f"{launch.argv[0]}: not executable", missing=True) from exc
+        except OSError as exc:
+            raise LaunchError(f"{launch.argv[0]}: could not start ({exc.strerror})", missing=False) from exc
+        self.pid = self._popen.pid
+        if not self.shared_group:
+            self.pgid = self.pid
+        self.stderr_fd = self._popen.stderr.fileno()
+        for fd in (self.stdout_fd, self.stderr_fd):
+            os.set_blocking(fd, False)
+
+    def poll(self) -> int | None:
+        """The exit status once the vendor has ended (negative = killed by that signal)."""
+        if self.returncode is None:
+            self.returncode = self._popen.poll()
+        return self.returncode
+
+    def signal_group(self, sig: int) -> None:
+        """Signal the vendor and everything it started in its group (never the shim)."""
+        if self.shared_group:
+            procs.signal_pids(procs.group_descendants(self.pgid), sig)
+        else:
+            try:
+                os.killpg(self.pgid, sig)
+            except ProcessLookupError:
+                pass
+
+    def kill_leftovers(self) -> None:
+        """SIGKILL whatever the vendor left behind in its group (a daemonized tool, a
+        `sleep` holding our pipes)."""
+        self.signal_group(signal.SIGKILL)
+
+    def close(self) -> None:
+        for stream in (self._popen.stdout, self._popen.stderr):
+            if stream is not None:
+                stream.close()
+        if self._pty_master is not None:
+            try:
+                os.close(self._pty_master)
+            except OSError:
+                pass
+            self._pty_master = None

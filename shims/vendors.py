@@ -1,0 +1,58 @@
+"""The vendor registry: which vendors exist, and where their command and parser live.
+
+Vendor packages are imported only when used, so a shim pays for one vendor, not three.
+Every vendor package has the same modules: `command` (argv, env, modes), `parse` (pure
+translation) and `errors` (classification).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+
+
+@dataclass(frozen=True, slots=True)
+class VendorInfo:
+    name: str
+    program: str  # the CLI's name on PATH
+    formats: tuple[str, ...]  # native output formats `shims normalize --format` accepts
+    built: bool  # False while the vendor's translation is not written yet
+
+
+VENDORS: dict[str, VendorInfo] = {
+    "claude": VendorInfo("claude", "claude", ("stream-json",), built=False),
+    "gemini": VendorInfo("gemini", "gemini", ("stream-json",), built=False),
+    "agy": VendorInfo("agy", "agy", ("stream-json",), built=False),
+    # The fake vendor (tests/fakes/fake_vendor.py): tests, demos, the README quick start.
+    "fake": VendorInfo("fake", "fake-vendor", ("stream-json",), built=True),
+}
+
+
+class VendorNotBuilt(Exception):
+    pass
+
+
+def info(name: str) -> VendorInfo:
+    try:
+        return VENDORS[name]
+    except KeyError:
+        raise KeyError(f"unknown vendor {name!r}; known: {', '.join(VENDORS)}") from None
+
+
+def _module(name: str, part: str) -> ModuleType:
+    vi = info(name)
+    if not vi.built:
+        raise VendorNotBuilt(f"The {name} translation is not available yet in this version of codex-shims.")
+    return importlib.import_module(f"shims.{name}.{part}")
+
+
+def command_module(name: str) -> ModuleType:
+    return _module(name, "command")
+
+
+def new_parser(name: str, fmt: str = "stream-json"):
+    vi = info(name)
+    if fmt not in vi.formats:
+        raise ValueError(f"{name} has no parser for --format {fmt}; it has: {', '.join(vi.formats)}")
+    return _module(name, "parse").new_parser(fmt)
