@@ -19,6 +19,11 @@ from normalize.usage import empty_usage, turn_usage
 
 Sink = Callable[[dict[str, Any], bytes], None]
 
+# Streamed text is kept up to this size; beyond it only the tail is kept (the stream shows
+# at most 4 KiB of an item and the answer's tail anyway; the journal has every byte), so
+# memory stays flat however much a vendor streams.
+DELTA_KEEP_BYTES = 256 * 1024
+
 
 class Assembler:
     def __init__(
@@ -49,6 +54,7 @@ class Assembler:
         self._delta_key: str | None = None
         self._delta_id: str | None = None
         self._delta_chunks: list[str] = []
+        self._delta_size = 0
         self._last_message: str | None = None
         self._session_id: str | None = None
         self._usage: dict[str, Any] | None = None
@@ -216,6 +222,10 @@ class Assembler:
             self._delta_key = ob.key
             self._delta_id = self._new_id()
         self._delta_chunks.append(ob.text)
+        self._delta_size += len(ob.text)
+        if self._delta_size > 2 * DELTA_KEEP_BYTES:
+            kept = tail_bytes("".join(self._delta_chunks), DELTA_KEEP_BYTES)
+            self._delta_chunks, self._delta_size = [kept], len(kept)
         if self._partial_text:
             text = "".join(self._delta_chunks)
             self._emit({"type": "item.updated", "item": {"id": self._delta_id, "type": "agent_message", "text": text}})
@@ -225,7 +235,7 @@ class Assembler:
             return
         text = "".join(self._delta_chunks)
         item_id = self._delta_id
-        self._delta_key, self._delta_id, self._delta_chunks = None, None, []
+        self._delta_key, self._delta_id, self._delta_chunks, self._delta_size = None, None, [], 0
         if text:
             self._last_message = text
             self._emit({"type": "item.completed", "item": {"id": item_id, "type": "agent_message", "text": text}})

@@ -7,6 +7,7 @@ whole text; only the stream is cut.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -21,21 +22,45 @@ def cut_marker(n: int) -> str:
     return f"[… {n} bytes cut]\n"
 
 
+_MARKER = re.compile(r"\[… (\d+) bytes cut\]\n")
+
+
 def tail_bytes(text: str, keep: int) -> str:
     """`text` cut to at most its last `keep` UTF-8 bytes (plus the marker), never splitting a
-    character; unchanged when it already fits."""
-    raw = text.encode("utf-8", "surrogatepass")
-    if len(raw) <= keep:
-        return text
-    start = len(raw) - keep
+    character; unchanged when it already fits. A text that was already cut keeps one marker
+    counting every byte cut so far."""
+    if len(text) <= keep // 4:
+        return text  # fits whatever the characters
+    earlier = 0
+    m = _MARKER.match(text)
+    if m:
+        earlier = int(m.group(1))
+        text = text[m.end() :]
+    # Encode only the tail: `keep` characters are at least `keep` bytes. The head's byte
+    # length comes free for ASCII (isascii() is O(1) on CPython), so a 20 MB output is not
+    # copied again just to count it.
+    tail = text[-keep:].encode("utf-8", "surrogatepass")
+    head_chars = max(len(text) - keep, 0)
+    head_len = head_chars if text.isascii() else _utf8_len(text, head_chars)
+    if head_len + len(tail) <= keep:
+        return (cut_marker(earlier) + text) if earlier else text
+    start = len(tail) - keep
     # step forward past UTF-8 continuation bytes so the tail starts on a character
-    while start < len(raw) and (raw[start] & 0xC0) == 0x80:
+    while start < len(tail) and (tail[start] & 0xC0) == 0x80:
         start += 1
-    return cut_marker(start) + raw[start:].decode("utf-8", "replace")
+    return cut_marker(earlier + head_len + start) + tail[start:].decode("utf-8", "replace")
+
+
+def _utf8_len(text: str, end: int, step: int = 1 << 20) -> int:
+    """UTF-8 length of text[:end], counted a slice at a time (no copy of the whole)."""
+    return sum(len(text[i : min(i + step, end)].encode("utf-8", "surrogatepass")) for i in range(0, end, step))
 
 
 def encode_line(event: dict[str, Any]) -> bytes:
     """One stream line (without newline), at most MAX_LINE_BYTES long."""
+    if _has_huge_string(event):
+        # A string this long can never fit: cut it before serializing it whole.
+        event = _cut_strings(event, KEEP_BYTES, only_over=MAX_LINE_BYTES)
     data = orjson.dumps(event)
     if len(data) <= MAX_LINE_BYTES:
         return data
@@ -54,13 +79,23 @@ def encode_line(event: dict[str, Any]) -> bytes:
     return data
 
 
-def _cut_strings(value: Any, keep: int) -> Any:
+def _has_huge_string(value: Any) -> bool:
     if isinstance(value, str):
-        return tail_bytes(value, keep) if len(value) > keep // 4 else value
+        return len(value) > MAX_LINE_BYTES
     if isinstance(value, dict):
-        return {k: (v if k in ("type", "id") else _cut_strings(v, keep)) for k, v in value.items()}
+        return any(_has_huge_string(v) for v in value.values())
     if isinstance(value, list):
-        return [_cut_strings(v, keep) for v in value]
+        return any(_has_huge_string(v) for v in value)
+    return False
+
+
+def _cut_strings(value: Any, keep: int, only_over: int = 0) -> Any:
+    if isinstance(value, str):
+        return tail_bytes(value, keep) if len(value) > max(keep // 4, only_over) else value
+    if isinstance(value, dict):
+        return {k: (v if k in ("type", "id") else _cut_strings(v, keep, only_over)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cut_strings(v, keep, only_over) for v in value]
     return value
 
 

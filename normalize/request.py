@@ -73,6 +73,8 @@ def _from_request(obj: dict[str, Any]) -> RunSpec:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "request"
+        if first["type"] == "missing":
+            raise BadRequest(f"The request is missing `{where}`.", hint) from None
         raise BadRequest(f"Bad request field `{where}`: {first['msg']}.", hint) from None
     if not req.message.strip():
         raise BadRequest("The request's `message` is empty.", hint)

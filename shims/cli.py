@@ -164,13 +164,13 @@ def normalize(
     vendor: Annotated[str, typer.Argument(help="claude, gemini, agy or fake.")],
     stdout: Annotated[Path, typer.Option("--stdout", help="The vendor's recorded stdout.", exists=True, dir_okay=False)],
     stderr: Annotated[Optional[Path], typer.Option("--stderr", help="The vendor's recorded stderr.", exists=True, dir_okay=False)] = None,
-    exit_code: Annotated[Optional[int], typer.Option("--exit-code", help="The vendor's exit status.")] = 0,
+    exit_code: Annotated[Optional[int], typer.Option("--exit-code", help="The vendor's exit status (omit when it was killed by a signal).")] = None,
     signal: Annotated[Optional[SignalName], typer.Option("--signal", help="The shim was cancelled by this signal during the recording.")] = None,
     format: Annotated[NativeFormat, typer.Option("--format", help="The vendor's output format.")] = NativeFormat.stream_json,
     emit: Annotated[NormalizeEmit, typer.Option("--emit", help="ndjson (protocol 2), codex-lab-v1 (protocol 1) or pretty.")] = NormalizeEmit.ndjson,
     max_final_message_bytes: Annotated[int, typer.Option(help="As the request field.", min=1)] = 8192,
 ) -> None:
-    from normalize.replay import normalize_recording
+    from shims.recording import normalize_recording
 
     try:
         code = normalize_recording(

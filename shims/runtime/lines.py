@@ -13,20 +13,28 @@ class LineFramer:
     def __init__(self) -> None:
         self._buf = bytearray()
 
-    def feed(self, chunk: bytes) -> list[bytes]:
-        if b"\n" not in chunk:
+    def feed(self, chunk: bytes) -> list[bytes | bytearray]:
+        """Complete lines (without the newline). Lines are bytes-like: the first may be the
+        internal buffer itself, handed over rather than copied (a 20 MB line exists once)."""
+        nl = chunk.find(b"\n")
+        if nl < 0:
             # Only the new chunk is searched, so a 20 MB line costs O(n), not O(n^2).
             self._buf += chunk
             return []
-        self._buf += chunk
-        parts = self._buf.split(b"\n")
-        self._buf = parts.pop()
-        return [bytes(p) for p in parts]
+        if self._buf:
+            self._buf += chunk[:nl]
+            first: bytes | bytearray = self._buf
+            self._buf = bytearray()
+        else:
+            first = chunk[:nl]
+        parts = chunk[nl + 1 :].split(b"\n")
+        self._buf += parts.pop()
+        return [first, *parts]
 
-    def finish(self) -> list[bytes]:
+    def finish(self) -> list[bytes | bytearray]:
         if not self._buf:
             return []
-        rest, self._buf = bytes(self._buf), bytearray()
+        rest, self._buf = self._buf, bytearray()
         return [rest]
 
     @property

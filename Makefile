@@ -1,0 +1,48 @@
+# codex-shims. `make test` installs everything it needs (a venv with the project and its test
+# tools) and runs the whole suite; `make demo` runs a shim on the bundled fake vendor.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install test test-fast golden golden-check lint schema bench demo clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+# The whole suite, slow and real-CLI tests included (CI runs exactly this).
+test: install
+	$(BIN)/python -m pytest -q
+
+# Quick loop while developing: skips tests marked slow.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# Regenerate golden/<vendor>/<case>/expected.* with `shims normalize`.
+golden: install
+	$(BIN)/python golden/regen.py
+
+# Fail when any expected file differs from what `shims normalize` prints now.
+golden-check: install
+	$(BIN)/python golden/regen.py --check
+
+schema: install
+	$(BIN)/shims schema --out schema
+
+lint: install
+	$(BIN)/ruff check normalize shims tests golden bench
+	$(BIN)/shims schema --out schema --check
+
+bench: install
+	$(BIN)/python bench/run.py
+
+demo: install
+	$(BIN)/shim-fake --vendor-bin tests/fakes/fake_vendor.py --emit pretty "Say hello"
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

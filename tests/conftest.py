@@ -1,0 +1,41 @@
+"""Shared fixtures: where the shims and the fake vendor are, and the no-leftover-process check."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+import procs
+
+ROOT = Path(__file__).resolve().parent.parent
+FAKE_VENDOR = str(ROOT / "tests" / "fakes" / "fake_vendor.py")
+BIN = Path(sys.executable).parent
+
+
+def shim_path(vendor: str = "fake") -> str:
+    return str(BIN / f"shim-{vendor}")
+
+
+@pytest.fixture
+def mark():
+    """A marker every process of the test inherits; after the test none may be alive."""
+    m = procs.new_mark()
+    yield m
+    left = procs.wait_no_processes(m, timeout_s=5.0)
+    if left:
+        procs.kill_marked(m)
+        pytest.fail(f"processes left behind: {left}")
+
+
+@pytest.fixture
+def fake_env(mark):
+    """Environment for a shim run against the fake vendor (pass as `env=`)."""
+    return {procs.MARK_ENV: mark, "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture
+def full_env(fake_env):
+    return {**os.environ, **fake_env}

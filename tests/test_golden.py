@@ -1,0 +1,85 @@
+"""Golden files: every recorded case under golden/<vendor>/<case>/ through `shims normalize`.
+
+A new case is new files, not new code. Expected files come from `make golden`; a difference
+here means the translation changed: understand it before regenerating.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import orjson
+import pytest
+from conftest import FAKE_VENDOR, ROOT, shim_path
+from streamcheck import check_stream, parse_stream
+
+from shims.recording import replay_events
+
+CASES = sorted(p.parent for p in (ROOT / "golden").glob("*/*/meta.json"))
+
+
+def _ids(cases):
+    return [f"{c.parent.name}/{c.name}" for c in cases]
+
+
+def _replay(case: Path, **kw):
+    meta = json.loads((case / "meta.json").read_text())
+    stderr = (case / "native.stderr").read_bytes() if (case / "native.stderr").exists() else b""
+    sig = meta.get("signal")
+    return replay_events(case.parent.name, (case / "native.stdout").read_bytes(), stderr,
+                         exit_code=meta.get("exit_code"), cancelled=f"SIG{sig}" if sig else None,
+                         fmt=meta.get("format", "stream-json"), **kw)
+
+
+@pytest.mark.parametrize("case", CASES, ids=_ids(CASES))
+def test_golden_case(case: Path):
+    lines: list[bytes] = []
+    events, result, code = _replay(case, sink=lambda e, line: lines.append(line))
+    produced = b"".join(line + b"\n" for line in lines)
+    assert produced == (case / "expected.ndjson").read_bytes(), "run `make golden` only once the change is understood"
+    check_stream(parse_stream(produced), code)
+    v1 = json.loads((case / "expected.v1.json").read_text())
+    assert set(v1) == {"status", "final_message"}
+    assert v1["status"] == ("completed" if result["status"] == "completed" else "failed")
+
+
+def test_golden_corpus_is_not_empty():
+    assert len(CASES) >= 10
+
+
+def _comparable(events: list[dict]) -> list[dict]:
+    """What may differ between a live run and a replay: the fallback thread id (random live,
+    derived in a replay), the wall-clock duration and where the binary was."""
+    out = []
+    for e in events:
+        e = orjson.loads(orjson.dumps(e))
+        if e["type"] == "result":
+            e["duration_ms"] = 0
+            e["vendor"].pop("argv0", None)
+        out.append(e)
+    return out
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if json.loads((c / "meta.json").read_text()).get("signal") is None
+                                  and c.parent.name == "fake"], ids=lambda c: c.name)
+def test_live_run_prints_what_the_replay_prints(case: Path, fake_env):
+    """DESIGN: one translation, three doors. The fake CLI replays the recording, the shim runs it live."""
+    meta = json.loads((case / "meta.json").read_text())
+    env = {**os.environ, **fake_env, "FAKE_VENDOR_SCRIPT": str(case / "native.stdout"),
+           "FAKE_VENDOR_EXIT": str(meta["exit_code"])}
+    if (case / "native.stderr").exists():
+        env["FAKE_VENDOR_STDERR"] = (case / "native.stderr").read_text(errors="replace")
+    proc = subprocess.run([shim_path("fake"), "--vendor-bin", FAKE_VENDOR, "--emit", "ndjson", "hi"],
+                          capture_output=True, env=env, timeout=60)
+    live = parse_stream(proc.stdout)
+    lines: list[bytes] = []
+    _, _, code = _replay(case, sink=lambda e, line: lines.append(line + b"\n"))
+    replayed = parse_stream(b"".join(lines))
+    if live[0]["thread_id"] != replayed[0]["thread_id"]:  # no vendor session id: both made one up
+        for events in (live, replayed):
+            events[0]["thread_id"] = events[-1]["thread_id"] = "-"
+    assert _comparable(live) == _comparable(replayed)
+    assert proc.returncode == code
