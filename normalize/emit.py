@@ -155,7 +155,8 @@ class PrettyEmitter:
         for name, value in rows:
             self._w(f"   {name:<14}{value:>12,}")
         cost = u.get("cost_usd")
-        self._w(f"   {'cost':<14}{('$%.4f' % cost) if cost is not None else 'unknown':>12}  {u.get('cost_source') or ''}".rstrip())
+        shown = f"${cost:.4f}" if cost is not None else "unknown"
+        self._w(f"   {'cost':<14}{shown:>12}  {u.get('cost_source') or ''}".rstrip())
         if r.get("session_id"):
             self._w(self._c("2", f"   session {r['session_id']}"))
 

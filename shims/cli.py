@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -52,22 +52,22 @@ def make_shim_app(vendor: str) -> typer.Typer:
 
     @app.command(help=_SHIM_HELP.format(vendor=vendor))
     def main(
-        prompt_arg: Annotated[Optional[str], typer.Argument(metavar="PROMPT", help="The task; without it the request is read from stdin.")] = None,
-        prompt: Annotated[Optional[str], typer.Option("--prompt", help="The task text (same as PROMPT).")] = None,
-        mode: Annotated[Optional[Mode], typer.Option(help="Sandbox policy mapped onto the vendor's permission flags.")] = None,
-        model: Annotated[Optional[str], typer.Option(help="Vendor model name; default: the vendor's own default.")] = None,
-        cwd: Annotated[Optional[Path], typer.Option(help="Working directory (default: the request's cwd, else the current directory).")] = None,
+        prompt_arg: Annotated[str | None, typer.Argument(metavar="PROMPT", help="The task; without it the request is read from stdin.")] = None,
+        prompt: Annotated[str | None, typer.Option("--prompt", help="The task text (same as PROMPT).")] = None,
+        mode: Annotated[Mode | None, typer.Option(help="Sandbox policy mapped onto the vendor's permission flags.")] = None,
+        model: Annotated[str | None, typer.Option(help="Vendor model name; default: the vendor's own default.")] = None,
+        cwd: Annotated[Path | None, typer.Option(help="Working directory (default: the request's cwd, else the current directory).")] = None,
         emit: Annotated[Emit, typer.Option(help="auto: protocol 1 for a protocol_version 1 request, pretty on a terminal without a request, else ndjson.")] = Emit.auto,
-        timeout: Annotated[Optional[float], typer.Option(help="Whole-run deadline in seconds (the request's deadline_ms also applies; the earlier wins).", min=0.001)] = None,
+        timeout: Annotated[float | None, typer.Option(help="Whole-run deadline in seconds (the request's deadline_ms also applies; the earlier wins).", min=0.001)] = None,
         idle_timeout: Annotated[float, typer.Option(help="Seconds without vendor output after which the run counts as stalled (0 = never).", min=0)] = 600.0,
         cancel_grace: Annotated[float, typer.Option(help="Seconds between the signals of the cancel ladder (SIGINT, SIGTERM, SIGKILL).", min=0)] = 3.0,
-        resume: Annotated[Optional[str], typer.Option(help="Continue this vendor session id.")] = None,
-        worktree: Annotated[Optional[bool], typer.Option("--worktree/--no-worktree", help="Run in a fresh git worktree and report its diff (not available yet).")] = None,
-        fallback: Annotated[Optional[str], typer.Option(help="Providers to try when this one is unavailable, e.g. gemini,agy (not available yet).")] = None,
-        max_cost_usd: Annotated[Optional[float], typer.Option(help="Stop a run whose cost passes this many dollars (not available yet).")] = None,
-        vendor_bin: Annotated[Optional[str], typer.Option(help="The vendor CLI to run: a path, or a name looked up on PATH.")] = None,
+        resume: Annotated[str | None, typer.Option(help="Continue this vendor session id.")] = None,
+        worktree: Annotated[bool | None, typer.Option("--worktree/--no-worktree", help="Run in a fresh git worktree and report its diff (not available yet).")] = None,
+        fallback: Annotated[str | None, typer.Option(help="Providers to try when this one is unavailable, e.g. gemini,agy (not available yet).")] = None,
+        max_cost_usd: Annotated[float | None, typer.Option(help="Stop a run whose cost passes this many dollars (not available yet).")] = None,
+        vendor_bin: Annotated[str | None, typer.Option(help="The vendor CLI to run: a path, or a name looked up on PATH.")] = None,
         pty: Annotated[Pty, typer.Option(help="Run the vendor under a pseudo-terminal: always, never, or auto (when the vendor needs one).")] = Pty.never,
-        journal: Annotated[Optional[str], typer.Option(help="Record the run under this folder (not available yet).")] = None,
+        journal: Annotated[str | None, typer.Option(help="Record the run under this folder (not available yet).")] = None,
         no_journal: Annotated[bool, typer.Option("--no-journal", help="Do not record the run.")] = False,
         preflight: Annotated[bool, typer.Option("--preflight", help="Check readiness (binary, version) and exit; prints one JSON object.")] = False,
         version: Annotated[bool, typer.Option("--version", help="Print the shim version and the vendor CLI version.")] = False,
@@ -101,6 +101,8 @@ def make_shim_app(vendor: str) -> typer.Typer:
             journal=journal,
             no_journal=no_journal,
         )
+        global _answered
+        _answered = True
         raise typer.Exit(shim_app.run(vendor, opts))
 
     return app
@@ -163,9 +165,9 @@ class SignalName(str, Enum):
 def normalize(
     vendor: Annotated[str, typer.Argument(help="claude, gemini, agy or fake.")],
     stdout: Annotated[Path, typer.Option("--stdout", help="The vendor's recorded stdout.", exists=True, dir_okay=False)],
-    stderr: Annotated[Optional[Path], typer.Option("--stderr", help="The vendor's recorded stderr.", exists=True, dir_okay=False)] = None,
-    exit_code: Annotated[Optional[int], typer.Option("--exit-code", help="The vendor's exit status (omit when it was killed by a signal).")] = None,
-    signal: Annotated[Optional[SignalName], typer.Option("--signal", help="The shim was cancelled by this signal during the recording.")] = None,
+    stderr: Annotated[Path | None, typer.Option("--stderr", help="The vendor's recorded stderr.", exists=True, dir_okay=False)] = None,
+    exit_code: Annotated[int | None, typer.Option("--exit-code", help="The vendor's exit status (omit when it was killed by a signal).")] = None,
+    signal: Annotated[SignalName | None, typer.Option("--signal", help="The shim was cancelled by this signal during the recording.")] = None,
     format: Annotated[NativeFormat, typer.Option("--format", help="The vendor's output format.")] = NativeFormat.stream_json,
     emit: Annotated[NormalizeEmit, typer.Option("--emit", help="ndjson (protocol 2), codex-lab-v1 (protocol 1) or pretty.")] = NormalizeEmit.ndjson,
     max_final_message_bytes: Annotated[int, typer.Option(help="As the request field.", min=1)] = 8192,
@@ -222,20 +224,40 @@ def _main(app: typer.Typer, name: str) -> None:
     app(prog_name=name)
 
 
+_answered = False  # set once a run has written its own stream
+
+
+def _shim_main(vendor: str) -> None:
+    """A shim whose flags cannot be used still answers with a protocol stream (bad_request),
+    so a host reading stdout learns why, not just an exit status."""
+    try:
+        make_shim_app(vendor)(prog_name=f"shim-{vendor}")
+    except SystemExit as exc:
+        if exc.code == 2 and not _answered and not sys.stdout.isatty():
+            import uuid
+
+            from normalize.assembler import fail_before_launch
+            from normalize.emit import NdjsonEmitter
+
+            fail_before_launch(NdjsonEmitter(), provider=vendor, thread_id=str(uuid.uuid4()), kind="bad_request",
+                               message="The command line could not be used; the usage error is on stderr.")
+        raise
+
+
 def claude_main() -> None:
-    _main(make_shim_app("claude"), "shim-claude")
+    _shim_main("claude")
 
 
 def gemini_main() -> None:
-    _main(make_shim_app("gemini"), "shim-gemini")
+    _shim_main("gemini")
 
 
 def agy_main() -> None:
-    _main(make_shim_app("agy"), "shim-agy")
+    _shim_main("agy")
 
 
 def fake_main() -> None:
-    _main(make_shim_app("fake"), "shim-fake")
+    _shim_main("fake")
 
 
 def toolkit_main() -> None:

@@ -6,9 +6,8 @@ import os
 import sys
 from pathlib import Path
 
-import pytest
-
 import procs
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_VENDOR = str(ROOT / "tests" / "fakes" / "fake_vendor.py")

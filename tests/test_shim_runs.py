@@ -130,12 +130,14 @@ def test_protocol1_bad_request_is_still_one_strict_object(fake_env):
 
 
 def test_missing_vendor_binary_is_command_missing(fake_env):
-    code, out, _ = run_shim(["--emit", "ndjson", "--vendor-bin", "/nonexistent/fake", "hi"], env=fake_env, vendor="claude")
-    assert code == 7  # claude's translation comes in a later version; that is said first
-    code, out, _ = subprocess.run(
-        [shim_path("fake"), "--vendor-bin", "/nonexistent/fake", "--emit", "ndjson", "hi"],
-        capture_output=True, env={**os.environ, **fake_env}, timeout=30).returncode, None, None
+    code, _, _ = run_shim(["--emit", "ndjson", "--vendor-bin", "/nonexistent/fake", "hi"], env=fake_env)
     assert code == 3
+
+
+def test_unbuilt_vendor_says_so_before_looking_for_its_binary(fake_env):
+    code, out, _ = run_shim(["--emit", "ndjson", "--vendor-bin", "/nonexistent/claude", "hi"], env=fake_env, vendor="claude")
+    assert code == 7
+    assert "not available yet" in check_stream(parse_stream(out), code)["error"]
 
 
 def test_missing_vendor_binary_result(fake_env):
@@ -158,6 +160,8 @@ def test_unknown_flag_is_a_bad_request(fake_env):
     code, out, err = run_shim(["--no-such-flag", "hi"], env=fake_env)
     assert code == 2
     assert b"no-such-flag" in err
+    result = check_stream(parse_stream(out), code)
+    assert result["failure_kind"] == "bad_request"
 
 
 @pytest.mark.parametrize("vendor", ["claude", "gemini", "agy"])
