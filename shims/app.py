@@ -28,18 +28,28 @@ class ShimOptions:
     mode: str | None = None
     model: str | None = None
     cwd: str | None = None
-    emit: str = "auto"
+    emit: str | None = None
     timeout: float | None = None
-    idle_timeout: float = 600.0
-    cancel_grace: float = 3.0
+    idle_timeout: float | None = None
+    cancel_grace: float | None = None
     resume: str | None = None
     worktree: bool | None = None
     fallback: str | None = None
     max_cost_usd: float | None = None
     vendor_bin: str | None = None
-    pty: str = "never"
+    pty: str | None = None
     journal: str | None = None
     no_journal: bool = False
+
+    def with_defaults(self, defaults: dict[str, Any]) -> ShimOptions:
+        """Flags given on the command line win; the rest come from the config file or the
+        built-in defaults. Mode and model are left to the request first (see _apply_flags)."""
+        for name, value in defaults.items():
+            if name in ("mode", "model"):
+                continue
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+        return self
 
 
 class _Refusal(Exception):
@@ -99,6 +109,8 @@ def vendor_version(program: str, vendor: str, timeout: float = 5.0) -> str | Non
 
 
 def run(vendor: str, opts: ShimOptions) -> int:
+    from shims.config import BUILTIN, ConfigError, load_defaults
+
     started = time.monotonic()
     stdin = None if opts.prompt is not None else read_stdin()
     try:
@@ -106,6 +118,11 @@ def run(vendor: str, opts: ShimOptions) -> int:
         bad: BadRequest | None = None
     except BadRequest as exc:
         spec, bad = None, exc
+    try:
+        defaults = load_defaults(vendor)
+    except ConfigError as exc:
+        defaults, bad = dict(BUILTIN), bad or BadRequest(str(exc))
+    opts.with_defaults(defaults)
     protocol = spec.protocol_version if spec else (bad.protocol_version if bad else None)
     emitter = make_emitter(choose_emit(opts.emit, protocol))
     thread_id = (spec.request_thread_id if spec else None) or str(uuid.uuid4())
@@ -126,15 +143,15 @@ def run(vendor: str, opts: ShimOptions) -> int:
         return refuse(FailureKind.BAD_REQUEST, bad.message)
     assert spec is not None
     try:
-        _apply_flags(spec, opts)
+        _apply_flags(spec, opts, defaults)
         launch = _prepare(vendor, spec, opts)
     except _Refusal as r:
         return refuse(r.kind, r.message)
     return _run_launched(vendor, spec, opts, launch, emitter, thread_id, started)
 
 
-def _apply_flags(spec: RunSpec, opts: ShimOptions) -> None:
-    """Flags win over the request (CONTRACT §1, §2)."""
+def _apply_flags(spec: RunSpec, opts: ShimOptions, defaults: dict[str, Any]) -> None:
+    """Flags win over the request, the request over the config file (CONTRACT §1, §2)."""
     for flag, value in (
         ("--worktree", opts.worktree or spec.worktree),
         ("--fallback", opts.fallback),
@@ -143,10 +160,8 @@ def _apply_flags(spec: RunSpec, opts: ShimOptions) -> None:
     ):
         if value:
             raise _Refusal(FailureKind.UNSUPPORTED_MODE, f"{flag} is not available yet in this version of codex-shims.")
-    if opts.mode:
-        spec.mode = opts.mode
-    if opts.model:
-        spec.model = opts.model
+    spec.mode = opts.mode or spec.mode or defaults.get("mode")
+    spec.model = opts.model or spec.model or defaults.get("model")
     if opts.cwd:
         if not os.path.isdir(opts.cwd):
             raise _Refusal(FailureKind.BAD_REQUEST, f"--cwd does not exist: {opts.cwd}")

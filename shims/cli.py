@@ -37,6 +37,9 @@ class Pty(str, Enum):
 
 _SHIM_HELP = """Run the {vendor} CLI as a Codex worker and print one normalized event stream.
 
+Defaults for every option can be set in $CODEX_SHIMS_CONFIG or
+$XDG_CONFIG_HOME/codex-shims/config.toml, in [defaults] or [{vendor}].
+
 The request comes from PROMPT, --prompt, or stdin: one JSON request object (protocol 1 or 2),
 or plain text taken as the prompt. Output is NDJSON (protocol 2) whose last line is the
 `result` envelope, or the single codex-lab object (protocol 1), or a live view (pretty).
@@ -57,16 +60,16 @@ def make_shim_app(vendor: str) -> typer.Typer:
         mode: Annotated[Mode | None, typer.Option(help="Sandbox policy mapped onto the vendor's permission flags.")] = None,
         model: Annotated[str | None, typer.Option(help="Vendor model name; default: the vendor's own default.")] = None,
         cwd: Annotated[Path | None, typer.Option(help="Working directory (default: the request's cwd, else the current directory).")] = None,
-        emit: Annotated[Emit, typer.Option(help="auto: protocol 1 for a protocol_version 1 request, pretty on a terminal without a request, else ndjson.")] = Emit.auto,
+        emit: Annotated[Emit | None, typer.Option(help="auto (default): protocol 1 for a protocol_version 1 request, pretty on a terminal without a request, else ndjson.")] = None,
         timeout: Annotated[float | None, typer.Option(help="Whole-run deadline in seconds (the request's deadline_ms also applies; the earlier wins).", min=0.001)] = None,
-        idle_timeout: Annotated[float, typer.Option(help="Seconds without vendor output after which the run counts as stalled (0 = never).", min=0)] = 600.0,
-        cancel_grace: Annotated[float, typer.Option(help="Seconds between the signals of the cancel ladder (SIGINT, SIGTERM, SIGKILL).", min=0)] = 3.0,
+        idle_timeout: Annotated[float | None, typer.Option(help="Seconds without vendor output after which the run counts as stalled; 0 = never. Default 600.", min=0)] = None,
+        cancel_grace: Annotated[float | None, typer.Option(help="Seconds between the signals of the cancel ladder (SIGINT, SIGTERM, SIGKILL). Default 3.", min=0)] = None,
         resume: Annotated[str | None, typer.Option(help="Continue this vendor session id.")] = None,
         worktree: Annotated[bool | None, typer.Option("--worktree/--no-worktree", help="Run in a fresh git worktree and report its diff (not available yet).")] = None,
         fallback: Annotated[str | None, typer.Option(help="Providers to try when this one is unavailable, e.g. gemini,agy (not available yet).")] = None,
         max_cost_usd: Annotated[float | None, typer.Option(help="Stop a run whose cost passes this many dollars (not available yet).")] = None,
         vendor_bin: Annotated[str | None, typer.Option(help="The vendor CLI to run: a path, or a name looked up on PATH.")] = None,
-        pty: Annotated[Pty, typer.Option(help="Run the vendor under a pseudo-terminal: always, never, or auto (when the vendor needs one).")] = Pty.never,
+        pty: Annotated[Pty | None, typer.Option(help="Run the vendor under a pseudo-terminal: always, never (default), or auto (when the vendor needs one).")] = None,
         journal: Annotated[str | None, typer.Option(help="Record the run under this folder (not available yet).")] = None,
         no_journal: Annotated[bool, typer.Option("--no-journal", help="Do not record the run.")] = False,
         preflight: Annotated[bool, typer.Option("--preflight", help="Check readiness (binary, version) and exit; prints one JSON object.")] = False,
@@ -74,6 +77,14 @@ def make_shim_app(vendor: str) -> typer.Typer:
     ) -> None:
         from shims import app as shim_app
 
+        if (version or preflight) and vendor_bin is None:
+            from shims.config import ConfigError, load_defaults
+
+            try:
+                vendor_bin = load_defaults(vendor)["vendor_bin"]
+            except ConfigError as exc:
+                typer.echo(f"shim-{vendor}: {exc}", err=True)
+                raise typer.Exit(2) from None
         if version:
             _print_version(vendor, vendor_bin)
             raise typer.Exit(0)
@@ -88,7 +99,7 @@ def make_shim_app(vendor: str) -> typer.Typer:
             mode=mode.value if mode else None,
             model=model,
             cwd=str(cwd) if cwd else None,
-            emit=emit.value,
+            emit=emit.value if emit else None,
             timeout=timeout,
             idle_timeout=idle_timeout,
             cancel_grace=cancel_grace,
@@ -97,7 +108,7 @@ def make_shim_app(vendor: str) -> typer.Typer:
             fallback=fallback,
             max_cost_usd=max_cost_usd,
             vendor_bin=vendor_bin,
-            pty=pty.value,
+            pty=pty.value if pty else None,
             journal=journal,
             no_journal=no_journal,
         )
@@ -182,7 +193,7 @@ def normalize(
             exit_code=exit_code,
             cancelled=f"SIG{signal.value}" if signal else None,
             fmt=format.value,
-            emit=emit.value,
+            emit=emit.value if emit else None,
             max_final_message_bytes=max_final_message_bytes,
         )
     except (KeyError, ValueError) as exc:

@@ -294,3 +294,35 @@ def test_two_hundred_megabytes_of_output_in_flat_memory(fake_env):
     assert any(t.startswith("[… ") for t in flood)
     assert peak < 100, f"peak RSS {peak:.0f} MB"
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 < 500  # the test itself stayed sane
+
+
+# ----------------------------------------------------------------- the config file
+
+
+def test_config_file_sets_defaults_and_flags_win(fake_env, tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[defaults]\nidle_timeout = 1\ncancel_grace = 0.5\n\n[fake]\nvendor_bin = "{FAKE_VENDOR}"\n'
+                   'model = "from-config"\n')
+    env = {**os.environ, **fake_env, "CODEX_SHIMS_CONFIG": str(cfg)}
+    run = lambda *a, stdin=b"": subprocess.run([shim_path("fake"), "--emit", "ndjson", *a], input=stdin,  # noqa: E731
+                                               capture_output=True, env=env, timeout=30)
+    proc = run("hi")  # no --vendor-bin: the config names the fake
+    assert check_stream(parse_stream(proc.stdout), proc.returncode)["provider"]["model"] == "from-config"
+    req = json.dumps({"protocol_version": 2, "message": "hi", "model": "from-request"}).encode()
+    assert parse_stream(run(stdin=req).stdout)[-1]["provider"]["model"] == "from-request"
+    assert parse_stream(run("--model", "from-flag", "hi").stdout)[-1]["provider"]["model"] == "from-flag"
+    # idle_timeout = 1 from [defaults] stops a hung vendor quickly
+    env["FAKE_VENDOR_MISBEHAVE"] = "hang-before"
+    proc = run("hi")
+    assert proc.returncode == 124
+    assert run("--version").returncode == 0
+
+
+def test_bad_config_file_is_a_bad_request(fake_env, tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[defaults]\nidle_timout = 5\n")
+    env = {**os.environ, **fake_env, "CODEX_SHIMS_CONFIG": str(cfg)}
+    proc = subprocess.run([shim_path("fake"), "--vendor-bin", FAKE_VENDOR, "--emit", "ndjson", "hi"],
+                          capture_output=True, env=env, timeout=30)
+    result = check_stream(parse_stream(proc.stdout), proc.returncode)
+    assert proc.returncode == 2 and "idle_timout" in result["error"] and str(cfg) in result["error"]
