@@ -114,8 +114,8 @@ class Assembler:
         self._ensure_started()
 
         status, kind, error = self._decide(exit, failure)
-        for call_id in list(self._open_tools):
-            self._close_tool(call_id, {"status": "failed"})
+        for call_id, (_, item) in list(self._open_tools.items()):
+            self._close_tool(call_id, {"status": "failed"} if _has_status(item) else {})
 
         final = self._final_message()
         if status == "completed":
@@ -154,7 +154,7 @@ class Assembler:
             "vendor": vendor_details,
         }
         self._emit(result)
-        return result, exit_code_for(status, kind, exit.cancelled)
+        return result, exit_code_for(status, kind, exit.cancelled or "SIGINT")
 
     # ------------------------------------------------------------------ observations
 
@@ -179,13 +179,13 @@ class Assembler:
         elif t is o.ToolUpdated:
             opened = self._open_tools.get(ob.call_id)
             if opened:
-                opened[1].update(ob.fields)
+                opened[1].update(_without_id(ob.fields))
                 self._emit({"type": "item.updated", "item": {"id": opened[0], **opened[1]}})
         elif t is o.ToolCompleted:
             self._tool_completed(ob)
         elif t is o.Item:
             self._flush_delta()
-            self._complete_new(dict(ob.item))
+            self._complete_new(_without_id(ob.item))
         elif t is o.Warning:
             self._flush_delta()
             self._complete_new({"type": "error", "message": ob.message})
@@ -220,6 +220,9 @@ class Assembler:
         if self._delta_key is None:
             self._ensure_started()
             self._delta_key = ob.key
+        if not ob.text:
+            return
+        if self._delta_id is None:  # the id is taken by the first text, so an empty message takes none
             self._delta_id = self._new_id()
         self._delta_chunks.append(ob.text)
         self._delta_size += len(ob.text)
@@ -245,7 +248,7 @@ class Assembler:
         if ob.call_id in self._open_tools:
             self._tool_update_silently(ob.call_id, ob.item)
             return
-        item = dict(ob.item)
+        item = _without_id(ob.item)
         if _has_status(item):
             item.setdefault("status", "in_progress")
         item_id = self._new_id()
@@ -254,7 +257,7 @@ class Assembler:
         self._emit({"type": "item.started", "item": {"id": item_id, **item}})
 
     def _tool_update_silently(self, call_id: str, fields: dict[str, Any]) -> None:
-        self._open_tools[call_id][1].update(fields)
+        self._open_tools[call_id][1].update(_without_id(fields))
 
     def _tool_completed(self, ob: o.ToolCompleted) -> None:
         self._flush_delta()
@@ -262,7 +265,7 @@ class Assembler:
             fields = dict(ob.fields)
             self._close_tool(ob.call_id, fields)
         elif "type" in ob.fields:
-            item = dict(ob.fields)
+            item = _without_id(ob.fields)
             if _has_status(item):
                 item.setdefault("status", "completed")
             self._complete_new(item)
@@ -270,7 +273,7 @@ class Assembler:
 
     def _close_tool(self, call_id: str, fields: dict[str, Any]) -> None:
         item_id, item = self._open_tools.pop(call_id)
-        item.update(fields)
+        item.update(_without_id(fields))
         if _has_status(item) and item.get("status") == "in_progress":
             item["status"] = "completed"
         self._note_side_effect(item)
@@ -327,6 +330,8 @@ class Assembler:
             )
         outcome = self._outcome
         if isinstance(outcome, o.Failed):
+            if outcome.kind == FailureKind.CANCELLED:  # the vendor was interrupted, not by us
+                return "cancelled", outcome.kind, outcome.message
             return "failed", outcome.kind, outcome.message
         if isinstance(outcome, o.Completed):
             if self._final_message():
@@ -361,6 +366,11 @@ class Assembler:
                 f"The vendor's output could not be understood ({self._unparsed} unreadable lines; first: {self._unparsed_first}).",
             )
         return "failed", FailureKind.EMPTY_OUTPUT.value, "The vendor CLI ended without an answer."
+
+
+def _without_id(item: dict[str, Any]) -> dict[str, Any]:
+    """A copy without `id`: item ids are the assembler's alone (CONTRACT §3)."""
+    return {k: v for k, v in item.items() if k != "id"}
 
 
 def _has_status(item: dict[str, Any]) -> bool:

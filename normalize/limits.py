@@ -39,7 +39,7 @@ def tail_bytes(text: str, keep: int) -> str:
     # Encode only the tail: `keep` characters are at least `keep` bytes. The head's byte
     # length comes free for ASCII (isascii() is O(1) on CPython), so a 20 MB output is not
     # copied again just to count it.
-    tail = text[-keep:].encode("utf-8", "surrogatepass")
+    tail = text[-keep:].encode("utf-8", "surrogatepass") if keep > 0 else b""
     head_chars = max(len(text) - keep, 0)
     head_len = head_chars if text.isascii() else _utf8_len(text, head_chars)
     if head_len + len(tail) <= keep:
@@ -57,7 +57,9 @@ def _utf8_len(text: str, end: int, step: int = 1 << 20) -> int:
 
 
 def encode_line(event: dict[str, Any]) -> bytes:
-    """One stream line (without newline), at most MAX_LINE_BYTES long."""
+    """One stream line (without newline), at most MAX_LINE_BYTES long, still valid under the
+    schema: strings keep their tails, lists their last entries, and free-form values (tool
+    arguments and results, vendor details) may be folded into a cut JSON text."""
     if _has_huge_string(event):
         # A string this long can never fit: cut it before serializing it whole.
         event = _cut_strings(event, KEEP_BYTES, only_over=MAX_LINE_BYTES)
@@ -69,14 +71,64 @@ def encode_line(event: dict[str, Any]) -> bytes:
         data = orjson.dumps(event)
         if len(data) <= MAX_LINE_BYTES:
             return data
-    # Still too long: the bulk is in many small entries (a huge list). Drop list heads until it fits.
-    while len(data) > MAX_LINE_BYTES:
-        shrunk = _shrink_longest_list(event)
-        if shrunk is None:
-            break
-        event = shrunk
-        data = orjson.dumps(event)
+    # Still too long: the bulk is structure (many entries, many or long keys).
+    for shrink in (_fold_largest_free_form, _shrink_longest_list):
+        while len(data) > MAX_LINE_BYTES:
+            shrunk = shrink(event)
+            if shrunk is None:
+                break
+            event = shrunk
+            data = orjson.dumps(event)
     return data
+
+
+# Where values are free-form (CONTRACT §3/§4: `arguments`, `result`, `vendor`): a value there
+# may become a cut JSON text without breaking the schema.
+_FREE_FORM = (("item", "arguments"), ("item", "result"), ("vendor",))
+
+
+def _fold_largest_free_form(event: dict[str, Any]) -> dict[str, Any] | None:
+    best: tuple[int, tuple[Any, ...]] | None = None
+
+    def walk(value: Any, path: tuple[Any, ...], inside: bool) -> None:
+        nonlocal best
+        if not isinstance(value, dict | list):
+            return
+        if inside and path not in (("vendor",),):
+            size = len(orjson.dumps(value))
+            if size > 64 and (best is None or size > best[0]):
+                best = (size, path)
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for k, v in items:
+            sub = (*path, k)
+            walk(v, sub, inside or sub in _FREE_FORM)
+
+    walk(event, (), False)
+    if best is None:
+        vendor = event.get("vendor")
+        if isinstance(vendor, dict) and len(orjson.dumps(vendor)) > 64 and set(vendor) != {"cut"}:
+            return {**event, "vendor": {"cut": tail_bytes(orjson.dumps(vendor).decode(), 1024)}}
+        return None
+    path = best[1]
+    folded = tail_bytes(orjson.dumps(_get(event, path)).decode(), 256)
+    return _set(event, path, folded)
+
+
+def _get(value: Any, path: tuple[Any, ...]) -> Any:
+    for k in path:
+        value = value[k]
+    return value
+
+
+def _set(value: Any, path: tuple[Any, ...], new: Any) -> Any:
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        return {**value, head: _set(value[head], rest, new)}
+    out = list(value)
+    out[head] = _set(value[head], rest, new)
+    return out
 
 
 def _has_huge_string(value: Any) -> bool:
@@ -89,13 +141,18 @@ def _has_huge_string(value: Any) -> bool:
     return False
 
 
-def _cut_strings(value: Any, keep: int, only_over: int = 0) -> Any:
+def _cut_strings(value: Any, keep: int, only_over: int = 0, depth: int = 0) -> Any:
+    """Cut long strings to their tails; the `type` and `id` of the event and of its item are
+    names, never cut (deeper down, keys called `type` hold ordinary data)."""
     if isinstance(value, str):
         return tail_bytes(value, keep) if len(value) > max(keep // 4, only_over) else value
     if isinstance(value, dict):
-        return {k: (v if k in ("type", "id") else _cut_strings(v, keep, only_over)) for k, v in value.items()}
+        return {
+            k: (v if depth <= 1 and k in ("type", "id") else _cut_strings(v, keep, only_over, depth + 1))
+            for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [_cut_strings(v, keep, only_over) for v in value]
+        return [_cut_strings(v, keep, only_over, depth + 1) for v in value]
     return value
 
 

@@ -65,7 +65,7 @@ def _from_request(obj: dict[str, Any]) -> RunSpec:
     from normalize.models import Request
 
     pv = obj.get("protocol_version", 2)
-    hint = pv if pv in (1, 2) else None
+    hint = pv if pv in (1, 2) and not isinstance(pv, bool) else None
     if hint is None:
         raise BadRequest(f"Unknown protocol_version {pv!r}; this shim speaks 1 and 2.")
     try:

@@ -84,7 +84,7 @@ def empty_usage() -> dict[str, Any]:
 
 def turn_usage(usage: dict[str, Any]) -> dict[str, int]:
     """The five Codex `Usage` fields carried by `turn.completed`."""
-    return {k: int(usage.get(k) or 0) for k in TURN_USAGE_FIELDS}
+    return {k: _count(usage.get(k)) for k in TURN_USAGE_FIELDS}
 
 
 def subtract(cumulative: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
@@ -97,8 +97,8 @@ def subtract(cumulative: dict[str, Any], previous: dict[str, Any]) -> dict[str, 
     delta = {k: int(cumulative.get(k) or 0) - int(previous.get(k) or 0) for k in TURN_USAGE_FIELDS}
     cost = cumulative.get("cost_usd")
     prev_cost = previous.get("cost_usd")
-    if cost is not None and prev_cost is not None:
-        cost = round(max(cost - prev_cost, 0.0), 10)
+    # Without the earlier running cost this run's share is unknown: never report the total as it.
+    cost = None if cost is None or prev_cost is None else round(max(cost - prev_cost, 0.0), 10)
     return build_usage(
         **delta,
         cost_usd=cost,
@@ -124,9 +124,13 @@ def add(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+# Counts are kept within JSON-safe integers: a vendor's absurd number must not break the stream.
+MAX_COUNT = 2**53 - 1
+
+
 def _count(v: Any) -> int:
     try:
         n = int(v or 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return 0
-    return n if n > 0 else 0
+    return min(n, MAX_COUNT) if n > 0 else 0
