@@ -288,7 +288,7 @@ def expected_outcome(obs, exit: o.ExitInfo, final: str | None, any_item: bool) -
     if exit.timed_out:
         return "failed", "timed_out"
     if isinstance(verdict, o.Failed):
-        return "failed", verdict.kind
+        return ("cancelled" if verdict.kind == "cancelled" else "failed"), verdict.kind
     if isinstance(verdict, o.Completed):
         return ("completed", None) if final else ("failed", "empty_output")
     if exit.signal:
@@ -368,9 +368,9 @@ def check_run(obs: list[o.Observation], exit: o.ExitInfo, kw: dict[str, Any]) ->
     # the outcome and the exit code
     status, kind = expected_outcome(obs, exit, final, bool(per_id))
     assert (result["status"], result["failure_kind"]) == (status, kind)
-    assert code == exit_code_for(status, kind, exit.cancelled)
+    assert code == exit_code_for(status, kind, exit.cancelled or "SIGINT")
     if status == "cancelled":
-        assert code == CANCEL_EXIT[exit.cancelled]
+        assert code == CANCEL_EXIT[exit.cancelled or "SIGINT"]
     elif status == "failed":
         assert code == EXIT_CODES.get(kind, 1)
     assert (types[-2] == "turn.completed") == (status == "completed") == (code == 0)
