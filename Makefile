@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-fast golden golden-check lint schema bench demo clean
+.PHONY: install vendor-clis test test-fast golden golden-check lint schema bench demo clean
 
 install: $(STAMP)
 
@@ -15,8 +15,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# The pinned real vendor CLIs the tests run against the fake APIs (vendor-clis/<vendor>/,
+# versions in each package-lock.json). npm ci installs exactly the locked versions.
+CLAUDE_STAMP := vendor-clis/claude/node_modules/.bin/claude
+vendor-clis: $(CLAUDE_STAMP)
+
+$(CLAUDE_STAMP): vendor-clis/claude/package-lock.json
+	cd vendor-clis/claude && npm ci --no-audit --no-fund --loglevel=error
+	touch $(CLAUDE_STAMP)
+
 # The whole suite, slow and real-CLI tests included (CI runs exactly this).
-test: install
+test: install vendor-clis
 	$(BIN)/python -m pytest -q
 
 # Quick loop while developing: skips tests marked slow.
