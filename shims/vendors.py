@@ -21,7 +21,7 @@ class VendorInfo:
 
 
 VENDORS: dict[str, VendorInfo] = {
-    "claude": VendorInfo("claude", "claude", ("stream-json",), built=False),
+    "claude": VendorInfo("claude", "claude", ("stream-json", "json", "text"), built=True),
     "gemini": VendorInfo("gemini", "gemini", ("stream-json",), built=False),
     "agy": VendorInfo("agy", "agy", ("stream-json",), built=False),
     # The fake vendor (tests/fakes/fake_vendor.py): tests, demos, the README quick start.

@@ -144,6 +144,9 @@ def _loop(
     sel.register(proc.stderr_fd, selectors.EVENT_READ, "err")
     sel.register(watch.r, selectors.EVENT_READ, "sig")
     open_fds = {proc.stdout_fd, proc.stderr_fd}
+    pending_stdin = memoryview(launch.stdin_data or b"")
+    if proc.stdin_fd is not None:
+        sel.register(proc.stdin_fd, selectors.EVENT_WRITE, "in")
 
     start = clock()
     last_output = start
@@ -192,6 +195,12 @@ def _loop(
                 if key.data == "sig":
                     watch.drain()
                     continue
+                if key.data == "in":
+                    pending_stdin = _write_some(key.fd, pending_stdin)
+                    if not pending_stdin:
+                        sel.unregister(key.fd)
+                        proc.close_stdin()
+                    continue
                 fd = key.fd
                 chunk = _read(fd)
                 if chunk is None:
@@ -238,6 +247,16 @@ def _loop(
         timed_out=timed_out,
         timeout_s=(limits.idle_timeout_s if timed_out == "idle" else limits.timeout_s) if timed_out else None,
     )
+
+
+def _write_some(fd: int, data: memoryview) -> memoryview:
+    """Write what the pipe takes now; a vendor that closed its stdin gets nothing more."""
+    try:
+        return data[os.write(fd, data[: 64 * 1024]) :]
+    except BlockingIOError:
+        return data
+    except (BrokenPipeError, OSError):
+        return data[len(data) :]
 
 
 def _read(fd: int) -> bytes | None:

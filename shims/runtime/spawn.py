@@ -1,4 +1,7 @@
-"""Starting the vendor CLI: argv lists only (never a shell), stdin closed, pipes or a pty.
+"""Starting the vendor CLI: argv lists only (never a shell), pipes or a pty.
+
+stdin is closed (/dev/null), or, for prompts too long for argv, a pipe that carries the prompt
+and is then closed: the loop writes it without blocking.
 
 The pty is opened here rather than through ptyprocess/pexpect: those always call setsid(),
 which would move the vendor out of the shim's process group, out of reach of a host's group
@@ -42,6 +45,8 @@ class Launch:
     # before this many seconds have passed since it.
     min_sigint_grace_s: float = 0.0
     env_names_added: list[str] = field(default_factory=list)
+    # Written to the vendor's stdin, which is then closed (pipe mode only).
+    stdin_data: bytes | None = None
 
 
 class VendorProcess:
@@ -78,7 +83,7 @@ class VendorProcess:
                     launch.argv,
                     cwd=launch.cwd,
                     env=launch.env,
-                    stdin=subprocess.DEVNULL,
+                    stdin=subprocess.PIPE if launch.stdin_data is not None else subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     preexec_fn=setup,
@@ -95,8 +100,10 @@ class VendorProcess:
         if not self.shared_group:
             self.pgid = self.pid
         self.stderr_fd = self._popen.stderr.fileno()
-        for fd in (self.stdout_fd, self.stderr_fd):
-            os.set_blocking(fd, False)
+        self.stdin_fd = self._popen.stdin.fileno() if self._popen.stdin is not None and not launch.pty else None
+        for fd in (self.stdout_fd, self.stderr_fd, self.stdin_fd):
+            if fd is not None:
+                os.set_blocking(fd, False)
 
     def poll(self) -> int | None:
         """The exit status once the vendor has ended (negative = killed by that signal)."""
@@ -119,7 +126,13 @@ class VendorProcess:
         `sleep` holding our pipes)."""
         self.signal_group(signal.SIGKILL)
 
+    def close_stdin(self) -> None:
+        if self._popen.stdin is not None and not self._popen.stdin.closed:
+            self._popen.stdin.close()
+        self.stdin_fd = None
+
     def close(self) -> None:
+        self.close_stdin()
         for stream in (self._popen.stdout, self._popen.stderr):
             if stream is not None:
                 stream.close()

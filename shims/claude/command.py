@@ -1,0 +1,84 @@
+"""Claude Code invocation: argv, environment and the mode table (CONTRACT §9).
+
+Notes: ../shared/reference/claude.md §1-3, §9.
+"""
+
+from __future__ import annotations
+
+import os
+
+from normalize.request import RunSpec
+from shims.runtime.spawn import Launch
+
+# Beyond this the prompt goes through stdin: Linux caps one argv string at 128 KiB.
+ARGV_PROMPT_MAX = 64 * 1024
+
+# Keeps the CLI offline-quiet: no telemetry, no update checks, no nonessential traffic
+# (with these set, 2.1.331 only calls POST /v1/messages, claude.md §2.2).
+QUIET_ENV = {
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    "DISABLE_AUTOUPDATER": "1",
+    "DISABLE_TELEMETRY": "1",
+    "DISABLE_ERROR_REPORTING": "1",
+}
+# The CLI retries API errors up to 10 times (about 3 minutes of silent api_retry lines on a 429
+# or 401); a worker should say it is out of quota fast and let the host fall back. The user's
+# own setting wins.
+DEFAULT_MAX_RETRIES = "2"
+
+EDIT_TOOLS = ("Edit", "Write", "MultiEdit", "NotebookEdit")
+
+# mode -> extra argv. `full` would be --dangerously-skip-permissions, which the CLI refuses
+# as root (claude.md §3); see mode_args().
+MODES: dict[str, list[str]] = {
+    # Under -p a permission prompt is denied at once; Claude's own classifier lets read-only
+    # shell commands through. Edits are also disallowed outright so no setting can allow them.
+    "read-only": ["--permission-mode", "default", "--disallowedTools", *EDIT_TOOLS],
+    # Codex workspace-write: edits accepted, shell commands allowed (Claude has no OS sandbox
+    # confining them to the workspace).
+    "write": ["--permission-mode", "acceptEdits", "--allowedTools", "Bash"],
+    "full": ["--dangerously-skip-permissions"],
+}
+
+
+def mode_args(mode: str | None) -> list[str]:
+    if mode is None:
+        return []
+    if mode == "full" and os.geteuid() == 0:
+        raise ValueError(
+            "Claude Code refuses --dangerously-skip-permissions as root, so --mode full cannot be honoured; "
+            "run the shim as an ordinary user or use --mode write."
+        )
+    return list(MODES[mode])
+
+
+def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
+    argv = [program, "-p"]
+    stdin_data = None
+    if len(spec.prompt.encode()) <= ARGV_PROMPT_MAX:
+        argv.append(spec.prompt)
+    else:
+        stdin_data = spec.prompt.encode()
+    argv += ["--output-format", "stream-json", "--verbose"]
+    if spec.model:
+        argv += ["--model", spec.model]
+    if spec.resume_session:
+        argv += ["--resume", spec.resume_session]
+    argv += mode_args(spec.mode)
+    env = dict(os.environ)
+    env.update(QUIET_ENV)
+    env.setdefault("CLAUDE_CODE_MAX_RETRIES", DEFAULT_MAX_RETRIES)
+    return Launch(
+        argv=argv,
+        env=env,
+        cwd=spec.cwd,
+        pty=pty,
+        stdin_data=stdin_data,
+        env_names_added=[*QUIET_ENV, "CLAUDE_CODE_MAX_RETRIES"],
+    )
+
+
+def parse_version(text: str) -> str | None:
+    """`2.1.331 (Claude Code)` -> `2.1.331`."""
+    parts = text.strip().split()
+    return parts[0] if parts else None
