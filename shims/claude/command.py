@@ -53,18 +53,19 @@ def mode_args(mode: str | None) -> list[str]:
 
 
 def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
-    argv = [program, "-p"]
-    stdin_data = None
-    if len(spec.prompt.encode()) <= ARGV_PROMPT_MAX:
-        argv.append(spec.prompt)
-    else:
-        stdin_data = spec.prompt.encode()
-    argv += ["--output-format", "stream-json", "--verbose"]
+    argv = [program, "-p", "--output-format", "stream-json", "--verbose"]
     if spec.model:
         argv += ["--model", spec.model]
     if spec.resume_session:
         argv += ["--resume", spec.resume_session]
     argv += mode_args(spec.mode)
+    stdin_data = None
+    if len(spec.prompt.encode()) <= ARGV_PROMPT_MAX:
+        # After `--`: a prompt starting with "-" stays a prompt, and variadic flags such as
+        # --disallowedTools cannot swallow it.
+        argv += ["--", spec.prompt]
+    else:
+        stdin_data = spec.prompt.encode()
     env = dict(os.environ)
     env.update(QUIET_ENV)
     env.setdefault("CLAUDE_CODE_MAX_RETRIES", DEFAULT_MAX_RETRIES)

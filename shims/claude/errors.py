@@ -53,7 +53,8 @@ def classify_result(
 ) -> o.Failed:
     """A `result` line with is_error true -> the failure (kind, one actionable sentence, quota)."""
     reason = result.get("terminal_reason")
-    text = _text(result.get("result")) or _text((synthetic or {}).get("text")) or _errors_text(result)
+    # The CLI's sentences end with a period; ours add their own.
+    text = (_text(result.get("result")) or _text((synthetic or {}).get("text")) or _errors_text(result)).rstrip(".")
     status = result.get("api_error_status")
     if status is None and synthetic:
         status = synthetic.get("api_error_status")
@@ -63,9 +64,9 @@ def classify_result(
     if reason in ("aborted_streaming", "aborted_tools"):
         return o.Failed(K.CANCELLED, "Claude was interrupted before it finished.")
     if reason == "max_turns" or result.get("subtype") == "error_max_turns":
-        return o.Failed(K.PROVIDER_FAILED, f"Claude stopped at its turn limit: {_errors_text(result) or 'max turns reached'}.")
+        return o.Failed(K.PROVIDER_FAILED, f"Claude stopped at its turn limit ({_errors_text(result) or 'max turns reached'}).")
     if reason == "budget_exhausted" or result.get("subtype") == "error_max_budget_usd":
-        return o.Failed(K.PROVIDER_FAILED, f"Claude stopped at its budget: {_errors_text(result) or 'budget exhausted'}.")
+        return o.Failed(K.PROVIDER_FAILED, f"Claude stopped at its budget ({_errors_text(result) or 'budget exhausted'}).")
 
     info = ((synthetic or {}).get("api_error_params") or {}).get("rate_limit_info") or {}
     if api_error == "usage_limit_reached" or rejected_quota or info.get("status") == "rejected":
@@ -113,6 +114,7 @@ def classify_result(
 
 
 _TEXT_RULES = (
+    ("No conversation found with session ID", K.BAD_REQUEST, "No Claude session with that id ({text}); check the resume session id."),
     ("You've hit your", K.QUOTA_OR_RATE_LIMITED, "Claude usage limit reached ({text})."),
     ("limit reached", K.QUOTA_OR_RATE_LIMITED, "Claude usage limit reached ({text})."),
     ("Request rejected (429)", K.QUOTA_OR_RATE_LIMITED, "Claude API rate limit not recovered after retries ({text})."),

@@ -22,6 +22,12 @@ from shims.claude.errors import (
 
 SERVER = "claude"  # the mcp_tool_call server of Claude's built-in tools
 _EXIT_CODE = re.compile(r"^Exit code (\d+)")
+_DISABLED_TOOL = "is disabled for this session"
+_TAG = re.compile(r"</?tool_use_error>")
+
+
+def _strip_tags(text: str) -> str:
+    return _TAG.sub("", text).strip()
 
 
 class ClaudeParser:
@@ -55,8 +61,10 @@ class ClaudeParser:
             return self._result(msg)
         if kind == "rate_limit_event":
             return self._rate_limit(msg)
-        if kind in ("stream_event", "control_response"):
-            return []  # partial text is not requested; the assistant lines carry the blocks
+        if kind in ("stream_event", "control_response", "tool_progress"):
+            # partial text is not requested (the assistant lines carry the blocks); tool_progress
+            # is a heartbeat of a long tool run.
+            return []
         return [o.VendorInfo({"last_unknown_type": str(kind)})]
 
     def finish(self, exit: o.ExitInfo) -> list[o.Observation]:
@@ -154,7 +162,10 @@ class ClaudeParser:
             name = self._tools.pop(call_id, None)
             output = _result_text(block.get("content"))
             failed = bool(block.get("is_error"))
-            out.append(o.ToolCompleted(call_id, tool_completion(name, output, failed, call_id in denied, structured)))
+            refused = failed and _DISABLED_TOOL in output  # a tool the mode took away (--disallowedTools)
+            out.append(o.ToolCompleted(call_id, tool_completion(name, output, failed, call_id in denied or refused, structured)))
+            if refused:
+                out.append(o.Warning(f"Permission denied: {_strip_tags(output)}"))
         return out
 
     def _rate_limit(self, m: dict[str, Any]) -> list[o.Observation]:

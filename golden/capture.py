@@ -1,0 +1,184 @@
+"""Record golden cases from a REAL vendor CLI running against the project's fake API.
+
+  python golden/capture.py claude            record every Claude case
+  python golden/capture.py claude plain tool record some
+
+Each case runs the pinned CLI (vendor-clis/) with the argv the shim itself builds
+(shims/<vendor>/command.py), a fresh HOME, and the fake API on 127.0.0.1, and stores what the
+CLI wrote: native.stdout, native.stderr, meta.json (exit code, signal, format, CLI version).
+`make golden` then writes the expected files with `shims normalize`. Recordings contain
+random session ids and timestamps; they are recorded once and replayed forever.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from fakes.claude_env import CLAUDE_BIN, claude_env  # noqa: E402
+from fakes.fake_anthropic import FakeAnthropic  # noqa: E402
+
+from normalize.request import RunSpec  # noqa: E402
+from shims.claude import command as claude_command  # noqa: E402
+
+
+@dataclass
+class Case:
+    description: str
+    prompt: str
+    mode: str | None = "write"
+    model: str | None = None
+    fmt: str = "stream-json"
+    oauth: bool = False
+    key: bool = True
+    signal: tuple[str, float] | None = None  # (INT|TERM, seconds after start)
+    resume: str | None = None  # "previous": resume the session a first run of `prompt` made
+    extra_args: list[str] = field(default_factory=list)
+    base_url: str | None = None  # override (connection refused)
+    files: dict[str, str] = field(default_factory=dict)  # created in the workspace first
+
+
+S = "[scenario:{}] "
+CLAUDE_CASES: dict[str, Case] = {
+    "plain": Case("a plain answer", S.format("plain") + "Say hello"),
+    "tool-bash": Case("a Bash tool round trip", S.format("tool") + "Run a command"),
+    "tool-write": Case("a Write tool creating a file", S.format("write") + "Create a file"),
+    "tool-edit": Case("an Edit tool changing a file", S.format("edit") + "Edit a file", files={"hello.txt": "hello\n"}),
+    "tool-read": Case("a Read tool (an mcp_tool_call of server claude)", S.format("read") + "Read a file",
+                      files={"hello.txt": "hello\n"}),
+    "tool-todo": Case("TodoWrite -> todo_list", S.format("todo") + "Plan"),
+    "tool-websearch": Case("WebSearch -> web_search", S.format("websearch") + "Search"),
+    "tool-glob": Case("Glob, another built-in tool", S.format("mcp") + "Find files"),
+    "thinking": Case("a thinking block then an answer", S.format("thinking") + "Think"),
+    "long-answer": Case("a 200 000-character answer", S.format("long") + "Write a lot"),
+    "read-only-denied": Case("a Write the read-only mode denies", S.format("write") + "Create a file", mode="read-only"),
+    "rate-limit-429": Case("429 with retry-after, retried then given up", S.format("rate429") + "hi"),
+    "rate-limit-429-bare": Case("429 without rate-limit headers", S.format("rate429-noheaders") + "hi"),
+    "overloaded-529": Case("529 overloaded every time", S.format("overloaded529") + "hi"),
+    "server-500": Case("500 api_error every time", S.format("server500") + "hi"),
+    "auth-401": Case("401 invalid key", S.format("auth401") + "hi"),
+    "forbidden-403": Case("403 permission error", S.format("forbidden403") + "hi"),
+    "bad-request-400": Case("400 invalid request", S.format("badrequest400") + "hi"),
+    "prompt-too-long": Case("400 prompt too long", S.format("toolong400") + "hi"),
+    "credit-too-low": Case("400 credit balance too low", S.format("credit400") + "hi"),
+    "spend-cap": Case("400 API usage limit with a regain date", S.format("spendcap400") + "hi"),
+    "unknown-model": Case("404 for an unknown model", S.format("nomodel404") + "hi", model="no-such-model"),
+    "usage-limit-oauth": Case("subscription 5-hour limit reached", S.format("usagelimit") + "hi", oauth=True),
+    "quota-warning-oauth": Case("subscription limit at 92%, answer still given", S.format("quotawarn") + "hi", oauth=True),
+    "midstream-error": Case("SSE error mid-stream, the non-streaming fallback answers", S.format("midstream-error") + "hi"),
+    "connection-drop": Case("TCP dropped mid-stream twice, then an answer", S.format("drop") + "hi"),
+    "flaky-529": Case("one 529 then an answer", S.format("flaky529") + "hi"),
+    "no-credentials": Case("no API key and no login", S.format("plain") + "hi", key=False),
+    "connection-refused": Case("nothing listens at the base URL", "hi", base_url="http://127.0.0.1:9"),
+    "budget-exhausted": Case("--max-budget-usd 0.001 with a tool call: stopped between turns", S.format("tool") + "Run a command",
+                             extra_args=["--max-budget-usd", "0.001"]),
+    "resume": Case("a second invocation resuming the first session", S.format("plain") + "Say hello", resume="previous"),
+    "resume-unknown": Case("--resume with an id that does not exist", "hi", resume="00000000-0000-4000-8000-000000000000"),
+    "sigint-streaming": Case("SIGINT while text streams", S.format("slow") + "hi", signal=("INT", 1.8)),
+    "sigterm-streaming": Case("SIGTERM while text streams", S.format("slow") + "hi", signal=("TERM", 1.8)),
+    "sigint-tool": Case("SIGINT while a Bash tool runs", S.format("slowtool") + "hi", signal=("INT", 3.0),
+                        extra_args=["--allowedTools", "Bash"]),
+    "sigterm-tool": Case("SIGTERM while a Bash tool runs", S.format("slowtool") + "hi", signal=("TERM", 3.0),
+                         extra_args=["--allowedTools", "Bash"]),
+    "json-plain": Case("--output-format json, an answer", S.format("plain") + "Say hello", fmt="json"),
+    "json-auth-401": Case("--output-format json, 401", S.format("auth401") + "hi", fmt="json"),
+    "text-plain": Case("--output-format text, an answer", S.format("plain") + "Say hello", fmt="text"),
+    "text-rate-limit": Case("--output-format text, 429", S.format("rate429") + "hi", fmt="text"),
+}
+
+
+def claude_argv(case: Case, cwd: str, resume_id: str | None) -> list[str]:
+    spec = RunSpec(prompt=case.prompt, cwd=cwd, mode=case.mode, model=case.model, resume_session=resume_id)
+    argv = claude_command.build_launch(spec, str(CLAUDE_BIN)).argv
+    if case.fmt != "stream-json":
+        i = argv.index("stream-json")
+        argv[i] = case.fmt
+        argv.remove("--verbose")
+    if "--" in argv:  # flags go before the prompt's `--`
+        i = argv.index("--")
+        return argv[:i] + case.extra_args + argv[i:]
+    return argv + case.extra_args
+
+
+def run_claude(argv: list[str], env: dict[str, str], cwd: str, sig: tuple[str, float] | None) -> tuple[bytes, bytes, int]:
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, process_group=0)
+    try:
+        if sig:
+            time.sleep(sig[1])
+            proc.send_signal(signal.SIGINT if sig[0] == "INT" else signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the tool children of a cancelled run
+        except ProcessLookupError:
+            pass
+    return out, err, proc.returncode
+
+
+def capture_claude(names: list[str]) -> None:
+    version = subprocess.run([str(CLAUDE_BIN), "--version"], capture_output=True, text=True).stdout.split()[0]
+    with FakeAnthropic() as api:
+        for name in names:
+            case = CLAUDE_CASES[name]
+            api.reset()  # usage numbers depend on the call count: each case starts at call 1
+            with tempfile.TemporaryDirectory(prefix="claude-capture-") as tmp:
+                home, work = Path(tmp, "home"), Path(tmp, "work")
+                home.mkdir()
+                work.mkdir()
+                for rel, text in case.files.items():
+                    (work / rel).write_text(text)
+                env = claude_env(case.base_url or api.base_url, home, oauth=case.oauth, key=case.key)
+                resume_id = case.resume
+                if case.resume == "previous":
+                    out, _, _ = run_claude(claude_argv(Case("", case.prompt), str(work), None), env, str(work), None)
+                    resume_id = json.loads(out.splitlines()[0])["session_id"]
+                out, err, rc = run_claude(claude_argv(case, str(work), resume_id), env, str(work), case.signal)
+            # Paths of the throwaway workspace would make every recording differ: name them.
+            out = out.replace(str(work).encode(), b"/work").replace(str(home).encode(), b"/home")
+            err = err.replace(str(work).encode(), b"/work").replace(str(home).encode(), b"/home")
+            folder = ROOT / "golden" / "claude" / name
+            if folder.exists():
+                shutil.rmtree(folder)
+            folder.mkdir(parents=True)
+            (folder / "native.stdout").write_bytes(out)
+            if err:
+                (folder / "native.stderr").write_bytes(err)
+            meta = {
+                "description": case.description,
+                "cli_version": version,
+                "exit_code": rc if rc >= 0 else None,
+                "vendor_signal": -rc if rc < 0 else None,
+                "signal": case.signal[0] if case.signal else None,
+                "format": case.fmt,
+            }
+            (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+            print(f"{name:<22} rc={rc:<4} {len(out):>8} bytes stdout  {len(err):>6} bytes stderr", file=sys.stderr)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] != "claude":
+        print("usage: capture.py claude [case ...]", file=sys.stderr)
+        return 2
+    names = argv[1:] or list(CLAUDE_CASES)
+    unknown = [n for n in names if n not in CLAUDE_CASES]
+    if unknown:
+        print(f"unknown cases: {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    capture_claude(names)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
