@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install vendor-clis test test-fast golden golden-check lint schema bench demo clean
+.PHONY: install vendor-clis test test-fast golden golden-capture golden-check lint schema bench demo clean
 
 install: $(STAMP)
 
@@ -34,6 +34,12 @@ test-fast: install
 
 # Regenerate golden/<vendor>/<case>/expected.* with `shims normalize`.
 golden: install
+	$(BIN)/python golden/regen.py
+
+# Re-record golden/<VENDOR>/* from the real pinned CLI against the fake API, then re-normalize.
+VENDOR ?= claude
+golden-capture: install vendor-clis
+	$(BIN)/python golden/capture.py $(VENDOR)
 	$(BIN)/python golden/regen.py
 
 # Fail when any expected file differs from what `shims normalize` prints now.

@@ -53,6 +53,27 @@ def test_host_group_sigkill_leaves_nothing(fake_env, tmp_path):
     assert outcome.exit_code == -signal.SIGKILL
 
 
+@pytest.mark.parametrize("ending", ["host-group-sigkill", "shim-sigkill-alone", "sigterm"])
+def test_a_tool_in_its_own_session_dies_with_the_run(ending, fake_env, tmp_path):
+    """Claude Code's Bash tool runs in a session of its own, out of reach of any group kill.
+    The shim's guardian (a watcher in another session) kills what carries the run's mark
+    once the shim is gone, however it went."""
+    pidfile = tmp_path / "pids"
+    env = {**os.environ, **fake_env, "FAKE_VENDOR_PIDFILE": str(pidfile), "FAKE_VENDOR_MISBEHAVE": "hang,escaped-grandchild"}
+    proc = subprocess.Popen(shim_argv("hi"), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env, process_group=0)
+    vendor_pid, escaped_pid = wait_for_pids(pidfile)
+    assert os.getsid(escaped_pid) == escaped_pid != os.getsid(vendor_pid)
+    if ending == "host-group-sigkill":
+        os.killpg(proc.pid, signal.SIGKILL)
+    elif ending == "shim-sigkill-alone":
+        proc.kill()
+    else:
+        proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    # the mark fixture then checks that nothing, the escaped process included, is left
+
+
 @pytest.mark.parametrize("shim_leads_group", [True, False], ids=["shim-leads-group", "shim-in-parent-group"])
 def test_sigterm_to_the_shim_alone(shim_leads_group, fake_env, tmp_path):
     """The Codex SDK sends SIGTERM to the shim's pid only. The vendor ignores SIGINT, so the

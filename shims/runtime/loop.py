@@ -16,6 +16,7 @@ import os
 import selectors
 import signal
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -115,17 +116,26 @@ def run_vendor(
 ) -> ExitInfo:
     """Run the vendor to its end and say how it ended. Raises LaunchError if it cannot start."""
     procs.become_subreaper()
-    with SignalWatch() as watch:
-        proc = VendorProcess(launch)
-        try:
-            if on_started:
-                on_started(proc)
-            return _loop(proc, launch, limits, on_line, recorder, watch, clock)
-        finally:
-            proc.kill_leftovers()
-            proc.close()
-            if proc.poll() is not None:
-                procs.reap_children()
+    run_id = uuid.uuid4().hex
+    launch.env = {**launch.env, procs.RUN_MARK_ENV: run_id}
+    guardian = procs.start_guardian(run_id)
+    try:
+        with SignalWatch() as watch:
+            proc = VendorProcess(launch)
+            try:
+                if on_started:
+                    on_started(proc)
+                return _loop(proc, launch, limits, on_line, recorder, watch, clock)
+            finally:
+                proc.kill_leftovers()
+                # Tool processes in sessions of their own are still this run's: nothing of it
+                # may outlive the shim (CONTRACT §14).
+                procs.signal_pids(procs.processes_marked(run_id), signal.SIGKILL)
+                proc.close()
+                if proc.poll() is not None:
+                    procs.reap_children()
+    finally:
+        os.close(guardian)
 
 
 def _loop(

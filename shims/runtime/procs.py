@@ -114,3 +114,60 @@ def reap_children() -> None:
             return
         if pid == 0:
             return
+
+
+# ---------------------------------------------------------------------------- the guardian
+
+RUN_MARK_ENV = "CODEX_SHIMS_RUN"
+
+
+def processes_marked(run_id: str) -> list[int]:
+    """Live processes whose environment carries this run's mark (our vendor and everything it
+    started, whatever session or group they moved to)."""
+    needle = f"{RUN_MARK_ENV}={run_id}".encode()
+    me = os.getpid()
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as f:
+                env = f.read()
+        except OSError:
+            continue
+        if needle in env.split(b"\0"):
+            st = _stat(int(name))
+            if st is not None and st[2] != "Z":
+                found.append(int(name))
+    return found
+
+
+def start_guardian(run_id: str) -> int:
+    """Fork a small watcher into a session of its own, where a host's group SIGKILL cannot reach
+    it. It waits until the shim is gone (its pipe reaches EOF, however the shim ended), then
+    SIGKILLs every process still carrying this run's mark: tool processes a vendor started in
+    sessions of their own (Claude's Bash tool does) would otherwise outlive a killed shim.
+    Returns the pipe's write end; closing it (or dying) releases the guardian."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the guardian
+        try:
+            os.setsid()
+            os.closerange(0, r)
+            os.closerange(r + 1, 1 << 16)
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, signal.SIG_IGN)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            signal.set_wakeup_fd(-1)
+            while os.read(r, 64):
+                pass
+            for _ in range(3):  # a process may fork while the first ones die
+                left = processes_marked(run_id)
+                if not left:
+                    break
+                signal_pids(left, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    os.close(r)
+    os.set_inheritable(w, False)
+    return w

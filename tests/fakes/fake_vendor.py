@@ -10,7 +10,7 @@ because a shim under test passes its environment through but controls argv:
   FAKE_VENDOR_PACE        seconds between lines (float; default 0, 0.2 with "slow")
   FAKE_VENDOR_STDERR      text written to stderr before exiting
   FAKE_VENDOR_EXIT        exit code at the end (default 0)
-  FAKE_VENDOR_MISBEHAVE   comma list: crash-mid-line hang hang-before flood garbage
+  FAKE_VENDOR_MISBEHAVE   comma list: crash-mid-line hang hang-before flood garbage escaped-grandchild
                           huge-line no-newline invalid-utf8 ignore-sigint ignore-sigterm
                           grandchild exit0-empty slow
   FAKE_VENDOR_CRASH_AFTER lines before crash-mid-line cuts one (default 2)
@@ -306,14 +306,16 @@ GRANDCHILD_CODE = (
 )
 
 
-def spawn_grandchild() -> int:
+def spawn_grandchild(own_session: bool = False) -> int:
     """A process that holds our stdout/stderr open and shrugs off polite signals,
-    like `sleep` started by a shell tool. It stays in our process group."""
+    like `sleep` started by a shell tool. It stays in our process group, or with
+    `own_session` escapes into a session of its own (as Claude Code's Bash tool does)."""
     ready_r, ready_w = os.pipe()
     child = subprocess.Popen(
         [sys.executable, "-c", GRANDCHILD_CODE, str(ready_w)],
         stdin=subprocess.DEVNULL,
         pass_fds=(ready_w,),
+        start_new_session=own_session,
     )
     os.close(ready_w)
     # Wait until its handlers are in place, so a test's signal cannot beat them.
@@ -383,6 +385,8 @@ def main(argv: list[str]) -> int:
     record_pids([os.getpid()])
     if "grandchild" in bad:
         record_pids([spawn_grandchild()])
+    if "escaped-grandchild" in bad:
+        record_pids([spawn_grandchild(own_session=True)])
     if "exit0-empty" in bad:
         return 0
     if "hang-before" in bad:
