@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install vendor-clis test test-fast golden golden-capture golden-check lint schema bench demo clean
+.PHONY: install vendor-clis demo-claude test test-fast golden golden-capture golden-check lint schema bench demo clean
 
 install: $(STAMP)
 
@@ -58,6 +58,10 @@ bench: install
 
 demo: install
 	$(BIN)/shim-fake --vendor-bin tests/fakes/fake_vendor.py --emit pretty "Say hello"
+
+# shim-claude around the real pinned Claude Code, offline against the fake Anthropic API.
+demo-claude: install vendor-clis
+	$(BIN)/python tests/fakes/claude_demo.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

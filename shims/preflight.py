@@ -1,10 +1,13 @@
 """Readiness checks (CONTRACT §8): `shim-X --preflight` and `shims doctor`.
 
-This version checks what is vendor-independent: the binary runs and reports a version, and
-the vendor's translation exists. Credential and quota checks belong to each vendor package.
+The binary runs and reports a version, the vendor's translation exists, and credentials are
+present (each vendor package's `auth_status`). No model call, no quota spent. Remembered
+quota exhaustion comes with the journal.
 """
 
 from __future__ import annotations
+
+import os
 
 import orjson
 
@@ -14,7 +17,14 @@ from shims.app import resolve_program, vendor_version
 
 
 def check(vendor: str, vendor_bin: str | None = None) -> dict:
+    from shims.config import ConfigError, load_defaults
+
     vi = vendors.info(vendor)
+    if vendor_bin is None:
+        try:
+            vendor_bin = load_defaults(vendor)["vendor_bin"]
+        except ConfigError:
+            pass  # a broken config file is reported by every run; here the PATH lookup still helps
     answer = {"ready": False, "provider": vendor, "cli_version": None, "auth": "unknown", "quota": None,
               "failure_kind": None, "error": None}
     program = resolve_program(vendor, vendor_bin)
@@ -31,6 +41,14 @@ def check(vendor: str, vendor_bin: str | None = None) -> dict:
         answer["failure_kind"] = FailureKind.UNSUPPORTED_MODE.value
         answer["error"] = f"The {vendor} translation is not available yet in this version of codex-shims."
         return answer
+    auth_status = getattr(vendors.command_module(vendor), "auth_status", None)
+    if auth_status is not None:
+        ok, how, problem = auth_status(dict(os.environ))
+        answer["auth"] = how
+        if not ok:
+            answer["failure_kind"] = FailureKind.AUTHENTICATION_REQUIRED.value
+            answer["error"] = problem
+            return answer
     answer["ready"] = True
     return answer
 
@@ -46,7 +64,7 @@ def doctor(json_out: bool) -> int:
     if json_out:
         print(orjson.dumps(rows).decode())
     else:
-        print(f"{'provider':<10}{'ready':<7}{'cli version':<22}{'auth':<9}problem")
+        print(f"{'provider':<10}{'ready':<7}{'cli version':<22}{'auth':<13}problem")
         for r in rows:
-            print(f"{r['provider']:<10}{'yes' if r['ready'] else 'no':<7}{(r['cli_version'] or '-'):<22}{r['auth']:<9}{r['error'] or ''}")
+            print(f"{r['provider']:<10}{'yes' if r['ready'] else 'no':<7}{(r['cli_version'] or '-'):<22}{r['auth']:<13}{r['error'] or ''}")
     return 0 if any(r["ready"] for r in rows) else 1

@@ -212,3 +212,12 @@ def test_preflight_and_version(claude):
 def test_transcript_stays_in_the_given_home(claude, tmp_path):
     claude.stream("[scenario:plain] hi")
     assert list(Path(tmp_path, "home", ".claude", "projects").rglob("*.jsonl"))
+
+
+def test_preflight_without_credentials_is_authentication_required(claude):
+    out = subprocess.run(claude.argv("--preflight"), capture_output=True, env=claude.env(key=False), timeout=60)
+    answer = json.loads(out.stdout)
+    assert out.returncode == 4 and answer["failure_kind"] == "authentication_required"
+    assert "ANTHROPIC_API_KEY" in answer["error"]
+    out = subprocess.run(claude.argv("--preflight"), capture_output=True, env=claude.env(oauth=True), timeout=60)
+    assert json.loads(out.stdout)["auth"] == "oauth_token"

@@ -83,3 +83,15 @@ def parse_version(text: str) -> str | None:
     """`2.1.331 (Claude Code)` -> `2.1.331`."""
     parts = text.strip().split()
     return parts[0] if parts else None
+
+
+def auth_status(env: dict[str, str]) -> tuple[bool, str, str | None]:
+    """Credentials present, without a model call (CONTRACT §8): (ready, how, problem)."""
+    for name, how in (("ANTHROPIC_API_KEY", "api_key"), ("ANTHROPIC_AUTH_TOKEN", "token"),
+                      ("CLAUDE_CODE_OAUTH_TOKEN", "oauth_token")):
+        if env.get(name):
+            return True, how, None
+    config = env.get("CLAUDE_CONFIG_DIR") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".claude")
+    if os.path.isfile(os.path.join(config, ".credentials.json")):
+        return True, "login", None
+    return False, "none", "Claude has no credentials: set ANTHROPIC_API_KEY or run `claude /login`."
