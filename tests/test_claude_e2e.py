@@ -10,14 +10,13 @@ import subprocess
 import time
 from pathlib import Path
 
+import procs
 import pytest
 from conftest import shim_path
 from fakes.claude_env import CLAUDE_BIN, claude_env
 from fakes.fake_anthropic import FakeAnthropic, usage_for_call
 from host.codex_lab_host import run_external
 from streamcheck import check_stream, parse_stream
-
-import procs
 
 pytestmark = [pytest.mark.realcli, pytest.mark.slow]
 
