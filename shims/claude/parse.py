@@ -19,6 +19,7 @@ from shims.claude.errors import (
     classify_stderr,
     quota_from_rate_limit_info,
 )
+from shims.jsonline import read_object
 
 SERVER = "claude"  # the mcp_tool_call server of Claude's built-in tools
 _EXIT_CODE = re.compile(r"^Exit code (\d+)")
@@ -42,14 +43,9 @@ class ClaudeParser:
     # ------------------------------------------------------------------ lines
 
     def feed(self, line: bytes) -> list[o.Observation]:
-        if not line.strip():
-            return []
-        try:
-            msg = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            return [o.Unparsed("not JSON")]
+        msg = read_object(line)
         if not isinstance(msg, dict):
-            return [o.Unparsed("not a JSON object")]
+            return [msg] if msg else []
         kind = msg.get("type")
         if kind == "assistant":
             return self._assistant(msg)

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from normalize import observe as o
 from normalize.usage import from_parts
 from shims.fake.errors import classify_exit, failure_from_result
+from shims.jsonline import read_object
 
 VENDOR = "fake"
 
@@ -31,14 +30,9 @@ class FakeParser:
         self._tools: dict[str, str] = {}  # call id -> tool name
 
     def feed(self, line: bytes) -> list[o.Observation]:
-        if not line.strip():
-            return []
-        try:
-            msg = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            return [o.Unparsed("not JSON")]
+        msg = read_object(line)
         if not isinstance(msg, dict):
-            return [o.Unparsed("not a JSON object")]
+            return [msg] if msg else []
         kind = msg.get("type")
         handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
         if handler is None:
