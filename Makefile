@@ -18,11 +18,16 @@ $(STAMP): pyproject.toml
 # The pinned real vendor CLIs the tests run against the fake APIs (vendor-clis/<vendor>/,
 # versions in each package-lock.json). npm ci installs exactly the locked versions.
 CLAUDE_STAMP := vendor-clis/claude/node_modules/.bin/claude
-vendor-clis: $(CLAUDE_STAMP)
+GEMINI_STAMP := vendor-clis/gemini/node_modules/.bin/gemini
+vendor-clis: $(CLAUDE_STAMP) $(GEMINI_STAMP)
 
 $(CLAUDE_STAMP): vendor-clis/claude/package-lock.json
 	cd vendor-clis/claude && npm ci --no-audit --no-fund --loglevel=error
 	touch $(CLAUDE_STAMP)
+
+$(GEMINI_STAMP): vendor-clis/gemini/package-lock.json
+	cd vendor-clis/gemini && npm ci --no-audit --no-fund --loglevel=error
+	touch $(GEMINI_STAMP)
 
 # The whole suite, slow and real-CLI tests included (CI runs exactly this).
 test: install vendor-clis
