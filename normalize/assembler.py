@@ -220,6 +220,8 @@ class Assembler:
         if self._delta_key is None:
             self._ensure_started()
             self._delta_key = ob.key
+        if ob.restart:
+            self._delta_chunks, self._delta_size = [], 0
         if not ob.text:
             return
         if self._delta_id is None:  # the id is taken by the first text, so an empty message takes none

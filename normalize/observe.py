@@ -33,10 +33,13 @@ class Message:
 @dataclass(slots=True, frozen=True)
 class MessageDelta:
     """A chunk of assistant text. Contiguous chunks with the same `key` form one message;
-    the message is finished by `MessageEnd`, by any other item, or by the end of input."""
+    the message is finished by `MessageEnd`, by any other item, or by the end of input.
+    `restart`: the vendor started this message over (a retry re-sending it from the start):
+    the text so far is replaced by this chunk, the item keeps its id."""
 
     key: str
     text: str
+    restart: bool = False
 
 
 @dataclass(slots=True, frozen=True)

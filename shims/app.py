@@ -192,10 +192,15 @@ def _prepare(vendor: str, spec: RunSpec, opts: ShimOptions):
 
 
 def _run_launched(vendor, spec, opts, launch, emitter, thread_id, started) -> int:
+    from shims.config import ConfigError, load_prices
     from shims.runtime.loop import Limits, run_vendor
     from shims.runtime.spawn import LaunchError
 
-    parser = vendors.new_parser(vendor)
+    try:
+        prices = load_prices(vendor)
+    except ConfigError:
+        prices = {}  # already reported: load_defaults read the same file first
+    parser = vendors.new_parser(vendor, prices=prices)
     asm = Assembler(
         emitter,
         provider=vendor,

@@ -68,6 +68,25 @@ def load_defaults(vendor: str, path: Path | None = None) -> dict[str, Any]:
     return values
 
 
+def load_prices(vendor: str, path: Path | None = None) -> dict[str, dict[str, float]]:
+    """`[prices.<vendor>."<model>"]` tables: USD per million tokens (input, cached_input,
+    output), over the vendor's packaged price table."""
+    path = path or config_path()
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"Cannot read the config file {path}: {exc}") from None
+    table = (data.get("prices") or {}).get(vendor) or {}
+    out: dict[str, dict[str, float]] = {}
+    for model, p in table.items():
+        if not isinstance(p, dict) or not all(isinstance(p.get(k), int | float) for k in ("input", "output")):
+            raise ConfigError(f"{path}: [prices.{vendor}.\"{model}\"] needs numbers `input` and `output` (USD per million tokens)")
+        out[model] = {k: float(v) for k, v in p.items() if k in ("input", "cached_input", "output")}
+    return out
+
+
 def _validated(section: dict[str, Any], where: str) -> dict[str, Any]:
     from pydantic import BaseModel, ConfigDict, Field, ValidationError
 

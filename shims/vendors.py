@@ -22,7 +22,7 @@ class VendorInfo:
 
 VENDORS: dict[str, VendorInfo] = {
     "claude": VendorInfo("claude", "claude", ("stream-json", "json", "text"), built=True),
-    "gemini": VendorInfo("gemini", "gemini", ("stream-json",), built=False),
+    "gemini": VendorInfo("gemini", "gemini", ("stream-json", "json", "text"), built=True),
     "agy": VendorInfo("agy", "agy", ("stream-json",), built=False),
     # The fake vendor (tests/fakes/fake_vendor.py): tests, demos, the README quick start.
     "fake": VendorInfo("fake", "fake-vendor", ("stream-json",), built=True),
@@ -51,8 +51,13 @@ def command_module(name: str) -> ModuleType:
     return _module(name, "command")
 
 
-def new_parser(name: str, fmt: str = "stream-json"):
+def new_parser(name: str, fmt: str = "stream-json", prices: dict | None = None):
+    """`prices`: the user's price overrides (config file) over the vendor's packaged table."""
     vi = info(name)
     if fmt not in vi.formats:
         raise ValueError(f"{name} has no parser for --format {fmt}; it has: {', '.join(vi.formats)}")
-    return _module(name, "parse").new_parser(fmt)
+    module = _module(name, "parse")
+    if prices:
+        base = getattr(importlib.import_module(f"shims.{name}.prices"), "PRICES", {})
+        return module.new_parser(fmt, prices={**base, **prices})
+    return module.new_parser(fmt)

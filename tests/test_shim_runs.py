@@ -135,7 +135,7 @@ def test_missing_vendor_binary_is_command_missing(fake_env):
 
 
 def test_unbuilt_vendor_says_so_before_looking_for_its_binary(fake_env):
-    code, out, _ = run_shim(["--emit", "ndjson", "--vendor-bin", "/nonexistent/gemini", "hi"], env=fake_env, vendor="gemini")
+    code, out, _ = run_shim(["--emit", "ndjson", "--vendor-bin", "/nonexistent/agy", "hi"], env=fake_env, vendor="agy")
     assert code == 7
     assert "not available yet" in check_stream(parse_stream(out), code)["error"]
 
@@ -164,7 +164,7 @@ def test_unknown_flag_is_a_bad_request(fake_env):
     assert result["failure_kind"] == "bad_request"
 
 
-@pytest.mark.parametrize("vendor", ["gemini", "agy"])
+@pytest.mark.parametrize("vendor", ["agy"])
 def test_every_shim_answers_the_host_strictly(vendor, fake_env, tmp_path):
     """Until a vendor's translation lands its shim says so, in a form codex-lab accepts."""
     request = {"protocol_version": 1, "cwd": str(tmp_path), "message": "hi"}

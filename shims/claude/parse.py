@@ -402,7 +402,8 @@ class ClaudeTextParser:
         return [failure] if failure else []
 
 
-def new_parser(fmt: str = "stream-json") -> ClaudeParser | ClaudeJsonParser | ClaudeTextParser:
+def new_parser(fmt: str = "stream-json", prices: dict | None = None) -> ClaudeParser | ClaudeJsonParser | ClaudeTextParser:
+    """`prices` is unused: Claude Code reports its own cost."""
     if fmt == "stream-json":
         return ClaudeParser()
     if fmt == "json":

@@ -152,5 +152,5 @@ _HANDLERS = {
 }
 
 
-def new_parser(fmt: str = "stream-json") -> FakeParser:
+def new_parser(fmt: str = "stream-json", prices: dict | None = None) -> FakeParser:
     return FakeParser()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import selectors
+import shutil
 import signal
 import time
 import uuid
@@ -118,7 +119,7 @@ def run_vendor(
     procs.become_subreaper()
     run_id = uuid.uuid4().hex
     launch.env = {**launch.env, procs.RUN_MARK_ENV: run_id}
-    guardian = procs.start_guardian(run_id)
+    guardian = procs.start_guardian(run_id, launch.scratch_dir)
     try:
         with SignalWatch() as watch:
             proc = VendorProcess(launch)
@@ -136,6 +137,8 @@ def run_vendor(
                     procs.reap_children()
     finally:
         os.close(guardian)
+        if launch.scratch_dir:
+            shutil.rmtree(launch.scratch_dir, ignore_errors=True)
 
 
 def _loop(

@@ -142,11 +142,12 @@ def processes_marked(run_id: str) -> list[int]:
     return found
 
 
-def start_guardian(run_id: str) -> int:
+def start_guardian(run_id: str, scratch_dir: str | None = None) -> int:
     """Fork a small watcher into a session of its own, where a host's group SIGKILL cannot reach
     it. It waits until the shim is gone (its pipe reaches EOF, however the shim ended), then
     SIGKILLs every process still carrying this run's mark: tool processes a vendor started in
     sessions of their own (Claude's Bash tool does) would otherwise outlive a killed shim.
+    It also removes the run's scratch folder, which may hold conversation dumps.
     Returns the pipe's write end; closing it (or dying) releases the guardian."""
     r, w = os.pipe()
     pid = os.fork()
@@ -166,6 +167,10 @@ def start_guardian(run_id: str) -> int:
                 if not left:
                     break
                 signal_pids(left, signal.SIGKILL)
+            if scratch_dir:
+                import shutil
+
+                shutil.rmtree(scratch_dir, ignore_errors=True)
         finally:
             os._exit(0)
     os.close(r)

@@ -47,6 +47,8 @@ class Launch:
     env_names_added: list[str] = field(default_factory=list)
     # Written to the vendor's stdin, which is then closed (pipe mode only).
     stdin_data: bytes | None = None
+    # A per-run folder (settings, TMPDIR) removed when the run ends, however it ends.
+    scratch_dir: str | None = None
 
 
 class VendorProcess:

@@ -1,0 +1,351 @@
+"""Gemini CLI output -> observations. Pure: no I/O, no clock, no globals.
+
+Notes: ../shared/reference/gemini.md §4 (stream-json), §5 (json), §6 (text), §7 (usage).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from normalize import observe as o
+from normalize.failures import FailureKind as K
+from normalize.usage import build_usage
+from shims.gemini.errors import classify_exit, classify_message
+from shims.gemini.prices import PRICES, cost_usd
+from shims.jsonline import read_object
+
+SERVER = "gemini"
+
+FILE_TOOLS = {"write_file": "add", "replace": "update"}
+SEARCH_TOOLS = {"google_web_search": "query", "web_fetch": "prompt"}
+
+
+class GeminiParser:
+    def __init__(self, prices: dict[str, dict[str, float]] | None = None) -> None:
+        self._prices = PRICES if prices is None else prices
+        self._tools: dict[str, str] = {}
+        self._text: list[str] = []  # the current run of assistant text
+        self._turn = 0
+        self._last_error: str | None = None
+        self._saw_result = False
+
+    def feed(self, line: bytes) -> list[o.Observation]:
+        msg = read_object(line)
+        if not isinstance(msg, dict):
+            return [msg] if msg else []
+        kind = msg.get("type")
+        if kind == "message":
+            return self._message(msg)
+        if kind == "tool_use":
+            return self._tool_use(msg)
+        if kind == "tool_result":
+            return self._tool_result(msg)
+        if kind == "init":
+            return [o.Session(_str(msg.get("session_id")), _str(msg.get("model")))]
+        if kind == "error":
+            return self._error(msg)
+        if kind == "result":
+            return self._result(msg)
+        return [o.VendorInfo({"last_unknown_type": str(kind)})]
+
+    def finish(self, exit: o.ExitInfo) -> list[o.Observation]:
+        if self._saw_result or exit.cancelled or exit.timed_out:
+            return []
+        if exit.exit_code == 0 and not exit.signal:
+            # SIGINT/SIGTERM end the CLI with exit 0 and no result: it was stopped from outside.
+            return [o.Failed(K.CANCELLED, "Gemini was stopped by a signal before it finished (no result).")]
+        failure = classify_exit(exit.exit_code, exit.stderr_tail)
+        return [failure] if failure else []
+
+    # ------------------------------------------------------------------ kinds
+
+    def _message(self, m: dict[str, Any]) -> list[o.Observation]:
+        if m.get("role") != "assistant":
+            return []
+        chunk = _text(m.get("content"))
+        if not chunk:
+            return []
+        if len(self._text) > 1 and chunk == self._text[0]:
+            # A content retry re-sends the answer from its start, with no marker (gemini.md §9):
+            # the text streamed before the retry is replaced, so the answer does not say it twice.
+            self._text = [chunk]
+            # (No error item here: any item would close the message being replaced.)
+            return [o.MessageDelta(f"t{self._turn}", chunk, restart=True),
+                    o.VendorInfo({"content_retry_text_replaced": True})]
+        self._text.append(chunk)
+        return [o.MessageDelta(f"t{self._turn}", chunk)]
+
+    def _end_text(self) -> None:
+        if self._text:
+            self._turn += 1
+            self._text = []
+
+    def _tool_use(self, m: dict[str, Any]) -> list[o.Observation]:
+        self._end_text()
+        call_id = _text(m.get("tool_id"))
+        name = _text(m.get("tool_name")) or "unknown"
+        params = m.get("parameters") if isinstance(m.get("parameters"), dict) else {}
+        self._tools[call_id] = name
+        return [o.ToolStarted(call_id, tool_item(name, params))]
+
+    def _tool_result(self, m: dict[str, Any]) -> list[o.Observation]:
+        call_id = _text(m.get("tool_id"))
+        name = self._tools.pop(call_id, None)
+        output = _text(m.get("output"))
+        err = m.get("error") if isinstance(m.get("error"), dict) else None
+        ok = m.get("status") == "success"
+        denied = bool(err) and err.get("type") in ("tool_not_registered", "permission_denied", "execution_denied")
+        fields = tool_completion(name, output, ok, denied, err)
+        out: list[o.Observation] = [o.ToolCompleted(call_id, fields)]
+        if denied:
+            out.append(o.Warning(f"Gemini may not use {name or 'that tool'} in this mode: {_text(err.get('message'))}"))
+        return out
+
+    def _error(self, m: dict[str, Any]) -> list[o.Observation]:
+        message = _text(m.get("message"))
+        if m.get("severity") == "error":
+            self._last_error = message
+        return [o.Warning(f"Gemini: {message}")]
+
+    def _result(self, m: dict[str, Any]) -> list[o.Observation]:
+        self._saw_result = True
+        stats = m.get("stats") if isinstance(m.get("stats"), dict) else {}
+        out: list[o.Observation] = [o.UsageReport(stats_usage(stats, self._prices)), o.VendorInfo(_details(m, stats))]
+        if m.get("status") == "success":
+            out.append(o.Completed())
+            return out
+        err = m.get("error") if isinstance(m.get("error"), dict) else {}
+        if err.get("type") == "FatalCancellationError":
+            out.append(o.Failed(K.CANCELLED, "Gemini was cancelled."))
+            return out
+        message = _text(err.get("message")) or self._last_error or "Gemini ended with an error and no message."
+        out.append(classify_message(message, None))
+        return out
+
+
+# ---------------------------------------------------------------------- tools
+
+
+def tool_item(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    if name == "run_shell_command":
+        return {"type": "command_execution", "command": _text(params.get("command")), "aggregated_output": "", "exit_code": None}
+    if name in FILE_TOOLS:
+        return {"type": "file_change", "changes": [{"path": _text(params.get("file_path")), "kind": FILE_TOOLS[name]}]}
+    if name in SEARCH_TOOLS:
+        query = params.get(SEARCH_TOOLS[name]) or params.get("query") or params.get("url")
+        return {"type": "web_search", "query": _text(query)}
+    if name == "write_todos":
+        todos = params.get("todos") if isinstance(params.get("todos"), list) else []
+        return {
+            "type": "todo_list",
+            "items": [
+                {"text": _text(t.get("description") or t.get("content")), "completed": t.get("status") == "completed"}
+                for t in todos
+                if isinstance(t, dict)
+            ],
+        }
+    return {"type": "mcp_tool_call", "server": SERVER, "tool": name, "arguments": params}
+
+
+def tool_completion(name: str | None, output: str, ok: bool, denied: bool, err: dict[str, Any] | None) -> dict[str, Any]:
+    status = "declined" if denied else ("completed" if ok else "failed")
+    message = _text((err or {}).get("message")) or output
+    if name == "run_shell_command":
+        return {"aggregated_output": output or (message if not ok else ""), "exit_code": None if denied else (0 if ok else 1),
+                "status": status}
+    if name in FILE_TOOLS:
+        return {"status": status}
+    if name in SEARCH_TOOLS or name == "write_todos":
+        return {}
+    if name is None:
+        return {"type": "mcp_tool_call", "server": SERVER, "tool": "unknown", "arguments": None, "status": status,
+                **({"result": _mcp_result(output)} if ok else {"error": {"message": message}})}
+    if ok:
+        return {"status": status, "result": _mcp_result(output)}
+    return {"status": status, "error": {"message": message}}
+
+
+def _mcp_result(output: str) -> dict[str, Any]:
+    return {"content": [{"type": "text", "text": output}]}
+
+
+# ---------------------------------------------------------------------- usage
+
+
+def stats_usage(stats: dict[str, Any], prices: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """gemini.md §7: input_tokens includes cached; output_tokens excludes thinking, which
+    stream-json hides and is total − input − output; thinking is billed as output."""
+    models_raw = stats.get("models") if isinstance(stats.get("models"), dict) else {}
+    models: dict[str, dict[str, Any]] = {}
+    cost, cost_known = 0.0, bool(models_raw)
+    for name, s in models_raw.items():
+        if not isinstance(s, dict):
+            continue
+        u = _usage_of(s)
+        c = cost_usd(prices, name, input_tokens=u["input_tokens"], cached=u["cached_input_tokens"], output=u["output_tokens"])
+        u["cost_usd"] = c
+        if c is None:
+            cost_known = False
+        else:
+            cost += c
+        models[name] = u
+    total = _usage_of(stats)
+    main = max(models, key=lambda k: models[k]["total_tokens"]) if models else None
+    return build_usage(
+        **{k: total[k] for k in ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens")},
+        cost_usd=round(cost, 10) if cost_known else None,
+        cost_source="price_table",
+        model=main,
+        models=models if len(models) > 1 else {},
+        scope="invocation",
+    )
+
+
+def _usage_of(s: dict[str, Any]) -> dict[str, Any]:
+    inp, out, tot = _int(s.get("input_tokens")), _int(s.get("output_tokens")), _int(s.get("total_tokens"))
+    thinking = max(tot - inp - out, 0)
+    return {
+        "input_tokens": inp,
+        "cached_input_tokens": _int(s.get("cached")),
+        "output_tokens": out + thinking,
+        "reasoning_output_tokens": thinking,
+        "total_tokens": inp + out + thinking,
+    }
+
+
+def _details(m: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:
+    return {"result_status": m.get("status"), "error": m.get("error"), "stats": stats}
+
+
+def _int(v: Any) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
+
+
+def _text(v: Any) -> str:
+    return v if isinstance(v, str) else ("" if v is None else str(v))
+
+
+def _str(v: Any) -> str | None:
+    return v if isinstance(v, str) and v else None
+
+
+# ---------------------------------------------------------------------- other formats
+
+
+class GeminiJsonParser:
+    """`-o json`: one pretty-printed object at the end; fatal errors leave stdout empty and put
+    a JSON object on stderr (gemini.md §5)."""
+
+    def __init__(self, prices: dict[str, dict[str, float]] | None = None) -> None:
+        self._prices = PRICES if prices is None else prices
+        self._chunks: list[bytes] = []
+
+    def feed(self, line: bytes) -> list[o.Observation]:
+        self._chunks.append(bytes(line))
+        return []
+
+    def finish(self, exit: o.ExitInfo) -> list[o.Observation]:
+        raw = b"\n".join(self._chunks).strip()
+        doc = _json_doc(raw)
+        if doc is None:
+            if exit.cancelled or exit.timed_out:
+                return []
+            err = _json_doc(_last_json_block(exit.stderr_tail))
+            if isinstance(err, dict) and isinstance(err.get("error"), dict):
+                e = err["error"]
+                code = e.get("code") if isinstance(e.get("code"), int) else exit.exit_code
+                return [o.Session(_str(err.get("session_id"))), classify_message(_text(e.get("message")), code)]
+            if raw:
+                return [o.Unparsed("json output is not one JSON object")]
+            if exit.exit_code == 0 and not exit.signal:
+                return [o.Failed(K.CANCELLED, "Gemini was stopped by a signal before it finished (no output).")]
+            failure = classify_exit(exit.exit_code, exit.stderr_tail)
+            return [failure] if failure else []
+        out: list[o.Observation] = [o.Session(_str(doc.get("session_id")))]
+        stats = doc.get("stats") if isinstance(doc.get("stats"), dict) else {}
+        out.append(o.UsageReport(json_stats_usage(stats, self._prices)))
+        for w in doc.get("warnings") or []:
+            out.append(o.Warning(f"Gemini: {w}"))
+        response = _text(doc.get("response"))
+        if response:
+            out.append(o.Message(response))
+        err = doc.get("error") if isinstance(doc.get("error"), dict) else None
+        if err:
+            out.append(classify_message(_text(err.get("message")) or _text(err.get("type")), exit.exit_code))
+        elif not exit.cancelled:
+            out.append(o.Completed())
+        return out
+
+
+def json_stats_usage(stats: dict[str, Any], prices: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """`-o json` names the same numbers differently and shows thoughts. Only the model-level
+    `tokens` count: `roles.*.tokens` break the same numbers down (adding them double counts)."""
+    models = stats.get("models") if isinstance(stats.get("models"), dict) else {}
+    flat = {}
+    for name, m in models.items():
+        t = (m or {}).get("tokens") if isinstance(m, dict) else None
+        if isinstance(t, dict):
+            prompt, cand, thoughts = _int(t.get("prompt")), _int(t.get("candidates")), _int(t.get("thoughts"))
+            flat[name] = {"input_tokens": prompt, "output_tokens": cand, "cached": _int(t.get("cached")),
+                          "total_tokens": prompt + cand + thoughts}
+    totals = {k: sum(v[k] for v in flat.values()) for k in ("input_tokens", "output_tokens", "cached", "total_tokens")}
+    return stats_usage({**totals, "models": flat}, prices)
+
+
+class GeminiTextParser:
+    """`-o text`: the answer on stdout; an API error ends with exit 1 and a stderr line."""
+
+    def __init__(self, prices: dict[str, dict[str, float]] | None = None) -> None:
+        self._chunks: list[bytes] = []
+
+    def feed(self, line: bytes) -> list[o.Observation]:
+        self._chunks.append(bytes(line))
+        return []
+
+    def finish(self, exit: o.ExitInfo) -> list[o.Observation]:
+        text = b"\n".join(self._chunks).decode("utf-8", "replace").strip()
+        out: list[o.Observation] = [o.Message(text)] if text else []
+        if exit.cancelled or exit.timed_out:
+            return out
+        if exit.exit_code == 0 and not exit.signal:
+            return [*out, o.Completed()] if text else [o.Failed(K.CANCELLED, "Gemini stopped with no answer (signalled?).")]
+        failure = classify_exit(exit.exit_code, exit.stderr_tail)
+        return [*out, failure] if failure else out
+
+
+def _json_doc(raw: bytes | str) -> dict[str, Any] | None:
+    if not raw:
+        return None
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _last_json_block(text: str) -> str:
+    """The last `{ … }` block printed on stderr (a pretty-printed error object among logs)."""
+    end = text.rfind("}")
+    if end < 0:
+        return ""
+    depth = 0
+    for i in range(end, -1, -1):
+        if text[i] == "}":
+            depth += 1
+        elif text[i] == "{":
+            depth -= 1
+            if depth == 0:
+                return text[i : end + 1]
+    return ""
+
+
+def new_parser(fmt: str = "stream-json", prices: dict[str, dict[str, float]] | None = None):
+    if fmt == "stream-json":
+        return GeminiParser(prices)
+    if fmt == "json":
+        return GeminiJsonParser(prices)
+    if fmt == "text":
+        return GeminiTextParser(prices)
+    raise ValueError(f"gemini has no parser for --format {fmt}")
