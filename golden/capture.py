@@ -2,6 +2,7 @@
 
   python golden/capture.py claude            record every Claude case
   python golden/capture.py claude plain tool record some
+  python golden/capture.py gemini            record every Gemini case
 
 Each case runs the pinned CLI (vendor-clis/) with the argv the shim itself builds
 (shims/<vendor>/command.py), a fresh HOME, and the fake API on 127.0.0.1, and stores what the
@@ -28,9 +29,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from fakes.claude_env import CLAUDE_BIN, claude_env  # noqa: E402
 from fakes.fake_anthropic import FakeAnthropic  # noqa: E402
+from fakes.fake_gemini import FakeGemini  # noqa: E402
+from fakes.gemini_env import GEMINI_BIN, gemini_env  # noqa: E402
 
 from normalize.request import RunSpec  # noqa: E402
 from shims.claude import command as claude_command  # noqa: E402
+from shims.gemini import command as gemini_command  # noqa: E402
 
 
 @dataclass
@@ -111,13 +115,18 @@ def claude_argv(case: Case, cwd: str, resume_id: str | None) -> list[str]:
     return argv + case.extra_args
 
 
-def run_claude(argv: list[str], env: dict[str, str], cwd: str, sig: tuple[str, float] | None) -> tuple[bytes, bytes, int]:
+def run_cli(argv: list[str], env: dict[str, str], cwd: str, sig: tuple[str, float] | None,
+               whole_group: bool = False) -> tuple[bytes, bytes, int]:
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, process_group=0)
     try:
         if sig:
             time.sleep(sig[1])
-            proc.send_signal(signal.SIGINT if sig[0] == "INT" else signal.SIGTERM)
+            signum = signal.SIGINT if sig[0] == "INT" else signal.SIGTERM
+            if whole_group:  # as the shim's cancel ladder does
+                os.killpg(proc.pid, signum)
+            else:
+                proc.send_signal(signum)
         out, err = proc.communicate(timeout=120)
     finally:
         try:
@@ -142,41 +151,131 @@ def capture_claude(names: list[str]) -> None:
                 env = claude_env(case.base_url or api.base_url, home, oauth=case.oauth, key=case.key)
                 resume_id = case.resume
                 if case.resume == "previous":
-                    out, _, _ = run_claude(claude_argv(Case("", case.prompt), str(work), None), env, str(work), None)
+                    out, _, _ = run_cli(claude_argv(Case("", case.prompt), str(work), None), env, str(work), None)
                     resume_id = json.loads(out.splitlines()[0])["session_id"]
-                out, err, rc = run_claude(claude_argv(case, str(work), resume_id), env, str(work), case.signal)
-            # Paths of the throwaway workspace would make every recording differ: name them.
-            out = out.replace(str(work).encode(), b"/work").replace(str(home).encode(), b"/home")
-            err = err.replace(str(work).encode(), b"/work").replace(str(home).encode(), b"/home")
-            folder = ROOT / "golden" / "claude" / name
-            if folder.exists():
-                shutil.rmtree(folder)
-            folder.mkdir(parents=True)
-            (folder / "native.stdout").write_bytes(out)
-            if err:
-                (folder / "native.stderr").write_bytes(err)
-            meta = {
-                "description": case.description,
-                "cli_version": version,
-                "exit_code": rc if rc >= 0 else None,
-                "vendor_signal": -rc if rc < 0 else None,
-                "signal": case.signal[0] if case.signal else None,
-                "format": case.fmt,
-            }
-            (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-            print(f"{name:<22} rc={rc:<4} {len(out):>8} bytes stdout  {len(err):>6} bytes stderr", file=sys.stderr)
+                out, err, rc = run_cli(claude_argv(case, str(work), resume_id), env, str(work), case.signal)
+            write_case("claude", name, case, version, out, err, rc, {str(work): "/work", str(home): "/home"})
+
+
+# ------------------------------------------------------------------------------------ Gemini
+
+G = "[scenario:{}] "
+GEMINI_CASES: dict[str, Case] = {
+    "plain": Case("a plain answer", G.format("plain") + "Say hello", mode=None),
+    "thoughts": Case("hidden thoughts: thinking tokens derived from the total", G.format("thoughts") + "Think", mode=None),
+    "shell": Case("run_shell_command round trip (full mode)", G.format("shell") + "Run a command", mode="full"),
+    "read": Case("read_file in read-only mode", G.format("read") + "Read the README", mode="read-only",
+                 files={"README.md": "# Demo\n"}),
+    "read-missing": Case("read_file of a missing file: a failed tool, then an answer", G.format("readmissing") + "Read",
+                         mode="read-only"),
+    "write": Case("write_file creating a file (write mode)", G.format("write") + "Create a file", mode="write"),
+    "write-denied": Case("write_file in read-only mode: the tool is not offered", G.format("write") + "Create a file",
+                         mode="read-only"),
+    "edit": Case("replace editing a file (write mode)", G.format("edit") + "Edit", mode="write", files={"README.md": "# Demo\n"}),
+    "todos": Case("write_todos -> todo_list (full mode)", G.format("todos") + "Plan", mode="full"),
+    "search": Case("google_web_search -> web_search", G.format("search") + "Search", mode="read-only"),
+    "empty": Case("empty model answers: error event, result error, exit 0", G.format("empty") + "hi", mode=None),
+    "drop": Case("stream dropped without finishReason, then a retried full answer", G.format("drop") + "hi", mode=None),
+    "quota-daily": Case("429 with a PerDay QuotaFailure: terminal, exit 173", G.format("quota-daily") + "hi", mode=None),
+    "quota-minute": Case("429 per-minute with RetryInfo 2s, retried then given up", G.format("quota-minute") + "hi", mode=None),
+    "rate-limit-429": Case("plain 429", G.format("rate429") + "hi", mode=None),
+    "server-500": Case("500 INTERNAL after retries", G.format("server500") + "hi", mode=None),
+    "unavailable-503": Case("503 UNAVAILABLE after retries", G.format("unavailable503") + "hi", mode=None),
+    "bad-key-400": Case("400 API_KEY_INVALID", G.format("badkey400") + "hi", mode=None),
+    "unauthenticated-401": Case("401 UNAUTHENTICATED", G.format("unauth401") + "hi", mode=None),
+    "forbidden-403": Case("403 PERMISSION_DENIED", G.format("forbidden403") + "hi", mode=None),
+    "no-key": Case("no API key: exit 41 before any output", G.format("plain") + "hi", mode=None, key=False),
+    "connection-refused": Case("nothing listens at the base URL", "hi", mode=None, base_url="http://127.0.0.1:9"),
+    "resume": Case("a second invocation resuming the first session", G.format("plain") + "Say hello", mode=None,
+                   resume="previous"),
+    "resume-unknown": Case("--resume with an id that does not exist: exit 42", "hi", mode=None,
+                           resume="00000000-0000-4000-8000-000000000000"),
+    "auto-model": Case("-m auto: a router call plus the main model", G.format("plain") + "hi", mode=None, model="auto"),
+    "sigint-streaming": Case("SIGINT to the group while text streams: exit 0, no result", G.format("slow") + "hi",
+                             mode=None, signal=("INT", 3.0)),
+    "sigterm-streaming": Case("SIGTERM to the group while text streams", G.format("slow") + "hi", mode=None,
+                              signal=("TERM", 3.0)),
+    "json-plain": Case("-o json, an answer", G.format("plain") + "Say hello", mode=None, fmt="json"),
+    "json-quota-daily": Case("-o json, daily quota: stdout empty, error object on stderr", G.format("quota-daily") + "hi",
+                             mode=None, fmt="json"),
+    "text-plain": Case("-o text, an answer", G.format("plain") + "Say hello", mode=None, fmt="text"),
+    "text-server-500": Case("-o text, 500: exit 1", G.format("server500") + "hi", mode=None, fmt="text"),
+}
+
+
+def gemini_argv(case: Case, cwd: str, resume_id: str | None) -> list[str]:
+    spec = RunSpec(prompt=case.prompt, cwd=cwd, mode=case.mode, model=case.model or "gemini-2.5-flash",
+                   resume_session=resume_id)
+    launch = gemini_command.build_launch(spec, str(GEMINI_BIN))
+    shutil.rmtree(launch.scratch_dir, ignore_errors=True)  # the capture's HOME carries the settings
+    argv = launch.argv
+    if case.fmt != "stream-json":
+        argv[argv.index("stream-json")] = case.fmt
+    return argv + case.extra_args
+
+
+def capture_gemini(names: list[str]) -> None:
+    version = subprocess.run([str(GEMINI_BIN), "--version"], capture_output=True, text=True).stdout.strip()
+    with FakeGemini() as api:
+        for name in names:
+            case = GEMINI_CASES[name]
+            api.reset()
+            with tempfile.TemporaryDirectory(prefix="gemini-capture-") as tmp:
+                home, work = Path(tmp, "home"), Path(tmp, "work")
+                work.mkdir()
+                for rel, text in case.files.items():
+                    (work / rel).write_text(text)
+                env = gemini_env(case.base_url or api.base_url, home, key="fake-gemini-key" if case.key else None,
+                                 extra={"GEMINI_CLI_NO_RELAUNCH": "true"})
+                resume_id = case.resume
+                if case.resume == "previous":
+                    out, _, _ = run_cli(gemini_argv(Case("", case.prompt, mode=None), str(work), None), env, str(work), None)
+                    resume_id = json.loads(out.splitlines()[0])["session_id"]
+                out, err, rc = run_cli(gemini_argv(case, str(work), resume_id), env, str(work), case.signal,
+                                          whole_group=True)
+            write_case("gemini", name, case, version, out, err, rc, {str(work): "/work", str(home): "/home"})
+
+
+def write_case(vendor: str, name: str, case: Case, version: str, out: bytes, err: bytes, rc: int,
+               paths: dict[str, str]) -> None:
+    # Paths of the throwaway folders would make every recording differ: name them.
+    for real, fake in paths.items():
+        out = out.replace(real.encode(), fake.encode())
+        err = err.replace(real.encode(), fake.encode())
+    folder = ROOT / "golden" / vendor / name
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    (folder / "native.stdout").write_bytes(out)
+    if err:
+        (folder / "native.stderr").write_bytes(err)
+    meta = {
+        "description": case.description,
+        "cli_version": version,
+        "exit_code": rc if rc >= 0 else None,
+        "vendor_signal": -rc if rc < 0 else None,
+        "signal": case.signal[0] if case.signal else None,
+        "format": case.fmt,
+    }
+    (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    print(f"{name:<22} rc={rc:<4} {len(out):>8} bytes stdout  {len(err):>6} bytes stderr", file=sys.stderr)
+
+
+VENDORS = {"claude": (CLAUDE_CASES, lambda names: capture_claude(names)),
+           "gemini": (GEMINI_CASES, lambda names: capture_gemini(names))}
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] != "claude":
-        print("usage: capture.py claude [case ...]", file=sys.stderr)
+    if not argv or argv[0] not in VENDORS:
+        print(f"usage: capture.py {{{'|'.join(VENDORS)}}} [case ...]", file=sys.stderr)
         return 2
-    names = argv[1:] or list(CLAUDE_CASES)
-    unknown = [n for n in names if n not in CLAUDE_CASES]
+    cases, capture = VENDORS[argv[0]]
+    names = argv[1:] or list(cases)
+    unknown = [n for n in names if n not in cases]
     if unknown:
         print(f"unknown cases: {', '.join(unknown)}", file=sys.stderr)
         return 2
-    capture_claude(names)
+    capture(names)
     return 0
 
 
