@@ -15,15 +15,67 @@ from shims.runtime.spawn import Launch
 
 ARGV_PROMPT_MAX = 64 * 1024
 
-# Settings the run imposes, written per run and given to the CLI as its system-overrides file
-# (GEMINI_CLI_SYSTEM_SETTINGS_PATH), so the user's own ~/.gemini (login, sessions for --resume)
-# stays in use: no telemetry, no usage statistics, no update checks, and at most 2 API attempts
-# instead of 10 (about four silent minutes of retries), so the shim's deadline governs.
+# Settings every run imposes: no telemetry, no usage statistics, no update checks, and at most
+# 2 API attempts instead of 10 (about four silent minutes of retries), so the shim's deadline
+# governs. The CLI ignores a system-overrides settings file below a world-writable folder such
+# as /tmp, so the shim gives Gemini a home of its own instead (GEMINI_CLI_HOME): persistent, so
+# sessions survive for --resume, with the user's settings and login carried over.
 RUN_SETTINGS = {
     "privacy": {"usageStatisticsEnabled": False},
     "telemetry": {"enabled": False},
     "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False, "maxAttempts": 2},
 }
+# Files of the user's ~/.gemini the shim's Gemini home links to: the login.
+CREDENTIAL_FILES = ("oauth_creds.json", "google_accounts.json", "installation_id")
+
+
+def gemini_home(env: dict[str, str]) -> Path:
+    state = env.get("XDG_STATE_HOME") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".local", "state")
+    return Path(state) / "codex-shims" / "gemini-home"
+
+
+def user_gemini_dir(env: dict[str, str]) -> Path:
+    return Path(env.get("GEMINI_CLI_HOME") or env.get("HOME") or os.path.expanduser("~")) / ".gemini"
+
+
+def prepare_home(env: dict[str, str]) -> Path:
+    """The shim's Gemini home, with settings = the user's settings + RUN_SETTINGS."""
+    home = gemini_home(env)
+    dot = home / ".gemini"
+    dot.mkdir(parents=True, exist_ok=True)
+    os.chmod(home, 0o700)
+    user = user_gemini_dir(env)
+    settings: dict = {}
+    try:
+        loaded = json.loads((user / "settings.json").read_text(encoding="utf-8"))
+        settings = loaded if isinstance(loaded, dict) else {}
+    except (OSError, ValueError):
+        pass  # none, or not plain JSON: the run's own settings still apply
+    _merge(settings, RUN_SETTINGS)
+    if env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY"):
+        # Needed whenever GOOGLE_GEMINI_BASE_URL is set (else exit 41, gemini-cli#27550); right
+        # whenever a key is what the user gave.
+        _merge(settings, {"security": {"auth": {"selectedType": "gemini-api-key"}}})
+    tmp = dot / f".settings.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(settings, indent=2))
+    os.replace(tmp, dot / "settings.json")  # atomic: concurrent runs never read half a file
+    for name in CREDENTIAL_FILES:
+        src, dst = user / name, dot / name
+        if src.exists() and not dst.exists() and not dst.is_symlink() and user.resolve() != dot.resolve():
+            try:
+                dst.symlink_to(src)
+            except OSError:
+                pass
+    return home
+
+
+def _merge(into: dict, over: dict) -> None:
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            _merge(into[k], v)
+        else:
+            into[k] = json.loads(json.dumps(v))
+
 
 # Tools headless Gemini offers per approval mode (gemini.md §2): `default` declares only
 # read-only tools; `auto_edit` adds file edits; `yolo` adds shell commands and everything else.
@@ -35,14 +87,9 @@ MODES: dict[str, list[str]] = {
 
 
 def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
+    env = dict(os.environ)
+    home = prepare_home(env)
     scratch = Path(tempfile.mkdtemp(prefix="shim-gemini-"))
-    (scratch / "tmp").mkdir()
-    settings = json.loads(json.dumps(RUN_SETTINGS))
-    if os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY"):
-        # Needed whenever GOOGLE_GEMINI_BASE_URL is set (else exit 41, gemini-cli#27550); right
-        # whenever a key is what the user gave.
-        settings["security"] = {"auth": {"selectedType": "gemini-api-key"}}
-    (scratch / "settings.json").write_text(json.dumps(settings))
 
     argv = [program, "-o", "stream-json", "--skip-trust"]
     if spec.model:
@@ -58,13 +105,12 @@ def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
         # Piped stdin becomes the prompt, followed by "\n\n" and the -p text (gemini.md §2).
         stdin_data = spec.prompt.encode()
         argv.append("--prompt=")
-    env = dict(os.environ)
     env.update(
         {
-            "GEMINI_CLI_SYSTEM_SETTINGS_PATH": str(scratch / "settings.json"),
+            "GEMINI_CLI_HOME": str(home),
             # The CLI writes the whole conversation to $TMPDIR on every API error: keep it in
             # this run's scratch folder, removed after the run.
-            "TMPDIR": str(scratch / "tmp"),
+            "TMPDIR": str(scratch),
             "TERM": "dumb",
             "NO_COLOR": "1",
         }
@@ -79,7 +125,7 @@ def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
         pty=pty,
         stdin_data=stdin_data,
         scratch_dir=str(scratch),
-        env_names_added=["GEMINI_CLI_SYSTEM_SETTINGS_PATH", "TMPDIR", "TERM", "NO_COLOR", "GEMINI_CLI_NO_RELAUNCH"],
+        env_names_added=["GEMINI_CLI_HOME", "TMPDIR", "TERM", "NO_COLOR", "GEMINI_CLI_NO_RELAUNCH"],
     )
 
 
@@ -95,7 +141,6 @@ def auth_status(env: dict[str, str]) -> tuple[bool, str, str | None]:
             return True, "api_key", None
     if env.get("GOOGLE_GENAI_USE_VERTEXAI") and (env.get("GOOGLE_CLOUD_PROJECT") or env.get("GOOGLE_APPLICATION_CREDENTIALS")):
         return True, "vertex", None
-    home = env.get("GEMINI_CLI_HOME") or env.get("HOME") or os.path.expanduser("~")
-    if os.path.isfile(os.path.join(home, ".gemini", "oauth_creds.json")):
+    if (user_gemini_dir(env) / "oauth_creds.json").is_file():
         return True, "login", None
     return False, "none", "Gemini has no credentials: set GEMINI_API_KEY or sign in with `gemini`."

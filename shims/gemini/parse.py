@@ -30,6 +30,7 @@ class GeminiParser:
         self._turn = 0
         self._last_error: str | None = None
         self._saw_result = False
+        self._result_error: str | None = None  # classified at the end, with the exit code
 
     def feed(self, line: bytes) -> list[o.Observation]:
         msg = read_object(line)
@@ -51,6 +52,9 @@ class GeminiParser:
         return [o.VendorInfo({"last_unknown_type": str(kind)})]
 
     def finish(self, exit: o.ExitInfo) -> list[o.Observation]:
+        if self._result_error is not None and not (exit.cancelled or exit.timed_out):
+            # The exit code (an HTTP status mod 256) sharpens what the message alone says.
+            return [classify_message(self._result_error, exit.exit_code)]
         if self._saw_result or exit.cancelled or exit.timed_out:
             return []
         if exit.exit_code == 0 and not exit.signal:
@@ -120,8 +124,7 @@ class GeminiParser:
         if err.get("type") == "FatalCancellationError":
             out.append(o.Failed(K.CANCELLED, "Gemini was cancelled."))
             return out
-        message = _text(err.get("message")) or self._last_error or "Gemini ended with an error and no message."
-        out.append(classify_message(message, None))
+        self._result_error = _text(err.get("message")) or self._last_error or "Gemini ended with an error and no message."
         return out
 
 
