@@ -70,8 +70,17 @@ def classify_exit(exit_code: int | None, stderr_tail: str) -> o.Failed | None:
             return classify_message(line or hint, exit_code)
         return o.Failed(kind, f"{hint} ({line})" if line else hint)
     if exit_code == 1 and line:
+        # Text mode ends API errors with "An unexpected critical error occurred:[object Object]"
+        # and exit 1; the retry log above it still names the HTTP status.
+        statuses = [a or b for a, b in _STATUS_IN_LOG.findall(stderr_tail)]
+        if statuses and "[object Object]" in line:
+            status = int(statuses[-1])
+            return classify_message(f"HTTP {status} from the Gemini API ({line})", status % 256)
         return classify_message(line, exit_code)
     return None
+
+
+_STATUS_IN_LOG = re.compile(r"failed with status (\d{3})|\"code\":\s*(\d{3})")
 
 
 def _http_status(text: str) -> int | None:
