@@ -176,6 +176,8 @@ GEMINI_CASES: dict[str, Case] = {
     "search": Case("google_web_search -> web_search", G.format("search") + "Search", mode="read-only"),
     "empty": Case("empty model answers: error event, result error, exit 0", G.format("empty") + "hi", mode=None),
     "drop": Case("stream dropped without finishReason, then a retried full answer", G.format("drop") + "hi", mode=None),
+    "drop-abort": Case("connection cut mid-response: '[API Error: terminated]', exit 1, not retried",
+                       G.format("drop-abort") + "hi", mode=None),
     "quota-daily": Case("429 with a PerDay QuotaFailure: terminal, exit 173", G.format("quota-daily") + "hi", mode=None),
     "quota-minute": Case("429 per-minute with RetryInfo 2s, retried then given up", G.format("quota-minute") + "hi", mode=None),
     "rate-limit-429": Case("plain 429", G.format("rate429") + "hi", mode=None),

@@ -51,7 +51,8 @@ def classify_message(message: str, exit_code: int | None) -> o.Failed:
     if "api_key_invalid" in low or status in (401, 403) or exit_code in (41, 144, 145, 147):
         return o.Failed(K.AUTHENTICATION_REQUIRED, f"Gemini's credentials were refused ({_short(text)}); check GEMINI_API_KEY.")
     if ((status is not None and status >= 500) or exit_code in (244, 247) or "fetch failed" in low or "econnrefused" in low
-            or "overloaded" in low or "unavailable" in low):
+            or "overloaded" in low or "unavailable" in low or "api error: terminated" in low or "econnreset" in low
+            or "socket hang up" in low):
         return o.Failed(K.PROVIDER_UNAVAILABLE, f"Gemini's API is unavailable after retries ({_short(text)}).")
     if "empty response" in low or "invalid_stream" in low or "stream ended" in low:
         return o.Failed(K.PROVIDER_FAILED, f"Gemini's model gave no usable answer ({_short(text)}).")
