@@ -38,6 +38,8 @@ def normalize(case: Path, emit: str) -> bytes:
         argv += ["--signal", meta["signal"]]
     if meta.get("format"):
         argv += ["--format", meta["format"]]
+    if meta.get("ended_at") is not None:
+        argv += ["--ended-at", str(meta["ended_at"])]
     proc = subprocess.run(argv, capture_output=True, check=False)
     lines = proc.stdout.splitlines()
     last = json.loads(lines[-1]) if lines else {}

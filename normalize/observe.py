@@ -170,3 +170,6 @@ class ExitInfo:
     cancelled: str | None = None
     timed_out: str | None = None
     timeout_s: float | None = None
+    # When the vendor ended (epoch seconds), so a relative reset ("Resets in 34m13s") can become
+    # an absolute time; a replay passes the recorded value, keeping its output the same.
+    ended_at: float | None = None

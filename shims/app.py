@@ -184,7 +184,8 @@ def _prepare(vendor: str, spec: RunSpec, opts: ShimOptions):
             FailureKind.COMMAND_MISSING,
             f"The {vendor} CLI ({wanted}) was not found or is not executable; install it or pass --vendor-bin.",
         )
-    wants_pty = opts.pty == "always" or (opts.pty == "auto" and getattr(command, "wants_pty", lambda s: False)(spec))
+    auto_pty = getattr(command, "wants_pty", None)
+    wants_pty = opts.pty == "always" or (opts.pty == "auto" and auto_pty is not None and auto_pty(spec, program))
     try:
         return command.build_launch(spec, program, pty=wants_pty)
     except ValueError as exc:  # a mode or option the vendor cannot honour
@@ -200,33 +201,45 @@ def _run_launched(vendor, spec, opts, launch, emitter, thread_id, started) -> in
         prices = load_prices(vendor)
     except ConfigError:
         prices = {}  # already reported: load_defaults read the same file first
-    parser = vendors.new_parser(vendor, prices=prices)
-    asm = Assembler(
-        emitter,
-        provider=vendor,
-        fallback_thread_id=thread_id,
-        request_thread_id=spec.request_thread_id,
-        model=spec.model,
-        max_final_message_bytes=spec.max_final_message_bytes,
-    )
-    parse_errors: list[str] = []
-
-    def on_line(line: bytes) -> None:
-        asm.feed(_safe_feed(parser, line, parse_errors))
-
-    def on_started(proc: Any) -> None:
-        asm.launched()
-
     limits = Limits(timeout_s=spec.timeout_s, idle_timeout_s=opts.idle_timeout or None, cancel_grace_s=opts.cancel_grace)
-    try:
-        exit = run_vendor(launch, limits, on_line, on_started=on_started)
-    except LaunchError as exc:
-        kind = FailureKind.COMMAND_MISSING if exc.missing else FailureKind.PROVIDER_FAILED
-        result, code = asm.finish(o.ExitInfo(launched=False), failure=(kind, f"Could not start the {vendor} CLI: {exc}"))
-        _stderr_last(result["error"])
-        return emitter.close(result, code)
+    command = vendors.command_module(vendor)
+    while True:
+        parser = vendors.new_parser(vendor, launch.output_format, prices=prices)
+        asm = Assembler(
+            emitter,
+            provider=vendor,
+            fallback_thread_id=thread_id,
+            request_thread_id=spec.request_thread_id,
+            model=spec.model,
+            max_final_message_bytes=spec.max_final_message_bytes,
+        )
+        parse_errors: list[str] = []
+        stdout_bytes = 0
+
+        def on_line(line: bytes, parser=parser, asm=asm, errors=parse_errors) -> None:
+            nonlocal stdout_bytes
+            stdout_bytes += len(line) + 1
+            asm.feed(_safe_feed(parser, line, errors))
+
+        try:
+            exit = run_vendor(launch, limits, on_line, on_started=lambda proc, asm=asm: asm.launched())
+        except LaunchError as exc:
+            kind = FailureKind.COMMAND_MISSING if exc.missing else FailureKind.PROVIDER_FAILED
+            result, code = asm.finish(o.ExitInfo(launched=False), failure=(kind, f"Could not start the {vendor} CLI: {exc}"))
+            _stderr_last(result["error"])
+            return emitter.close(result, code)
+        retry = getattr(command, "should_retry_under_pty", None)
+        if (opts.pty == "auto" and not launch.pty and retry is not None and not exit.cancelled and not exit.timed_out
+                and retry(launch.output_format, exit.exit_code, stdout_bytes)):
+            # The vendor printed nothing through a pipe (agy < 1.1.1): run it again under a
+            # pseudo-terminal. Nothing was emitted yet: text output is parsed at the end.
+            launch = command.build_launch(spec, launch.argv[0], pty=True)
+            continue
+        break
     asm.feed(parser.finish(exit))
     vendor_extra: dict[str, Any] = {"argv0": launch.argv[0]}
+    if launch.pty:
+        vendor_extra["pty"] = True
     if parse_errors:
         vendor_extra["parser_errors"] = parse_errors[:5]
     result, code = asm.finish(exit, duration_ms=int((time.monotonic() - started) * 1000), vendor=vendor_extra)

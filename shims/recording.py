@@ -33,6 +33,7 @@ def replay_events(
     timed_out: str | None = None,
     fmt: str = "stream-json",
     max_final_message_bytes: int = 8192,
+    ended_at: float | None = None,
     sink=None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any], int]:
     """Normalize one recording. Returns (events, result, exit code); `sink` also sees each line."""
@@ -58,6 +59,7 @@ def replay_events(
         stderr_tail=tail_bytes(stderr.decode("utf-8", "replace"), 64 * 1024),
         cancelled=cancelled,
         timed_out=timed_out,
+        ended_at=ended_at,
     )
     asm.feed(parser.finish(exit))
     result, code = asm.finish(exit)
@@ -74,6 +76,7 @@ def normalize_recording(
     fmt: str,
     emit: str,
     max_final_message_bytes: int = 8192,
+    ended_at: float | None = None,
 ) -> int:
     emitter = make_emitter(emit)
     _, result, code = replay_events(
@@ -84,6 +87,7 @@ def normalize_recording(
         cancelled=cancelled,
         fmt=fmt,
         max_final_message_bytes=max_final_message_bytes,
+        ended_at=ended_at,
         sink=emitter,
     )
     return emitter.close(result, code)

@@ -23,7 +23,7 @@ class VendorInfo:
 VENDORS: dict[str, VendorInfo] = {
     "claude": VendorInfo("claude", "claude", ("stream-json", "json", "text"), built=True),
     "gemini": VendorInfo("gemini", "gemini", ("stream-json", "json", "text"), built=True),
-    "agy": VendorInfo("agy", "agy", ("stream-json",), built=False),
+    "agy": VendorInfo("agy", "agy", ("stream-json", "json", "text"), built=True),
     # The fake vendor (tests/fakes/fake_vendor.py): tests, demos, the README quick start.
     "fake": VendorInfo("fake", "fake-vendor", ("stream-json",), built=True),
 }

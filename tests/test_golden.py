@@ -31,7 +31,7 @@ def _replay(case: Path, **kw):
     sig = meta.get("signal")
     return replay_events(case.parent.name, (case / "native.stdout").read_bytes(), stderr,
                          exit_code=meta.get("exit_code"), cancelled=f"SIG{sig}" if sig else None,
-                         fmt=meta.get("format", "stream-json"), **kw)
+                         fmt=meta.get("format", "stream-json"), ended_at=meta.get("ended_at"), **kw)
 
 
 @pytest.mark.parametrize("case", CASES, ids=_ids(CASES))

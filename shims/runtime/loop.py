@@ -253,6 +253,7 @@ def _loop(
 
     rc = proc.poll()
     return ExitInfo(
+        ended_at=round(time.time(), 3),
         exit_code=rc if rc is not None and rc >= 0 else None,
         signal=-rc if rc is not None and rc < 0 else None,
         stderr_tail=stderr_tail.text(),

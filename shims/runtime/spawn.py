@@ -22,9 +22,6 @@ from dataclasses import dataclass, field
 
 from shims.runtime import procs
 
-PTY_COLS = 250
-PTY_ROWS = 60
-
 
 class LaunchError(Exception):
     """The vendor could not be started: `missing` when the program does not exist or is not
@@ -49,6 +46,10 @@ class Launch:
     stdin_data: bytes | None = None
     # A per-run folder (settings, TMPDIR) removed when the run ends, however it ends.
     scratch_dir: str | None = None
+    # Which of the vendor's output formats this launch asked for (the parser to use).
+    output_format: str = "stream-json"
+    # The pseudo-terminal's size (rows, cols) when `pty`: wide, so lines are not wrapped.
+    pty_size: tuple[int, int] = (60, 250)
 
 
 class VendorProcess:
@@ -64,7 +65,8 @@ class VendorProcess:
         try:
             if launch.pty:
                 master, slave = os.openpty()
-                fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", PTY_ROWS, PTY_COLS, 0, 0))
+                rows, cols = launch.pty_size
+                fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
                 try:
                     self._popen = subprocess.Popen(
                         launch.argv,

@@ -1,0 +1,123 @@
+"""agy invocation: version probe, argv, environment, the mode table (CONTRACT §9).
+
+Notes: ../shared/reference/agy.md §3, §4, §10, §16. Structured output needs agy ≥ 1.1.8;
+older builds get text output, and below 1.1.1 they print nothing without a terminal (#76), so
+`--pty auto` runs them under one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+from normalize.request import RunSpec
+from shims.runtime.spawn import Launch
+
+STRUCTURED_SINCE = (1, 1, 8)
+PIPES_WORK_SINCE = (1, 1, 1)
+# Without a shim deadline agy still gets one: since 1.2.6 its own default is unlimited and it
+# retries an exhausted quota in-process until the print timeout (antigravity-cli#1018).
+DEFAULT_PRINT_TIMEOUT_S = 3600
+# agy cleans up its tools' sessions on SIGINT and writes its last result within about 1.3 s
+# (agy.md §12): it must not be SIGKILLed before that.
+SIGINT_GRACE_S = 2.0
+PTY_SIZE = (50, 2000)  # rows, cols: 200 columns split words (agy-headless-bridge)
+
+MODES: dict[str, list[str]] = {
+    # default (request-review): reads in the workspace; shell, writes, fetches and MCP are
+    # soft-denied (agy.md §8)
+    "read-only": [],
+    "write": ["--mode", "accept-edits"],
+    "full": ["--dangerously-skip-permissions"],
+}
+
+_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+
+
+_probed: dict[tuple[str, float], tuple[int, int, int] | None] = {}
+
+
+def probe_version(program: str, timeout: float = 10.0) -> tuple[int, int, int] | None:
+    """The installed agy's version (it updates itself: keyed by the binary's mtime too)."""
+    try:
+        key = (program, os.stat(program).st_mtime)
+    except OSError:
+        key = (program, 0.0)
+    if key not in _probed:
+        _probed[key] = _run_version(program, timeout)
+    return _probed[key]
+
+
+def _run_version(program: str, timeout: float) -> tuple[int, int, int] | None:
+    try:
+        out = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=timeout,
+                             stdin=subprocess.DEVNULL, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = _VERSION.search(out.stdout + out.stderr)
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
+
+
+def print_timeout(spec: RunSpec) -> str:
+    """A little below the shim's own deadline, so agy can flush partial output first."""
+    if spec.timeout_s:
+        margin = min(max(spec.timeout_s * 0.1, 2.0), 30.0)
+        return f"{max(spec.timeout_s - margin, 1.0):.0f}s"
+    return f"{DEFAULT_PRINT_TIMEOUT_S}s"
+
+
+def build_launch(spec: RunSpec, program: str, *, pty: bool = False, version: tuple[int, int, int] | None = None) -> Launch:
+    version = version or probe_version(program)
+    structured = version is None or version >= STRUCTURED_SINCE
+    fmt = "stream-json" if structured else "text"
+    argv = [program, f"--prompt={spec.prompt}"]
+    if structured:
+        argv += ["--output-format", "stream-json"]
+    argv += ["--print-timeout", print_timeout(spec)]
+    if spec.model:
+        argv += ["--model", spec.model]
+    if spec.resume_session:
+        argv += ["--conversation", spec.resume_session]
+    argv += ["--add-dir", spec.cwd]
+    if spec.mode:
+        argv += MODES[spec.mode]
+    env = dict(os.environ)
+    env["AGY_CLI_DISABLE_AUTO_UPDATE"] = "true"  # exactly lowercase `true` (agy.md §1)
+    return Launch(
+        argv=argv,
+        env=env,
+        cwd=spec.cwd,
+        pty=pty,
+        stdin_data=b"",  # a closed pipe: /dev/null made some builds wait for an OAuth answer
+        output_format="text" if pty else fmt,
+        pty_size=PTY_SIZE,
+        min_sigint_grace_s=SIGINT_GRACE_S,
+        env_names_added=["AGY_CLI_DISABLE_AUTO_UPDATE"],
+    )
+
+
+def wants_pty(spec: RunSpec, program: str) -> bool:
+    """`--pty auto`: builds older than 1.1.1 print nothing through pipes (#76)."""
+    version = probe_version(program)
+    return version is not None and version < PIPES_WORK_SINCE
+
+
+def should_retry_under_pty(output_format: str, exit_code: int | None, stdout_bytes: int) -> bool:
+    """`--pty auto`: a piped text-mode run that exits 0 with empty stdout met the #76 bug."""
+    return output_format == "text" and exit_code == 0 and stdout_bytes == 0
+
+
+def parse_version(text: str) -> str | None:
+    m = _VERSION.search(text)
+    return m.group(0) if m else None
+
+
+def auth_status(env: dict[str, str]) -> tuple[bool, str, str | None]:
+    if env.get("GEMINI_API_KEY"):
+        return True, "api_key", None
+    home = env.get("HOME") or os.path.expanduser("~")
+    if os.path.isfile(os.path.join(home, ".gemini", "antigravity-cli", "antigravity-oauth-token")):
+        return True, "login", None
+    # The OS keyring may hold the login too; only a run can tell without a TTY.
+    return True, "unknown", None

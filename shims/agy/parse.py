@@ -1,0 +1,233 @@
+"""agy output -> observations. Pure: no I/O, no clock, no globals.
+
+Notes: ../shared/reference/agy.md §4 (formats), §5 (usage), §6 (stderr), §11 (failures), §12.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from normalize import observe as o
+from normalize.failures import FailureKind as K
+from normalize.usage import from_parts
+from shims.agy.errors import classify, classify_no_result, stderr_markers
+from shims.agy.screen import ScreenText
+from shims.jsonline import read_object
+
+SERVER = "agy"
+SHELL_TOOLS = ("run_command",)
+WRITE_TOOLS = {"write_to_file": "add", "replace_file_content": "update", "multi_replace_file_content": "update",
+               "edit_file": "update"}
+_USAGE_KEYS = ("input_tokens", "output_tokens", "thinking_tokens", "cache_read_tokens", "total_tokens")
+
+
+class AgyParser:
+    """`--output-format stream-json` (and the one-line `json` envelope, which is the same
+    `result` payload)."""
+
+    def __init__(self) -> None:
+        self._conversation = ""
+        self._open_steps: set[int] = set()
+        self._steps_usage = dict.fromkeys(_USAGE_KEYS, 0)
+        self._saw_step_usage = False
+        self._result: dict[str, Any] | None = None
+        self._model: str | None = None
+        self._error_step = False
+        self._saw_text = False
+
+    def feed(self, line: bytes) -> list[o.Observation]:
+        msg = read_object(line)
+        if not isinstance(msg, dict):
+            return [msg] if msg else []
+        event = msg.get("event")
+        if event == "init":
+            init = msg.get("init") if isinstance(msg.get("init"), dict) else {}
+            self._conversation = _text(msg.get("conversation_id"))
+            self._model = _str(init.get("model"))
+            return [o.Session(_str(self._conversation), self._model),
+                    o.VendorInfo({"permission_mode": init.get("permission_mode")})]
+        if event == "step_update":
+            step = msg.get("step_update")
+            return self._step(step) if isinstance(step, dict) else []
+        if event == "result" or ("status" in msg and "usage" in msg and event is None):
+            return self._take_result(msg.get("result") if event == "result" else msg)
+        if event == "command_result":
+            return []
+        return [o.VendorInfo({"last_unknown_event": str(event)})]
+
+    def _step(self, s: dict[str, Any]) -> list[o.Observation]:
+        kind = s.get("step_type")
+        index = s.get("step_index") if isinstance(s.get("step_index"), int) else -1
+        state = s.get("state")
+        out: list[o.Observation] = []
+        usage = s.get("usage")
+        if isinstance(usage, dict):
+            self._saw_step_usage = True
+            for k in _USAGE_KEYS:
+                self._steps_usage[k] += _int(usage.get(k))
+        if kind == "agent_response":
+            delta = _text(s.get("text_delta"))
+            if delta:
+                self._saw_text = True
+                out.append(o.MessageDelta(f"step{index}", delta))
+            if state in ("DONE", "ERROR"):
+                out.append(o.MessageEnd(f"step{index}"))
+        elif kind == "tool":
+            call_id = f"{self._conversation}:{index}"
+            info = s.get("tool_info") if isinstance(s.get("tool_info"), dict) else {}
+            name = _text(s.get("tool_name") or info.get("name")) or "unknown"
+            if index not in self._open_steps:
+                self._open_steps.add(index)
+                out.append(o.ToolStarted(call_id, tool_item(name, info.get("parameters") or {})))
+            if state in ("DONE", "ERROR"):
+                self._open_steps.discard(index)
+                out.append(o.ToolCompleted(call_id, tool_completion(name, info, state == "DONE")))
+        elif kind == "error_message":
+            self._error_step = True
+        elif kind == "subagent":
+            info = s.get("subagent_info") or {}
+            out.append(o.VendorInfo({"subagents": len(info.get("subagents") or []) if isinstance(info, dict) else 0}))
+        return out
+
+    def _take_result(self, r: Any) -> list[o.Observation]:
+        # agy may print several results (one per turn): the last one counts.
+        if isinstance(r, dict):
+            self._result = r
+            if not self._conversation and _str(r.get("conversation_id")):
+                self._conversation = r["conversation_id"]
+                return [o.Session(r["conversation_id"], self._model)]
+        return []
+
+    def finish(self, exit: o.ExitInfo) -> list[o.Observation]:
+        r = self._result
+        marks = stderr_markers(exit.stderr_tail)
+        if r is None:
+            if exit.cancelled or exit.timed_out:
+                return []
+            failure = classify_no_result(exit.exit_code, exit.stderr_tail, exit.ended_at)
+            return [failure] if failure else []
+        out: list[o.Observation] = [o.UsageReport(self._usage(r)), o.VendorInfo(_details(r, marks))]
+        for d in r.get("denied_actions") or []:
+            if isinstance(d, dict):
+                out.append(o.Warning(f"agy was denied {d.get('display_name') or d.get('action')}: headless mode could not ask "
+                                     "for permission."))
+        response = _text(r.get("response"))
+        status = r.get("status")
+        if response.strip() and not self._saw_text:  # json output: the answer is only in the envelope
+            out.append(o.Message(response))
+        if marks["print_timeout"]:
+            # A print timeout reports SUCCESS with partial text: the task did not finish.
+            out.append(o.Failed(K.TIMED_OUT, f"agy ran out of time ({marks['print_timeout']}); the answer is partial."))
+            return out
+        if status == "SUCCESS" and not self._error_step and not marks["agy_error"]:
+            if not response.strip() and (r.get("denied_actions") or marks["jetski"]):
+                # A soft-denied run reports SUCCESS with an empty answer: not a completed task.
+                what = ", ".join(_text(d.get("display_name") or d.get("action")) for d in r.get("denied_actions") or []
+                                 if isinstance(d, dict)) or "a tool"
+                out.append(o.Failed(K.PROVIDER_FAILED,
+                                    f"agy stopped: {what} needed a permission this mode does not grant; "
+                                    "re-run with --mode write or --mode full."))
+                return out
+            out.append(o.Completed(response if response.strip() else None))
+            return out
+        out.append(classify(_text(r.get("error")) or marks["error"] or "", marks["agy_error"], exit.ended_at))
+        return out
+
+    def _usage(self, r: dict[str, Any]) -> dict[str, Any]:
+        """This invocation's usage: the sum of this run's step usages (agy.md §5). result.usage
+        is the conversation's running total; it is this run's only when the conversation has
+        one turn, else (no step usage seen) its scope is `session`."""
+        total = r.get("usage") if isinstance(r.get("usage"), dict) else {}
+        if self._saw_step_usage:
+            u, scope = self._steps_usage, "invocation"
+        else:
+            u = {k: _int(total.get(k)) for k in _USAGE_KEYS}
+            scope = "invocation" if r.get("num_turns") in (0, 1) else "session"
+        return from_parts(
+            uncached_input=u["input_tokens"],
+            cache_read=u["cache_read_tokens"],
+            # output_tokens already include thinking: thinking is a part, not an addend
+            visible_output=u["output_tokens"] - u["thinking_tokens"],
+            reasoning=u["thinking_tokens"],
+            model=self._model,
+            scope=scope,
+        )
+
+
+def tool_item(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    if name in SHELL_TOOLS:
+        return {"type": "command_execution", "command": _text(params.get("CommandLine")), "aggregated_output": "",
+                "exit_code": None}
+    if name in WRITE_TOOLS:
+        path = _text(params.get("TargetFile") or params.get("AbsolutePath"))
+        return {"type": "file_change", "changes": [{"path": path, "kind": WRITE_TOOLS[name]}]}
+    return {"type": "mcp_tool_call", "server": SERVER, "tool": name, "arguments": params}
+
+
+def tool_completion(name: str, info: dict[str, Any], ok: bool) -> dict[str, Any]:
+    err = info.get("error") if isinstance(info.get("error"), dict) else None
+    message = _text((err or {}).get("message"))
+    output = _text(info.get("output"))
+    status = "completed" if ok and not err else "failed"
+    if name in SHELL_TOOLS:
+        return {"aggregated_output": output or message, "exit_code": 0 if status == "completed" else 1, "status": status}
+    if name in WRITE_TOOLS:
+        return {"status": status}
+    if status == "completed":
+        return {"status": status, "result": {"content": [{"type": "text", "text": output}]}}
+    return {"status": status, "error": {"message": message or output or "failed"}}
+
+
+class AgyTextParser:
+    """`--output-format text` (agy < 1.1.8), through a pipe or a pseudo-terminal: the screen
+    bytes go through a terminal emulator (shims.agy.screen) and come out as clean text."""
+
+    def __init__(self) -> None:
+        self._screen = ScreenText()
+
+    def feed(self, line: bytes) -> list[o.Observation]:
+        self._screen.feed(bytes(line) + b"\n")
+        return []
+
+    def finish(self, exit: o.ExitInfo) -> list[o.Observation]:
+        text = self._screen.text()
+        marks = stderr_markers(exit.stderr_tail)
+        out: list[o.Observation] = [o.Message(text)] if text else []
+        if exit.cancelled or exit.timed_out:
+            return out
+        if marks["print_timeout"]:
+            return [*out, o.Failed(K.TIMED_OUT, f"agy ran out of time ({marks['print_timeout']}); the answer is partial.")]
+        if exit.exit_code == 0 and not exit.signal and text:
+            return [*out, o.Completed(text)]
+        failure = classify_no_result(exit.exit_code, exit.stderr_tail, exit.ended_at)
+        if failure is None and exit.exit_code == 0 and not text:
+            failure = o.Failed(K.EMPTY_OUTPUT, "agy exited 0 with no output (agy < 1.1.1 prints nothing without a "
+                                               "terminal, antigravity-cli#76); use --pty auto or update agy.")
+        return [*out, failure] if failure else out
+
+
+def _details(r: dict[str, Any], marks: dict[str, Any]) -> dict[str, Any]:
+    d = {k: r.get(k) for k in ("status", "error", "duration_seconds", "num_turns", "usage", "denied_actions") if k in r}
+    if marks["agy_error"]:
+        d["agy_error"] = marks["agy_error"]
+    return d
+
+
+def _int(v: Any) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
+
+
+def _text(v: Any) -> str:
+    return v if isinstance(v, str) else ("" if v is None else str(v))
+
+
+def _str(v: Any) -> str | None:
+    return v if isinstance(v, str) and v else None
+
+
+def new_parser(fmt: str = "stream-json", prices: dict | None = None):
+    if fmt in ("stream-json", "json"):
+        return AgyParser()
+    if fmt == "text":
+        return AgyTextParser()
+    raise ValueError(f"agy has no parser for --format {fmt}")
