@@ -33,8 +33,11 @@ from fakes.fake_gemini import FakeGemini  # noqa: E402
 from fakes.gemini_env import GEMINI_BIN, gemini_env  # noqa: E402
 
 from normalize.request import RunSpec  # noqa: E402
+from shims.agy import command as agy_command  # noqa: E402
 from shims.claude import command as claude_command  # noqa: E402
 from shims.gemini import command as gemini_command  # noqa: E402
+
+AGY_SIM = ROOT / "tests" / "fakes" / "agy" / "agy"
 
 
 @dataclass
@@ -51,6 +54,9 @@ class Case:
     extra_args: list[str] = field(default_factory=list)
     base_url: str | None = None  # override (connection refused)
     files: dict[str, str] = field(default_factory=dict)  # created in the workspace first
+    version: str | None = None  # agy simulator version
+    pty: bool = False  # run under a pseudo-terminal (agy text mode)
+    source: str = ""  # where the behaviour is documented (agy: ../shared/reference/agy.md)
 
 
 S = "[scenario:{}] "
@@ -239,7 +245,7 @@ def capture_gemini(names: list[str]) -> None:
 
 
 def write_case(vendor: str, name: str, case: Case, version: str, out: bytes, err: bytes, rc: int,
-               paths: dict[str, str]) -> None:
+               paths: dict[str, str], extra: dict | None = None) -> None:
     # Paths of the throwaway folders would make every recording differ: name them.
     for real, fake in paths.items():
         out = out.replace(real.encode(), fake.encode())
@@ -258,13 +264,129 @@ def write_case(vendor: str, name: str, case: Case, version: str, out: bytes, err
         "vendor_signal": -rc if rc < 0 else None,
         "signal": case.signal[0] if case.signal else None,
         "format": case.fmt,
+        **(extra or {}),
     }
     (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(f"{name:<22} rc={rc:<4} {len(out):>8} bytes stdout  {len(err):>6} bytes stderr", file=sys.stderr)
 
 
+# ------------------------------------------------------------------------------------ agy (simulator)
+
+A = "[scenario:{}] "
+AGY_CASES: dict[str, Case] = {
+    "plain": Case("an answer streamed in fragments of one step", A.format("plain") + "hi", source="agy.md §4.4"),
+    "tool-full": Case("run_command allowed by --dangerously-skip-permissions", A.format("tool") + "run", mode="full",
+                      source="agy.md §4.4, §8"),
+    "tool-soft-denied": Case("run_command in default mode: SUCCESS, empty answer, denied_actions, jetski: line",
+                             A.format("tool") + "run", mode="read-only", source="agy.md §6, §8"),
+    "write-accept-edits": Case("write_to_file allowed by --mode accept-edits", A.format("write") + "create", mode="write",
+                               source="agy.md §8"),
+    "write-soft-denied": Case("write_to_file in default mode is soft-denied", A.format("write") + "create", mode="read-only",
+                              source="agy.md §8"),
+    "read": Case("view_file in default mode", A.format("read") + "read", mode="read-only", files={"README.md": "# Demo\n"},
+                 source="agy.md §4.4, §8"),
+    "read-missing": Case("view_file of a missing file: an ERROR tool step", A.format("read") + "read", mode="read-only",
+                         source="agy.md §4.4"),
+    "mcp": Case("an MCP tool step (server agy)", A.format("mcp") + "issue", mode="full", source="agy.md §16"),
+    "quota-5h": Case("Individual quota reached, Resets in 34m13s: AGY_ERROR, exit 3", A.format("quota-5h") + "hi",
+                     source="agy.md §6, §11"),
+    "quota-weekly": Case("weekly pool exhausted (167h51m3s) although retryable:true", A.format("quota-weekly") + "hi",
+                         source="agy.md §11"),
+    "quota-1.2.5": Case("quota on 1.2.5: error: line, exit 1, no AGY_ERROR", A.format("quota-5h") + "hi", version="1.2.5",
+                        source="agy.md §7"),
+    "credits": Case("AI credits balance too low", A.format("credits") + "hi", source="agy.md §11"),
+    "overloaded": Case("UNAVAILABLE 503 after agy's own retries", A.format("overloaded") + "hi", source="agy.md §11"),
+    "bad-key": Case("API key not valid (INVALID_ARGUMENT 400)", A.format("bad-key") + "hi", source="agy.md §11"),
+    "unknown-model": Case("invalid model selection: exit 1, no conversation", A.format("plain") + "hi",
+                          model="no-such-model", source="agy.md §3, §11"),
+    "partial-error": Case("text, then an error_message step: exit 3 (≥1.2.10)", A.format("partial-error") + "hi",
+                          source="agy.md §7"),
+    "partial-error-1.2.9": Case("text, then an error: exit 0 before 1.2.10", A.format("partial-error") + "hi",
+                                version="1.2.9", source="agy.md §7"),
+    "print-timeout": Case("--print-timeout expiry: SUCCESS, partial text, zero usage, exit 0", A.format("slow") + "hi",
+                          extra_args=["--print-timeout", "2s"], source="agy.md §3, §11"),
+    "sigint": Case("SIGINT to the group mid-stream: result ERROR interrupted with the partial text, exit 1",
+                   A.format("slow") + "hi", signal=("INT", 2.0), source="agy.md §12"),
+    "signed-out": Case("not signed in, closed-pipe stdin: the fast auth failure", A.format("signed-out") + "hi",
+                       source="agy.md §11"),
+    "needs-tty": Case("a trust/login screen without a terminal: bubbletea could not open TTY", A.format("needs-tty") + "hi",
+                      source="agy.md §9, §11"),
+    "resume": Case("a second run of the conversation: result.usage cumulative, step usage this run's",
+                   A.format("plain") + "again", resume="previous", source="agy.md §5"),
+    "unknown-conversation": Case("--conversation with an unknown id: a warning and a new conversation, exit 0",
+                                 A.format("plain") + "hi", resume="00000000-0000-4000-8000-000000000000", source="agy.md §3"),
+    "text-1.1.5": Case("agy 1.1.5 has no --output-format: text output through a pipe", A.format("plain") + "hi",
+                       version="1.1.5", fmt="text", source="agy.md §1.1, §4.2"),
+    "pty-1.0.9": Case("agy 1.0.9 under a pseudo-terminal: TUI noise through the terminal emulator", A.format("plain") + "hi",
+                      version="1.0.9", fmt="text", pty=True, source="agy.md §9 (#76), §10"),
+}
+
+
+def agy_argv(case: Case, cwd: str, resume_id: str | None) -> list[str]:
+    spec = RunSpec(prompt=case.prompt, cwd=cwd, mode=case.mode, model=case.model, resume_session=resume_id)
+    version = tuple(int(x) for x in (case.version or "1.2.16").split("."))
+    launch = agy_command.build_launch(spec, str(AGY_SIM), pty=case.pty, version=version)
+    argv = launch.argv
+    if "--print-timeout" in case.extra_args:  # the case's own, instead of the shim's
+        i = argv.index("--print-timeout")
+        del argv[i : i + 2]
+    return argv + case.extra_args
+
+
+def run_under_pty(argv: list[str], env: dict[str, str], cwd: str) -> tuple[bytes, bytes, int]:
+    """As the shim runs agy under a pty: stdin and stdout on the terminal, stderr a pipe."""
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", *agy_command.PTY_SIZE, 0, 0))
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=subprocess.PIPE, process_group=0)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    err = proc.stderr.read()
+    return b"".join(chunks), err, proc.wait(timeout=60)
+
+
+def capture_agy(names: list[str]) -> None:
+    for name in names:
+        case = AGY_CASES[name]
+        version = case.version or "1.2.16"
+        with tempfile.TemporaryDirectory(prefix="agy-capture-") as tmp:
+            home, work = Path(tmp, "home"), Path(tmp, "work")
+            (home / ".gemini" / "antigravity-cli").mkdir(parents=True)
+            (home / ".gemini" / "antigravity-cli" / "antigravity-oauth-token").write_text('{"token": "fake"}')
+            work.mkdir()
+            for rel, text in case.files.items():
+                (work / rel).write_text(text)
+            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8",
+                   "AGY_SIM_VERSION": version, "AGY_CLI_DISABLE_AUTO_UPDATE": "true"}
+            resume_id = case.resume
+            if case.resume == "previous":
+                out, _, _ = run_cli(agy_argv(Case("", case.prompt), str(work), None), env, str(work), None)
+                resume_id = json.loads(out.splitlines()[0])["conversation_id"]
+            if case.pty:
+                env["TERM"] = "xterm-256color"
+                out, err, rc = run_under_pty(agy_argv(case, str(work), resume_id), env, str(work))
+            else:
+                out, err, rc = run_cli(agy_argv(case, str(work), resume_id), env, str(work), case.signal, whole_group=True)
+            ended_at = round(time.time(), 3)
+        write_case("agy", name, case, f"{version} (simulator)", out, err, rc, {str(work): "/work", str(home): "/home"},
+                   extra={"source": case.source, "ended_at": ended_at})
+
+
 VENDORS = {"claude": (CLAUDE_CASES, lambda names: capture_claude(names)),
-           "gemini": (GEMINI_CASES, lambda names: capture_gemini(names))}
+           "gemini": (GEMINI_CASES, lambda names: capture_gemini(names)),
+           "agy": (AGY_CASES, lambda names: capture_agy(names))}
 
 
 def main(argv: list[str]) -> int:
