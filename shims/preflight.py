@@ -41,13 +41,22 @@ def check(vendor: str, vendor_bin: str | None = None) -> dict:
         answer["failure_kind"] = FailureKind.UNSUPPORTED_MODE.value
         answer["error"] = f"The {vendor} translation is not available yet in this version of codex-shims."
         return answer
-    auth_status = getattr(vendors.command_module(vendor), "auth_status", None)
+    command = vendors.command_module(vendor)
+    auth_status = getattr(command, "auth_status", None)
     if auth_status is not None:
         ok, how, problem = auth_status(dict(os.environ))
         answer["auth"] = how
         if not ok:
             answer["failure_kind"] = FailureKind.AUTHENTICATION_REQUIRED.value
             answer["error"] = problem
+            return answer
+    quota_status = getattr(command, "quota_status", None)
+    if quota_status is not None:
+        quota = quota_status(program, dict(os.environ))
+        answer["quota"] = quota
+        if quota and quota["state"] == "exhausted":
+            answer["failure_kind"] = FailureKind.QUOTA_OR_RATE_LIMITED.value
+            answer["error"] = f"{vendor} quota exhausted ({quota['message']}); resets {quota['resets_at']}."
             return answer
     answer["ready"] = True
     return answer

@@ -69,7 +69,8 @@ def print_timeout(spec: RunSpec) -> str:
 
 def build_launch(spec: RunSpec, program: str, *, pty: bool = False, version: tuple[int, int, int] | None = None) -> Launch:
     version = version or probe_version(program)
-    structured = version is None or version >= STRUCTURED_SINCE
+    # Under a pseudo-terminal agy is read as a screen: text output (it draws its TUI only there).
+    structured = not pty and (version is None or version >= STRUCTURED_SINCE)
     fmt = "stream-json" if structured else "text"
     argv = [program, f"--prompt={spec.prompt}"]
     if structured:
@@ -90,7 +91,7 @@ def build_launch(spec: RunSpec, program: str, *, pty: bool = False, version: tup
         cwd=spec.cwd,
         pty=pty,
         stdin_data=b"",  # a closed pipe: /dev/null made some builds wait for an OAuth answer
-        output_format="text" if pty else fmt,
+        output_format=fmt,
         pty_size=PTY_SIZE,
         min_sigint_grace_s=SIGINT_GRACE_S,
         env_names_added=["AGY_CLI_DISABLE_AUTO_UPDATE"],
@@ -121,3 +122,30 @@ def auth_status(env: dict[str, str]) -> tuple[bool, str, str | None]:
         return True, "login", None
     # The OS keyring may hold the login too; only a run can tell without a TTY.
     return True, "unknown", None
+
+
+def quota_status(program: str, env: dict[str, str], timeout: float = 10.0) -> dict | None:
+    """`agy -p /usage --output-format json`: the plan's quota buckets, without a model call or
+    any quota spent (agy.md §13). The most constrained bucket decides."""
+    try:
+        out = subprocess.run([program, "--prompt=/usage", "--output-format", "json"], capture_output=True, text=True,
+                             timeout=timeout, env={**env, "AGY_CLI_DISABLE_AUTO_UPDATE": "true"}, input="", check=False)
+        import json
+
+        doc = json.loads(out.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
+        return None
+    groups = (((doc.get("command") or {}).get("data") or {}).get("groups")) or []
+    buckets = [(g.get("name"), b) for g in groups if isinstance(g, dict) for b in g.get("buckets") or [] if isinstance(b, dict)]
+    if not buckets:
+        return None
+    group, worst = min(buckets, key=lambda gb: float(gb[1].get("remaining_fraction", 1.0)))
+    left = float(worst.get("remaining_fraction", 1.0))
+    summary = "; ".join(f"{g} {b.get('name')}: {float(b.get('remaining_fraction', 0)) * 100:.0f}% left" for g, b in buckets)
+    return {
+        "state": "exhausted" if left <= 0 else ("warning" if left < 0.1 else "ok"),
+        "resets_at": worst.get("reset_time"),
+        "retry_after_s": None,
+        "window": worst.get("window") if worst.get("window") in ("5h", "weekly", "daily", "minute") else None,
+        "message": summary,
+    }

@@ -1,0 +1,145 @@
+"""shim-agy end to end against the agy SIMULATOR (tests/fakes/agy/agy): the real binary cannot
+be installed here. Each behaviour the simulator plays is documented in ../shared/reference/agy.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import procs
+import pytest
+from conftest import ROOT, shim_path
+from host.codex_lab_host import run_external
+from streamcheck import check_stream, parse_stream
+
+pytestmark = pytest.mark.slow
+
+AGY = ROOT / "tests" / "fakes" / "agy" / "agy"
+
+
+@pytest.fixture
+def agy(mark, tmp_path):
+    home, work = tmp_path / "home", tmp_path / "work"
+    (home / ".gemini" / "antigravity-cli").mkdir(parents=True)
+    (home / ".gemini" / "antigravity-cli" / "antigravity-oauth-token").write_text('{"token": "fake"}')
+    work.mkdir()
+
+    class Runner:
+        workdir = work
+
+        @staticmethod
+        def env(version="1.2.16", **extra):
+            return {"PATH": os.environ["PATH"], "HOME": str(home), "LANG": "C.UTF-8", "AGY_SIM_VERSION": version,
+                    procs.MARK_ENV: mark, **extra}
+
+        @staticmethod
+        def argv(*args):
+            return [shim_path("agy"), "--vendor-bin", str(AGY), *args]
+
+        @staticmethod
+        def stream(*args, version="1.2.16", stdin=b"", timeout=120, **extra):
+            proc = subprocess.run(Runner.argv("--emit", "ndjson", *args), input=stdin, capture_output=True,
+                                  env=Runner.env(version, **extra), cwd=work, timeout=timeout)
+            events = parse_stream(proc.stdout)
+            return proc.returncode, events, check_stream(events, proc.returncode)
+
+    return Runner
+
+
+def items(events, kind):
+    return [e["item"] for e in events if e["type"] == "item.completed" and e["item"]["type"] == kind]
+
+
+def test_tool_run_through_the_host(agy):
+    request = {"protocol_version": 1, "cwd": str(agy.workdir), "message": "[scenario:tool] run"}
+    outcome = run_external(agy.argv("--mode", "full"), request, protocol=1, env=agy.env(), timeout_s=60)
+    assert outcome.exit_code == 0 and outcome.state == "completed", outcome.message
+    outcome = run_external(agy.argv("--mode", "full"), {**request, "protocol_version": 2}, protocol=2, env=agy.env())
+    result = check_stream(outcome.events, outcome.exit_code)
+    assert items(outcome.events, "command_execution")[0]["command"] == "echo hi"
+    assert result["session_id"] and result["usage"]["input_tokens"] > result["usage"]["cached_input_tokens"] > 0
+
+
+def test_soft_denied_run_is_not_a_completed_task(agy):
+    rc, events, result = agy.stream("--mode", "read-only", "[scenario:tool] run")
+    assert result["status"] == "failed" and "--mode" in result["error"]
+    assert any("denied" in i["message"] for i in items(events, "error"))
+
+
+def test_write_mode_writes_and_read_only_does_not(agy):
+    target = agy.workdir / "created-by-agy.txt"
+    agy.stream("--mode", "read-only", "[scenario:write] create")
+    assert not target.exists()
+    rc, _, result = agy.stream("--mode", "write", "[scenario:write] create")
+    assert rc == 0 and target.exists()
+
+
+def test_quota_gives_a_reset_time(agy):
+    t0 = time.time()
+    rc, _, result = agy.stream("[scenario:quota-5h] hi")
+    assert rc == 5 and result["quota"]["state"] == "exhausted" and result["quota"]["window"] == "5h"
+    assert result["quota"]["retry_after_s"] == 2053.0
+    resets = time.mktime(time.strptime(result["quota"]["resets_at"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    assert t0 + 2053 - 5 <= resets <= time.time() + 2053 + 5
+
+
+def test_resume_counts_this_run_only(agy):
+    _, _, first = agy.stream("[scenario:plain] hi")
+    rc, _, second = agy.stream("--resume", first["session_id"], "[scenario:plain] again")
+    assert rc == 0 and second["session_id"] == first["session_id"]
+    assert second["usage"]["scope"] == "invocation"
+    cumulative = second["vendor"]["usage"]
+    assert cumulative["input_tokens"] > second["usage"]["input_tokens"] - second["usage"]["cached_input_tokens"]
+
+
+def test_print_timeout_before_the_shim_deadline_keeps_partial_text(agy):
+    rc, _, result = agy.stream("--timeout", "6", "[scenario:slow] hi")
+    assert rc == 124 and result["failure_kind"] == "timed_out"
+    assert result["final_message"], "the partial answer is kept"
+
+
+def test_old_agy_without_a_terminal_needs_the_pty(agy):
+    rc, _, result = agy.stream("--pty", "never", "[scenario:plain] hi", version="1.0.9")
+    assert result["failure_kind"] == "empty_output" and "--pty auto" in result["error"]
+    rc, _, result = agy.stream("--pty", "auto", "[scenario:plain] hi", version="1.0.9")
+    assert rc == 0 and result["final_message"] == "Hello from the agy simulator."
+    assert result["vendor"].get("pty") is True
+
+
+def test_needs_tty_says_what_to_do(agy):
+    rc, _, result = agy.stream("[scenario:needs-tty] hi")
+    assert result["failure_kind"] == "authentication_required" and "run `agy` once in a terminal" in result["error"]
+
+
+def test_sigterm_mid_tool_leaves_nothing(agy):
+    """agy's tools run in sessions of their own: agy kills them on SIGINT; the mark fixture
+    checks that nothing is left."""
+    proc = subprocess.Popen(agy.argv("--emit", "ndjson", "--mode", "full", "--cancel-grace", "1", "[scenario:slowtool] hi"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=agy.env(), cwd=agy.workdir, process_group=0)
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    result = check_stream(parse_stream(out), proc.returncode)
+    assert proc.returncode == 143 and result["status"] == "cancelled"
+
+
+def test_host_group_kill_mid_tool_leaves_nothing(agy):
+    request = {"protocol_version": 1, "cwd": str(agy.workdir), "message": "[scenario:slowtool] hi"}
+    outcome = run_external(agy.argv("--mode", "full"), request, protocol=1, env=agy.env(), cancel_after_s=2)
+    assert outcome.state == "shutdown"
+
+
+def test_preflight_reports_the_quota_buckets(agy):
+    out = subprocess.run(agy.argv("--preflight"), capture_output=True, env=agy.env(), timeout=60)
+    answer = json.loads(out.stdout)
+    assert out.returncode == 0 and answer["ready"] and answer["cli_version"] == "1.2.16"
+    assert answer["quota"]["state"] in ("ok", "warning") and "5 hour" in answer["quota"]["message"]
+
+
+def test_pty_always_on_a_current_agy_gives_clean_text(agy):
+    rc, _, result = agy.stream("--pty", "always", "[scenario:plain] hi")
+    assert rc == 0 and result["final_message"] == "Hello from the agy simulator."
+    assert "\x1b" not in result["final_message"]
