@@ -316,9 +316,12 @@ AGY_CASES: dict[str, Case] = {
     "unknown-conversation": Case("--conversation with an unknown id: a warning and a new conversation, exit 0",
                                  A.format("plain") + "hi", resume="00000000-0000-4000-8000-000000000000", source="agy.md §3"),
     "text-1.1.5": Case("agy 1.1.5 has no --output-format: text output through a pipe", A.format("plain") + "hi",
-                       version="1.1.5", fmt="text", source="agy.md §1.1, §4.2"),
+                       version="1.1.5", fmt="text", mode=None, source="agy.md §1.1, §4.2"),
     "pty-1.0.9": Case("agy 1.0.9 under a pseudo-terminal: TUI noise through the terminal emulator", A.format("plain") + "hi",
-                      version="1.0.9", fmt="text", pty=True, source="agy.md §9 (#76), §10"),
+                      version="1.0.9", fmt="text", pty=True, mode=None, source="agy.md §9 (#76), §10"),
+    "pty-1.0.9-write-mode": Case("agy 1.0.9 has no --mode: write mode cannot be honoured (the shim refuses before launch; "
+                                 "this records what agy itself says)", A.format("plain") + "hi", version="1.0.9",
+                                 fmt="text", extra_args=["--mode", "accept-edits"], mode=None, source="agy.md §1.1, §3"),
 }
 
 

@@ -143,3 +143,9 @@ def test_pty_always_on_a_current_agy_gives_clean_text(agy):
     rc, _, result = agy.stream("--pty", "always", "[scenario:plain] hi")
     assert rc == 0 and result["final_message"] == "Hello from the agy simulator."
     assert "\x1b" not in result["final_message"]
+
+
+def test_write_mode_on_an_agy_without_modes_is_refused_before_launch(agy):
+    rc, events, result = agy.stream("--mode", "write", "[scenario:plain] hi", version="1.0.9")
+    assert rc == 7 and result["failure_kind"] == "unsupported_mode" and "1.1.0" in result["error"]
+    assert "turn.started" not in [e["type"] for e in events]

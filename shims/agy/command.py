@@ -15,6 +15,7 @@ from normalize.request import RunSpec
 from shims.runtime.spawn import Launch
 
 STRUCTURED_SINCE = (1, 1, 8)
+MODES_SINCE = (1, 1, 0)
 PIPES_WORK_SINCE = (1, 1, 1)
 # Without a shim deadline agy still gets one: since 1.2.6 its own default is unlimited and it
 # retries an exhausted quota in-process until the print timeout (antigravity-cli#1018).
@@ -82,6 +83,11 @@ def build_launch(spec: RunSpec, program: str, *, pty: bool = False, version: tup
         argv += ["--conversation", spec.resume_session]
     argv += ["--add-dir", spec.cwd]
     if spec.mode:
+        if spec.mode == "write" and version is not None and version < MODES_SINCE:
+            raise ValueError(
+                f"agy {'.'.join(map(str, version))} has no --mode (added in 1.1.0), so --mode write cannot be honoured "
+                "without granting more; update agy, or use --mode read-only or --mode full."
+            )
         argv += MODES[spec.mode]
     env = dict(os.environ)
     env["AGY_CLI_DISABLE_AUTO_UPDATE"] = "true"  # exactly lowercase `true` (agy.md §1)
