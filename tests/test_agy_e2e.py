@@ -149,3 +149,19 @@ def test_write_mode_on_an_agy_without_modes_is_refused_before_launch(agy):
     rc, events, result = agy.stream("--mode", "write", "[scenario:plain] hi", version="1.0.9")
     assert rc == 7 and result["failure_kind"] == "unsupported_mode" and "1.1.0" in result["error"]
     assert "turn.started" not in [e["type"] for e in events]
+
+
+def test_pty_auto_retries_a_piped_run_that_printed_nothing(agy, tmp_path):
+    """A build that claims 1.1.5 (pipes should work) but still prints nothing through a pipe,
+    like the Windows builds of #76: --pty auto re-runs it under a pseudo-terminal."""
+    wrapper = tmp_path / "agy-liar"
+    wrapper.write_text(f"""#!/bin/sh
+case "$1" in --version|-v) echo "agy version 1.1.5"; exit 0;; esac
+AGY_SIM_VERSION=1.0.9 exec {AGY} "$@"
+""")
+    wrapper.chmod(0o755)
+    proc = subprocess.run([shim_path("agy"), "--vendor-bin", str(wrapper), "--emit", "ndjson", "--pty", "auto",
+                           "[scenario:plain] hi"], capture_output=True, env=agy.env(), cwd=agy.workdir, timeout=60)
+    result = check_stream(parse_stream(proc.stdout), proc.returncode)
+    assert proc.returncode == 0 and result["final_message"] == "Hello from the agy simulator."
+    assert result["vendor"].get("pty") is True
