@@ -12,6 +12,9 @@ from normalize.failures import FailureKind as K
 from normalize.usage import from_parts
 from shims.agy.errors import classify, classify_no_result, stderr_markers
 from shims.agy.screen import ScreenText
+from shims.jsonline import as_count as _int
+from shims.jsonline import as_str as _str
+from shims.jsonline import as_text as _text
 from shims.jsonline import read_object
 
 SERVER = "agy"
@@ -211,18 +214,6 @@ def _details(r: dict[str, Any], marks: dict[str, Any]) -> dict[str, Any]:
     if marks["agy_error"]:
         d["agy_error"] = marks["agy_error"]
     return d
-
-
-def _int(v: Any) -> int:
-    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
-
-
-def _text(v: Any) -> str:
-    return v if isinstance(v, str) else ("" if v is None else str(v))
-
-
-def _str(v: Any) -> str | None:
-    return v if isinstance(v, str) and v else None
 
 
 def new_parser(fmt: str = "stream-json", prices: dict | None = None):

@@ -19,6 +19,9 @@ from shims.claude.errors import (
     classify_stderr,
     quota_from_rate_limit_info,
 )
+from shims.jsonline import as_count as _int
+from shims.jsonline import as_str as _str
+from shims.jsonline import as_text as _text
 from shims.jsonline import read_object
 
 SERVER = "claude"  # the mcp_tool_call server of Claude's built-in tools
@@ -329,20 +332,8 @@ def _result_details(m: dict[str, Any]) -> dict[str, Any]:
     return details
 
 
-def _int(v: Any) -> int:
-    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
-
-
 def _float(v: Any) -> float | None:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
-
-
-def _text(v: Any) -> str:
-    return v if isinstance(v, str) else ("" if v is None else str(v))
-
-
-def _str(v: Any) -> str | None:
-    return v if isinstance(v, str) and v else None
 
 
 class ClaudeJsonParser:

@@ -20,6 +20,8 @@ from typing import Any
 from normalize import observe as o
 from normalize.usage import from_parts
 from shims.fake.errors import classify_exit, failure_from_result
+from shims.jsonline import as_str as _str
+from shims.jsonline import as_text as _text
 from shims.jsonline import read_object
 
 VENDOR = "fake"
@@ -127,16 +129,6 @@ def _tool_item(name: str, args: dict[str, Any]) -> dict[str, Any]:
     if name.startswith("mcp__") and name.count("__") >= 2:
         _, server, tool = name.split("__", 2)
     return {"type": "mcp_tool_call", "server": server, "tool": tool, "arguments": args}
-
-
-def _text(v: Any) -> str:
-    if isinstance(v, str):
-        return v
-    return "" if v is None else str(v)
-
-
-def _str(v: Any) -> str | None:
-    return v if isinstance(v, str) and v else None
 
 
 _HANDLERS = {

@@ -14,6 +14,9 @@ from normalize.failures import FailureKind as K
 from normalize.usage import build_usage
 from shims.gemini.errors import classify_exit, classify_message
 from shims.gemini.prices import PRICES, cost_usd
+from shims.jsonline import as_count as _int
+from shims.jsonline import as_str as _str
+from shims.jsonline import as_text as _text
 from shims.jsonline import read_object
 
 SERVER = "gemini"
@@ -220,18 +223,6 @@ def _usage_of(s: dict[str, Any]) -> dict[str, Any]:
 
 def _details(m: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:
     return {"result_status": m.get("status"), "error": m.get("error"), "stats": stats}
-
-
-def _int(v: Any) -> int:
-    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
-
-
-def _text(v: Any) -> str:
-    return v if isinstance(v, str) else ("" if v is None else str(v))
-
-
-def _str(v: Any) -> str | None:
-    return v if isinstance(v, str) and v else None
 
 
 # ---------------------------------------------------------------------- other formats
