@@ -102,10 +102,7 @@ def vendor_version(program: str, vendor: str, timeout: float = 5.0) -> str | Non
     text = out.stdout.decode("utf-8", "replace").strip() or out.stderr.decode("utf-8", "replace").strip()
     if out.returncode != 0 or not text:
         return None
-    try:
-        return vendors.command_module(vendor).parse_version(text)
-    except vendors.VendorNotBuilt:
-        return text.splitlines()[0]
+    return vendors.command_module(vendor).parse_version(text)
 
 
 def run(vendor: str, opts: ShimOptions) -> int:
@@ -173,10 +170,7 @@ def _apply_flags(spec: RunSpec, opts: ShimOptions, defaults: dict[str, Any]) -> 
 
 
 def _prepare(vendor: str, spec: RunSpec, opts: ShimOptions):
-    try:
-        command = vendors.command_module(vendor)
-    except vendors.VendorNotBuilt as exc:
-        raise _Refusal(FailureKind.UNSUPPORTED_MODE, str(exc)) from None
+    command = vendors.command_module(vendor)
     program = resolve_program(vendor, opts.vendor_bin)
     if program is None:
         wanted = opts.vendor_bin or vendors.info(vendor).program

@@ -37,10 +37,6 @@ def check(vendor: str, vendor_bin: str | None = None) -> dict:
         answer["failure_kind"] = FailureKind.COMMAND_MISSING.value
         answer["error"] = f"{program} --version failed; the {vendor} CLI is not usable."
         return answer
-    if not vi.built:
-        answer["failure_kind"] = FailureKind.UNSUPPORTED_MODE.value
-        answer["error"] = f"The {vendor} translation is not available yet in this version of codex-shims."
-        return answer
     command = vendors.command_module(vendor)
     auth_status = getattr(command, "auth_status", None)
     if auth_status is not None:

@@ -17,20 +17,15 @@ class VendorInfo:
     name: str
     program: str  # the CLI's name on PATH
     formats: tuple[str, ...]  # native output formats `shims normalize --format` accepts
-    built: bool  # False while the vendor's translation is not written yet
 
 
 VENDORS: dict[str, VendorInfo] = {
-    "claude": VendorInfo("claude", "claude", ("stream-json", "json", "text"), built=True),
-    "gemini": VendorInfo("gemini", "gemini", ("stream-json", "json", "text"), built=True),
-    "agy": VendorInfo("agy", "agy", ("stream-json", "json", "text"), built=True),
+    "claude": VendorInfo("claude", "claude", ("stream-json", "json", "text")),
+    "gemini": VendorInfo("gemini", "gemini", ("stream-json", "json", "text")),
+    "agy": VendorInfo("agy", "agy", ("stream-json", "json", "text")),
     # The fake vendor (tests/fakes/fake_vendor.py): tests, demos, the README quick start.
-    "fake": VendorInfo("fake", "fake-vendor", ("stream-json",), built=True),
+    "fake": VendorInfo("fake", "fake-vendor", ("stream-json",)),
 }
-
-
-class VendorNotBuilt(Exception):
-    pass
 
 
 def info(name: str) -> VendorInfo:
@@ -41,9 +36,7 @@ def info(name: str) -> VendorInfo:
 
 
 def _module(name: str, part: str) -> ModuleType:
-    vi = info(name)
-    if not vi.built:
-        raise VendorNotBuilt(f"The {name} translation is not available yet in this version of codex-shims.")
+    info(name)
     return importlib.import_module(f"shims.{name}.{part}")
 
 
