@@ -169,9 +169,6 @@ def _loop(
     timed_out: str | None = None
     exited_at: float | None = None
 
-    def stop(now: float) -> None:
-        ladder.start(now)
-
     try:
         while True:
             now = clock()
@@ -180,14 +177,14 @@ def _loop(
                 sigs, watch.pending[:] = list(watch.pending), []
                 if cancelled is None and timed_out is None:
                     cancelled = _SIGNAL_NAMES.get(sigs[0], "SIGTERM")
-                    stop(now)
+                    ladder.start(now)
             if cancelled is None and timed_out is None and exited_at is None:
                 if deadline is not None and now >= deadline:
                     timed_out = "timeout"
-                    stop(now)
+                    ladder.start(now)
                 elif limits.idle_timeout_s and now - last_output >= limits.idle_timeout_s:
                     timed_out = "idle"
-                    stop(now)
+                    ladder.start(now)
             sig = ladder.due(now)
             if sig is not None and proc.poll() is None:
                 proc.signal_group(sig)

@@ -69,10 +69,11 @@ def _stat(pid: int) -> tuple[int, int, str] | None:
     return int(rest[1]), int(rest[2]), rest[0].decode()
 
 
-def descendants(root: int) -> list[int]:
-    """Live (non-zombie) descendants of `root`, parents before children."""
+def descendants(root: int, pgid: int | None = None) -> list[int]:
+    """Live (non-zombie) descendants of `root`, parents before children; only the members of
+    process group `pgid` when given. One pass over /proc."""
     children: dict[int, list[int]] = {}
-    states: dict[int, str] = {}
+    table: dict[int, tuple[int, int, str]] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -80,12 +81,13 @@ def descendants(root: int) -> list[int]:
         if st is None:
             continue
         children.setdefault(st[0], []).append(int(name))
-        states[int(name)] = st[2]
+        table[int(name)] = st
     out: list[int] = []
     stack = list(children.get(root, []))
     while stack:
         pid = stack.pop()
-        if states.get(pid) != "Z":
+        _, group, state = table[pid]
+        if state != "Z" and (pgid is None or group == pgid):
             out.append(pid)
         stack.extend(children.get(pid, []))
     return out
@@ -93,8 +95,7 @@ def descendants(root: int) -> list[int]:
 
 def group_descendants(pgid: int) -> list[int]:
     """Descendants of this process that are members of `pgid`."""
-    me = os.getpid()
-    return [p for p in descendants(me) if p != me and (_stat(p) or (0, -1, ""))[1] == pgid]
+    return descendants(os.getpid(), pgid)
 
 
 def signal_pids(pids: list[int], sig: int) -> None:
