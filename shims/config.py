@@ -1,22 +1,44 @@
-"""The config file: defaults for every flag of CONTRACT §1, for all shims or one vendor.
+"""The config file: defaults for every flag of CONTRACT §1, for all shims or one vendor,
+extra vendor arguments and environment, the run journal, and price overrides.
 
 Where: `$CODEX_SHIMS_CONFIG`, else `$XDG_CONFIG_HOME/codex-shims/config.toml` (XDG default
-`~/.config`). Precedence: a flag, then the request, then `[<vendor>]`, then `[defaults]`,
-then the built-in default.
+`~/.config`). Precedence for a flag: the flag, then the request, then `[<vendor>]`, then
+`[defaults]`, then the built-in default. `shims config show` prints what applies and why.
 
     [defaults]
     idle_timeout = 300
     cancel_grace = 3
+    args = ["--verbose"]               # appended to every vendor CLI's argv
+    env = { HTTPS_PROXY = "http://proxy:3128" }
 
     [claude]
     vendor_bin = "/opt/claude/bin/claude"
     model = "claude-sonnet-4-6"
+    args = ["--add-dir", "/srv/shared"]  # after [defaults] args
+    env = { ANTHROPIC_BASE_URL = "http://gateway:8080" }  # wins over [defaults] env
+
+    [journal]
+    root = "~/runs"          # ~ and $VARS expanded; relative = next to this file.
+                             # Default: $XDG_STATE_HOME/codex-shims/runs
+    keep_runs = 500          # newest runs kept
+    keep_bytes = "2GiB"      # or a number of bytes; KB/MB/GB = 1000^n, KiB/MiB/GiB = 1024^n
+    enabled = true
+    redact_env = ["MY_GATEWAY_TOKEN"]  # env values never written to the journal
+
+    [prices.gemini."gemini-2.5-pro"]   # USD per million tokens
+    input = 1.25
+    cached_input = 0.31
+    output = 10.0
 """
 
 from __future__ import annotations
 
+import difflib
+import functools
 import os
+import re
 import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,9 +57,40 @@ BUILTIN: dict[str, Any] = {
     "worktree": None,
 }
 
+VENDORS = ("claude", "gemini", "agy")
+KEEP_RUNS = 500
+KEEP_BYTES = 2 * 1024**3
+
+_EXTRA_KEYS = ("args", "env")
+_SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "AUTH")
+
 
 class ConfigError(Exception):
     pass
+
+
+@dataclass
+class VendorSettings:
+    """`args` go after the shim's own vendor argv; `env` is laid over the shim's environment."""
+
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class JournalSettings:
+    root: Path
+    keep_runs: int = KEEP_RUNS
+    keep_bytes: int = KEEP_BYTES
+    enabled: bool = True
+    redact_env: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ConfigValue:
+    key: str
+    value: Any
+    source: str
 
 
 def config_path() -> Path:
@@ -48,47 +101,165 @@ def config_path() -> Path:
     return Path(base) / "codex-shims" / "config.toml"
 
 
-def load_defaults(vendor: str, path: Path | None = None) -> dict[str, Any]:
-    """Built-in defaults overlaid with the file's `[defaults]` and `[<vendor>]` tables."""
+def state_dir() -> Path:
+    """`$XDG_STATE_HOME/codex-shims`; the XDG spec says a relative value is to be ignored."""
+    return _state_base()[0] / "codex-shims"
+
+
+def _state_base() -> tuple[Path, bool]:
+    env = os.environ.get("XDG_STATE_HOME")
+    if env and os.path.isabs(env):
+        return Path(env), True
+    return Path(os.path.expanduser("~")) / ".local" / "state", False
+
+
+# ------------------------------------------------------------------------- reading the file
+
+_cache: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
+
+
+def _read(path: Path | None, *, missing_ok: bool = False) -> tuple[Path, dict[str, Any] | None]:
+    """The parsed file, or None when there is none. Parsed once per (path, mtime, size): a run
+    asks for defaults, vendor settings, journal settings and prices, all from the same file.
+    Callers must not mutate the returned data."""
     path = path or config_path()
-    values = dict(BUILTIN)
-    if not path.exists():
-        if os.environ.get("CODEX_SHIMS_CONFIG"):
-            raise ConfigError(f"CODEX_SHIMS_CONFIG names a file that does not exist: {path}")
-        return values
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        explicit = os.environ.get("CODEX_SHIMS_CONFIG")
+        if not missing_ok and explicit and Path(explicit) == path:
+            raise ConfigError(f"CODEX_SHIMS_CONFIG names a file that does not exist: {path}") from None
+        return path, None
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the config file {path}: {exc}") from None
+    stamp = (st.st_mtime_ns, st.st_size)
+    hit = _cache.get(path)
+    if hit is not None and hit[0] == stamp:
+        return path, hit[1]
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"Cannot read the config file {path}: {exc}") from None
+    _cache[path] = (stamp, data)
+    return path, data
+
+
+def _table(data: dict[str, Any] | None, name: str, path: Path) -> dict[str, Any]:
+    section = (data or {}).get(name, {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table")
+    return section
+
+
+def _section(data: dict[str, Any] | None, name: str, path: Path) -> dict[str, Any]:
+    """A validated `[defaults]` or `[<vendor>]` table: only the keys it sets."""
+    return _validated(_table(data, name, path), f"{path} [{name}]")
+
+
+# ------------------------------------------------------------------------- the loaders
+
+
+def load_defaults(vendor: str, path: Path | None = None) -> dict[str, Any]:
+    """Built-in defaults overlaid with the file's `[defaults]` and `[<vendor>]` tables.
+    Only flag names (the keys of BUILTIN): `args`/`env` are in load_vendor_settings."""
+    path, data = _read(path)
+    values = dict(BUILTIN)
+    if data is None:
+        return values
     for table in ("defaults", vendor):
-        section = data.get(table, {})
-        if not isinstance(section, dict):
-            raise ConfigError(f"{path}: [{table}] must be a table")
-        values.update(_validated(section, f"{path} [{table}]"))
+        section = _section(data, table, path)
+        values.update({k: v for k, v in section.items() if k not in _EXTRA_KEYS})
     return values
+
+
+def load_vendor_settings(vendor: str, path: Path | None = None) -> VendorSettings:
+    """`args` and `env` of `[defaults]` then `[<vendor>]`: args appended in that order, env
+    merged with the vendor's value winning."""
+    path, data = _read(path)
+    settings = VendorSettings()
+    if data is None:
+        return settings
+    for table in ("defaults", vendor):
+        section = _section(data, table, path)
+        settings.args.extend(section.get("args") or [])
+        settings.env.update(section.get("env") or {})
+    return settings
+
+
+def load_journal_settings(path: Path | None = None) -> JournalSettings:
+    """The `[journal]` table over the defaults: root `state_dir()/runs`, 500 runs, 2 GiB."""
+    path, data = _read(path)
+    section = _journal_section(data, path)
+    root = section.pop("root", None)
+    return JournalSettings(root=_journal_root(root, path) if root is not None else state_dir() / "runs", **section)
 
 
 def load_prices(vendor: str, path: Path | None = None) -> dict[str, dict[str, float]]:
     """`[prices.<vendor>."<model>"]` tables: USD per million tokens (input, cached_input,
     output), over the vendor's packaged price table."""
-    path = path or config_path()
-    if not path.exists():
-        return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"Cannot read the config file {path}: {exc}") from None
-    table = (data.get("prices") or {}).get(vendor) or {}
+    path, data = _read(path, missing_ok=True)
+    prices = _table(data, "prices", path)
+    table = prices.get(vendor) or {}
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [prices.{vendor}] must be a table of models")
     out: dict[str, dict[str, float]] = {}
     for model, p in table.items():
-        if not isinstance(p, dict) or not all(isinstance(p.get(k), int | float) for k in ("input", "output")):
-            raise ConfigError(f"{path}: [prices.{vendor}.\"{model}\"] needs numbers `input` and `output` (USD per million tokens)")
+        if not isinstance(p, dict) or not all(_is_number(p.get(k)) for k in ("input", "output")) \
+                or ("cached_input" in p and not _is_number(p["cached_input"])):
+            raise ConfigError(f"{path}: [prices.{vendor}.\"{model}\"] needs numbers `input` and `output` "
+                              "(and optionally `cached_input`), USD per million tokens")
         out[model] = {k: float(v) for k, v in p.items() if k in ("input", "cached_input", "output")}
     return out
 
 
-def _validated(section: dict[str, Any], where: str) -> dict[str, Any]:
-    from pydantic import BaseModel, ConfigDict, Field, ValidationError
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|[kmgt]|b)?\s*", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
+
+
+def parse_size(text: str) -> int:
+    """Bytes in "500MB", "2GiB", "1.5 GB", "4096": KB/MB/GB/TB are powers of 1000, KiB/MiB/
+    GiB/TiB powers of 1024."""
+    m = _SIZE.fullmatch(text)
+    if not m:
+        raise ValueError(f"not a size: {text!r} (use bytes, or e.g. \"500MB\", \"2GiB\")")
+    number, unit = m.group(1), (m.group(2) or "").lower()
+    if unit.endswith("ib"):
+        factor = 1024 ** ("kmgt".index(unit[0]) + 1)
+    else:
+        factor = _UNITS[unit.rstrip("b") if unit != "b" else "b"]
+    return int(float(number) * factor) if "." in number else int(number) * factor
+
+
+def _journal_root(root: str, path: Path) -> Path:
+    expanded = Path(os.path.expanduser(os.path.expandvars(root)))
+    # A relative root would otherwise depend on the directory each run starts in.
+    return expanded if expanded.is_absolute() else path.parent / expanded
+
+
+# ------------------------------------------------------------------------- validation
+
+
+def _first_error(exc: Any, where: str, known: list[str]) -> ConfigError:
+    first = exc.errors()[0]
+    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"]).lstrip(".")
+    if first["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f" (did you mean `{close[0]}`?)" if close else f" (known: {', '.join(known)})"
+        return ConfigError(f"{where}: `{key}`: unknown key{hint}")
+    msg = first["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    return ConfigError(f"{where}: `{key}`: {msg}")
+
+
+@functools.cache
+def _models() -> tuple[Any, Any]:
+    """Built on first use: pydantic costs tens of milliseconds to import."""
+    from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
     class Section(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -104,11 +275,149 @@ def _validated(section: dict[str, Any], where: str) -> dict[str, Any]:
         max_cost_usd: float | None = Field(default=None, gt=0)
         journal: str | None = None
         worktree: bool | None = None
+        args: list[StrictStr] | None = None
+        env: dict[StrictStr, StrictStr] | None = None
 
+        @field_validator("args")
+        @classmethod
+        def _args(cls, v: list[str] | None) -> list[str] | None:
+            if v and any("\0" in a for a in v):
+                raise ValueError("an argument contains a NUL character")
+            return v
+
+        @field_validator("env")
+        @classmethod
+        def _env(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+            for name, value in (v or {}).items():
+                if not name or "=" in name or "\0" in name:
+                    raise ValueError(f"{name!r} is not a usable environment variable name")
+                if "\0" in value:
+                    raise ValueError(f"the value of {name} contains a NUL character")
+            return v
+
+    class Journal(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        root: StrictStr | None = None
+        keep_runs: StrictInt = Field(default=KEEP_RUNS, ge=1)
+        keep_bytes: Any = KEEP_BYTES  # checked below: a plain union would report per member
+        enabled: StrictBool = True
+        redact_env: list[StrictStr] = Field(default_factory=list)
+
+        @field_validator("root")
+        @classmethod
+        def _root(cls, v: str | None) -> str | None:
+            if v is not None and not v.strip():
+                raise ValueError("must not be empty")
+            return v
+
+        @field_validator("keep_bytes")
+        @classmethod
+        def _size(cls, v: Any) -> int:
+            if isinstance(v, bool) or not isinstance(v, int | str):
+                raise ValueError('must be a number of bytes or a size such as "500MB" or "2GiB"')
+            size = parse_size(v) if isinstance(v, str) else v
+            if size < 1:
+                raise ValueError("must be at least 1 byte")
+            return size
+
+    return Section, Journal
+
+
+def _validated(section: dict[str, Any], where: str) -> dict[str, Any]:
+    from pydantic import ValidationError
+
+    model = _models()[0]
     try:
-        parsed = Section.model_validate(section)
+        parsed = model.model_validate(section)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{where}: `{key}`: {first['msg']}") from None
+        raise _first_error(exc, where, list(model.model_fields)) from None
     return parsed.model_dump(exclude_unset=True)
+
+
+def _journal_section(data: dict[str, Any] | None, path: Path) -> dict[str, Any]:
+    """The `[journal]` table with every field filled in (root only when the file sets it)."""
+    from pydantic import ValidationError
+
+    model = _models()[1]
+    try:
+        parsed = model.model_validate(_table(data, "journal", path))
+    except ValidationError as exc:
+        raise _first_error(exc, f"{path} [journal]", list(model.model_fields)) from None
+    out = parsed.model_dump()
+    if out["root"] is None:
+        del out["root"]
+    return out
+
+
+# ------------------------------------------------------------------------- shims config show
+
+
+def is_secret_name(name: str, also: list[str] | tuple[str, ...] = ()) -> bool:
+    upper = name.upper()
+    return any(word in upper for word in _SECRET_WORDS) or name in also
+
+
+def effective_config(vendor: str | None = None, path: Path | None = None) -> list[ConfigValue]:
+    """Every setting that applies, with where it came from: per vendor (all three, or the one
+    given) its flag defaults, args, env and price overrides; then the journal; then the file.
+    Without a vendor, `defaults.*` first shows what a vendor with no table of its own gets."""
+    given = path is not None and path != config_path()
+    path, data = _read(path)
+    where = lambda table: f"{path} [{table}]"  # noqa: E731
+    journal = load_journal_settings(path)
+    out: list[ConfigValue] = []
+
+    def layers(tables: tuple[str, ...], prefix: str) -> None:
+        sections = [(t, _section(data, t, path)) for t in tables]
+        for key, builtin in BUILTIN.items():
+            value, source = builtin, "built-in"
+            for table, section in sections:
+                if key in section:
+                    value, source = section[key], where(table)
+            out.append(ConfigValue(f"{prefix}.{key}", value, source))
+        args, arg_tables = [], []
+        for table, section in sections:
+            if section.get("args"):
+                args.extend(section["args"])
+                arg_tables.append(f"[{table}]")
+        out.append(ConfigValue(f"{prefix}.args", args, f"{path} {' + '.join(arg_tables)}" if arg_tables else "built-in"))
+        env: dict[str, tuple[str, str]] = {}
+        for table, section in sections:
+            for name, value in (section.get("env") or {}).items():
+                env[name] = (value, where(table))
+        if not env:
+            out.append(ConfigValue(f"{prefix}.env", {}, "built-in"))
+        for name, (value, source) in env.items():
+            shown = "***" if is_secret_name(name, journal.redact_env) else value
+            out.append(ConfigValue(f"{prefix}.env.{name}", shown, source))
+
+    if vendor is None:
+        layers(("defaults",), "defaults")
+    for v in (vendor,) if vendor else VENDORS:
+        layers(("defaults", v), v)
+        for model, prices in load_prices(v, path).items():
+            for field_name, price in prices.items():
+                out.append(ConfigValue(f'prices.{v}."{model}".{field_name}', price, where(f"prices.{v}")))
+
+    section = _table(data, "journal", path)
+    for name in ("root", "keep_runs", "keep_bytes", "enabled", "redact_env"):
+        value = getattr(journal, name)
+        if name in section:
+            source = where("journal")
+        elif name == "root" and _state_base()[1]:
+            source = "environment (XDG_STATE_HOME)"
+        else:
+            source = "built-in"
+        out.append(ConfigValue(f"journal.{name}", str(value) if name == "root" else value, source))
+
+    if given:
+        source = "argument"
+    elif os.environ.get("CODEX_SHIMS_CONFIG"):
+        source = "environment (CODEX_SHIMS_CONFIG)"
+    elif os.environ.get("XDG_CONFIG_HOME"):
+        source = "environment (XDG_CONFIG_HOME)"
+    else:
+        source = "built-in"
+    out.append(ConfigValue("config.path", str(path), source))
+    out.append(ConfigValue("config.exists", data is not None, "filesystem"))
+    return out
