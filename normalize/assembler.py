@@ -58,6 +58,7 @@ class Assembler:
         self._last_message: str | None = None
         self._session_id: str | None = None
         self._usage: dict[str, Any] | None = None
+        self._session_total: dict[str, Any] | None = None
         self._quota: dict[str, Any] | None = None
         self._outcome: o.Completed | o.Failed | None = None
         self._vendor: dict[str, Any] = {}
@@ -83,6 +84,11 @@ class Assembler:
     @property
     def usage(self) -> dict[str, Any] | None:
         return self._usage
+
+    @property
+    def session_total(self) -> dict[str, Any] | None:
+        """The vendor's running total for the session, when it reports one."""
+        return self._session_total
 
     def launched(self) -> None:
         """The prompt was handed to the vendor: the stream will carry `turn.started`."""
@@ -201,12 +207,17 @@ class Assembler:
             self._ensure_started()
         elif t is o.UsageReport:
             self._usage = dict(ob.usage)
+        elif t is o.SessionTotal:
+            self._session_total = dict(ob.usage)
         elif t is o.QuotaReport:
             self._quota = dict(ob.quota)
         elif t is o.Completed or t is o.Failed:
             self._outcome = ob
         elif t is o.VendorInfo:
-            self._vendor.update(ob.details)
+            for key, value in ob.details.items():
+                if key in _LIST_DETAILS and isinstance(self._vendor.get(key), list) and isinstance(value, list):
+                    value = [*self._vendor[key], *value]  # every check's findings, not the last one's
+                self._vendor[key] = value
         elif t is o.Unparsed:
             self._unparsed += 1
             if self._unparsed_first is None:
@@ -370,6 +381,10 @@ class Assembler:
         return "failed", FailureKind.EMPTY_OUTPUT.value, "The vendor CLI ended without an answer."
 
 
+# result.vendor keys that several observations add to.
+_LIST_DETAILS = frozenset({"usage_mismatch"})
+
+
 def _without_id(item: dict[str, Any]) -> dict[str, Any]:
     """A copy without `id`: item ids are the assembler's alone (CONTRACT §3)."""
     return {k: v for k, v in item.items() if k != "id"}
@@ -407,10 +422,15 @@ def fail_before_launch(
     cli_version: str | None = None,
     duration_ms: int = 0,
     vendor: dict[str, Any] | None = None,
+    quota: dict[str, Any] | None = None,
+    journal: str | None = None,
 ) -> tuple[dict[str, Any], int]:
     """The whole stream of a run that never launched the vendor (bad request, missing binary,
-    unsupported mode): thread.started, error, turn.failed, result."""
+    unsupported mode, remembered quota): thread.started, error, turn.failed, result."""
     asm = Assembler(sink, provider=provider, fallback_thread_id=thread_id, cli_version=cli_version)
+    if quota is not None:
+        asm.feed([o.QuotaReport(quota)])
     return asm.finish(
-        o.ExitInfo(launched=False), duration_ms=duration_ms, failure=(kind, message), vendor=vendor or {}
+        o.ExitInfo(launched=False), duration_ms=duration_ms, failure=(kind, message), vendor=vendor or {},
+        journal=journal,
     )

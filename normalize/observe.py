@@ -98,6 +98,15 @@ class UsageReport:
 
 
 @dataclass(slots=True, frozen=True)
+class SessionTotal:
+    """The vendor's own running total for the whole session after this run (contract usage
+    shape): what the next resume's usage is measured against (CONTRACT §5). Claude's
+    `modelUsage` and agy's `result.usage` are such totals; a vendor without one never sends it."""
+
+    usage: dict[str, Any]
+
+
+@dataclass(slots=True, frozen=True)
 class QuotaReport:
     """Quota information: a warning while running, or the reason of a failure."""
 
@@ -147,6 +156,7 @@ Observation = (
     | Item
     | Warning
     | UsageReport
+    | SessionTotal
     | QuotaReport
     | Completed
     | Failed

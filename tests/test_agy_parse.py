@@ -136,3 +136,122 @@ def test_screen_drops_spinner_box_and_escapes():
         s.feed(f"\r\x1b[2K{frame} Thinking...".encode())
     s.feed(b"\r\x1b[2K\x1b[1mHello\x1b[0m from the agy simulator.\r\nSecond line\r\n\x1b[?25h")
     assert s.text() == "Hello from the agy simulator.\nSecond line"
+
+
+# ---------------------------------------------------------------------- reconciliation
+
+
+def run_parser(lines, exit=o.ExitInfo(exit_code=0)):
+    p = AgyParser()
+    obs = []
+    for line in lines:
+        obs += p.feed(orjson.dumps(line))
+    return obs + p.finish(exit)
+
+
+def result_line(usage, num_turns=1, status="SUCCESS"):
+    return {"event": "result", "result": {"conversation_id": CONV, "status": status, "response": "ok\n",
+                                          "num_turns": num_turns, "usage": usage}}
+
+
+def _errors(events):
+    return [e["item"]["message"] for e in events if e["type"] == "item.completed" and e["item"]["type"] == "error"]
+
+
+def test_totals_that_add_up_show_no_mismatch():
+    events, result, _ = run([INIT, step(1, "DONE", "agent_response", text_delta="ok\n", usage=U1), result_line(U1)])
+    assert _errors(events) == [] and "usage_mismatch" not in result["vendor"]
+
+
+def test_result_total_that_does_not_add_up():
+    bad = {**U1, "total_tokens": 2744}  # as if thinking were added to output a second time
+    events, result, _ = run([INIT, step(1, "DONE", "agent_response", text_delta="ok\n", usage=U1), result_line(bad)])
+    assert result["vendor"]["usage_mismatch"] == [
+        {"check": "result.usage total_tokens = input_tokens + output_tokens", "fields": {"total_tokens": [2476, 2744]}}]
+    assert _errors(events) == ["Usage mismatch (agy: result.usage total_tokens = input_tokens + output_tokens): "
+                               "total_tokens 2476 vs 2744. The reported usage is the shim's computation."]
+    assert result["status"] == "completed"
+
+
+def test_step_totals_that_do_not_add_up_are_one_entry():
+    s3 = {"input_tokens": 100, "output_tokens": 10, "thinking_tokens": 0, "cache_read_tokens": 0, "total_tokens": 120}
+    s5 = {"input_tokens": 200, "output_tokens": 20, "thinking_tokens": 5, "cache_read_tokens": 50, "total_tokens": 200}
+    total = {"input_tokens": 2475, "output_tokens": 331, "thinking_tokens": 273, "cache_read_tokens": 8163, "total_tokens": 2806}
+    events, result, _ = run([
+        INIT,
+        step(1, "DONE", "agent_response", text_delta="a", usage=U1),
+        step(3, "DONE", "checkpoint", usage=s3),
+        step(5, "DONE", "agent_response", text_delta="b", usage=s5),
+        result_line(total),
+    ])
+    assert result["vendor"]["usage_mismatch"] == [
+        {"check": "step usage total_tokens = input_tokens + output_tokens (steps 3, 5)",
+         "fields": {"total_tokens": [330, 320]}}]
+    assert len(_errors(events)) == 1
+
+
+def test_the_step_sum_is_not_compared_with_the_running_total():
+    """On a resumed conversation result.usage also holds the earlier runs (agy.md §5)."""
+    cumulative = {"input_tokens": 90000, "output_tokens": 900, "thinking_tokens": 500, "cache_read_tokens": 0,
+                  "total_tokens": 90900}
+    obs = run_parser([INIT, step(1, "DONE", "agent_response", text_delta="ok\n", usage=U1), result_line(cumulative, 3)])
+    assert not any(isinstance(x, o.Warning) for x in obs)
+
+
+def test_session_total_is_the_running_total():
+    cumulative = {"input_tokens": 90000, "output_tokens": 900, "thinking_tokens": 500, "cache_read_tokens": 3000,
+                  "total_tokens": 90900}
+    init = {**INIT, "init": {**INIT["init"], "model": "gemini-3-pro"}}
+    obs = run_parser([init, step(1, "DONE", "agent_response", text_delta="ok\n", usage=U1), result_line(cumulative, 3)])
+    totals = [x.usage for x in obs if isinstance(x, o.SessionTotal)]
+    assert len(totals) == 1
+    t = totals[0]
+    # input + cache reads; thinking inside output, not added
+    assert (t["input_tokens"], t["cached_input_tokens"], t["cache_write_input_tokens"]) == (93000, 3000, 0)
+    assert (t["output_tokens"], t["reasoning_output_tokens"], t["total_tokens"]) == (900, 500, 93900)
+    assert (t["cost_usd"], t["scope"], t["model"]) == (None, "session", "gemini-3-pro")
+    # this run's usage is still the steps'
+    usage = next(x.usage for x in obs if isinstance(x, o.UsageReport))
+    assert (usage["input_tokens"], usage["scope"]) == (10288, "invocation")
+    assert obs.index(next(x for x in obs if isinstance(x, o.SessionTotal))) < obs.index(obs[-1])
+    assert isinstance(obs[-1], o.Completed)
+
+
+@pytest.mark.parametrize("usage", [
+    {"input_tokens": 0, "output_tokens": 0, "thinking_tokens": 0, "cache_read_tokens": 0, "total_tokens": 0},
+    {},
+    "x",
+])
+def test_zero_or_missing_running_total_is_no_session_total(usage):
+    """All zeros means unknown (print timeouts, early failures, slash commands), not free."""
+    obs = run_parser([INIT, result_line(usage, 0)])
+    assert not any(isinstance(x, o.SessionTotal) for x in obs)
+    assert not any(isinstance(x, o.Warning) for x in obs)
+
+
+def test_step_mismatch_is_reported_without_a_result():
+    bad = {**U1, "total_tokens": 1}
+    obs = run_parser([INIT, step(1, "DONE", "agent_response", text_delta="a", usage=bad)],
+                     o.ExitInfo(exit_code=1, stderr_tail="error: authentication failed or timed out\n"))
+    infos = [x for x in obs if isinstance(x, o.VendorInfo) and "usage_mismatch" in x.details]
+    assert infos == [o.VendorInfo({"usage_mismatch": [
+        {"check": "step usage total_tokens = input_tokens + output_tokens (steps 1)", "fields": {"total_tokens": [2476, 1]}}]})]
+    assert isinstance(obs[-1], o.Failed)
+
+
+def test_both_checks_failing_give_one_list_before_the_outcome():
+    bad = {**U1, "total_tokens": 1}
+    obs = run_parser([INIT, step(1, "DONE", "agent_response", text_delta="a", usage=bad), result_line(bad)])
+    infos = [x for x in obs if isinstance(x, o.VendorInfo) and "usage_mismatch" in x.details]
+    assert len(infos) == 1 and len(infos[0].details["usage_mismatch"]) == 2
+    assert sum(isinstance(x, o.Warning) for x in obs) == 2 and isinstance(obs[-1], o.Completed)
+
+
+@pytest.mark.parametrize("usage", [
+    {"input_tokens": "9", "output_tokens": None, "total_tokens": []},
+    {"input_tokens": -5, "total_tokens": True},
+    [1, 2],
+])
+def test_odd_usage_does_not_raise(usage):
+    obs = run_parser([INIT, step(1, "DONE", "agent_response", text_delta="a", usage=usage), result_line(usage)])
+    assert isinstance(obs[-1], o.Completed)

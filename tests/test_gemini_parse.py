@@ -146,3 +146,107 @@ def test_json_mode_error_object_on_stderr():
     obs = p.finish(o.ExitInfo(exit_code=173, stderr_tail=stderr))
     assert obs[0] == o.Session("s-9")
     assert obs[1].kind == "quota_or_rate_limited" and obs[1].quota["window"] == "daily"
+
+
+# ---------------------------------------------------------------------- reconciliation
+
+# golden/gemini/auto-model: the router call and the main call, and their sum.
+ROUTER = {"total_tokens": 1106, "input_tokens": 1100, "output_tokens": 6, "cached": 401, "input": 699}
+MAIN = {"total_tokens": 1207, "input_tokens": 1200, "output_tokens": 7, "cached": 402, "input": 798}
+AUTO = {"total_tokens": 2313, "input_tokens": 2300, "output_tokens": 13, "cached": 803, "input": 1497,
+        "models": {"gemini-3.5-flash-lite": ROUTER, "gemini-3.8-flash": MAIN}}
+
+
+def _errors(events):
+    return [e["item"]["message"] for e in events if e["type"] == "item.completed" and e["item"]["type"] == "error"]
+
+
+def _result(stats):
+    return [{"type": "init", "session_id": "s", "model": "auto"},
+            {"type": "message", "role": "assistant", "content": "ok", "delta": True},
+            {"type": "result", "status": "success", "stats": stats}]
+
+
+def test_stats_that_add_up_show_no_mismatch():
+    events, result, _ = run(_result(AUTO))
+    assert _errors(events) == [] and "usage_mismatch" not in result["vendor"]
+
+
+def test_stats_totals_against_the_sum_of_the_models():
+    stats = {**AUTO, "output_tokens": 12, "cached": 800}
+    events, result, _ = run(_result(stats))
+    assert result["vendor"]["usage_mismatch"] == [
+        {"check": "sum of stats.models vs stats", "fields": {"output_tokens": [13, 12], "cached": [803, 800]}}]
+    assert _errors(events) == ["Usage mismatch (gemini: sum of stats.models vs stats): cached 803 vs 800, output_tokens 13 "
+                               "vs 12. The reported usage is the shim's computation."]
+    assert result["status"] == "completed"
+
+
+def test_stats_without_models_are_not_summed():
+    stats = {k: v for k, v in AUTO.items() if k != "models"}
+    assert not any(isinstance(x, o.Warning) for x in GeminiParser().feed(orjson.dumps(_result(stats)[-1])))
+
+
+def test_a_total_below_input_plus_output_is_flagged():
+    """The hidden thinking (total − input − output, gemini.md §7) would be negative."""
+    stats = {"total_tokens": 1100, "input_tokens": 1100, "output_tokens": 6, "cached": 401,
+             "models": {"m": {"total_tokens": 1100, "input_tokens": 1100, "output_tokens": 6, "cached": 401}}}
+    events, result, _ = run(_result(stats))
+    assert result["vendor"]["usage_mismatch"] == [
+        {"check": "stats total_tokens >= input_tokens + output_tokens", "fields": {"total_tokens": [1106, 1100]}}]
+    assert len(_errors(events)) == 1
+    assert result["usage"]["reasoning_output_tokens"] == 0  # clamped, not negative
+
+
+def test_hidden_thoughts_are_no_mismatch():
+    stats = {"total_tokens": 1248, "input_tokens": 1200, "output_tokens": 3,
+             "models": {"m": {"total_tokens": 1248, "input_tokens": 1200, "output_tokens": 3}}}
+    obs = GeminiParser().feed(orjson.dumps({"type": "result", "status": "success", "stats": stats}))
+    assert not any(isinstance(x, o.Warning) for x in obs)
+    assert not any(isinstance(x, o.SessionTotal) for x in obs)  # Gemini reports no running total
+
+
+def test_both_stats_checks_failing_give_one_list_before_the_outcome():
+    stats = {**AUTO, "total_tokens": 2000}
+    obs = GeminiParser().feed(orjson.dumps({"type": "result", "status": "success", "stats": stats}))
+    infos = [x for x in obs if isinstance(x, o.VendorInfo) and "usage_mismatch" in x.details]
+    assert len(infos) == 1 and infos[0].details["usage_mismatch"] == [
+        {"check": "sum of stats.models vs stats", "fields": {"total_tokens": [2313, 2000]}},
+        {"check": "stats total_tokens >= input_tokens + output_tokens", "fields": {"total_tokens": [2313, 2000]}}]
+    assert isinstance(obs[-1], o.Completed)
+
+
+@pytest.mark.parametrize("stats", [
+    {"total_tokens": "x", "input_tokens": None, "models": {"m": "y", "n": {"cached": []}}},
+    {"models": [], "total_tokens": -5, "input_tokens": 3},
+    {"models": {"m": None}},
+])
+def test_odd_stats_do_not_raise(stats):
+    obs = GeminiParser().feed(orjson.dumps({"type": "result", "status": "success", "stats": stats}))
+    assert isinstance(obs[-1], o.Completed)
+
+
+def _json_doc(tokens_by_model):
+    models = {name: {"api": {"totalRequests": 1}, "tokens": t, "roles": {"main": {"tokens": t}}}
+              for name, t in tokens_by_model.items()}
+    return orjson.dumps({"session_id": "s", "response": "ok", "stats": {"models": models}})
+
+
+def test_json_totals_that_hold_the_counted_tokens_show_no_mismatch():
+    # golden/gemini/json-plain; and a tool-use prompt on top of the total is allowed
+    plain = {"input": 699, "prompt": 1100, "candidates": 6, "total": 1106, "cached": 401, "thoughts": 0, "tool": 0}
+    tool = {"prompt": 1200, "candidates": 3, "thoughts": 45, "total": 1268, "tool": 20}
+    p = GeminiJsonParser()
+    p.feed(_json_doc({"a": plain, "b": tool}))
+    obs = p.finish(o.ExitInfo(exit_code=0))
+    assert not any(isinstance(x, o.Warning) for x in obs) and isinstance(obs[-1], o.Completed)
+
+
+def test_json_total_below_what_the_shim_counts_is_flagged():
+    p = GeminiJsonParser()
+    p.feed(_json_doc({"ok": {"prompt": 10, "candidates": 1, "thoughts": 0, "total": 11},
+                      "short": {"prompt": 1200, "candidates": 3, "thoughts": 45, "total": 1203}}))
+    obs = p.finish(o.ExitInfo(exit_code=0))
+    check = "stats.models tokens.total >= prompt + candidates + thoughts (short)"
+    assert o.VendorInfo({"usage_mismatch": [{"check": check, "fields": {"total_tokens": [1248, 1203]}}]}) in obs
+    assert sum(isinstance(x, o.Warning) for x in obs) == 1 and isinstance(obs[-1], o.Completed)

@@ -9,6 +9,7 @@ from typing import Any
 
 from normalize import observe as o
 from normalize.failures import FailureKind as K
+from normalize.reconcile import mismatch_observations
 from normalize.usage import from_parts
 from shims.agy.errors import classify, classify_no_result, stderr_markers
 from shims.agy.screen import ScreenText
@@ -17,6 +18,7 @@ from shims.jsonline import as_str as _str
 from shims.jsonline import as_text as _text
 from shims.jsonline import read_object
 
+PROVIDER = "agy"
 SERVER = "agy"
 SHELL_TOOLS = ("run_command",)
 WRITE_TOOLS = {"write_to_file": "add", "replace_file_content": "update", "multi_replace_file_content": "update",
@@ -33,6 +35,7 @@ class AgyParser:
         self._open_steps: set[int] = set()
         self._steps_usage = dict.fromkeys(_USAGE_KEYS, 0)
         self._saw_step_usage = False
+        self._bad_step_totals: list[tuple[int, int, int]] = []  # (step_index, input + output, total_tokens)
         self._result: dict[str, Any] | None = None
         self._model: str | None = None
         self._error_step = False
@@ -68,6 +71,9 @@ class AgyParser:
             self._saw_step_usage = True
             for k in _USAGE_KEYS:
                 self._steps_usage[k] += _int(usage.get(k))
+            wrong = total_difference(usage)
+            if wrong:
+                self._bad_step_totals.append((index, *wrong))
         if kind == "agent_response":
             delta = _text(s.get("text_delta"))
             if delta:
@@ -104,12 +110,16 @@ class AgyParser:
     def finish(self, exit: o.ExitInfo) -> list[o.Observation]:
         r = self._result
         marks = stderr_markers(exit.stderr_tail)
+        checks = self._checks(r)
         if r is None:
+            found = mismatch_observations(PROVIDER, checks)
             if exit.cancelled or exit.timed_out:
-                return []
+                return found
             failure = classify_no_result(exit.exit_code, exit.stderr_tail, exit.ended_at)
-            return [failure] if failure else []
-        out: list[o.Observation] = [o.UsageReport(self._usage(r)), o.VendorInfo(_details(r, marks))]
+            return [*found, failure] if failure else found
+        total = session_total(r, self._model)
+        out: list[o.Observation] = [o.UsageReport(self._usage(r)), *([o.SessionTotal(total)] if total else []),
+                                    o.VendorInfo(_details(r, marks)), *mismatch_observations(PROVIDER, checks)]
         for d in r.get("denied_actions") or []:
             if isinstance(d, dict):
                 out.append(o.Warning(f"agy was denied {d.get('display_name') or d.get('action')}: headless mode could not ask "
@@ -142,19 +152,58 @@ class AgyParser:
         one turn, else (no step usage seen) its scope is `session`."""
         total = r.get("usage") if isinstance(r.get("usage"), dict) else {}
         if self._saw_step_usage:
-            u, scope = self._steps_usage, "invocation"
-        else:
-            u = {k: _int(total.get(k)) for k in _USAGE_KEYS}
-            scope = "invocation" if r.get("num_turns") in (0, 1) else "session"
-        return from_parts(
-            uncached_input=u["input_tokens"],
-            cache_read=u["cache_read_tokens"],
-            # output_tokens already include thinking: thinking is a part, not an addend
-            visible_output=u["output_tokens"] - u["thinking_tokens"],
-            reasoning=u["thinking_tokens"],
-            model=self._model,
-            scope=scope,
-        )
+            return usage_of(self._steps_usage, self._model, "invocation")
+        return usage_of(total, self._model, "invocation" if r.get("num_turns") in (0, 1) else "session")
+
+    def _checks(self, r: dict[str, Any] | None) -> dict[str, dict[str, list[int]]]:
+        """agy.md §5: total_tokens = input_tokens + output_tokens in every usage object. The step
+        sum is not compared with result.usage: on a resumed conversation they differ by design."""
+        checks: dict[str, dict[str, list[int]]] = {}
+        usage = r.get("usage") if isinstance(r, dict) and isinstance(r.get("usage"), dict) else None
+        if usage is not None:
+            wrong = total_difference(usage)
+            checks[RESULT_TOTAL_CHECK] = {"total_tokens": list(wrong)} if wrong else {}
+        bad = self._bad_step_totals
+        if bad:
+            # One entry for all steps: each would otherwise be an error item of its own.
+            check = f"{STEP_TOTAL_CHECK} (steps {', '.join(str(i) for i, _, _ in bad)})"
+            checks[check] = {"total_tokens": [sum(c for _, c, _ in bad), sum(t for _, _, t in bad)]}
+        return checks
+
+
+RESULT_TOTAL_CHECK = "result.usage total_tokens = input_tokens + output_tokens"
+STEP_TOTAL_CHECK = "step usage total_tokens = input_tokens + output_tokens"
+
+
+def usage_of(u: dict[str, Any], model: str | None, scope: str) -> dict[str, Any]:
+    """An agy usage object (result or steps) in contract shape (agy.md §5)."""
+    return from_parts(
+        uncached_input=_int(u.get("input_tokens")),
+        cache_read=_int(u.get("cache_read_tokens")),
+        # output_tokens already include thinking: thinking is a part, not an addend
+        visible_output=_int(u.get("output_tokens")) - _int(u.get("thinking_tokens")),
+        reasoning=_int(u.get("thinking_tokens")),
+        model=model,
+        scope=scope,
+    )
+
+
+def session_total(r: dict[str, Any], model: str | None) -> dict[str, Any] | None:
+    """result.usage is the conversation's running total (agy.md §5). All zeros means unknown
+    (print timeouts, failures before the first turn, slash commands), so it is no total."""
+    usage = r.get("usage")
+    if not isinstance(usage, dict) or not any(_int(usage.get(k)) for k in _USAGE_KEYS):
+        return None
+    return usage_of(usage, model, "session")
+
+
+def total_difference(usage: dict[str, Any]) -> tuple[int, int] | None:
+    """(input + output, total_tokens) when they disagree; None when they agree or no total is given."""
+    if "total_tokens" not in usage:
+        return None
+    counted = _int(usage.get("input_tokens")) + _int(usage.get("output_tokens"))
+    total = _int(usage.get("total_tokens"))
+    return (counted, total) if counted != total else None
 
 
 def tool_item(name: str, params: dict[str, Any]) -> dict[str, Any]:

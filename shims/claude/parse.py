@@ -13,6 +13,7 @@ import orjson
 
 from normalize import observe as o
 from normalize.failures import FailureKind as K
+from normalize.reconcile import cost_difference, differences, is_all_zero, mismatch_observations
 from normalize.usage import from_parts
 from shims.claude.errors import (
     classify_result,
@@ -24,6 +25,7 @@ from shims.jsonline import as_str as _str
 from shims.jsonline import as_text as _text
 from shims.jsonline import read_object
 
+PROVIDER = "claude"
 SERVER = "claude"  # the mcp_tool_call server of Claude's built-in tools
 _EXIT_CODE = re.compile(r"^Exit code (\d+)")
 _DISABLED_TOOL = "is disabled for this session"
@@ -183,7 +185,11 @@ class ClaudeParser:
 
     def _result(self, m: dict[str, Any]) -> list[o.Observation]:
         self._saw_result = True
-        out: list[o.Observation] = [o.UsageReport(result_usage(m)), o.VendorInfo(_result_details(m))]
+        usage = result_usage(m)
+        total = session_total(m)
+        out: list[o.Observation] = [o.UsageReport(usage), *([o.SessionTotal(total)] if total else []),
+                                    o.VendorInfo(_result_details(m)),
+                                    *mismatch_observations(PROVIDER, usage_checks(m, usage))]
         if m.get("is_error") is False:
             text = m.get("result")
             out.append(o.Completed(text if isinstance(text, str) else self._last_text))
@@ -276,6 +282,60 @@ def result_usage(m: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(per_model, dict) or (not per_model and m.get("modelUsage")):
         per_model = m.get("modelUsage") if isinstance(m.get("modelUsage"), dict) else {}
         scope = "session" if per_model else "invocation"
+    usage = _models_usage(per_model, num_turns=m.get("num_turns") if isinstance(m.get("num_turns"), int) else None,
+                          scope=scope)
+    total_cost = _float(m.get("total_cost_usd"))
+    if usage["cost_usd"] is None and not per_model and total_cost is not None:
+        usage = {**usage, "cost_usd": round(total_cost, 10), "cost_source": "vendor"}
+    return usage
+
+
+def session_total(m: dict[str, Any]) -> dict[str, Any] | None:
+    """The session's running total after this run: `modelUsage` (cumulative across --resume,
+    claude.md §6) and `total_cost_usd`. None when `modelUsage` is empty: an API error reports `{}`
+    whatever the session used before, so it is no total."""
+    per_model = m.get("modelUsage")
+    if not isinstance(per_model, dict) or not any(isinstance(u, dict) for u in per_model.values()):
+        return None
+    total = _models_usage(per_model, scope="session")
+    total_cost = _float(m.get("total_cost_usd"))
+    if total_cost is not None:
+        total = {**total, "cost_usd": round(total_cost, 10), "cost_source": "vendor"}
+    return total
+
+
+USAGE_CHECK = "model_usage_since_last_result vs result.usage"
+COST_CHECK = "sum of modelUsage costUSD vs total_cost_usd"
+_CHECKED_COUNTS = ("input_tokens", "cached_input_tokens", "cache_write_input_tokens", "output_tokens")
+
+
+def usage_checks(m: dict[str, Any], usage: dict[str, Any]) -> dict[str, dict[str, list[Any]]]:
+    """The result line's figures that must agree, `{check: differences}` (claude.md §6).
+
+    The per-model delta and `result.usage` both cover this invocation; they legitimately differ
+    after retries, dropped connections and auto-compaction, and that is exactly what must show.
+    `result.usage` is zeroed on interrupts and API errors, so a zero one checks nothing; a delta
+    taken from `modelUsage` is a session total, not comparable with one invocation's usage."""
+    checks: dict[str, dict[str, list[Any]]] = {}
+    reported = m.get("usage")
+    if usage.get("scope") == "invocation" and isinstance(reported, dict):
+        vendor = from_parts(
+            uncached_input=_int(reported.get("input_tokens")),
+            cache_read=_int(reported.get("cache_read_input_tokens")),
+            cache_write=_int(reported.get("cache_creation_input_tokens")),
+            visible_output=_int(reported.get("output_tokens")),
+        )
+        if not is_all_zero(vendor, _CHECKED_COUNTS):
+            checks[USAGE_CHECK] = differences(usage, vendor, _CHECKED_COUNTS)
+    per_model = m.get("modelUsage") if isinstance(m.get("modelUsage"), dict) else {}
+    costs = [c for u in per_model.values() if isinstance(u, dict) and (c := _float(u.get("costUSD"))) is not None]
+    if costs:
+        checks[COST_CHECK] = cost_difference(sum(costs), _float(m.get("total_cost_usd")))
+    return checks
+
+
+def _models_usage(per_model: dict[str, Any], **rest: Any) -> dict[str, Any]:
+    """The sum of a camelCase per-model usage map (`modelUsage` and its per-invocation delta)."""
     models: dict[str, dict[str, Any]] = {}
     totals = {"uncached_input": 0, "cache_read": 0, "cache_write": 0, "output": 0, "reasoning": 0}
     cost = 0.0
@@ -304,8 +364,6 @@ def result_usage(m: dict[str, Any]) -> dict[str, Any]:
         if one["cost_usd"] is not None:
             cost += one["cost_usd"]
             cost_known = True
-    if not cost_known and not per_model and isinstance(m.get("total_cost_usd"), int | float):
-        cost, cost_known = float(m["total_cost_usd"]), True
     main = max(models, key=lambda k: models[k]["total_tokens"]) if models else None
     return from_parts(
         uncached_input=totals["uncached_input"],
@@ -317,8 +375,7 @@ def result_usage(m: dict[str, Any]) -> dict[str, Any]:
         cost_source="vendor",
         model=main,
         models=models if len(models) > 1 else {},
-        num_turns=m.get("num_turns") if isinstance(m.get("num_turns"), int) else None,
-        scope=scope,
+        **rest,
     )
 
 

@@ -11,6 +11,7 @@ import orjson
 
 from normalize import observe as o
 from normalize.failures import FailureKind as K
+from normalize.reconcile import differences, mismatch_observations
 from normalize.usage import build_usage
 from shims.gemini.errors import classify_exit, classify_message
 from shims.gemini.prices import PRICES, cost_usd
@@ -19,6 +20,7 @@ from shims.jsonline import as_str as _str
 from shims.jsonline import as_text as _text
 from shims.jsonline import read_object
 
+PROVIDER = "gemini"
 SERVER = "gemini"
 
 FILE_TOOLS = {"write_file": "add", "replace": "update"}
@@ -119,7 +121,8 @@ class GeminiParser:
     def _result(self, m: dict[str, Any]) -> list[o.Observation]:
         self._saw_result = True
         stats = m.get("stats") if isinstance(m.get("stats"), dict) else {}
-        out: list[o.Observation] = [o.UsageReport(stats_usage(stats, self._prices)), o.VendorInfo(_details(m, stats))]
+        out: list[o.Observation] = [o.UsageReport(stats_usage(stats, self._prices)), o.VendorInfo(_details(m, stats)),
+                                    *mismatch_observations(PROVIDER, stats_checks(stats))]
         if m.get("status") == "success":
             out.append(o.Completed())
             return out
@@ -221,6 +224,48 @@ def _usage_of(s: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+SUM_CHECK = "sum of stats.models vs stats"
+TOTAL_CHECK = "stats total_tokens >= input_tokens + output_tokens"
+JSON_TOTAL_CHECK = "stats.models tokens.total >= prompt + candidates + thoughts"
+_STATS_COUNTS = ("input_tokens", "output_tokens", "cached", "total_tokens")
+
+
+def stats_checks(stats: dict[str, Any]) -> dict[str, dict[str, list[int]]]:
+    """stream-json `result.stats` figures that must agree, `{check: differences}` (gemini.md §7):
+    the totals are sums over `stats.models`, and `total_tokens` holds at least the visible
+    input and output, else the hidden thinking (total − input − output) would be negative."""
+    checks: dict[str, dict[str, list[int]]] = {}
+    models = stats.get("models") if isinstance(stats.get("models"), dict) else {}
+    per_model = [s for s in models.values() if isinstance(s, dict)]
+    if per_model:
+        summed = {k: sum(_int(s.get(k)) for s in per_model) for k in _STATS_COUNTS}
+        checks[SUM_CHECK] = differences(summed, {k: _int(stats.get(k)) for k in _STATS_COUNTS}, _STATS_COUNTS)
+    if "total_tokens" in stats:  # absent is a vendor change, not a negative thinking count
+        visible = _int(stats.get("input_tokens")) + _int(stats.get("output_tokens"))
+        total = _int(stats.get("total_tokens"))
+        checks[TOTAL_CHECK] = {"total_tokens": [visible, total]} if total < visible else {}
+    return checks
+
+
+def json_stats_checks(stats: dict[str, Any]) -> dict[str, dict[str, list[int]]]:
+    """`-o json` has no stats-level totals to check against the models, but each model's
+    `tokens.total` must hold the prompt, candidates and thoughts the shim counts (the tool-use
+    prompt may come on top). Offending models are named in one entry."""
+    models = stats.get("models") if isinstance(stats.get("models"), dict) else {}
+    short: dict[str, tuple[int, int]] = {}
+    for name, m in models.items():
+        t = m.get("tokens") if isinstance(m, dict) else None
+        if not isinstance(t, dict) or "total" not in t:
+            continue
+        counted = _int(t.get("prompt")) + _int(t.get("candidates")) + _int(t.get("thoughts"))
+        if _int(t.get("total")) < counted:
+            short[str(name)] = (counted, _int(t.get("total")))
+    if not short:
+        return {}
+    check = f"{JSON_TOTAL_CHECK} ({', '.join(short)})"
+    return {check: {"total_tokens": [sum(c for c, _ in short.values()), sum(r for _, r in short.values())]}}
+
+
 def _details(m: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:
     return {"result_status": m.get("status"), "error": m.get("error"), "stats": stats}
 
@@ -265,6 +310,7 @@ class GeminiJsonParser:
         response = _text(doc.get("response"))
         if response:
             out.append(o.Message(response))
+        out.extend(mismatch_observations(PROVIDER, json_stats_checks(stats)))
         err = doc.get("error") if isinstance(doc.get("error"), dict) else None
         if err:
             out.append(classify_message(_text(err.get("message")) or _text(err.get("type")), exit.exit_code))
