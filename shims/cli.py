@@ -64,15 +64,16 @@ def make_shim_app(vendor: str) -> typer.Typer:
         timeout: Annotated[float | None, typer.Option(help="Whole-run deadline in seconds (the request's deadline_ms also applies; the earlier wins).", min=0.001)] = None,
         idle_timeout: Annotated[float | None, typer.Option(help="Seconds without vendor output after which the run counts as stalled; 0 = never. Default 600.", min=0)] = None,
         cancel_grace: Annotated[float | None, typer.Option(help="Seconds between the signals of the cancel ladder (SIGINT, SIGTERM, SIGKILL). Default 3.", min=0)] = None,
-        resume: Annotated[str | None, typer.Option(help="Continue this vendor session id.")] = None,
+        resume: Annotated[str | None, typer.Option(help="Continue this vendor session id; `last` = the latest session of this provider in the same folder.")] = None,
         worktree: Annotated[bool | None, typer.Option("--worktree/--no-worktree", help="Run in a fresh git worktree and report its diff (not available yet).")] = None,
         fallback: Annotated[str | None, typer.Option(help="Providers to try when this one is unavailable, e.g. gemini,agy (not available yet).")] = None,
         max_cost_usd: Annotated[float | None, typer.Option(help="Stop a run whose cost passes this many dollars (not available yet).")] = None,
         vendor_bin: Annotated[str | None, typer.Option(help="The vendor CLI to run: a path, or a name looked up on PATH.")] = None,
         pty: Annotated[Pty | None, typer.Option(help="Run the vendor under a pseudo-terminal: always, never (default), or auto (when the vendor needs one).")] = None,
-        journal: Annotated[str | None, typer.Option(help="Record the run under this folder (not available yet).")] = None,
-        no_journal: Annotated[bool, typer.Option("--no-journal", help="Do not record the run.")] = False,
-        preflight: Annotated[bool, typer.Option("--preflight", help="Check readiness (binary, version) and exit; prints one JSON object.")] = False,
+        journal: Annotated[str | None, typer.Option(help="Journal root for this run (default: [journal] root in the config, else $XDG_STATE_HOME/codex-shims/runs).")] = None,
+        no_journal: Annotated[bool, typer.Option("--no-journal", help="Do not record the run's transcript (the usage ledger and quota memory are still kept).")] = False,
+        ignore_quota_state: Annotated[bool, typer.Option("--ignore-quota-state", help="Launch even when a recorded quota or rate limit for this provider is still in force.")] = False,
+        preflight: Annotated[bool, typer.Option("--preflight", help="Check readiness (binary, version, credentials, remembered quota) and exit; prints one JSON object.")] = False,
         version: Annotated[bool, typer.Option("--version", help="Print the shim version and the vendor CLI version.")] = False,
     ) -> None:
         from shims import app as shim_app
@@ -91,7 +92,7 @@ def make_shim_app(vendor: str) -> typer.Typer:
         if preflight:
             from shims.preflight import preflight as run_preflight
 
-            raise typer.Exit(run_preflight(vendor, vendor_bin))
+            raise typer.Exit(run_preflight(vendor, vendor_bin, ignore_quota_state=ignore_quota_state))
         if prompt_arg is not None and prompt is not None:
             raise typer.BadParameter("give the prompt once: PROMPT or --prompt")
         opts = shim_app.ShimOptions(
@@ -111,6 +112,7 @@ def make_shim_app(vendor: str) -> typer.Typer:
             pty=pty.value if pty else None,
             journal=journal,
             no_journal=no_journal,
+            ignore_quota_state=ignore_quota_state,
         )
         global _answered
         _answered = True
@@ -213,24 +215,159 @@ def doctor(
     raise typer.Exit(run_doctor(json_out))
 
 
-def _not_yet(name: str) -> None:
-    typer.echo(f"shims {name}: not available yet in this version of codex-shims (it needs the run journal).", err=True)
-    raise typer.Exit(7)
+def _journal_root(root: Path | None) -> Path:
+    from shims.config import ConfigError, load_journal_settings
+
+    if root is not None:
+        return root.expanduser()
+    try:
+        return Path(load_journal_settings().root)
+    except ConfigError as exc:
+        typer.echo(f"shims: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
-@toolkit.command(help="Re-normalize a recorded run and compare (needs the journal; not available yet).")
-def replay(run: Annotated[str, typer.Argument(help="A run id or folder.")]) -> None:
-    _not_yet("replay")
+def _find_run(root: Path, ref: str) -> Path:
+    from shims.journal.store import RunNotFound, resolve
+
+    try:
+        return resolve(root, ref)
+    except RunNotFound as exc:
+        typer.echo(f"shims: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
-@toolkit.command(help="List recorded runs (needs the journal; not available yet).")
-def runs() -> None:
-    _not_yet("runs")
+_ROOT_HELP = "Journal root (default: [journal] root in the config, else $XDG_STATE_HOME/codex-shims/runs)."
 
 
-@toolkit.command(help="Usage and cost by provider, model and day (needs the journal; not available yet).")
-def usage() -> None:
-    _not_yet("usage")
+@toolkit.command(help="Normalize a journaled run's vendor output again with the current code and compare with the "
+                      "events it printed. RUN: an id, a unique part of one, a folder, or `last`.")
+def replay(
+    run: Annotated[str, typer.Argument(help="A run id (or unique prefix/suffix), a run folder, or `last`.")],
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 when the replay differs from the recorded events.")] = False,
+    root: Annotated[Path | None, typer.Option("--root", help=_ROOT_HELP)] = None,
+) -> None:
+    from shims.journal.replay import replay_run
+
+    outcome = replay_run(_find_run(_journal_root(root), run))
+    if not outcome.replayable:
+        typer.echo(f"{outcome.run.name}: {outcome.note}")
+        raise typer.Exit(0)
+    suffix = f" ({outcome.note})" if outcome.note else ""
+    if outcome.identical:
+        typer.echo(f"{outcome.run.name}: identical, {len(outcome.recorded)} events{suffix}")
+        raise typer.Exit(0)
+    typer.echo(f"{outcome.run.name}: the replay differs from the recorded events{suffix}")
+    for line in outcome.diff():
+        typer.echo(line)
+    raise typer.Exit(1 if check else 0)
+
+
+runs_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
+                       help="List journaled runs, newest last; `shims runs show RUN` prints one.")
+toolkit.add_typer(runs_app, name="runs")
+
+
+@runs_app.callback(invoke_without_command=True)
+def runs(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Show the newest N runs (0 = all).", min=0)] = 20,
+    json_out: Annotated[bool, typer.Option("--json", help="A JSON list instead of a table.")] = False,
+    root: Annotated[Path | None, typer.Option("--root", help=_ROOT_HELP)] = None,
+) -> None:
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = root
+        return
+    import orjson
+
+    from shims.journal.report import run_row, runs_table
+    from shims.journal.store import load, run_dirs
+
+    paths = run_dirs(_journal_root(root))
+    rows = [run_row(load(p)) for p in (paths[-limit:] if limit else paths)]
+    if json_out:
+        typer.echo(orjson.dumps(rows).decode())
+    elif rows:
+        typer.echo(runs_table(rows))
+    else:
+        typer.echo("No runs recorded.", err=True)
+
+
+@runs_app.command("show", help="Print one run in the pretty view, with how it was launched.")
+def runs_show(
+    ctx: typer.Context,
+    run: Annotated[str, typer.Argument(help="A run id (or unique prefix/suffix), a run folder, or `last`.")],
+    root: Annotated[Path | None, typer.Option("--root", help=_ROOT_HELP)] = None,
+) -> None:
+    from shims.journal.show import show_run
+
+    path = _find_run(_journal_root(root or ctx.obj), run)
+    show_run(path)
+
+
+@toolkit.command(help="Tokens and cost from the usage ledger, by provider, model and day (or --by ...).")
+def usage(
+    by: Annotated[str, typer.Option("--by", help="Group by a comma list of provider, model, day, role, account, session.")] = "provider,model,day",
+    since: Annotated[str | None, typer.Option("--since", help="Only runs since 7d, 12h, 30m or a date (2026-11-01).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="A JSON list instead of a table.")] = False,
+) -> None:
+    import orjson
+
+    from shims.config import ConfigError, state_dir
+    from shims.journal.ledger import Ledger
+    from shims.journal.report import BadFilter, parse_group, parse_since, usage_rows, usage_table
+
+    try:
+        keys = parse_group(by)
+        after = parse_since(since) if since else None
+        ledger = Ledger(state_dir())
+    except (BadFilter, ConfigError) as exc:
+        typer.echo(f"shims usage: {exc}", err=True)
+        raise typer.Exit(2) from None
+    rows = usage_rows(ledger.entries(), keys, after)
+    if json_out:
+        typer.echo(orjson.dumps(rows).decode())
+    elif rows:
+        typer.echo(usage_table(rows, keys))
+    else:
+        typer.echo("No usage recorded" + (f" since {after}." if after else "."), err=True)
+
+
+config_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
+                         no_args_is_help=True, help="The config file: what applies to each shim, and where it came from.")
+toolkit.add_typer(config_app, name="config")
+
+
+class ConfigVendor(str, Enum):
+    claude = "claude"
+    gemini = "gemini"
+    agy = "agy"
+
+
+@config_app.command("show", help="Every setting that applies (flag defaults, vendor args and env, prices, journal) "
+                                 "with its source: built-in, a table of the config file, or the environment. "
+                                 "Secret-looking env values are shown as ***.")
+def config_show(
+    vendor: Annotated[ConfigVendor | None, typer.Option("--vendor", help="Only this vendor (default: all, plus [defaults]).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="A JSON list of {key, value, source} instead of a table.")] = False,
+) -> None:
+    import orjson
+
+    from shims.config import ConfigError, effective_config
+
+    try:
+        rows = effective_config(vendor.value if vendor else None)
+    except ConfigError as exc:
+        typer.echo(f"shims config: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if json_out:
+        typer.echo(orjson.dumps([{"key": r.key, "value": r.value, "source": r.source} for r in rows]).decode())
+        return
+    # Strings bare so paths read naturally; anything else as JSON so null, [] and true are unambiguous.
+    table = [(r.key, r.value if isinstance(r.value, str) else orjson.dumps(r.value).decode(), r.source) for r in rows]
+    key_w, value_w = (max(len(row[i]) for row in [("key", "value", ""), *table]) for i in (0, 1))
+    for key, value, source in [("key", "value", "source"), *table]:
+        typer.echo(f"{key:<{key_w}}  {value:<{value_w}}  {source}")
 
 
 def _main(app: typer.Typer, name: str) -> None:

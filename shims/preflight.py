@@ -1,8 +1,8 @@
 """Readiness checks (CONTRACT §8): `shim-X --preflight` and `shims doctor`.
 
 The binary runs and reports a version, the vendor's translation exists, and credentials are
-present (each vendor package's `auth_status`). No model call, no quota spent. Remembered
-quota exhaustion comes with the journal.
+present (each vendor package's `auth_status`), and no quota or rate limit recorded by an earlier
+run (shims.journal.quota) is still in force. No model call, no quota spent.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from shims import vendors
 from shims.app import resolve_program, vendor_version
 
 
-def check(vendor: str, vendor_bin: str | None = None) -> dict:
+def check(vendor: str, vendor_bin: str | None = None, *, ignore_quota_state: bool = False) -> dict:
     from shims.config import ConfigError, load_defaults
 
     vi = vendors.info(vendor)
@@ -46,6 +46,13 @@ def check(vendor: str, vendor_bin: str | None = None) -> dict:
             answer["failure_kind"] = FailureKind.AUTHENTICATION_REQUIRED.value
             answer["error"] = problem
             return answer
+    remembered = None if ignore_quota_state else remembered_quota(vendor)
+    if remembered is not None:
+        answer["quota"] = remembered
+        answer["failure_kind"] = FailureKind.QUOTA_OR_RATE_LIMITED.value
+        answer["error"] = (f"{vendor}: a recorded {remembered['state'].replace('_', ' ')} limit is in force until "
+                           f"{remembered['resets_at']}; runs fail fast until then (--ignore-quota-state to try anyway).")
+        return answer
     quota_status = getattr(command, "quota_status", None)
     if quota_status is not None:
         quota = quota_status(program, dict(os.environ))
@@ -58,8 +65,24 @@ def check(vendor: str, vendor_bin: str | None = None) -> dict:
     return answer
 
 
-def preflight(vendor: str, vendor_bin: str | None = None) -> int:
-    answer = check(vendor, vendor_bin)
+def remembered_quota(vendor: str) -> dict | None:
+    """The limit an earlier run recorded for this provider and account, if still in force."""
+    from shims.app import account_for
+    from shims.config import ConfigError, load_vendor_settings, state_dir
+    from shims.journal.quota import QuotaMemory
+
+    try:
+        env = {**os.environ, **load_vendor_settings(vendor).env}
+        quota = QuotaMemory(state_dir()).active(vendor, account_for(vendor, env))
+    except ConfigError:
+        return None
+    if quota is not None:
+        quota.pop("run_id", None)
+    return quota
+
+
+def preflight(vendor: str, vendor_bin: str | None = None, *, ignore_quota_state: bool = False) -> int:
+    answer = check(vendor, vendor_bin, ignore_quota_state=ignore_quota_state)
     print(orjson.dumps(answer).decode())
     return 0 if answer["ready"] else EXIT_CODES[answer["failure_kind"]]
 

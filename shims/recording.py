@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import uuid
 from typing import Any
 
 from normalize import observe as o
-from normalize.assembler import Assembler
 from normalize.emit import make_emitter
-from normalize.limits import tail_bytes
-from shims import vendors
-from shims.runtime.lines import LineFramer
+from shims.pipeline import Facts, Pipeline
+from shims.runtime.lines import LineFramer, TailBuffer
 
 
 def derived_thread_id(*parts: bytes) -> str:
@@ -37,7 +36,28 @@ def replay_events(
     sink=None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any], int]:
     """Normalize one recording. Returns (events, result, exit code); `sink` also sees each line."""
-    parser = vendors.new_parser(vendor, fmt)
+    thread_id = derived_thread_id(
+        vendor.encode(), fmt.encode(), stdout, stderr, str(exit_code).encode(), str(cancelled).encode()
+    )
+    facts = Facts(provider=vendor, format=fmt, thread_id=thread_id, max_final_message_bytes=max_final_message_bytes)
+    exit = o.ExitInfo(exit_code=exit_code, signal=signal_number, cancelled=cancelled, timed_out=timed_out,
+                      ended_at=ended_at)
+    return run_recorded(facts, stdout, stderr, exit, sink=sink)
+
+
+def run_recorded(
+    facts: Facts,
+    stdout: bytes,
+    stderr: bytes,
+    exit: o.ExitInfo,
+    *,
+    duration_ms: int = 0,
+    journal: str | None = None,
+    vendor_extra: dict[str, Any] | None = None,
+    sink=None,
+) -> tuple[list[dict[str, Any]], dict[str, Any], int]:
+    """Recorded vendor bytes through the live path's parser and assembler. `exit.stderr_tail`
+    is rebuilt from `stderr` the way the runtime keeps it."""
     events: list[dict[str, Any]] = []
 
     def collect(event: dict[str, Any], line: bytes) -> None:
@@ -45,24 +65,15 @@ def replay_events(
         if sink is not None:
             sink(event, line)
 
-    thread_id = derived_thread_id(
-        vendor.encode(), fmt.encode(), stdout, stderr, str(exit_code).encode(), str(cancelled).encode()
-    )
-    asm = Assembler(collect, provider=vendor, fallback_thread_id=thread_id, max_final_message_bytes=max_final_message_bytes)
-    asm.launched()
+    pipe = Pipeline(facts, collect)
+    pipe.asm.launched()
     framer = LineFramer()
     for line in framer.feed(stdout) + framer.finish():
-        asm.feed(parser.feed(line))
-    exit = o.ExitInfo(
-        exit_code=exit_code,
-        signal=signal_number,
-        stderr_tail=tail_bytes(stderr.decode("utf-8", "replace"), 64 * 1024),
-        cancelled=cancelled,
-        timed_out=timed_out,
-        ended_at=ended_at,
-    )
-    asm.feed(parser.finish(exit))
-    result, code = asm.finish(exit)
+        pipe.line(line)
+    tail = TailBuffer()
+    tail.write(stderr)
+    exit = dataclasses.replace(exit, stderr_tail=tail.text())
+    result, code = pipe.finish(exit, duration_ms=duration_ms, journal=journal, vendor_extra=vendor_extra)
     return events, result, code
 
 

@@ -29,10 +29,22 @@ def mark():
         pytest.fail(f"processes left behind: {left}")
 
 
+@pytest.fixture(autouse=True)
+def private_state(tmp_path_factory, monkeypatch):
+    """Every test gets its own journal, usage ledger, quota memory and config folder: nothing
+    a test records leaks into another test or into the user's own state."""
+    base = tmp_path_factory.mktemp("xdg")
+    dirs = {"XDG_STATE_HOME": str(base / "state"), "XDG_CONFIG_HOME": str(base / "config")}
+    for name, value in dirs.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("CODEX_SHIMS_CONFIG", raising=False)
+    return dirs
+
+
 @pytest.fixture
-def fake_env(mark):
+def fake_env(mark, private_state):
     """Environment for a shim run against the fake vendor (pass as `env=`)."""
-    return {procs.MARK_ENV: mark, "PYTHONUNBUFFERED": "1"}
+    return {procs.MARK_ENV: mark, "PYTHONUNBUFFERED": "1", **private_state}
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 from normalize.failures import exit_code_for
@@ -55,3 +57,15 @@ def check_stream(events: list[dict], exit_code: int | None = None) -> dict:
 
 def _cancel_name(code: int) -> str | None:
     return {130: "SIGINT", 143: "SIGTERM"}.get(code)
+
+
+def check_replay(result: dict[str, Any]) -> None:
+    """A journaled run replays to exactly the events it printed (CONTRACT §12)."""
+    from pathlib import Path
+
+    from shims.journal.replay import replay_run
+
+    if not result.get("journal"):
+        return
+    outcome = replay_run(Path(result["journal"]))
+    assert outcome.identical, "\n".join(outcome.diff())

@@ -8,12 +8,13 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import procs
 import pytest
 from conftest import ROOT, shim_path
 from host.codex_lab_host import run_external
-from streamcheck import check_stream, parse_stream
+from streamcheck import check_replay, check_stream, parse_stream
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +45,9 @@ def agy(mark, tmp_path):
             proc = subprocess.run(Runner.argv("--emit", "ndjson", *args), input=stdin, capture_output=True,
                                   env=Runner.env(version, **extra), cwd=work, timeout=timeout)
             events = parse_stream(proc.stdout)
-            return proc.returncode, events, check_stream(events, proc.returncode)
+            result = check_stream(events, proc.returncode)
+            check_replay(result)  # every real-CLI run also proves its journal replays exactly
+            return proc.returncode, events, result
 
     return Runner
 
@@ -165,3 +168,30 @@ AGY_SIM_VERSION=1.0.9 exec {AGY} "$@"
     result = check_stream(parse_stream(proc.stdout), proc.returncode)
     assert proc.returncode == 0 and result["final_message"] == "Hello from the agy simulator."
     assert result["vendor"].get("pty") is True
+
+
+def _ledger_of(result):
+    """The usage ledger next to the run's journal root (state dir = …/codex-shims)."""
+    path = Path(result["journal"]).parent.parent / "ledger.ndjson"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_usage_over_a_resumed_conversation_adds_up_exactly(agy):
+    """Three turns of one conversation (the last by `--resume last`): each run's usage is its
+    own, the ledger sums to agy's final running total, and nothing is reported as mismatched."""
+    _, _, first = agy.stream("[scenario:tool] list files")
+    _, _, second = agy.stream("--resume", first["session_id"], "[scenario:plain] again")
+    _, _, third = agy.stream("--resume", "last", "[scenario:plain] and again")
+    runs = [first, second, third]
+    assert {r["session_id"] for r in runs} == {first["session_id"]}
+    final = third["vendor"]["usage"]  # agy's running total for the conversation
+    in_total = final["input_tokens"] + final["cache_read_tokens"]
+    assert sum(r["usage"]["input_tokens"] for r in runs) == in_total
+    assert sum(r["usage"]["cached_input_tokens"] for r in runs) == final["cache_read_tokens"]
+    assert sum(r["usage"]["output_tokens"] for r in runs) == final["output_tokens"]
+    assert sum(r["usage"]["reasoning_output_tokens"] for r in runs) == final["thinking_tokens"]
+    assert all(r["usage"]["scope"] == "invocation" and "usage_mismatch" not in r["vendor"] for r in runs)
+    assert third["vendor"]["session_usage"]["previous_total"]["input_tokens"] == (
+        first["usage"]["input_tokens"] + second["usage"]["input_tokens"])
+    ledger = _ledger_of(third)
+    assert sum(e["usage"]["total_tokens"] for e in ledger) == in_total + final["output_tokens"]

@@ -16,7 +16,7 @@ from conftest import shim_path
 from fakes.claude_env import CLAUDE_BIN, claude_env
 from fakes.fake_anthropic import FakeAnthropic, usage_for_call
 from host.codex_lab_host import run_external
-from streamcheck import check_stream, parse_stream
+from streamcheck import check_replay, check_stream, parse_stream
 
 pytestmark = [pytest.mark.realcli, pytest.mark.slow]
 
@@ -57,7 +57,9 @@ def claude(api, mark, tmp_path):
             proc = subprocess.run(Runner.argv("--emit", "ndjson", *args), input=stdin, capture_output=True,
                                   env=env(**kw), cwd=work, timeout=timeout)
             events = parse_stream(proc.stdout)
-            return proc.returncode, events, check_stream(events, proc.returncode)
+            result = check_stream(events, proc.returncode)
+            check_replay(result)  # every real-CLI run also proves its journal replays exactly
+            return proc.returncode, events, result
 
     return Runner
 
@@ -220,3 +222,58 @@ def test_preflight_without_credentials_is_authentication_required(claude):
     assert "ANTHROPIC_API_KEY" in answer["error"]
     out = subprocess.run(claude.argv("--preflight"), capture_output=True, env=claude.env(oauth=True), timeout=60)
     assert json.loads(out.stdout)["auth"] == "oauth_token"
+
+
+def _ledger_of(result):
+    path = Path(result["journal"]).parent.parent / "ledger.ndjson"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_usage_over_a_resumed_session_adds_up_exactly(claude):
+    """Claude's modelUsage and total_cost_usd are session-cumulative after --resume: the runs'
+    own usages (and the ledger) add up to the CLI's final running total, tokens and cost."""
+    _, _, first = claude.stream("[scenario:tool] run it")
+    _, _, second = claude.stream("--resume", first["session_id"], "[scenario:plain] again")
+    _, _, third = claude.stream("--resume", "last", "[scenario:plain] and again")
+    runs = [first, second, third]
+    assert {r["session_id"] for r in runs} == {first["session_id"]}
+    cumulative = next(iter(third["vendor"]["modelUsage"].values()))
+    assert sum(r["usage"]["input_tokens"] for r in runs) == (
+        cumulative["inputTokens"] + cumulative["cacheReadInputTokens"] + cumulative["cacheCreationInputTokens"])
+    assert sum(r["usage"]["output_tokens"] for r in runs) == cumulative["outputTokens"]
+    assert abs(sum(r["usage"]["cost_usd"] for r in runs) - third["vendor"]["total_cost_usd"]) < 1e-9
+    assert all("usage_mismatch" not in r["vendor"] for r in runs), [r["vendor"].get("usage_mismatch") for r in runs]
+    assert third["vendor"]["session_usage"]["total_scope"] == "session"
+    ledger = _ledger_of(third)
+    assert [e["session_id"] for e in ledger] == [first["session_id"]] * 3
+    assert sum(e["usage"]["total_tokens"] for e in ledger) == sum(r["usage"]["total_tokens"] for r in runs)
+
+
+def test_a_key_echoed_by_a_tool_never_reaches_the_journal(claude):
+    rc, events, result = claude.stream("--mode", "write", "[scenario:echokey] show me the key")
+    assert rc == 0, result
+    key = claude.env()["ANTHROPIC_API_KEY"].encode()
+    outputs = [e["item"]["aggregated_output"] for e in events
+               if e["type"] == "item.completed" and e["item"]["type"] == "command_execution"]
+    assert outputs and "key=sk-ant-" in outputs[0], outputs  # the tool really printed it
+    state = Path(result["journal"]).parent.parent
+    leaked = [p for p in state.rglob("*") if p.is_file() and key in p.read_bytes()]
+    assert leaked == []
+    assert b"key=[REDACTED" in (Path(result["journal"]) / "vendor.stdout").read_bytes()
+
+
+def test_a_remembered_usage_limit_fails_the_next_launch_fast(claude, api):
+    api.reset_5h = int(time.time()) + 3600
+    rc, _, first = claude.stream("[scenario:usagelimit] hi", oauth=True)
+    assert rc == 5 and first["quota"]["state"] == "exhausted"
+    calls = api.calls
+    rc, events, second = claude.stream("[scenario:plain] hi", oauth=True)
+    assert rc == 5 and second["failure_kind"] == "quota_or_rate_limited"
+    assert second["quota"]["resets_at"] == first["quota"]["resets_at"]
+    assert api.calls == calls, "the CLI was not started, so the API saw nothing"
+    assert "turn.started" not in [e["type"] for e in events]
+    pre = subprocess.run(claude.argv("--preflight"), capture_output=True, env=claude.env(oauth=True), timeout=60)
+    assert pre.returncode == 5 and json.loads(pre.stdout)["quota"]["resets_at"] == first["quota"]["resets_at"]
+    # another account (an API key instead of this subscription) is not held back
+    rc, _, other = claude.stream("[scenario:plain] hi")
+    assert rc == 0, other

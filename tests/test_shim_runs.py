@@ -142,7 +142,7 @@ def test_missing_vendor_binary_result(fake_env):
     assert "--vendor-bin" in result["error"]
 
 
-@pytest.mark.parametrize("flag", [["--worktree"], ["--fallback", "gemini"], ["--max-cost-usd", "1"], ["--journal", "/tmp/j"]])
+@pytest.mark.parametrize("flag", [["--worktree"], ["--fallback", "gemini"], ["--max-cost-usd", "1"]])
 def test_flags_of_later_versions_say_so(flag, fake_env):
     code, out, _ = run_shim(["--emit", "ndjson", *flag, "hi"], env=fake_env)
     result = check_stream(parse_stream(out), code)

@@ -120,6 +120,11 @@ def parse_version(text: str) -> str | None:
     return m.group(0) if m else None
 
 
+# What identifies the account whose quota a run spends (quota memory keys on a fingerprint);
+# an OAuth login in the keyring is one account per user.
+ACCOUNT_ENV = ("GEMINI_API_KEY", "HOME")
+
+
 def auth_status(env: dict[str, str]) -> tuple[bool, str, str | None]:
     if env.get("GEMINI_API_KEY"):
         return True, "api_key", None

@@ -85,6 +85,11 @@ def parse_version(text: str) -> str | None:
     return parts[0] if parts else None
 
 
+# What identifies the account whose quota a run spends: quota memory is kept per fingerprint of
+# these values (never the values themselves), so two keys or two endpoints are remembered apart.
+ACCOUNT_ENV = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_BASE_URL", "CLAUDE_CONFIG_DIR")
+
+
 def auth_status(env: dict[str, str]) -> tuple[bool, str, str | None]:
     """Credentials present, without a model call (CONTRACT §8): (ready, how, problem)."""
     for name, how in (("ANTHROPIC_API_KEY", "api_key"), ("ANTHROPIC_AUTH_TOKEN", "token"),

@@ -22,6 +22,10 @@ def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
     return Launch(argv=argv, env=dict(os.environ), cwd=spec.cwd, pty=pty)
 
 
+# Tests give each fake "account" its own quota memory through this variable.
+ACCOUNT_ENV = ("FAKE_VENDOR_ACCOUNT",)
+
+
 def parse_version(text: str) -> str | None:
     parts = text.strip().split()
     return parts[-1] if parts else None

@@ -10,6 +10,7 @@ The format (NDJSON, one object per line, tagged by "type"):
   warning     {message}
   usage       {input_tokens, cache_read, cache_write, output_tokens, reasoning, cost_usd, model}
               input without cache, output without reasoning (like Anthropic's API)
+  total       same fields: the session's running total after this run (like agy's result.usage)
   result      {ok: true, text} | {ok: false, error_kind, message, resets_at, window}
 """
 
@@ -88,28 +89,32 @@ class FakeParser:
         return [o.Warning(_text(m.get("message")))]
 
     def _usage(self, m: dict[str, Any]) -> list[o.Observation]:
-        cost = m.get("cost_usd")
-        cost = float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None
-        return [
-            o.UsageReport(
-                from_parts(
-                    uncached_input=m.get("input_tokens"),
-                    cache_read=m.get("cache_read"),
-                    cache_write=m.get("cache_write"),
-                    visible_output=m.get("output_tokens"),
-                    reasoning=m.get("reasoning"),
-                    cost_usd=cost,
-                    cost_source="vendor",
-                    model=_str(m.get("model")),
-                )
-            )
-        ]
+        return [o.UsageReport(_fake_usage(m, "invocation"))]
+
+    def _total(self, m: dict[str, Any]) -> list[o.Observation]:
+        return [o.SessionTotal(_fake_usage(m, "session"))]
 
     def _result(self, m: dict[str, Any]) -> list[o.Observation]:
         if m.get("ok") is True:
             text = m.get("text")
             return [o.Completed(text if isinstance(text, str) else None)]
         return [failure_from_result(m)]
+
+
+def _fake_usage(m: dict[str, Any], scope: str) -> dict[str, Any]:
+    cost = m.get("cost_usd")
+    cost = float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None
+    return from_parts(
+        uncached_input=m.get("input_tokens"),
+        cache_read=m.get("cache_read"),
+        cache_write=m.get("cache_write"),
+        visible_output=m.get("output_tokens"),
+        reasoning=m.get("reasoning"),
+        cost_usd=cost,
+        cost_source="vendor",
+        model=_str(m.get("model")),
+        scope=scope,
+    )
 
 
 def _tool_item(name: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -140,6 +145,7 @@ _HANDLERS = {
     "tool_result": FakeParser._tool_result,
     "warning": FakeParser._warning,
     "usage": FakeParser._usage,
+    "total": FakeParser._total,
     "result": FakeParser._result,
 }
 

@@ -134,6 +134,10 @@ def parse_version(text: str) -> str | None:
     return parts[-1] if parts else None
 
 
+# What identifies the account whose quota a run spends (quota memory keys on a fingerprint).
+ACCOUNT_ENV = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL", "GOOGLE_CLOUD_PROJECT")
+
+
 def auth_status(env: dict[str, str]) -> tuple[bool, str, str | None]:
     """A key or a login present, without a model call (CONTRACT §8)."""
     for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):

@@ -219,6 +219,11 @@ SCENARIOS: dict[str, Callable[[Ctx], Answer]] = {
         "Let me find the files.", "Glob",
         lambda c: {"pattern": "*.py"},
         "Found the files."),
+    # A tool that prints the API key the CLI runs with: it must never reach the shim's journal.
+    "echokey": tool_round_trip(
+        "Let me check the environment.", "Bash",
+        lambda c: {"command": 'echo "key=$ANTHROPIC_API_KEY"', "description": "Print the key"},
+        "The command printed the key."),
     "thinking": _thinking,
     "long": _long,
     "slow": _slow,
@@ -272,14 +277,15 @@ def rate_limit_headers() -> dict[str, str]:
     }
 
 
-def unified_headers(status: str, utilization_5h: float, threshold: float | None = None) -> dict[str, str]:
+def unified_headers(status: str, utilization_5h: float, threshold: float | None = None,
+                    reset_5h: int = RESET_5H) -> dict[str, str]:
     """Subscription (OAuth) quota headers: status allowed | allowed_warning | rejected."""
     p = "anthropic-ratelimit-unified-"
     h = {
         p + "status": status,
-        p + "reset": str(RESET_5H),
+        p + "reset": str(reset_5h),
         p + "5h-status": status,
-        p + "5h-reset": str(RESET_5H),
+        p + "5h-reset": str(reset_5h),
         p + "5h-utilization": str(utilization_5h),
         p + "7d-status": "allowed",
         p + "7d-reset": str(RESET_7D),
@@ -399,6 +405,7 @@ class FakeAnthropic:
         self._conns: set[socket.socket] = set()
         self.requests: list[RecordedRequest] = []
         self.calls = 0  # /v1/messages calls of this server's life
+        self.reset_5h = RESET_5H  # when the `usagelimit` 5-hour window resets (fixed: golden files)
         self._per_conv: dict[tuple, int] = {}
 
     # -- lifecycle
@@ -453,6 +460,7 @@ class FakeAnthropic:
         with self._lock:
             self.requests.clear()
             self.calls = 0
+            self.reset_5h = RESET_5H
             self._per_conv.clear()
 
     def message_requests(self) -> list[RecordedRequest]:
@@ -619,7 +627,7 @@ class _Handler(BaseHTTPRequestHandler):
             if scen == "rate429":
                 extra = rate_limit_headers()
             elif scen == "usagelimit":
-                extra = unified_headers("rejected", 1.0)
+                extra = unified_headers("rejected", 1.0, reset_5h=self.fake.reset_5h)
             return self._send_error(status, etype, msg, rid, extra)
         if scen == "flaky529" and self.fake._attempt(rec) == 1:
             return self._send_error(529, "overloaded_error", "Overloaded", rid)

@@ -1,0 +1,139 @@
+"""Quota memory: a provider that said "out of quota until T" is not launched again before T.
+
+One JSON file under the state folder, `{provider: {account: entry}}`. An account is a
+fingerprint of the credentials the vendor would use (never the credentials), so two API keys
+of one provider are remembered apart. A run that ends with a reset time records it; a later
+successful run of the same provider and account clears it. Read-modify-write is serialized
+with an advisory lock, because many shims may finish at once.
+"""
+
+from __future__ import annotations
+
+import calendar
+import fcntl
+import hashlib
+import os
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+QUOTA_NAME = "quota.json"
+
+
+def account_key(env: Mapping[str, str], names: Iterable[str]) -> str:
+    """`default`, or a short fingerprint of the values of the vendor's credential variables."""
+    values = [f"{n}={env[n]}" for n in names if env.get(n)]
+    if not values:
+        return "default"
+    return "key-" + hashlib.sha256("\n".join(values).encode()).hexdigest()[:12]
+
+
+def parse_time(value: str | None) -> float | None:
+    """RFC 3339 UTC (`…Z` or `+00:00`, optional fraction) -> epoch seconds."""
+    if not value:
+        return None
+    text = value.strip().replace("+00:00", "Z")
+    if not text.endswith("Z"):
+        return None
+    base, _, frac = text[:-1].partition(".")
+    try:
+        secs = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return None
+    return secs + (float("0." + frac) if frac.isdigit() else 0.0)
+
+
+def format_time(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(epoch + 0.999)))
+
+
+class QuotaMemory:
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / QUOTA_NAME
+
+    def remember(self, provider: str, account: str, quota: Mapping[str, Any], *, ended_at: float, run_id: str | None) -> bool:
+        """Record a quota failure that says when it ends. Returns whether it was recorded."""
+        until = parse_time(quota.get("resets_at"))
+        retry = quota.get("retry_after_s")
+        if until is None and isinstance(retry, int | float) and retry > 0:
+            until = ended_at + float(retry)
+        if until is None or until <= ended_at:
+            return False
+        entry = {
+            "state": quota.get("state") or "exhausted",
+            "until": until,
+            "resets_at": format_time(until),
+            "window": quota.get("window"),
+            "message": quota.get("message"),
+            "recorded_at": ended_at,
+            "run_id": run_id,
+        }
+        with self._locked() as data:
+            data.setdefault(provider, {})[account] = entry
+        return True
+
+    def clear(self, provider: str, account: str) -> None:
+        if not self.path.exists():
+            return
+        with self._locked() as data:
+            accounts = data.get(provider) or {}
+            accounts.pop(account, None)
+            if not accounts:
+                data.pop(provider, None)
+
+    def active(self, provider: str, account: str, now: float | None = None) -> dict[str, Any] | None:
+        """The recorded limit still in force, in contract `quota` shape, or None."""
+        now = time.time() if now is None else now
+        entry = (self._read().get(provider) or {}).get(account)
+        if not isinstance(entry, dict) or not isinstance(entry.get("until"), int | float) or entry["until"] <= now:
+            return None
+        return {
+            "state": entry.get("state") or "exhausted",
+            "resets_at": entry.get("resets_at"),
+            "retry_after_s": max(int(entry["until"] - now + 0.999), 1),
+            "window": entry.get("window"),
+            "message": entry.get("message"),
+            "run_id": entry.get("run_id"),
+        }
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            data = orjson.loads(self.path.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _locked(self):
+        return _Locked(self)
+
+
+class _Locked:
+    def __init__(self, memory: QuotaMemory) -> None:
+        self._m = memory
+        self._fd = -1
+        self.data: dict[str, Any] = {}
+
+    def __enter__(self) -> dict[str, Any]:
+        from shims.journal.run import FILE_MODE, private_dir
+
+        private_dir(self._m.path.parent)
+        self._fd = os.open(self._m.path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self.data = self._m._read()
+        return self.data
+
+    def __exit__(self, exc_type, *rest: object) -> None:
+        try:
+            if exc_type is None:
+                tmp = self._m.path.with_suffix(".tmp")
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+                try:
+                    os.write(fd, orjson.dumps(self.data))
+                finally:
+                    os.close(fd)
+                os.replace(tmp, self._m.path)
+        finally:
+            os.close(self._fd)

@@ -1,0 +1,180 @@
+"""One run's journal folder (CONTRACT §12): written as the run goes, readable whenever it stops.
+
+    meta.json        who, what, how it was launched, and every fact replay needs (atomic rewrites)
+    request.json     the request as received (or the argv prompt)
+    vendor.stdout    the vendor's stdout bytes, as they arrived
+    vendor.stderr    the vendor's stderr bytes
+    vendor.timing    one `[ms since launch, "o"|"e", bytes]` line per chunk that arrived
+    events.ndjson    the protocol-2 events, one per line, as emitted
+    result.json      the result envelope (written last)
+
+Crash safety: streams are appended with one write per chunk (no user-space buffer to lose), and
+JSON files are replaced by rename, so a SIGKILLed shim leaves every byte it had handed over and
+a meta.json saying `running`. Everything passes through the redactor before it is written, and
+files are private (0600 in a 0700 folder). A full disk or any other write error never costs the
+run: the journal stops, and the run's result says why (`vendor.journal_error`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from shims.journal.redact import Redactor, StreamRedactor
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def private_dir(path: Path) -> Path:
+    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    os.chmod(path, DIR_MODE)
+    return path
+
+
+class RunJournal:
+    def __init__(self, path: Path, run_id: str, redactor: Redactor) -> None:
+        self.path = path
+        self.run_id = run_id
+        self.error: str | None = None
+        self._redactor = redactor
+        self._meta: dict[str, Any] = {}
+        self._events_fd: int | None = None
+
+    @classmethod
+    def create(cls, root: Path, run_id: str, redactor: Redactor) -> RunJournal:
+        private_dir(root)
+        path = root / run_id
+        path.mkdir(mode=DIR_MODE)
+        return cls(path, run_id, redactor)
+
+    # ------------------------------------------------------------------ JSON files
+
+    def update_meta(self, **fields: Any) -> None:
+        self._meta.update(fields)
+        self.write_json("meta.json", self._meta)
+
+    def write_json(self, name: str, obj: Any) -> None:
+        data = self._redactor.redact(orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
+        tmp = self.path / f".{name}.tmp"
+        self._guard(lambda: (_write_file(tmp, data), os.replace(tmp, self.path / name)))
+
+    def write_request(self, stdin: bytes | None, prompt: str | None) -> None:
+        """The request exactly as received (redacted): the JSON line from stdin, or the prompt."""
+        data = stdin if stdin is not None else orjson.dumps({"prompt": prompt})
+        self._guard(lambda: _write_file(self.path / "request.json", self._redactor.redact(data)))
+
+    # ------------------------------------------------------------------ streams
+
+    def event(self, event: dict[str, Any], line: bytes) -> None:
+        """An emitter-shaped sink: every event line as it is emitted."""
+        if self._events_fd is None:
+            if self.error:
+                return
+            self._events_fd = self._open("events.ndjson")
+            if self._events_fd is None:
+                return
+        self._append(self._events_fd, self._redactor.redact(line) + b"\n")
+
+    def vendor_recorder(self, prefix: str = "vendor") -> VendorRecorder:
+        return VendorRecorder(self, prefix)
+
+    def set_aside(self, prefix: str, new_prefix: str) -> None:
+        """Keep an attempt that is being retried (agy under a pty) under another name."""
+        for ext in ("stdout", "stderr", "timing"):
+            src = self.path / f"{prefix}.{ext}"
+            if src.exists():
+                self._guard(lambda src=src, ext=ext: os.replace(src, self.path / f"{new_prefix}.{ext}"))
+
+    def finish(self, result: dict[str, Any]) -> None:
+        self.write_json("result.json", result)
+        self.update_meta(status="finished", finished_at=_now())
+
+    def close(self) -> None:
+        if self._events_fd is not None:
+            os.close(self._events_fd)
+            self._events_fd = None
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _open(self, name: str) -> int | None:
+        try:
+            return os.open(self.path / name, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, FILE_MODE)
+        except OSError as exc:
+            self._failed(exc)
+            return None
+
+    def _append(self, fd: int, data: bytes) -> None:
+        if self.error or not data:
+            return
+        self._guard(lambda: _write_fd(fd, data))
+
+    def _guard(self, action) -> None:
+        if self.error:
+            return
+        try:
+            action()
+        except OSError as exc:
+            self._failed(exc)
+
+    def _failed(self, exc: OSError) -> None:
+        self.error = f"{exc.strerror or exc} ({self.path})"
+
+
+class VendorRecorder:
+    """The runtime's Recorder: the vendor's raw bytes, redacted as a stream (a secret split
+    across two reads is still caught), with the arrival time of every chunk."""
+
+    def __init__(self, journal: RunJournal, prefix: str) -> None:
+        self._j = journal
+        self._t0 = time.monotonic()
+        self._out = journal._open(f"{prefix}.stdout")
+        self._err = journal._open(f"{prefix}.stderr")
+        self._timing = journal._open(f"{prefix}.timing")
+        self._out_r: StreamRedactor = journal._redactor.stream()
+        self._err_r: StreamRedactor = journal._redactor.stream()
+
+    def stdout(self, chunk: bytes) -> None:
+        self._chunk(self._out, self._out_r, chunk, b"o")
+
+    def stderr(self, chunk: bytes) -> None:
+        self._chunk(self._err, self._err_r, chunk, b"e")
+
+    def close(self) -> None:
+        for fd, r in ((self._out, self._out_r), (self._err, self._err_r)):
+            if fd is not None:
+                self._j._append(fd, r.finish())
+        for fd in (self._out, self._err, self._timing):
+            if fd is not None:
+                os.close(fd)
+        self._out = self._err = self._timing = None
+
+    def _chunk(self, fd: int | None, redactor: StreamRedactor, chunk: bytes, tag: bytes) -> None:
+        if fd is None:
+            return
+        self._j._append(fd, redactor.feed(chunk))
+        if self._timing is not None:
+            ms = (time.monotonic() - self._t0) * 1000
+            self._j._append(self._timing, b'[%.1f,"%s",%d]\n' % (ms, tag, len(chunk)))
+
+
+def _write_fd(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+    try:
+        _write_fd(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -1,0 +1,122 @@
+"""The journal root: naming runs, finding them again, and keeping the folder within its limits."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+# 20261124T183327.042Z-claude-1a2b3c: sorts by start time (to the millisecond: retention keeps
+# the newest), says whose run it is, unique enough for many shims starting at once.
+RUN_ID = re.compile(r"^\d{8}T\d{6}\.\d{3}Z-[a-z0-9_-]+-[0-9a-f]{6}$")
+
+
+def new_run_id(provider: str, now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
+    return f"{stamp}.{int(now * 1000) % 1000:03d}Z-{provider}-{secrets.token_hex(3)}"
+
+
+def run_dirs(root: Path) -> list[Path]:
+    """Every run folder under the root, oldest first."""
+    try:
+        names = [e.name for e in os.scandir(root) if e.is_dir(follow_symlinks=False) and RUN_ID.match(e.name)]
+    except OSError:
+        return []
+    return [root / n for n in sorted(names)]
+
+
+class RunNotFound(Exception):
+    pass
+
+
+def resolve(root: Path, ref: str) -> Path:
+    """A run by folder path, id, unique id prefix or suffix, or `last`."""
+    as_path = Path(ref).expanduser()
+    if as_path.is_dir() and (as_path / "meta.json").exists():
+        return as_path
+    runs = run_dirs(root)
+    if ref == "last":
+        if not runs:
+            raise RunNotFound(f"No runs recorded under {root}.")
+        return runs[-1]
+    hits = [p for p in runs if p.name == ref] or [p for p in runs if p.name.startswith(ref) or p.name.endswith(ref)]
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        raise RunNotFound(f"No run {ref!r} under {root}.")
+    raise RunNotFound(f"{ref!r} matches {len(hits)} runs under {root}; give more of the id.")
+
+
+@dataclass(slots=True)
+class RunRecord:
+    path: Path
+    meta: dict[str, Any]
+    result: dict[str, Any] | None
+
+    @property
+    def state(self) -> str:
+        """finished, running, or interrupted (the shim died before writing its result)."""
+        if self.result is not None:
+            return "finished"
+        pid = self.meta.get("pid")
+        return "running" if isinstance(pid, int) and _alive(pid) and self.meta.get("host") == os.uname().nodename else "interrupted"
+
+
+def load(path: Path) -> RunRecord:
+    return RunRecord(path, _read_json(path / "meta.json") or {}, _read_json(path / "result.json"))
+
+
+def prune(root: Path, keep_runs: int, keep_bytes: int, *, room_for: int = 1) -> list[Path]:
+    """Remove the oldest runs until at most `keep_runs - room_for` remain and the rest fit in
+    `keep_bytes`. Runs still in progress are never removed. Returns what was removed."""
+    runs = run_dirs(root)
+    sizes = {p: _size(p) for p in runs}
+    total = sum(sizes.values())
+    removed: list[Path] = []
+    for p in runs:
+        if len(runs) - len(removed) <= max(keep_runs - room_for, 0) and total <= keep_bytes:
+            break
+        if load(p).state == "running":
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+        removed.append(p)
+        total -= sizes[p]
+    return removed
+
+
+def _size(path: Path) -> int:
+    total = 0
+    try:
+        for e in os.scandir(path):
+            try:
+                total += e.stat(follow_symlinks=False).st_size
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return total
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
