@@ -85,3 +85,31 @@ def test_live_run_prints_what_the_replay_prints(case: Path, fake_env):
             events[0]["thread_id"] = events[-1]["thread_id"] = "-"
     assert _comparable(live) == _comparable(replayed)
     assert proc.returncode == code
+
+
+@pytest.mark.parametrize("case", CASES, ids=_ids(CASES))
+def test_a_journal_of_the_case_replays_to_its_expected_events(case: Path, tmp_path):
+    """`shims replay` over a journal holding the case's vendor output and facts gives the
+    expected events exactly: the replay path and `shims normalize` are one translation."""
+    from shims.journal.replay import replay_run
+    from shims.recording import derived_thread_id
+
+    meta = json.loads((case / "meta.json").read_text())
+    stdout = (case / "native.stdout").read_bytes()
+    stderr = (case / "native.stderr").read_bytes() if (case / "native.stderr").exists() else b""
+    vendor, fmt, sig = case.parent.name, meta.get("format", "stream-json"), meta.get("signal")
+    cancelled = f"SIG{sig}" if sig else None
+    run = tmp_path / "20261124T000000.000Z-golden-000000"
+    run.mkdir()
+    thread = derived_thread_id(vendor.encode(), fmt.encode(), stdout, stderr, str(meta.get("exit_code")).encode(),
+                               str(cancelled).encode())
+    (run / "meta.json").write_bytes(orjson.dumps({
+        "facts": {"provider": vendor, "format": fmt, "thread_id": thread},
+        "replay": {"exit": {"exit_code": meta.get("exit_code"), "cancelled": cancelled, "ended_at": meta.get("ended_at")},
+                   "duration_ms": 0, "vendor_extra": {}},
+    }))
+    (run / "vendor.stdout").write_bytes(stdout)
+    (run / "vendor.stderr").write_bytes(stderr)
+    (run / "events.ndjson").write_bytes((case / "expected.ndjson").read_bytes())
+    outcome = replay_run(run)
+    assert outcome.replayable and outcome.identical, "\n".join(outcome.diff())

@@ -1,0 +1,84 @@
+"""Quota memory on real files: what is remembered, for how long, and for whom."""
+
+from __future__ import annotations
+
+import threading
+
+from shims.journal.quota import QuotaMemory, account_key, format_time, parse_time
+
+NOW = 1_795_532_000.0  # 2026-11-24T14:53:20Z
+
+
+def test_a_reset_time_is_remembered_until_it_passes(tmp_path):
+    memory = QuotaMemory(tmp_path)
+    resets = format_time(NOW + 600)
+    assert memory.remember("claude", "default", {"state": "exhausted", "resets_at": resets, "window": "5h",
+                                                 "message": "5-hour limit"}, ended_at=NOW, run_id="r1")
+    active = memory.active("claude", "default", now=NOW + 1)
+    assert active == {"state": "exhausted", "resets_at": resets, "retry_after_s": 599, "window": "5h",
+                      "message": "5-hour limit", "run_id": "r1"}
+    assert memory.active("claude", "other-account", now=NOW + 1) is None
+    assert memory.active("gemini", "default", now=NOW + 1) is None
+    assert memory.active("claude", "default", now=NOW + 600) is None
+
+
+def test_a_short_retry_after_is_remembered_shortly(tmp_path):
+    memory = QuotaMemory(tmp_path)
+    assert memory.remember("gemini", "k", {"state": "rate_limited", "retry_after_s": 30}, ended_at=NOW, run_id=None)
+    active = memory.active("gemini", "k", now=NOW + 10)
+    assert active["state"] == "rate_limited" and active["retry_after_s"] == 20
+    assert active["resets_at"] == format_time(NOW + 30)
+    assert memory.active("gemini", "k", now=NOW + 31) is None
+
+
+def test_nothing_to_remember_without_a_time_or_with_one_in_the_past(tmp_path):
+    memory = QuotaMemory(tmp_path)
+    assert not memory.remember("agy", "a", {"state": "exhausted", "resets_at": None}, ended_at=NOW, run_id=None)
+    assert not memory.remember("agy", "a", {"state": "exhausted", "resets_at": format_time(NOW - 5)}, ended_at=NOW,
+                               run_id=None)
+    assert not (tmp_path / "quota.json").exists()
+
+
+def test_clear_forgets_one_account_only(tmp_path):
+    memory = QuotaMemory(tmp_path)
+    for account in ("a", "b"):
+        memory.remember("claude", account, {"retry_after_s": 100}, ended_at=NOW, run_id=None)
+    memory.clear("claude", "a")
+    assert memory.active("claude", "a", now=NOW) is None
+    assert memory.active("claude", "b", now=NOW) is not None
+
+
+def test_concurrent_writers_lose_nothing(tmp_path):
+    memory = QuotaMemory(tmp_path)
+
+    def record(i):
+        memory.remember("claude", f"acct-{i}", {"retry_after_s": 100}, ended_at=NOW, run_id=str(i))
+
+    threads = [threading.Thread(target=record, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(memory.active("claude", f"acct-{i}", now=NOW) for i in range(16))
+
+
+def test_a_broken_file_is_an_empty_memory(tmp_path):
+    (tmp_path / "quota.json").write_text("{not json")
+    memory = QuotaMemory(tmp_path)
+    assert memory.active("claude", "default") is None
+    memory.remember("claude", "default", {"retry_after_s": 5}, ended_at=NOW, run_id=None)
+    assert memory.active("claude", "default", now=NOW) is not None
+
+
+def test_accounts_are_fingerprints_never_values():
+    key = account_key({"ANTHROPIC_API_KEY": "sk-ant-secret-value"}, ["ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"])
+    assert key.startswith("key-") and "secret" not in key
+    assert key != account_key({"ANTHROPIC_API_KEY": "sk-ant-other-value"}, ["ANTHROPIC_API_KEY"])
+    assert account_key({}, ["ANTHROPIC_API_KEY"]) == "default"
+
+
+def test_rfc3339_times():
+    assert parse_time("2026-11-24T15:07:11Z") == 1795532831
+    assert parse_time("2026-11-24T15:07:11.5+00:00") == 1795532831.5
+    assert parse_time("2026-11-24 15:07") is None and parse_time(None) is None
+    assert format_time(1795532831.2) == "2026-11-24T15:07:12Z"  # rounded up: never earlier than the vendor said
