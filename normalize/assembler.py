@@ -48,6 +48,8 @@ class Assembler:
 
         self._started = False
         self._launched = False
+        self._turn_started = False
+        self._pending_notes: list[str] = []  # provider switches announced before the stream began
         self._finished = False
         self._next_id = 0
         self._open_tools: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -85,6 +87,17 @@ class Assembler:
     def usage(self) -> dict[str, Any] | None:
         return self._usage
 
+    def failure_quota(self, exit: o.ExitInfo, kind: str | None) -> dict[str, Any] | None:
+        """The quota the result reports: the failure's own, else the last one reported."""
+        if exit.stopped and kind == FailureKind.QUOTA_OR_RATE_LIMITED:
+            return {"state": "exhausted", "message": exit.stopped}
+        if isinstance(self._outcome, o.Failed) and self._outcome.quota and kind == self._outcome.kind:
+            return self._outcome.quota
+        return self._quota
+
+    def stopped_by_spend_cap(self, exit: o.ExitInfo) -> bool:
+        return bool(exit.stopped) or (isinstance(self._outcome, o.Failed) and self._outcome.spend_cap)
+
     @property
     def session_total(self) -> dict[str, Any] | None:
         """The vendor's running total for the session, when it reports one."""
@@ -93,6 +106,33 @@ class Assembler:
     def launched(self) -> None:
         """The prompt was handed to the vendor: the stream will carry `turn.started`."""
         self._launched = True
+        if self._started and not self._turn_started:
+            self._turn_started = True
+            self._emit({"type": "turn.started"})
+
+    def verdict(self, exit: o.ExitInfo) -> tuple[str, str | None, str | None]:
+        """(status, failure kind, error) the run would end with now, without ending it: what a
+        fallback decides on."""
+        self._flush_delta()
+        return self._decide(exit, None)
+
+    def switch_provider(self, provider: str, *, model: str | None, note: str) -> None:
+        """Another provider takes over this thread after this one failed before changing
+        anything (CONTRACT §11). The switch is an `error` item; what the stream said so far
+        stays, the verdict, usage and vendor details start afresh."""
+        self._flush_delta()
+        for call_id, (_, item) in list(self._open_tools.items()):
+            self._close_tool(call_id, {"status": "failed"} if _has_status(item) else {})
+        if self._started:
+            self._complete_new({"type": "error", "message": note})
+        else:
+            self._pending_notes.append(note)
+        self._provider, self._model, self._cli_version = provider, model, None
+        self._session_id = None
+        self._usage = self._session_total = self._quota = self._outcome = None
+        self._vendor = {}
+        self._unparsed, self._unparsed_first = 0, None
+        self._last_message = None
 
     def feed(self, observations: Iterable[o.Observation]) -> None:
         for ob in observations:
@@ -138,9 +178,7 @@ class Assembler:
         vendor_details.setdefault("signal", exit.signal)
         if self._unparsed:
             vendor_details["unparsed_lines"] = self._unparsed
-        quota = self._quota
-        if isinstance(self._outcome, o.Failed) and self._outcome.quota and kind == self._outcome.kind:
-            quota = self._outcome.quota
+        quota = self.failure_quota(exit, kind)
         result = {
             "type": "result",
             "protocol_version": 2,
@@ -314,7 +352,11 @@ class Assembler:
         self._started = True
         self._emit({"type": "thread.started", "thread_id": self._thread_id})
         if self._launched:
+            self._turn_started = True
             self._emit({"type": "turn.started"})
+        notes, self._pending_notes = self._pending_notes, []
+        for note in notes:
+            self._complete_new({"type": "error", "message": note})
 
     def _emit(self, event: dict[str, Any]) -> None:
         self._sink(event, encode_line(event))
@@ -341,6 +383,8 @@ class Assembler:
                 FailureKind.TIMED_OUT.value,
                 f"The vendor CLI {detail} within the {what}{secs}; it was stopped. Raise {what} or retry.",
             )
+        if exit.stopped:
+            return "failed", FailureKind.QUOTA_OR_RATE_LIMITED.value, exit.stopped
         outcome = self._outcome
         if isinstance(outcome, o.Failed):
             if outcome.kind == FailureKind.CANCELLED:  # the vendor was interrupted, not by us

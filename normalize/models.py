@@ -78,6 +78,8 @@ class FileUpdate(BaseModel):
     path: str
     kind: Literal["add", "delete", "update"]
     diff: str | None = None
+    # A rename: `path` is the old name, `move_path` the new one (Codex's Update{move_path}).
+    move_path: str | None = None
 
 
 class FileChangeItem(BaseModel):
@@ -86,6 +88,8 @@ class FileChangeItem(BaseModel):
     type: Literal["file_change"]
     changes: list[FileUpdate]
     status: Status
+    # The kept git worktree these changes are in (CONTRACT §10), when the run had one.
+    worktree: str | None = None
 
 
 class McpError(BaseModel):

@@ -128,6 +128,9 @@ class Failed:
     kind: str
     message: str
     quota: dict[str, Any] | None = None
+    # The vendor stopped because a spend cap was reached (Claude's --max-budget-usd): such a
+    # failure is final, never a reason to spend more with the next provider.
+    spend_cap: bool = False
 
 
 @dataclass(slots=True, frozen=True)
@@ -183,3 +186,5 @@ class ExitInfo:
     # When the vendor ended (epoch seconds), so a relative reset ("Resets in 34m13s") can become
     # an absolute time; a replay passes the recorded value, keeping its output the same.
     ended_at: float | None = None
+    # The shim stopped the vendor for a policy reason (the spend cap): the sentence saying so.
+    stopped: str | None = None

@@ -34,6 +34,8 @@ class RunSpec:
     output_schema: dict[str, Any] | None = None
     max_final_message_bytes: int = 8192
     worktree: bool = False
+    # The spend cap (--max-cost-usd): vendors with a budget flag of their own get it.
+    max_cost_usd: float | None = None
     request_thread_id: str | None = None
     request: dict[str, Any] | None = None
 

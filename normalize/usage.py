@@ -124,6 +124,18 @@ def add(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+def price_estimate(usage: dict[str, Any], prices: dict[str, dict[str, float]]) -> float | None:
+    """USD from a price table (per million tokens: input, cached_input, output) for the usage's
+    model; None when the model is not priced. Output includes reasoning (billed as output)."""
+    p = prices.get(usage.get("model") or "")
+    if p is None:
+        return None
+    cached = _count(usage.get("cached_input_tokens"))
+    uncached = max(_count(usage.get("input_tokens")) - cached, 0)
+    total = uncached * p["input"] + cached * p.get("cached_input", p["input"]) + _count(usage.get("output_tokens")) * p["output"]
+    return round(total / 1_000_000, 10)
+
+
 # Counts are kept within JSON-safe integers: a vendor's absurd number must not break the stream.
 MAX_COUNT = 2**53 - 1
 

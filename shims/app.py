@@ -105,11 +105,12 @@ def run(vendor: str, opts: ShimOptions) -> int:
 
 
 class _Run:
-    """One shim run. The journal, the usage ledger and quota memory see every outcome,
-    refusals included; none of them can fail the run."""
+    """One shim run: a request, a chain of providers (the first, then --fallback), one stream.
+    The journal, the usage ledger and quota memory see every outcome, refusals included; none
+    of them can fail the run."""
 
     def __init__(self, vendor: str, opts: ShimOptions) -> None:
-        self.vendor = vendor
+        self.vendor = vendor  # the provider being tried now
         self.opts = opts
         self.started = time.monotonic()
         self.journal = None
@@ -120,6 +121,10 @@ class _Run:
         self.emitter = None
         self.launch = None
         self.pipe = None
+        self.settings = None
+        self.snapshot = None
+        self.worktree = None
+        self.replay_attempts: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ the run
 
@@ -135,12 +140,11 @@ class _Run:
             spec, bad = None, exc
         try:
             defaults = config.load_defaults(vendor)
-            self.settings = config.load_vendor_settings(vendor)
             journal_settings = config.load_journal_settings()
             self.state_dir = config.state_dir()
         except config.ConfigError as exc:
             defaults, bad = dict(config.BUILTIN), bad or BadRequest(str(exc))
-            self.settings, journal_settings = None, None
+            journal_settings = None
         opts.with_defaults(defaults)
         self.spec = spec
         protocol = spec.protocol_version if spec else (bad.protocol_version if bad else None)
@@ -153,23 +157,18 @@ class _Run:
         assert spec is not None
         try:
             self._apply_flags(spec, defaults)
-            self.account = account_for(vendor, {**os.environ, **self.settings.env})
-            self._check_quota_memory()
-            self.launch = self._prepare(spec)
+            chain = self._chain()
+            self._prepare_workspace(spec)
         except _Refusal as r:
             return self._refuse(r.kind, r.message, r.quota)
-        return self._run_launched(spec)
+        try:
+            return self._run_chain(spec, chain)
+        finally:
+            self._cleanup_workspace()
 
     def _apply_flags(self, spec: RunSpec, defaults: dict[str, Any]) -> None:
         """Flags win over the request, the request over the config file (CONTRACT §1, §2)."""
         opts = self.opts
-        for flag, value in (
-            ("--worktree", opts.worktree or spec.worktree),
-            ("--fallback", opts.fallback),
-            ("--max-cost-usd", opts.max_cost_usd),
-        ):
-            if value:
-                raise _Refusal(FailureKind.UNSUPPORTED_MODE, f"{flag} is not available yet in this version of codex-shims.")
         spec.mode = opts.mode or spec.mode or defaults.get("mode")
         spec.model = opts.model or spec.model or defaults.get("model")
         if opts.cwd:
@@ -180,6 +179,9 @@ class _Run:
             spec.timeout_s = opts.timeout if spec.timeout_s is None else min(opts.timeout, spec.timeout_s)
         if opts.resume:
             spec.resume_session = opts.resume
+        if opts.worktree is not None:
+            spec.worktree = opts.worktree  # --no-worktree also overrides a request's `worktree: true`
+        spec.max_cost_usd = opts.max_cost_usd
         if spec.resume_session == "last":
             found = self._ledger().last_session(self.vendor, spec.cwd) if self.state_dir else None
             if not found:
@@ -187,40 +189,84 @@ class _Run:
                                f"--resume last: no earlier {self.vendor} session was recorded in {spec.cwd}.")
             spec.resume_session = found
 
-    def _check_quota_memory(self) -> None:
-        """A remembered limit still in force fails the run before anything starts (CONTRACT §8)."""
+    def _chain(self) -> list[str]:
+        """This provider, then the --fallback ones in order (CONTRACT §11)."""
+        chain = [self.vendor]
+        for name in (self.opts.fallback or "").split(","):
+            name = name.strip()
+            if not name:
+                continue
+            if name not in vendors.NAMES:
+                raise _Refusal(FailureKind.BAD_REQUEST,
+                               f"--fallback: unknown provider {name!r} (known: {', '.join(vendors.NAMES)}).")
+            if name not in chain:
+                chain.append(name)
+        return chain
+
+    # ------------------------------------------------------------------ one provider
+
+    def _setup(self, provider: str, spec: RunSpec, primary: bool):
+        """Everything before a launch: config, remembered quota, the binary, the argv."""
+        from shims import config
+
+        self.vendor = provider
+        try:
+            self.settings = config.load_vendor_settings(provider)
+            vendor_bin = self.opts.vendor_bin if primary else config.load_defaults(provider)["vendor_bin"]
+        except config.ConfigError as exc:
+            raise _Refusal(FailureKind.BAD_REQUEST, str(exc)) from None
+        self.account = account_for(provider, {**os.environ, **self.settings.env})
+        self._check_quota_memory(provider)
+        self._check_spend_cap_support(provider, spec)
+        command = vendors.command_module(provider)
+        program = resolve_program(provider, vendor_bin)
+        if program is None:
+            wanted = vendor_bin or vendors.info(provider).program
+            raise _Refusal(
+                FailureKind.COMMAND_MISSING,
+                f"The {provider} CLI ({wanted}) was not found or is not executable; install it or pass --vendor-bin.",
+            )
+        auto_pty = getattr(command, "wants_pty", None)
+        pty = self.opts.pty == "always" or (self.opts.pty == "auto" and auto_pty is not None and auto_pty(spec, program))
+        return self._build(provider, spec, program, pty)
+
+    def _check_quota_memory(self, provider: str) -> None:
+        """A remembered limit still in force fails the attempt before anything starts (§8, §11)."""
         if self.opts.ignore_quota_state or self.state_dir is None:
             return
         from shims.journal.quota import QuotaMemory
 
-        quota = QuotaMemory(self.state_dir).active(self.vendor, self.account)
+        quota = QuotaMemory(self.state_dir).active(provider, self.account)
         if quota is None:
             return
         run = quota.pop("run_id", None)
         what = "quota is exhausted" if quota["state"] == "exhausted" else "rate limit is in force"
         raise _Refusal(
             FailureKind.QUOTA_OR_RATE_LIMITED,
-            f"The {self.vendor} {what} until {quota['resets_at']} (remembered from run {run}); not launched. "
+            f"The {provider} {what} until {quota['resets_at']} (remembered from run {run}); not launched. "
             "Pass --ignore-quota-state to try anyway.",
             quota,
         )
 
-    def _prepare(self, spec: RunSpec):
-        vendor, opts = self.vendor, self.opts
-        command = vendors.command_module(vendor)
-        program = resolve_program(vendor, opts.vendor_bin)
-        if program is None:
-            wanted = opts.vendor_bin or vendors.info(vendor).program
-            raise _Refusal(
-                FailureKind.COMMAND_MISSING,
-                f"The {vendor} CLI ({wanted}) was not found or is not executable; install it or pass --vendor-bin.",
-            )
-        auto_pty = getattr(command, "wants_pty", None)
-        wants_pty = opts.pty == "always" or (opts.pty == "auto" and auto_pty is not None and auto_pty(spec, program))
-        return self._build(spec, program, wants_pty)
+    def _check_spend_cap_support(self, provider: str, spec: RunSpec) -> None:
+        if not spec.max_cost_usd:
+            return
+        from shims.config import ConfigError, load_prices
 
-    def _build(self, spec: RunSpec, program: str, pty: bool):
-        command = vendors.command_module(self.vendor)
+        command = vendors.command_module(provider)
+        try:
+            priced = bool(load_prices(provider))
+        except ConfigError:
+            priced = False
+        if getattr(command, "COST_SOURCE", None) is None and not priced:
+            raise _Refusal(
+                FailureKind.UNSUPPORTED_MODE,
+                f"{provider} reports no cost, so --max-cost-usd cannot be enforced; add its models' prices under "
+                f'[prices.{provider}."<model>"] in the config file.',
+            )
+
+    def _build(self, provider: str, spec: RunSpec, program: str, pty: bool):
+        command = vendors.command_module(provider)
         try:
             launch = command.build_launch(spec, program, pty=pty)
         except ValueError as exc:  # a mode or option the vendor cannot honour
@@ -232,43 +278,87 @@ class _Run:
             launch.env_names_added = [*launch.env_names_added, *self.settings.env]
         return launch
 
-    def _run_launched(self, spec: RunSpec) -> int:
+    def _provider_spec(self, spec: RunSpec, provider: str, primary: bool) -> RunSpec:
+        """A fallback provider gets the same task, but not what only meant something to the
+        first one: its model name and its session."""
+        if primary:
+            return spec
+        from dataclasses import replace
+
+        from shims.config import ConfigError, load_defaults
+
+        try:
+            model = load_defaults(provider).get("model")
+        except ConfigError:
+            model = None
+        return replace(spec, model=model, resume_session=None)
+
+    # ------------------------------------------------------------------ the chain
+
+    def _run_chain(self, spec: RunSpec, chain: list[str]) -> int:
+        from normalize.failures import FALLBACK_KINDS
         from shims.config import ConfigError, load_prices
         from shims.pipeline import Facts, Pipeline
+
+        attempts: list[dict[str, Any]] = []
+        note: str | None = None
+        exit = o.ExitInfo(launched=False)
+        for index, provider in enumerate(chain):
+            primary, last = index == 0, index == len(chain) - 1
+            pspec = self._provider_spec(spec, provider, primary)
+            try:
+                prices = load_prices(provider)
+            except ConfigError:
+                prices = {}  # already reported: load_defaults read the same file first
+            facts = Facts(provider=provider, thread_id=self.thread_id, request_thread_id=spec.request_thread_id,
+                          model=pspec.model, max_final_message_bytes=spec.max_final_message_bytes, prices=prices,
+                          previous_total=self._previous_total(provider, pspec))
+            if self.pipe is None:
+                self.pipe = Pipeline(facts, self._sink)
+            else:
+                self.pipe.switch(facts, note or "")
+            record: dict[str, Any] = {"facts": facts.to_json(), "prefix": _prefix(index, provider), "note": None}
+            self.replay_attempts.append(record)
+            try:
+                self.launch = launch = self._setup(provider, pspec, primary)
+                exit = self._launch(spec, pspec, launch, record)
+            except _Refusal as r:
+                record["refusal"] = [r.kind, r.message, r.quota]
+                if r.kind in FALLBACK_KINDS and not last:
+                    attempts.append({"provider": provider, "failure_kind": r.kind, "error": r.message})
+                    note = record["note"] = _switch_note(provider, r.kind, r.message, chain[index + 1])
+                    continue
+                return self._finish(o.ExitInfo(launched=False), attempts, failure=(r.kind, r.message), quota=r.quota)
+            status, kind, error = self.pipe.end_attempt(exit)
+            changed = self._changes() is not None
+            if (kind in FALLBACK_KINDS and not last and not exit.cancelled and not changed
+                    and not self.pipe.asm.had_side_effects and not self.pipe.asm.stopped_by_spend_cap(exit)):
+                self._settle_attempt(exit, status, kind, error)
+                attempts.append({"provider": provider, "failure_kind": kind, "error": error})
+                note = record["note"] = _switch_note(provider, kind, error or "", chain[index + 1])
+                continue
+            return self._finish(exit, attempts)
+        raise AssertionError("the chain always ends in _finish")  # pragma: no cover
+
+    def _launch(self, spec: RunSpec, pspec: RunSpec, launch, record: dict[str, Any]) -> o.ExitInfo:
         from shims.runtime.loop import Limits, run_vendor
         from shims.runtime.spawn import LaunchError
 
-        vendor, opts, launch = self.vendor, self.opts, self.launch
-        try:
-            prices = load_prices(vendor)
-        except ConfigError:
-            prices = {}  # already reported: load_defaults read the same file first
-        limits = Limits(timeout_s=spec.timeout_s, idle_timeout_s=opts.idle_timeout or None, cancel_grace_s=opts.cancel_grace)
-        command = vendors.command_module(vendor)
-        previous = self._previous_total(spec)
+        opts, pipe, provider = self.opts, self.pipe, self.vendor
+        limits = Limits(timeout_s=spec.timeout_s, idle_timeout_s=opts.idle_timeout or None,
+                        cancel_grace_s=opts.cancel_grace, stop=self._spend_cap_check(spec))
+        command = vendors.command_module(provider)
         while True:
-            facts = Facts(
-                provider=vendor,
-                format=launch.output_format,
-                thread_id=self.thread_id,
-                request_thread_id=spec.request_thread_id,
-                model=spec.model,
-                max_final_message_bytes=spec.max_final_message_bytes,
-                prices=prices,
-                previous_total=previous,
-            )
-            pipe = self.pipe = Pipeline(facts, self._sink)
-            recorder = self._record_launch(launch, facts)
+            if launch.output_format != pipe.facts.format:
+                pipe.restart_parser(launch.output_format)
+            record["facts"] = pipe.facts.to_json()
+            recorder = self._record_launch(launch, record["prefix"])
             try:
-                exit = run_vendor(launch, limits, pipe.line, recorder=recorder, on_started=lambda proc, a=pipe.asm: a.launched())
+                exit = run_vendor(launch, limits, pipe.line, recorder=recorder,
+                                  on_started=lambda proc, a=pipe.asm: a.launched())
             except LaunchError as exc:
                 kind = FailureKind.COMMAND_MISSING if exc.missing else FailureKind.PROVIDER_FAILED
-                result, code = pipe.asm.finish(
-                    o.ExitInfo(launched=False), journal=self._journal_path(), vendor=self._journal_details(),
-                    failure=(kind, f"Could not start the {vendor} CLI: {exc}"),
-                )
-                _stderr_last(result["error"])
-                return self.emitter.close(result, code)
+                raise _Refusal(kind, f"Could not start the {provider} CLI: {exc}") from None
             finally:
                 if recorder is not None:
                     recorder.close()
@@ -278,18 +368,53 @@ class _Run:
                 # The vendor printed nothing through a pipe (agy < 1.1.1): run it again under a
                 # pseudo-terminal. Nothing was emitted yet: text output is parsed at the end.
                 if self.journal:
-                    self.journal.set_aside("vendor", "vendor-pipe-attempt")
-                launch = self.launch = self._build(spec, launch.argv[0], pty=True)
+                    self.journal.set_aside(record["prefix"], record["prefix"] + "-pipe-attempt")
+                launch = self.launch = self._build(provider, pspec, launch.argv[0], pty=True)
                 continue
             break
-        vendor_extra: dict[str, Any] = {"argv0": launch.argv[0]}
-        if launch.pty:
-            vendor_extra["pty"] = True
-        vendor_extra.update(self._journal_details())
+        record["exit"] = _exit_json(exit)
+        record["vendor_extra"] = {"argv0": launch.argv[0], **({"pty": True} if launch.pty else {})}
+        return exit
+
+    def _spend_cap_check(self, spec: RunSpec):
+        """The shim's own spend cap, from the usage the vendor streams (Claude enforces it itself
+        through --max-budget-usd). Gemini reports usage only at its end: checked then."""
+        cap = spec.max_cost_usd
+        if not cap:
+            return None
+
+        def over() -> str | None:
+            cost = _cost_of(self.pipe.asm.usage, self.pipe.facts.prices)
+            if cost is not None and cost > cap:
+                return (f"The run was stopped: its cost (${cost:.4f}, {self.vendor}) passed the --max-cost-usd cap of "
+                        f"${cap:g}. Raise the cap to let it continue.")
+            return None
+
+        return over
+
+    def _finish(self, exit: o.ExitInfo, attempts: list[dict[str, Any]], *, failure=None, quota=None) -> int:
+        """The last attempt's outcome: the workspace's changes, then the result."""
+        pipe = self.pipe
+        if failure is None:
+            status, kind, error = pipe.end_attempt(exit)
+            if status == "completed" and self.spec.max_cost_usd:
+                message = self._spend_cap_check(self.spec)()
+                if message:  # the vendor only said at its end (Gemini): the answer is kept
+                    failure, quota = (FailureKind.QUOTA_OR_RATE_LIMITED.value, message), {"state": "exhausted",
+                                                                                          "message": message}
+        diff, extra = self._collect_changes()
+        if diff is not None:
+            pipe.feed([o.Item(diff["item"])])
         duration_ms = int((time.monotonic() - self.started) * 1000)
+        last = self.replay_attempts[-1] if self.replay_attempts else {}
+        extra = {**last.get("vendor_extra", {}), **extra, **self._journal_details()}
         if self.journal:
-            self.journal.update_meta(replay={"exit": _exit_json(exit), "duration_ms": duration_ms, "vendor_extra": vendor_extra})
-        result, code = pipe.finish(exit, duration_ms=duration_ms, journal=self._journal_path(), vendor_extra=vendor_extra)
+            self.journal.update_meta(replay={"attempts": self.replay_attempts, "duration_ms": duration_ms,
+                                             "vendor_extra": extra, "attempts_list": attempts, "diff": diff,
+                                             "failure": list(failure) if failure else None, "quota": quota})
+        result, code = pipe.finish(exit, duration_ms=duration_ms, journal=self._journal_path(), vendor_extra=extra,
+                                   attempts=attempts, diff=diff["summary"] if diff else None, failure=failure,
+                                   quota=quota)
         if result["error"]:
             _stderr_last(result["error"])
         return self.emitter.close(result, code)
@@ -309,6 +434,70 @@ class _Run:
         _stderr_last(message)
         return self.emitter.close(result, code)
 
+    # ------------------------------------------------------------------ workspace (CONTRACT §10)
+
+    def _prepare_workspace(self, spec: RunSpec) -> None:
+        from shims import workspace
+
+        if spec.worktree:
+            if self.state_dir is None:
+                raise _Refusal(FailureKind.BAD_REQUEST, "--worktree needs a state folder; the config file is unusable.")
+            name = self.journal.run_id if self.journal else _worktree_name(self.vendor)
+            try:
+                self.worktree = workspace.create_worktree(spec.cwd, str(self.state_dir / "worktrees"), name)
+            except workspace.WorkspaceError as exc:
+                raise _Refusal(FailureKind.BAD_REQUEST, f"--worktree: {exc}") from None
+            spec.cwd = self.worktree.cwd
+        try:
+            self.snapshot = workspace.snapshot(spec.cwd)
+        except workspace.WorkspaceError as exc:
+            self.snapshot = None
+            _stderr_last(f"changes will not be collected: {exc}")
+
+    def _changes(self):
+        """What the run changed in the git workspace so far, or None."""
+        if self.snapshot is None:
+            return None
+        from shims import workspace
+
+        try:
+            changes = workspace.changes_since(self.snapshot)
+        except workspace.WorkspaceError as exc:
+            _stderr_last(f"changes could not be collected: {exc}")
+            return None
+        return changes if changes.files else None
+
+    def _collect_changes(self) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """The run's changes as one file_change item and result.diff; the patch goes to the
+        journal; a worktree is kept when changed, removed when clean."""
+        from shims import workspace
+
+        extra: dict[str, Any] = {}
+        changes = self._changes()
+        if self.worktree is not None:
+            kept = workspace.finish_worktree(self.worktree, changed=changes is not None)
+            extra["worktree"] = {"path": self.worktree.path, "branch": self.worktree.branch, "kept": bool(kept)}
+            self.worktree = None
+        if changes is None:
+            return None, extra
+        patch_path = None
+        if self.journal:
+            patch_path = self.journal.write_patch(changes.patch)
+        item = changes.item()
+        _fit_diffs(item["changes"])
+        if extra.get("worktree", {}).get("kept"):
+            item["worktree"] = extra["worktree"]["path"]
+        return {"item": item, "summary": changes.summary(patch_path)}, extra
+
+    def _cleanup_workspace(self) -> None:
+        if self.worktree is not None:  # the run ended before its changes were looked at
+            from shims import workspace
+
+            try:
+                workspace.finish_worktree(self.worktree, changed=self._changes() is not None)
+            except workspace.WorkspaceError:
+                pass
+
     # ------------------------------------------------------------------ journal, ledger, quota
 
     def _open_journal(self, settings) -> None:
@@ -321,32 +510,31 @@ class _Run:
         from shims.journal.store import new_run_id, prune
 
         root = Path(self.opts.journal).expanduser() if self.opts.journal else Path(settings.root)
-        self.redact_env = list(settings.redact_env)
         try:
             prune(root, settings.keep_runs, settings.keep_bytes)
             redactor = Redactor.from_env(os.environ, settings.redact_env)
             self.journal = RunJournal.create(root, new_run_id(self.vendor), redactor)
             self.journal.write_request(self.stdin, self.opts.prompt)
             self.journal.update_meta(
-                run_id=self.journal.run_id, journal_path=str(self.journal.path), provider=self.vendor, started_at=_iso(time.time()), pid=os.getpid(),
-                host=os.uname().nodename, status="running", cwd=self.spec.cwd if self.spec else os.getcwd(),
-                redacted_env=redactor.names,
+                run_id=self.journal.run_id, journal_path=str(self.journal.path), provider=self.vendor,
+                started_at=_iso(time.time()), pid=os.getpid(), host=os.uname().nodename, status="running",
+                cwd=self.spec.cwd if self.spec else os.getcwd(), redacted_env=redactor.names,
             )
         except OSError as exc:
             self.journal = None
             self.journal_problem = f"The run is not journaled: {exc.strerror or exc} ({root})."
             _stderr_last(self.journal_problem)
 
-    def _record_launch(self, launch, facts):
+    def _record_launch(self, launch, prefix: str):
         if not self.journal:
             return None
         spec = self.spec
         self.journal.update_meta(
-            argv=launch.argv, env_names=sorted(launch.env), env_added=sorted(set(launch.env_names_added)),
-            cwd=launch.cwd, pty=launch.pty, mode=spec.mode, model=spec.model, resume=spec.resume_session,
-            account=self.account, facts=facts.to_json(),
+            provider=self.vendor, argv=launch.argv, env_names=sorted(launch.env),
+            env_added=sorted(set(launch.env_names_added)), cwd=launch.cwd, pty=launch.pty, mode=spec.mode,
+            model=spec.model, resume=spec.resume_session, account=self.account, attempts=self.replay_attempts,
         )
-        return self.journal.vendor_recorder()
+        return self.journal.vendor_recorder(prefix)
 
     def _journal_path(self) -> str | None:
         return str(self.journal.path) if self.journal else None
@@ -375,53 +563,66 @@ class _Run:
         if self.state_dir is None:
             return
         try:
-            self._ledger_entry(result)
-            self._update_quota_memory(result)
+            self._ledger_append(result["status"], result["failure_kind"], result["usage"], result["session_id"],
+                                result["duration_ms"], result["provider"]["model"])
+            self._update_quota_memory(result["status"], result["failure_kind"], result["quota"])
         except OSError as exc:
             _stderr_last(f"could not update the usage ledger or quota memory: {exc.strerror or exc}")
 
-    def _ledger_entry(self, result: dict[str, Any]) -> None:
+    def _settle_attempt(self, exit: o.ExitInfo, status: str, kind: str | None, error: str | None) -> None:
+        """A provider the chain moves on from still spent what it spent, and its quota failure
+        is remembered like any other."""
+        if self.state_dir is None:
+            return
+        from normalize.usage import empty_usage
+
+        asm = self.pipe.asm
+        try:
+            self._ledger_append(status, kind, asm.usage or empty_usage(), asm.session_id,
+                                int((time.monotonic() - self.started) * 1000), self.pipe.facts.model)
+            quota = asm.failure_quota(exit, kind)
+            self._update_quota_memory(status, kind, _full_quota(quota) if quota else None)
+        except OSError as exc:
+            _stderr_last(f"could not update the usage ledger or quota memory: {exc.strerror or exc}")
+
+    def _ledger_append(self, status, kind, usage, session_id, duration_ms, model) -> None:
         spec = self.spec
         request = (spec.request if spec else None) or {}
-        usage = result["usage"]
         self._ledger().append({
             "run_id": self.journal.run_id if self.journal else None,
             "at": _iso(time.time()),
             "provider": self.vendor,
             "account": self.account,
-            "model": result["provider"]["model"] or usage.get("model"),
-            "session_id": result["session_id"],
-            "thread_id": result["thread_id"],
+            "model": model or usage.get("model"),
+            "session_id": session_id,
+            "thread_id": self.thread_id,
             "cwd": spec.cwd if spec else None,
             "role": request.get("role") if isinstance(request.get("role"), str) else None,
             "task_name": request.get("task_name") if isinstance(request.get("task_name"), str) else None,
-            "status": result["status"],
-            "failure_kind": result["failure_kind"],
-            "duration_ms": result["duration_ms"],
+            "status": status,
+            "failure_kind": kind,
+            "duration_ms": duration_ms,
             "usage": usage,
-            "session_total": self._session_total(),
-            "journal": result["journal"],
+            "session_total": self.pipe.asm.session_total if self.pipe is not None else None,
+            "journal": self._journal_path(),
         })
 
-    def _session_total(self) -> dict[str, Any] | None:
-        return self.pipe.asm.session_total if self.pipe is not None else None
-
-    def _update_quota_memory(self, result: dict[str, Any]) -> None:
+    def _update_quota_memory(self, status: str, kind: str | None, quota: dict[str, Any] | None) -> None:
         from shims.journal.quota import QuotaMemory
 
         memory = QuotaMemory(self.state_dir)
-        if result["status"] == "completed":
+        if status == "completed":
             memory.clear(self.vendor, self.account)
-        elif result["failure_kind"] == FailureKind.QUOTA_OR_RATE_LIMITED and result["quota"] and self.launch is not None:
-            memory.remember(self.vendor, self.account, result["quota"], ended_at=time.time(),
+        elif kind == FailureKind.QUOTA_OR_RATE_LIMITED and quota and self.launch is not None:
+            memory.remember(self.vendor, self.account, quota, ended_at=time.time(),
                             run_id=self.journal.run_id if self.journal else None)
 
-    def _previous_total(self, spec: RunSpec) -> dict[str, Any] | None:
+    def _previous_total(self, provider: str, spec: RunSpec) -> dict[str, Any] | None:
         from normalize.reconcile import zero_total
 
         if not spec.resume_session:
             return zero_total()
-        return self._ledger().last_total(self.vendor, spec.resume_session) if self.state_dir else None
+        return self._ledger().last_total(provider, spec.resume_session) if self.state_dir else None
 
     def _ledger(self):
         from shims.journal.ledger import Ledger
@@ -444,7 +645,57 @@ def account_for(vendor: str, env: dict[str, str]) -> str:
 
 
 def _exit_json(exit: o.ExitInfo) -> dict[str, Any]:
-    return {k: getattr(exit, k) for k in ("exit_code", "signal", "launched", "cancelled", "timed_out", "timeout_s", "ended_at")}
+    keys = ("exit_code", "signal", "launched", "cancelled", "timed_out", "timeout_s", "ended_at", "stopped")
+    return {k: getattr(exit, k) for k in keys}
+
+
+def _prefix(index: int, provider: str) -> str:
+    """The journal's file prefix for an attempt's vendor bytes."""
+    return "vendor" if index == 0 else f"vendor-{index}-{provider}"
+
+
+def _switch_note(provider: str, kind: str, error: str, to: str) -> str:
+    return f"{provider} could not serve ({kind}: {error.rstrip('.')}); falling back to {to}."
+
+
+def _worktree_name(provider: str) -> str:
+    from shims.journal.store import new_run_id
+
+    return new_run_id(provider)
+
+
+# A file_change item lists every changed path; the per-file diffs share what is left of the
+# 16 KiB line (the journal's patch.diff has them whole).
+_DIFF_BUDGET = 12 * 1024
+
+
+def _fit_diffs(changes: list[dict[str, Any]]) -> None:
+    from normalize.limits import tail_bytes
+
+    per_file = _DIFF_BUDGET // max(len(changes), 1)
+    for change in changes:
+        diff = change.get("diff")
+        if diff is None:
+            continue
+        if per_file < 256:
+            change.pop("diff")
+        elif len(diff.encode()) > per_file:
+            change["diff"] = tail_bytes(diff, per_file)
+
+
+def _full_quota(q: dict[str, Any]) -> dict[str, Any]:
+    return {k: q.get(k) for k in ("state", "resets_at", "retry_after_s", "window", "message")}
+
+
+def _cost_of(usage: dict[str, Any] | None, prices: dict[str, dict[str, float]]) -> float | None:
+    """The usage's cost as reported, else estimated from the price table."""
+    if not usage:
+        return None
+    if usage.get("cost_usd") is not None:
+        return float(usage["cost_usd"])
+    from normalize.usage import price_estimate
+
+    return price_estimate(usage, prices)
 
 
 def _iso(epoch: float) -> str:

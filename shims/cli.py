@@ -206,13 +206,16 @@ def normalize(
     raise typer.Exit(0 if emit != NormalizeEmit.ndjson else code)
 
 
-@toolkit.command(help="Check each provider: binary, version, translation built. Exit 1 when none is ready.")
+@toolkit.command(help="Each provider: binary and version, credentials, remembered or reported quota with its reset "
+                      "time, and which modes it can honour. Exit 1 when none is ready.")
 def doctor(
-    json_out: Annotated[bool, typer.Option("--json", help="One JSON object per provider, as a list.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object per provider (or per mode), as a list.")] = False,
+    modes: Annotated[bool, typer.Option("--modes", help="The mode table: how read-only, write and full map onto each "
+                                                       "vendor's flags, and whether this installation can honour them.")] = False,
 ) -> None:
     from shims.preflight import doctor as run_doctor
 
-    raise typer.Exit(run_doctor(json_out))
+    raise typer.Exit(run_doctor(json_out, modes=modes))
 
 
 def _journal_root(root: Path | None) -> Path:

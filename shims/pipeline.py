@@ -39,9 +39,11 @@ class Facts:
 
 
 class Pipeline:
+    """One assembled stream over one or more attempts (a fallback chain): each attempt has its
+    own parser; the assembler, and so the thread and its item ids, is shared."""
+
     def __init__(self, facts: Facts, sink: Sink) -> None:
         self.facts = facts
-        self.parser = vendors.new_parser(facts.provider, facts.format, prices=facts.prices)
         self.asm = Assembler(
             sink,
             provider=facts.provider,
@@ -50,7 +52,23 @@ class Pipeline:
             model=facts.model,
             max_final_message_bytes=facts.max_final_message_bytes,
         )
+        self.parser = vendors.new_parser(facts.provider, facts.format, prices=facts.prices)
         self.parse_errors: list[str] = []
+        self.stdout_bytes = 0
+        self._ended = False
+        self._extra: dict[str, Any] = {}
+
+    def switch(self, facts: Facts, note: str) -> None:
+        """The next provider of the chain takes over; `note` says why (an `error` item)."""
+        self.asm.switch_provider(facts.provider, model=facts.model, note=note)
+        self.facts = facts
+        self.parser = vendors.new_parser(facts.provider, facts.format, prices=facts.prices)
+        self.parse_errors, self.stdout_bytes, self._ended, self._extra = [], 0, False, {}
+
+    def restart_parser(self, fmt: str) -> None:
+        """The same provider again in another output format (agy retried under a pty)."""
+        self.facts.format = fmt
+        self.parser = vendors.new_parser(self.facts.provider, fmt, prices=self.facts.prices)
         self.stdout_bytes = 0
 
     def line(self, line: bytes) -> None:
@@ -62,6 +80,17 @@ class Pipeline:
             observations = [o.Unparsed(f"parser error {type(exc).__name__}")]
         self.asm.feed(observations)
 
+    def end_attempt(self, exit: o.ExitInfo) -> tuple[str, str | None, str | None]:
+        """The vendor is done: its last observations, this run's share of the session's usage,
+        and the verdict (status, failure kind, error) the run would end with."""
+        if not self._ended:
+            self._ended = True
+            self.asm.feed(self.parser.finish(exit))
+            if self.parse_errors:
+                self._extra["parser_errors"] = self.parse_errors[:5]
+            self.asm.feed(self._settle(self._extra))
+        return self.asm.verdict(exit)
+
     def finish(
         self,
         exit: o.ExitInfo,
@@ -69,14 +98,23 @@ class Pipeline:
         duration_ms: int = 0,
         journal: str | None = None,
         vendor_extra: dict[str, Any] | None = None,
+        attempts: list[dict[str, Any]] | None = None,
+        diff: dict[str, Any] | None = None,
+        failure: tuple[str, str] | None = None,
+        quota: dict[str, Any] | None = None,
     ) -> tuple[dict[str, Any], int]:
-        asm = self.asm
-        asm.feed(self.parser.finish(exit))
-        extra = dict(vendor_extra or {})
-        if self.parse_errors:
-            extra["parser_errors"] = self.parse_errors[:5]
-        asm.feed(self._settle(extra))
-        return asm.finish(exit, duration_ms=duration_ms, journal=journal, vendor=extra)
+        """Close the stream. `failure` (with its `quota`) ends a run whose last provider could
+        not be launched."""
+        if failure is None:
+            self.end_attempt(exit)
+        elif quota is not None:
+            self.asm.feed([o.QuotaReport(quota)])
+        extra = {**self._extra, **(vendor_extra or {})}
+        return self.asm.finish(exit, duration_ms=duration_ms, journal=journal, vendor=extra, attempts=attempts,
+                               diff=diff, failure=failure)
+
+    def feed(self, observations: list[o.Observation]) -> None:
+        self.asm.feed(observations)
 
     def _settle(self, extra: dict[str, Any]) -> list[o.Observation]:
         """This run's share of a session's running total, checked against the journal."""

@@ -8,6 +8,7 @@ run (shims.journal.quota) is still in force. No model call, no quota spent.
 from __future__ import annotations
 
 import os
+import shutil
 
 import orjson
 
@@ -87,12 +88,85 @@ def preflight(vendor: str, vendor_bin: str | None = None, *, ignore_quota_state:
     return 0 if answer["ready"] else EXIT_CODES[answer["failure_kind"]]
 
 
-def doctor(json_out: bool) -> int:
-    rows = [check(name) for name in ("claude", "gemini", "agy")]
+PROVIDERS = ("claude", "gemini", "agy")
+
+
+def mode_support(vendor: str, program: str | None) -> dict[str, str | None]:
+    """mode -> None when this installation can honour it, else why not: asks the vendor
+    package to build a launch for each mode (its refusals are the truth, e.g. Claude's full
+    mode as root, write mode on an agy without --mode)."""
+    from normalize.request import RunSpec
+
+    command = vendors.command_module(vendor)
+    out: dict[str, str | None] = {}
+    for mode in command.MODES:
+        try:
+            launch = command.build_launch(RunSpec(prompt="-", mode=mode, cwd=os.getcwd()),
+                                          program or vendors.info(vendor).program)
+        except ValueError as exc:
+            out[mode] = str(exc)
+            continue
+        out[mode] = None
+        if launch.scratch_dir:  # a per-run folder the launch prepared and nothing will run in
+            shutil.rmtree(launch.scratch_dir, ignore_errors=True)
+    return out
+
+
+def doctor(json_out: bool, modes: bool = False) -> int:
+    if modes:
+        return _modes_table(json_out)
+    rows = []
+    for name in PROVIDERS:
+        row = check(name)
+        program = resolve_program(name, _configured_bin(name))
+        row["modes"] = mode_support(name, program) if program else {}
+        rows.append(row)
     if json_out:
         print(orjson.dumps(rows).decode())
     else:
-        print(f"{'provider':<10}{'ready':<7}{'cli version':<22}{'auth':<13}problem")
+        head = ("provider", "ready", "cli version", "auth", "quota", "modes", "problem")
+        body = []
         for r in rows:
-            print(f"{r['provider']:<10}{'yes' if r['ready'] else 'no':<7}{(r['cli_version'] or '-'):<22}{r['auth']:<13}{r['error'] or ''}")
+            q = r["quota"] or {}
+            quota = q.get("state") or "-"
+            if q.get("resets_at"):
+                quota += f" until {q['resets_at']}"
+            modes = " ".join(m if why is None else f"({m})" for m, why in r["modes"].items()) or "-"
+            body.append((r["provider"], "yes" if r["ready"] else "no", r["cli_version"] or "-", r["auth"], quota,
+                         modes, r["error"] or ""))
+        _print_table(head, body)
+        print("(mode) = this installation cannot honour that mode; `shims doctor --modes` says why.")
     return 0 if any(r["ready"] for r in rows) else 1
+
+
+def _modes_table(json_out: bool) -> int:
+    rows = []
+    for name in PROVIDERS:
+        command = vendors.command_module(name)
+        program = resolve_program(name, _configured_bin(name))
+        support = mode_support(name, program)
+        for mode, args in command.MODES.items():
+            rows.append({"provider": name, "mode": mode, "args": list(args), "meaning": command.MODE_NOTES[mode],
+                         "supported": support[mode] is None, "why_not": support[mode]})
+    if json_out:
+        print(orjson.dumps(rows).decode())
+        return 0
+    body = [(r["provider"], r["mode"], " ".join(r["args"]) or "(none: the default)", r["meaning"],
+             "yes" if r["supported"] else f"no: {r['why_not']}") for r in rows]
+    _print_table(("provider", "mode", "vendor arguments", "meaning", "here"), body)
+    return 0
+
+
+def _configured_bin(vendor: str) -> str | None:
+    from shims.config import ConfigError, load_defaults
+
+    try:
+        return load_defaults(vendor)["vendor_bin"]
+    except ConfigError:
+        return None
+
+
+def _print_table(head: tuple[str, ...], body: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(r[i])) for r in (head, *body)) for i in range(len(head))]
+    for r in (head, *body):
+        print("  ".join(str(c).ljust(widths[i]) for i, c in enumerate(r)).rstrip())

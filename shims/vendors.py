@@ -28,6 +28,9 @@ VENDORS: dict[str, VendorInfo] = {
 }
 
 
+NAMES: tuple[str, ...] = tuple(VENDORS)
+
+
 def info(name: str) -> VendorInfo:
     try:
         return VENDORS[name]
@@ -51,6 +54,9 @@ def new_parser(name: str, fmt: str = "stream-json", prices: dict | None = None):
         raise ValueError(f"{name} has no parser for --format {fmt}; it has: {', '.join(vi.formats)}")
     module = _module(name, "parse")
     if prices:
-        base = getattr(importlib.import_module(f"shims.{name}.prices"), "PRICES", {})
+        try:
+            base = importlib.import_module(f"shims.{name}.prices").PRICES
+        except ModuleNotFoundError:  # a vendor without a packaged table (agy): the config's alone
+            base = {}
         return module.new_parser(fmt, prices={**base, **prices})
     return module.new_parser(fmt)

@@ -71,7 +71,7 @@ def test_a_run_is_journaled_completely_and_privately(fake_env, tmp_path):
     assert meta["status"] == "finished" and meta["provider"] == "fake" and meta["cwd"] == str(tmp_path)
     assert meta["argv"][:3] == [FAKE_VENDOR, "-p", "Say hello"]
     assert "PATH" in meta["env_names"] and all("=" not in n for n in meta["env_names"])
-    assert meta["replay"]["exit"]["exit_code"] == 0
+    assert [a["exit"]["exit_code"] for a in meta["replay"]["attempts"]] == [0]
     # the vendor's bytes, with one timing record per chunk that added up to them
     out = (run / "vendor.stdout").read_bytes()
     assert b'"type":"init"' in out and out.endswith(b"\n")

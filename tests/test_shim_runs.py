@@ -142,14 +142,6 @@ def test_missing_vendor_binary_result(fake_env):
     assert "--vendor-bin" in result["error"]
 
 
-@pytest.mark.parametrize("flag", [["--worktree"], ["--fallback", "gemini"], ["--max-cost-usd", "1"]])
-def test_flags_of_later_versions_say_so(flag, fake_env):
-    code, out, _ = run_shim(["--emit", "ndjson", *flag, "hi"], env=fake_env)
-    result = check_stream(parse_stream(out), code)
-    assert code == 7 and result["failure_kind"] == "unsupported_mode"
-    assert "not available yet" in result["error"]
-
-
 def test_unknown_flag_is_a_bad_request(fake_env):
     code, out, err = run_shim(["--no-such-flag", "hi"], env=fake_env)
     assert code == 2

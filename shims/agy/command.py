@@ -33,11 +33,21 @@ MODES: dict[str, list[str]] = {
     "full": ["--dangerously-skip-permissions"],
 }
 
+# What each mode means with this vendor, for `shims doctor --modes` (CONTRACT §9).
+MODE_NOTES: dict[str, str] = {
+    "read-only": "agy's default mode: reads in the workspace; shell, writes, fetches and MCP soft-denied",
+    "write": "edits accepted (--mode exists from agy 1.1.0; refused before launch on older agy)",
+    "full": "no permission checks",
+}
+
 _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 
 
 _probed: dict[tuple[str, float], tuple[int, int, int] | None] = {}
 
+
+# Where a run's cost comes from (agy reports tokens only; a cost needs [prices.agy."model"] in the config): the spend cap needs one.
+COST_SOURCE = None
 
 def probe_version(program: str, timeout: float = 10.0) -> tuple[int, int, int] | None:
     """The installed agy's version (it updates itself: keyed by the binary's mtime too)."""

@@ -10,7 +10,7 @@ from typing import Any
 from normalize import observe as o
 from normalize.failures import FailureKind as K
 from normalize.reconcile import mismatch_observations
-from normalize.usage import from_parts
+from normalize.usage import from_parts, price_estimate
 from shims.agy.errors import classify, classify_no_result, stderr_markers
 from shims.agy.screen import ScreenText
 from shims.jsonline import as_count as _int
@@ -30,7 +30,8 @@ class AgyParser:
     """`--output-format stream-json` (and the one-line `json` envelope, which is the same
     `result` payload)."""
 
-    def __init__(self) -> None:
+    def __init__(self, prices: dict[str, dict[str, float]] | None = None) -> None:
+        self._prices = prices or {}  # agy reports no cost: only the config's prices give one
         self._conversation = ""
         self._open_steps: set[int] = set()
         self._steps_usage = dict.fromkeys(_USAGE_KEYS, 0)
@@ -74,6 +75,8 @@ class AgyParser:
             wrong = total_difference(usage)
             if wrong:
                 self._bad_step_totals.append((index, *wrong))
+            # The running figure, so a spend cap can act while agy works; the result's wins.
+            out.append(o.UsageReport(self._priced(usage_of(self._steps_usage, self._model, "invocation"))))
         if kind == "agent_response":
             delta = _text(s.get("text_delta"))
             if delta:
@@ -152,8 +155,15 @@ class AgyParser:
         one turn, else (no step usage seen) its scope is `session`."""
         total = r.get("usage") if isinstance(r.get("usage"), dict) else {}
         if self._saw_step_usage:
-            return usage_of(self._steps_usage, self._model, "invocation")
-        return usage_of(total, self._model, "invocation" if r.get("num_turns") in (0, 1) else "session")
+            return self._priced(usage_of(self._steps_usage, self._model, "invocation"))
+        return self._priced(usage_of(total, self._model, "invocation" if r.get("num_turns") in (0, 1) else "session"))
+
+    def _priced(self, usage: dict[str, Any]) -> dict[str, Any]:
+        if self._prices:
+            cost = price_estimate(usage, self._prices)
+            if cost is not None:
+                usage["cost_usd"], usage["cost_source"] = cost, "price_table"
+        return usage
 
     def _checks(self, r: dict[str, Any] | None) -> dict[str, dict[str, list[int]]]:
         """agy.md §5: total_tokens = input_tokens + output_tokens in every usage object. The step
@@ -267,7 +277,7 @@ def _details(r: dict[str, Any], marks: dict[str, Any]) -> dict[str, Any]:
 
 def new_parser(fmt: str = "stream-json", prices: dict | None = None):
     if fmt in ("stream-json", "json"):
-        return AgyParser()
+        return AgyParser(prices)
     if fmt == "text":
         return AgyTextParser()
     raise ValueError(f"agy has no parser for --format {fmt}")

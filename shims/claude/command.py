@@ -41,6 +41,17 @@ MODES: dict[str, list[str]] = {
 }
 
 
+# What each mode means with this vendor, for `shims doctor --modes` (CONTRACT §9).
+MODE_NOTES: dict[str, str] = {
+    "read-only": "reads and read-only shell commands; Edit/Write/MultiEdit/NotebookEdit disallowed",
+    "write": "edits accepted; shell commands allowed (no OS sandbox confines them to the workspace)",
+    "full": "no permission checks; refused as root (the CLI rejects the flag for root)",
+}
+
+
+# Where a run's cost comes from (the CLI reports cost (total_cost_usd, costUSD)): the spend cap needs one.
+COST_SOURCE = "vendor"
+
 def mode_args(mode: str | None) -> list[str]:
     if mode is None:
         return []
@@ -59,6 +70,8 @@ def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
     if spec.resume_session:
         argv += ["--resume", spec.resume_session]
     argv += mode_args(spec.mode)
+    if spec.max_cost_usd:
+        argv += ["--max-budget-usd", f"{spec.max_cost_usd:g}"]
     stdin_data = None
     if len(spec.prompt.encode()) <= ARGV_PROMPT_MAX:
         # After `--`: a prompt starting with "-" stays a prompt, and variadic flags such as

@@ -66,7 +66,11 @@ def classify_result(
     if reason == "max_turns" or result.get("subtype") == "error_max_turns":
         return o.Failed(K.PROVIDER_FAILED, f"Claude stopped at its turn limit ({_errors_text(result) or 'max turns reached'}).")
     if reason == "budget_exhausted" or result.get("subtype") == "error_max_budget_usd":
-        return o.Failed(K.PROVIDER_FAILED, f"Claude stopped at its budget ({_errors_text(result) or 'budget exhausted'}).")
+        # --max-budget-usd is how --max-cost-usd reaches Claude: one spend-cap policy across
+        # vendors (quota_or_rate_limited, exhausted), and final: no fallback spends more.
+        cap = _errors_text(result) or "budget exhausted"
+        message = f"Claude stopped at the spend cap ({cap}); raise --max-cost-usd to let it continue."
+        return o.Failed(K.QUOTA_OR_RATE_LIMITED, message, {"state": "exhausted", "message": cap}, spend_cap=True)
 
     info = ((synthetic or {}).get("api_error_params") or {}).get("rate_limit_info") or {}
     if api_error == "usage_limit_reached" or rejected_quota or info.get("status") == "rejected":

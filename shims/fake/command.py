@@ -11,6 +11,9 @@ from shims.runtime.spawn import Launch
 MODES = {"read-only": ["--mode", "read-only"], "write": ["--mode", "write"], "full": ["--mode", "full"]}
 
 
+# Where a run's cost comes from (the fake reports cost_usd): the spend cap needs one.
+COST_SOURCE = "vendor"
+
 def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
     argv = [program, "-p", spec.prompt, "--output", "stream-json"]
     if spec.mode:
@@ -21,6 +24,8 @@ def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
         argv += ["--resume", spec.resume_session]
     return Launch(argv=argv, env=dict(os.environ), cwd=spec.cwd, pty=pty)
 
+
+MODE_NOTES: dict[str, str] = {mode: "echoed to the fake CLI" for mode in MODES}
 
 # Tests give each fake "account" its own quota memory through this variable.
 ACCOUNT_ENV = ("FAKE_VENDOR_ACCOUNT",)

@@ -29,6 +29,9 @@ RUN_SETTINGS = {
 CREDENTIAL_FILES = ("oauth_creds.json", "google_accounts.json", "installation_id")
 
 
+# Where a run's cost comes from (no cost from the CLI: the packaged price table (shims.gemini.prices)): the spend cap needs one.
+COST_SOURCE = "price_table"
+
 def gemini_home(env: dict[str, str]) -> Path:
     state = env.get("XDG_STATE_HOME") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".local", "state")
     return Path(state) / "codex-shims" / "gemini-home"
@@ -83,6 +86,14 @@ MODES: dict[str, list[str]] = {
     "read-only": ["--approval-mode", "default"],
     "write": ["--approval-mode", "auto_edit"],
     "full": ["--approval-mode", "yolo"],
+}
+
+
+# What each mode means with this vendor, for `shims doctor --modes` (CONTRACT §9).
+MODE_NOTES: dict[str, str] = {
+    "read-only": "only read-only tools are declared to the model (no edits, no shell)",
+    "write": "file edits auto-approved; shell commands not available",
+    "full": "every tool auto-approved, shell included",
 }
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from normalize import observe as o
 from shims.journal.redact import Redactor
 from shims.journal.store import load
+from shims.runtime.lines import LineFramer, TailBuffer
 
 
 @dataclass(slots=True)
@@ -40,36 +42,16 @@ class ReplayOutcome:
 
 
 def replay_run(path: Path) -> ReplayOutcome:
-    from shims.pipeline import Facts
-    from shims.recording import run_recorded
-
     record = load(path)
     meta = record.meta
     recorded = _lines(path / "events.ndjson")
-    facts_json = meta.get("facts")
-    if not isinstance(facts_json, dict):
-        return ReplayOutcome(path, False, True, recorded, recorded, "the vendor was never launched: nothing to re-normalize")
-    facts = Facts.from_json(facts_json)
     replay = meta.get("replay") if isinstance(meta.get("replay"), dict) else None
-    interrupted = replay is None
-    if interrupted:
-        # The shim died before the vendor ended: only the events it printed can be compared.
-        exit = o.ExitInfo(signal=9)
-        duration_ms, extra = 0, {}
-    else:
-        exit = o.ExitInfo(**{k: v for k, v in replay["exit"].items() if k in o.ExitInfo.__dataclass_fields__})
-        duration_ms, extra = int(replay.get("duration_ms") or 0), replay.get("vendor_extra") or {}
+    attempts = _attempts(meta, replay)
+    if not attempts or all(a.get("refusal") for a in attempts):
+        return ReplayOutcome(path, False, True, recorded, recorded, "the vendor was never launched: nothing to re-normalize")
     replayed: list[bytes] = []
-    run_recorded(
-        facts,
-        _read(path / "vendor.stdout"),
-        _read(path / "vendor.stderr"),
-        exit,
-        duration_ms=duration_ms,
-        journal=meta.get("journal_path"),
-        vendor_extra=extra,
-        sink=lambda event, line: replayed.append(line),
-    )
+    interrupted = replay is None  # written when the run ends
+    _rebuild(path, meta, replay or {}, attempts, lambda event, line: replayed.append(line))
     # The journal's copies were redacted; the replay of redacted bytes is redacted the same way
     # (masks keep lengths and are never matched again).
     scrub = Redactor()
@@ -79,6 +61,70 @@ def replay_run(path: Path) -> ReplayOutcome:
         replayed = replayed[: len(recorded)]
         note = f"the run was interrupted: compared the {len(recorded)} events it printed"
     return ReplayOutcome(path, True, replayed == recorded, recorded, replayed, note)
+
+
+def _attempts(meta: dict[str, Any], replay: dict[str, Any] | None) -> list[dict[str, Any]]:
+    found = (replay or {}).get("attempts") or meta.get("attempts")  # meta's: written at each launch
+    if isinstance(found, list):
+        return [a for a in found if isinstance(a, dict) and isinstance(a.get("facts"), dict)]
+    if isinstance(meta.get("facts"), dict):  # one attempt, facts at the top (synthesized journals)
+        return [{"facts": meta["facts"], "prefix": "vendor", "exit": (replay or {}).get("exit")}]
+    return []
+
+
+def _rebuild(path: Path, meta: dict[str, Any], replay: dict[str, Any], attempts: list[dict[str, Any]], sink) -> None:
+    """The live run's sequence (shims.app._Run._run_chain) over the journaled attempts."""
+    from shims.pipeline import Facts, Pipeline
+
+    pipe: Pipeline | None = None
+    note = ""
+    exit = o.ExitInfo(launched=False)
+    for a in attempts:
+        facts = Facts.from_json(a["facts"])
+        if pipe is None:
+            pipe = Pipeline(facts, sink)
+        else:
+            pipe.switch(facts, note)
+        note = a.get("note") or ""
+        if a.get("refusal"):
+            exit = o.ExitInfo(launched=False)
+            continue
+        pipe.asm.launched()
+        framer = LineFramer()
+        for line in framer.feed(_read(path / f"{a['prefix']}.stdout")) + framer.finish():
+            pipe.line(line)
+        exit = _exit(a.get("exit"), _read(path / f"{a['prefix']}.stderr"))
+        pipe.end_attempt(exit)
+    assert pipe is not None
+    failure = replay.get("failure")
+    last = attempts[-1]
+    if last.get("refusal"):
+        kind, message, quota = (list(last["refusal"]) + [None, None, None])[:3]
+        failure, quota = [kind, message], quota
+    else:
+        quota = replay.get("quota")
+    diff = replay.get("diff") if isinstance(replay.get("diff"), dict) else None
+    if diff is not None and isinstance(diff.get("item"), dict):
+        pipe.feed([o.Item(diff["item"])])
+    pipe.finish(
+        exit,
+        duration_ms=int(replay.get("duration_ms") or 0),
+        journal=meta.get("journal_path"),
+        vendor_extra=replay.get("vendor_extra") or {},
+        attempts=replay.get("attempts_list") or [],
+        diff=diff.get("summary") if diff else None,
+        failure=tuple(failure) if failure else None,
+        quota=quota,
+    )
+
+
+def _exit(data: Any, stderr: bytes) -> o.ExitInfo:
+    if not isinstance(data, dict):  # the shim died before the vendor ended
+        data = {"signal": 9}
+    tail = TailBuffer()
+    tail.write(stderr)
+    fields = {k: v for k, v in data.items() if k in o.ExitInfo.__dataclass_fields__}
+    return o.ExitInfo(**{**fields, "stderr_tail": tail.text()})
 
 
 def _lines(path: Path) -> list[bytes]:

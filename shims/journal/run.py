@@ -80,6 +80,12 @@ class RunJournal:
                 return
         self._append(self._events_fd, self._redactor.redact(line) + b"\n")
 
+    def write_patch(self, patch: bytes) -> str | None:
+        """The run's whole patch (CONTRACT §10); its path, or None when it could not be written."""
+        path = self.path / "patch.diff"
+        self._guard(lambda: _write_file(path, self._redactor.redact(patch)))
+        return None if self.error else str(path)
+
     def vendor_recorder(self, prefix: str = "vendor") -> VendorRecorder:
         return VendorRecorder(self, prefix)
 

@@ -45,6 +45,8 @@ class Limits:
     timeout_s: float | None = None
     idle_timeout_s: float | None = 600.0
     cancel_grace_s: float = 3.0
+    # Asked after every read: a sentence when the run must stop (the spend cap), else None.
+    stop: Callable[[], str | None] | None = None
 
 
 class _Ladder:
@@ -167,6 +169,7 @@ def _loop(
     ladder = _Ladder(limits.cancel_grace_s, launch.min_sigint_grace_s)
     cancelled: str | None = None
     timed_out: str | None = None
+    stopped: str | None = None
     exited_at: float | None = None
 
     try:
@@ -178,8 +181,11 @@ def _loop(
                 if cancelled is None and timed_out is None:
                     cancelled = _SIGNAL_NAMES.get(sigs[0], "SIGTERM")
                     ladder.start(now)
-            if cancelled is None and timed_out is None and exited_at is None:
-                if deadline is not None and now >= deadline:
+            if cancelled is None and timed_out is None and stopped is None and exited_at is None:
+                if limits.stop is not None and (reason := limits.stop()):
+                    stopped = reason
+                    ladder.start(now)
+                elif deadline is not None and now >= deadline:
                     timed_out = "timeout"
                     ladder.start(now)
                 elif limits.idle_timeout_s and now - last_output >= limits.idle_timeout_s:
@@ -257,6 +263,7 @@ def _loop(
         cancelled=cancelled,
         timed_out=timed_out,
         timeout_s=(limits.idle_timeout_s if timed_out == "idle" else limits.timeout_s) if timed_out else None,
+        stopped=stopped,
     )
 
 

@@ -17,6 +17,8 @@ because a shim under test passes its environment through but controls argv:
   FAKE_VENDOR_FLOOD_BYTES bytes of delta lines for flood (default 200_000_000)
   FAKE_VENDOR_HUGE_BYTES  bytes of tool output for huge-line (default 20_000_000)
   FAKE_VENDOR_PIDFILE     append our pid (and the grandchild's) to this file
+  FAKE_VENDOR_WRITE       `path=text[;path=text…]`: write these files (relative to the cwd) before
+                          any output, like an agent that edits without telling (empty text deletes)
 
 Standard library only, so it runs under any python3 without the project's venv.
 """
@@ -375,6 +377,17 @@ def finish_stderr() -> None:
         emit(2, text.encode("utf-8", "surrogateescape"))
 
 
+def write_files(spec: str) -> None:
+    for entry in filter(None, spec.split(";")):
+        path, _, text = entry.partition("=")
+        if text:
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text.replace("\\n", "\n"))
+        elif os.path.exists(path):
+            os.remove(path)
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     if args.version:
@@ -394,6 +407,7 @@ def main(argv: list[str]) -> int:
     if "invalid-utf8" in bad:
         emit(2, b"warning: \xff\xfe\x80 not utf-8 on stderr\n")
 
+    write_files(os.environ.get("FAKE_VENDOR_WRITE", ""))
     steps = apply_misbehaviour(load_script(args), bad)
     pace = float(os.environ.get("FAKE_VENDOR_PACE") or (0.2 if "slow" in bad else 0))
     crash_after = int(os.environ.get("FAKE_VENDOR_CRASH_AFTER", "2")) if "crash-mid-line" in bad else None

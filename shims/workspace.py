@@ -1,0 +1,470 @@
+"""Worktree and diff (CONTRACT §10): what a run changed in a git working tree.
+
+Every run in a git directory gets a *snapshot* at start: the tree id of the whole working tree
+(tracked and untracked files, .gitignore respected), written through a private copy of the
+index, so the user's checkout, index and refs are never touched. At the end a second snapshot
+is taken and the two trees are diffed; only what changed between them is reported, never the
+user's own uncommitted changes from before the run.
+
+With `--worktree` the vendor runs in a fresh `git worktree` on a new branch `codex-shims/<name>`
+at HEAD (`create_worktree`); `finish_worktree` removes it with its branch when the run changed
+nothing, and keeps both otherwise.
+
+Every git call is an argv list (never a shell), with `GIT_TERMINAL_PROMPT=0`, `LC_ALL=C` (the
+lock-retry logic reads git's English messages) and `-c core.quotepath=false`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+__all__ = [
+    "Changes",
+    "GitError",
+    "GitNotFound",
+    "NoCommitYet",
+    "NotAGitRepo",
+    "Snapshot",
+    "WorkspaceError",
+    "Worktree",
+    "changes_since",
+    "create_worktree",
+    "finish_worktree",
+    "snapshot",
+]
+
+
+class WorkspaceError(Exception):
+    """Anything that keeps the shim from snapshotting, diffing or making a worktree."""
+
+
+class NotAGitRepo(WorkspaceError):
+    pass
+
+
+class NoCommitYet(WorkspaceError):
+    pass
+
+
+class GitNotFound(WorkspaceError):
+    pass
+
+
+class GitError(WorkspaceError):
+    def __init__(self, args: list[str], returncode: int, stderr: bytes) -> None:
+        self.git_args = args
+        self.returncode = returncode
+        self.stderr = stderr.decode("utf-8", "replace").strip()
+        super().__init__(f"`git {' '.join(args)}` failed (exit {returncode}): {self.stderr or 'no message'}")
+
+
+# Variables that would point git at another repository, index or work tree than the one `cwd`
+# is in (e.g. a shim started from a git hook): cwd alone decides.
+_LOCATION_VARS = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+    "GIT_PREFIX",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_NAMESPACE",
+)
+
+
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _LOCATION_VARS}
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    env["LC_ALL"] = "C"
+    if extra:
+        env.update(extra)
+    return env
+
+
+def _argv(args: list[str]) -> list[str]:
+    return ["git", "-c", "core.quotepath=false", *args]
+
+
+def _run(args: list[str], cwd: str, *, env: dict[str, str] | None = None, check: bool = True,
+         big: bool = False) -> subprocess.CompletedProcess[bytes]:
+    """Run git; raise GitError on a non-zero exit when `check`. With `big`, stderr goes to a
+    file so stdout is read in one buffer (communicate() with two pipes collects chunks and
+    joins them: twice the memory of a large patch)."""
+    env = env or _env()
+    try:
+        return _run_or_raise(args, cwd, env, check, big)
+    except (FileNotFoundError, NotADirectoryError) as e:
+        raise _spawn_error(cwd) from e
+
+
+def _spawn_error(cwd: str) -> WorkspaceError:
+    """Popen's FileNotFoundError means either the program or the cwd is missing."""
+    if not os.path.isdir(cwd):
+        return WorkspaceError(f"{cwd} is not a directory")
+    return GitNotFound("git is not installed (not found on PATH)")
+
+
+def _run_or_raise(args: list[str], cwd: str, env: dict[str, str], check: bool,
+                  big: bool) -> subprocess.CompletedProcess[bytes]:
+    if big:
+        with tempfile.TemporaryFile() as err:
+            proc = subprocess.run(_argv(args), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=err)
+            err.seek(0)
+            proc.stderr = err.read()
+    else:
+        proc = subprocess.run(_argv(args), cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True)
+    if check and proc.returncode != 0:
+        raise GitError(args, proc.returncode, proc.stderr)
+    return proc
+
+
+def _line(out: bytes) -> str:
+    """One path printed by git: only the final newline is git's (a path may hold others)."""
+    return os.fsdecode(out[:-1] if out.endswith(b"\n") else out)
+
+
+_NOT_A_REPO = re.compile(rb"not a git repository|must be run in a work tree")
+
+
+def _toplevel(cwd: str) -> str:
+    proc = _run(["rev-parse", "--show-toplevel"], cwd, check=False)
+    if proc.returncode != 0:
+        if _NOT_A_REPO.search(proc.stderr):
+            raise NotAGitRepo(f"{cwd} is not inside a git repository; --worktree needs one")
+        raise GitError(["rev-parse", "--show-toplevel"], proc.returncode, proc.stderr)
+    return _line(proc.stdout)
+
+
+# ---------------------------------------------------------------------------------------------
+# Snapshot and diff
+
+
+@dataclass
+class Snapshot:
+    root: str  # repository top level (of the worktree when cwd is in one)
+    tree: str  # tree id of the working tree at snapshot time
+
+
+@dataclass
+class Changes:
+    """files: contract file_change entries {path, kind, diff, move_path?}, paths relative to
+    the repository root; patch: the whole `--binary` patch, for `git apply`."""
+
+    files: list[dict] = field(default_factory=list)
+    insertions: int = 0
+    deletions: int = 0
+    patch: bytes = b""
+
+    def item(self) -> dict | None:
+        # Whole diffs: the stream's encoder (normalize.limits.encode_line) cuts the line to
+        # 16 KiB; the journal keeps the full patch.
+        if not self.files:
+            return None
+        return {"type": "file_change", "changes": self.files, "status": "completed"}
+
+    def summary(self, patch_path: str | None) -> dict | None:
+        if not self.files:
+            return None
+        return {"files_changed": len(self.files), "insertions": self.insertions,
+                "deletions": self.deletions, "patch_path": patch_path}
+
+
+def snapshot(cwd: str) -> Snapshot | None:
+    """The working tree of cwd's repository as a tree id, or None when cwd is not inside a git
+    work tree (also a missing directory, or git not installed). Other git failures (a corrupt
+    index, dubious ownership) raise WorkspaceError."""
+    if not os.path.isdir(cwd):
+        return None
+    try:
+        root = _toplevel(cwd)
+    except (NotAGitRepo, GitNotFound):
+        return None
+    return Snapshot(root=root, tree=_write_tree(root))
+
+
+def changes_since(snap: Snapshot) -> Changes:
+    """What changed in snap's working tree since snap: the difference between snap's tree and
+    one taken now. Changes that existed before the snapshot are not reported; a file that was
+    already dirty is reported relative to its dirty state."""
+    return _diff_trees(snap.root, snap.tree, _write_tree(snap.root))
+
+
+def _write_tree(root: str) -> str:
+    index = os.path.join(root, _line(_run(["rev-parse", "--git-path", "index"], root).stdout))
+    with tempfile.TemporaryDirectory(prefix="codex-shims-index-") as tmp:
+        tmp_index = os.path.join(tmp, "index")
+        try:
+            # copy2 keeps the mtime: git's racy-clean check compares entries against the index
+            # file's own mtime, and a newer one would let a same-second edit pass as clean.
+            shutil.copy2(index, tmp_index)
+        except FileNotFoundError:
+            pass  # no index yet (fresh repository): `git add -A` starts one
+        env = _env({"GIT_INDEX_FILE": tmp_index})
+        add = [
+            # with autocrlf, a user's safecrlf=true makes add die on any file it would convert
+            "-c", "core.safecrlf=false",
+            "-c", "advice.addEmbeddedRepo=false",
+            # a split index would write sharedindex files into the user's .git
+            "-c", "core.splitIndex=false",
+            # one unreadable file must not cost the whole snapshot: it keeps its old entry
+            "add", "-A", "--ignore-errors",
+        ]
+        proc = _run(add, root, env=env, check=False)
+        if proc.returncode != 0 and b"fatal:" in proc.stderr:
+            raise GitError(add, proc.returncode, proc.stderr)
+        return _run(["write-tree"], root, env=env).stdout.strip().decode("ascii")
+
+
+# Plumbing, not `git diff`: diff-tree ignores porcelain config (diff.noprefix, diff.external,
+# color.diff=always, diff.relative, diff.mnemonicPrefix) that would change the output we parse
+# and the patch `git apply` must take. The prefixes are spelled out all the same.
+_DIFF = ["diff-tree", "-r", "-M", "--no-ext-diff", "--no-textconv", "--no-color",
+         "--src-prefix=a/", "--dst-prefix=b/"]
+
+_KINDS = {"A": "add", "D": "delete", "M": "update", "T": "update", "R": "update", "C": "add"}
+
+
+@dataclass
+class _Entry:
+    status: str
+    old: bytes
+    new: bytes
+    added: int
+    deleted: int
+
+
+def _diff_trees(root: str, t1: str, t2: str) -> Changes:
+    if t1 == t2:
+        return Changes()
+    entries = _entries(_run([*_DIFF, "--raw", "--numstat", "-z", t1, t2], root).stdout)
+    if not entries:
+        return Changes()
+    patch = _run([*_DIFF, "-p", "--binary", t1, t2], root, big=True).stdout
+    texts = _file_diffs(root, t1, t2, entries)
+    files: list[dict] = []
+    for e, text in zip(entries, texts, strict=True):
+        kind = _KINDS.get(e.status, "update")
+        if e.status == "R":
+            f = {"path": _show(e.old), "kind": kind, "move_path": _show(e.new)}
+        else:
+            f = {"path": _show(e.new), "kind": kind}
+        f["diff"] = text
+        files.append(f)
+    return Changes(files=files, insertions=sum(e.added for e in entries),
+                   deletions=sum(e.deleted for e in entries), patch=patch)
+
+
+def _show(path: bytes) -> str:
+    # Items are JSON: a non-UTF-8 name cannot travel as surrogates, so it shows U+FFFD.
+    return path.decode("utf-8", "replace")
+
+
+def _entries(out: bytes) -> list[_Entry]:
+    """`--raw --numstat -z` output: all raw records, then one numstat record per raw record in
+    the same order. Fields are read by position, so names may hold any byte."""
+    tokens = out.split(b"\0")
+    raw: list[tuple[str, bytes, bytes]] = []
+    counts: list[tuple[int, int]] = []
+    i = 0
+    while i < len(tokens) and tokens[i]:
+        tok = tokens[i]
+        if tok.startswith(b":"):
+            status = tok.split(b" ")[4][:1].decode("ascii")
+            if status in ("R", "C"):
+                raw.append((status, tokens[i + 1], tokens[i + 2]))
+                i += 3
+            else:
+                raw.append((status, tokens[i + 1], tokens[i + 1]))
+                i += 2
+        else:
+            added, deleted, path = tok.split(b"\t", 2)
+            counts.append((_count(added), _count(deleted)))
+            i += 1 if path else 3  # a rename's numstat has an empty path, then old and new
+    if len(raw) != len(counts):
+        raise WorkspaceError(f"git diff-tree gave {len(raw)} raw records but {len(counts)} numstat records")
+    return [_Entry(s, old, new, a, d) for (s, old, new), (a, d) in zip(raw, counts, strict=True)]
+
+
+def _count(field: bytes) -> int:
+    return 0 if field == b"-" else int(field)  # "-": a binary file
+
+
+def _file_diffs(root: str, t1: str, t2: str, entries: list[_Entry]) -> list[str]:
+    """Each entry's section of the text patch. Sections are matched to entries by their
+    `diff --git` header, in order: a typechange (file <-> symlink) prints two sections for one
+    entry, so counting sections would misalign every later file."""
+    headers = [_diff_header(e.old, e.new) for e in entries]
+    parts: list[list[str]] = [[] for _ in entries]
+    at = -1
+    for header, text in _sections(root, [*_DIFF, "-p", t1, t2]):
+        if at + 1 < len(entries) and header == headers[at + 1]:
+            at += 1
+        elif at < 0 or header != headers[at]:
+            at = min(at + 1, len(entries) - 1)  # an unforeseen header: keep the order
+        parts[at].append(text)
+    return ["".join(p) for p in parts]
+
+
+_SECTION = b"\ndiff --git "
+_CHUNK = 1 << 20
+
+
+def _sections(root: str, args: list[str]) -> Iterator[tuple[bytes, str]]:
+    """Stream a patch as (header line, section text) pairs. Read in chunks so a huge file's
+    diff exists once as bytes and once as text, never as a whole-patch copy besides."""
+    with tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(_argv(args), cwd=root, env=_env(), stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=err)
+        except (FileNotFoundError, NotADirectoryError) as e:
+            raise _spawn_error(root) from e
+        assert proc.stdout is not None
+        try:
+            cur = bytearray()
+            while True:
+                chunk = proc.stdout.read(_CHUNK)
+                scan = max(len(cur) - len(_SECTION) + 1, 0)
+                cur += chunk
+                while (pos := cur.find(_SECTION, scan)) >= 0:
+                    yield _section(cur, pos + 1)
+                    del cur[: pos + 1]
+                    scan = 0
+                if not chunk:
+                    if cur:
+                        yield _section(cur, len(cur))
+                    break
+        finally:
+            proc.stdout.close()
+            rc = proc.wait()
+        if rc != 0:
+            err.seek(0)
+            raise GitError(args, rc, err.read())
+
+
+def _section(buf: bytearray, end: int) -> tuple[bytes, str]:
+    nl = buf.find(b"\n", 0, end)
+    header = bytes(buf[: nl if nl >= 0 else end])
+    # decode straight from the buffer: slicing a bytearray would copy the section once more
+    with memoryview(buf) as mv, mv[:end] as part:
+        return header, str(part, "utf-8", "replace")
+
+
+_ESCAPES = {7: b"\\a", 8: b"\\b", 9: b"\\t", 10: b"\\n", 11: b"\\v", 12: b"\\f", 13: b"\\r",
+            0x22: b'\\"', 0x5C: b"\\\\"}
+
+
+def _quote(name: bytes) -> bytes:
+    """git's C-style quoting of a name with core.quotepath=false: control bytes, DEL, `"` and
+    `\\` are escaped, bytes >= 0x80 pass through."""
+    if not any(c < 0x20 or c in (0x22, 0x5C, 0x7F) for c in name):
+        return name
+    out = bytearray(b'"')
+    for c in name:
+        if c in _ESCAPES:
+            out += _ESCAPES[c]
+        elif c < 0x20 or c == 0x7F:
+            out += b"\\%03o" % c
+        else:
+            out.append(c)
+    out += b'"'
+    return bytes(out)
+
+
+def _diff_header(old: bytes, new: bytes) -> bytes:
+    return b"diff --git " + _quote(b"a/" + old) + b" " + _quote(b"b/" + new)
+
+
+# ---------------------------------------------------------------------------------------------
+# Worktree
+
+
+@dataclass
+class Worktree:
+    repo_root: str  # the user's repository top level
+    path: str  # the new worktree folder
+    branch: str  # the new branch
+    cwd: str  # where the vendor runs: the request's subfolder, inside the worktree
+
+
+BRANCH_PREFIX = "codex-shims/"
+
+# Another git process holding a lock we need (packed-refs.lock, config.lock, index.lock, a
+# ref's lock): concurrent shims on one repository, or the user's own git, for a moment.
+_LOCKED = re.compile(
+    r"(?i)(unable to create|could not lock|cannot lock|unable to lock)[^\n]*\.lock|\.lock'?: file exists"
+)
+_ATTEMPTS = 8
+
+
+def _run_retrying(args: list[str], cwd: str) -> subprocess.CompletedProcess[bytes]:
+    for attempt in range(_ATTEMPTS):
+        try:
+            return _run(args, cwd)
+        except GitError as e:
+            if attempt == _ATTEMPTS - 1 or not _LOCKED.search(e.stderr):
+                raise
+        time.sleep(min(0.05 * 2**attempt, 1.0) * (0.5 + random.random()))
+    raise AssertionError("unreachable")
+
+
+def create_worktree(cwd: str, parent_dir: str, name: str) -> Worktree:
+    """A new worktree `<parent_dir>/<name>` on a new branch `codex-shims/<name>` at HEAD of
+    cwd's repository. The user's checkout (working files, index, HEAD) is not touched.
+
+    The worktree starts at HEAD: the user's uncommitted changes (modified, staged or untracked
+    files) are NOT in it. Raises NotAGitRepo when cwd is not in a repository, NoCommitYet when
+    the repository has no commit to branch from, GitError when git refuses (the branch or the
+    folder already exists). `cwd` of the result is cwd's subfolder inside the worktree, made
+    when HEAD does not have it (an untracked or empty folder)."""
+    if not name or name in (".", "..") or "/" in name or os.sep in name:
+        raise ValueError(f"worktree name must be one path component, not {name!r}")
+    root = _toplevel(cwd)
+    prefix = _line(_run(["rev-parse", "--show-prefix"], cwd).stdout)
+    head = _run(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], root, check=False)
+    if head.returncode != 0:
+        raise NoCommitYet(f"{root} has no commit yet; --worktree branches from HEAD, so commit something first")
+    commit = head.stdout.strip().decode("ascii")
+    branch = BRANCH_PREFIX + name
+    path = os.path.join(os.path.abspath(parent_dir), name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    # Branch and worktree in two steps (what `worktree add -b <branch> <path> HEAD` does): a
+    # lock-contention retry of `add -b` would meet the branch its failed try already made.
+    # Branching from the resolved id keeps both steps on the same commit if HEAD moves.
+    _run_retrying(["branch", "--no-track", branch, commit], root)
+    try:
+        _run_retrying(["worktree", "add", path, branch], root)
+    except BaseException:
+        try:
+            _run(["branch", "-D", branch], root)
+        except (GitError, OSError):
+            pass  # the original error is the one to report
+        raise
+    sub = os.path.normpath(os.path.join(path, prefix)) if prefix else path
+    os.makedirs(sub, exist_ok=True)
+    return Worktree(repo_root=root, path=path, branch=branch, cwd=sub)
+
+
+def finish_worktree(wt: Worktree, changed: bool) -> str | None:
+    """Keep a changed worktree (and its branch) and return its path; remove an unchanged one
+    with its branch and return None. Files git ignores (build output) go with the worktree."""
+    if changed:
+        return wt.path
+    if os.path.isdir(wt.path):
+        _run_retrying(["worktree", "remove", "--force", wt.path], wt.repo_root)
+    else:
+        _run_retrying(["worktree", "prune"], wt.repo_root)  # someone deleted the folder already
+    try:
+        _run_retrying(["branch", "-D", wt.branch], wt.repo_root)
+    except GitError as e:
+        if "not found" not in e.stderr:
+            raise
+    return None
