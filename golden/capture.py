@@ -264,6 +264,8 @@ def write_case(vendor: str, name: str, case: Case, version: str, out: bytes, err
         "vendor_signal": -rc if rc < 0 else None,
         "signal": case.signal[0] if case.signal else None,
         "format": case.fmt,
+        # A resumed session's earlier total is not part of the recording (`shims normalize --resumed`).
+        **({"resumed": True} if case.resume else {}),
         **(extra or {}),
     }
     (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")

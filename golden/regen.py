@@ -40,6 +40,8 @@ def normalize(case: Path, emit: str) -> bytes:
         argv += ["--format", meta["format"]]
     if meta.get("ended_at") is not None:
         argv += ["--ended-at", str(meta["ended_at"])]
+    if meta.get("resumed"):
+        argv += ["--resumed"]
     proc = subprocess.run(argv, capture_output=True, check=False)
     lines = proc.stdout.splitlines()
     last = json.loads(lines[-1]) if lines else {}

@@ -371,7 +371,7 @@ class Assembler:
 
     def _decide(self, exit: o.ExitInfo, forced: tuple[str, str] | None) -> tuple[str, str | None, str | None]:
         if forced is not None:
-            return "failed", forced[0], forced[1]
+            return ("cancelled" if forced[0] == FailureKind.CANCELLED else "failed"), forced[0], forced[1]
         if exit.cancelled:
             return "cancelled", FailureKind.CANCELLED.value, f"Cancelled by {exit.cancelled}; the vendor CLI was stopped."
         if exit.timed_out:

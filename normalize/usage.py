@@ -104,10 +104,29 @@ def subtract(cumulative: dict[str, Any], previous: dict[str, Any]) -> dict[str, 
         cost_usd=cost,
         cost_source=cumulative.get("cost_source"),
         model=cumulative.get("model"),
-        models=cumulative.get("models"),
+        models=_subtract_models(cumulative.get("models"), previous.get("models")),
         num_turns=cumulative.get("num_turns"),
         scope="invocation",
     )
+
+
+def _subtract_models(cumulative: Any, previous: Any) -> dict[str, dict[str, Any]]:
+    """Per-model running totals minus the earlier ones: this run's per-model share (a model
+    breakdown that stayed cumulative would be counted again by every ledger sum)."""
+    if not isinstance(cumulative, dict):
+        return {}
+    previous = previous if isinstance(previous, dict) else {}
+    out: dict[str, dict[str, Any]] = {}
+    for name, m in cumulative.items():
+        if not isinstance(m, dict):
+            continue
+        p = previous.get(name) if isinstance(previous.get(name), dict) else {}
+        share = {k: max(_count(m.get(k)) - _count(p.get(k)), 0) for k in COUNT_FIELDS}
+        cost, prev_cost = m.get("cost_usd"), p.get("cost_usd", 0.0 if not p else None)
+        share["cost_usd"] = None if cost is None or prev_cost is None else round(max(cost - prev_cost, 0.0), 10)
+        if any(share[k] for k in COUNT_FIELDS):
+            out[name] = share
+    return out
 
 
 def add(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:

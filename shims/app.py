@@ -125,10 +125,28 @@ class _Run:
         self.snapshot = None
         self.worktree = None
         self.replay_attempts: list[dict[str, Any]] = []
+        self.redactor = None
+        self.cancel_signal: str | None = None
 
     # ------------------------------------------------------------------ the run
 
     def go(self) -> int:
+        """SIGINT/SIGTERM outside the vendor's lifetime (journal, worktree, bookkeeping) must
+        not kill the shim before its result: they are noted, and cancel what has not started
+        (while the vendor runs, the runtime's own handlers take over: CONTRACT §14)."""
+        import signal
+
+        def note(signum: int, frame: object) -> None:
+            self.cancel_signal = self.cancel_signal or ("SIGINT" if signum == signal.SIGINT else "SIGTERM")
+
+        old = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            return self._go()
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+
+    def _go(self) -> int:
         from shims import config
 
         opts, vendor = self.opts, self.vendor
@@ -236,7 +254,11 @@ class _Run:
             return
         from shims.journal.quota import QuotaMemory
 
-        quota = QuotaMemory(self.state_dir).active(provider, self.account)
+        try:
+            quota = QuotaMemory(self.state_dir).active(provider, self.account)
+        except Exception as exc:  # noqa: BLE001 - memory is advice: a broken file must not stop a run
+            _stderr_last(f"quota memory unreadable, ignored: {exc}")
+            return
         if quota is None:
             return
         run = quota.pop("run_id", None)
@@ -319,6 +341,10 @@ class _Run:
                 self.pipe.switch(facts, note or "")
             record: dict[str, Any] = {"facts": facts.to_json(), "prefix": _prefix(index, provider), "note": None}
             self.replay_attempts.append(record)
+            if self.cancel_signal:
+                return self._finish(o.ExitInfo(launched=False, cancelled=self.cancel_signal), attempts,
+                                    failure=(FailureKind.CANCELLED.value,
+                                             f"Cancelled by {self.cancel_signal} before the {provider} CLI started."))
             try:
                 self.launch = launch = self._setup(provider, pspec, primary)
                 exit = self._launch(spec, pspec, launch, record)
@@ -501,7 +527,8 @@ class _Run:
     # ------------------------------------------------------------------ journal, ledger, quota
 
     def _open_journal(self, settings) -> None:
-        if self.opts.no_journal or not settings.enabled:
+        # An explicit --journal wins over `[journal] enabled = false`; --no-journal over both.
+        if self.opts.no_journal or not (settings.enabled or self.opts.journal):
             return
         from pathlib import Path
 
@@ -509,10 +536,14 @@ class _Run:
         from shims.journal.run import RunJournal
         from shims.journal.store import new_run_id, prune
 
-        root = Path(self.opts.journal).expanduser() if self.opts.journal else Path(settings.root)
+        root = (Path(self.opts.journal).expanduser() if self.opts.journal else Path(settings.root)).resolve()
+        self.redactor = Redactor.from_env({**os.environ, **_configured_env()}, settings.redact_env)
         try:
             prune(root, settings.keep_runs, settings.keep_bytes)
-            redactor = Redactor.from_env(os.environ, settings.redact_env)
+        except Exception as exc:  # noqa: BLE001 - retention is housekeeping; the run goes on
+            _stderr_last(f"journal retention skipped: {exc}")
+        redactor = self.redactor
+        try:
             self.journal = RunJournal.create(root, new_run_id(self.vendor), redactor)
             self.journal.write_request(self.stdin, self.opts.prompt)
             self.journal.update_meta(
@@ -566,8 +597,8 @@ class _Run:
             self._ledger_append(result["status"], result["failure_kind"], result["usage"], result["session_id"],
                                 result["duration_ms"], result["provider"]["model"])
             self._update_quota_memory(result["status"], result["failure_kind"], result["quota"])
-        except OSError as exc:
-            _stderr_last(f"could not update the usage ledger or quota memory: {exc.strerror or exc}")
+        except Exception as exc:  # noqa: BLE001 - bookkeeping never costs the result line
+            _stderr_last(f"could not update the usage ledger or quota memory: {exc}")
 
     def _settle_attempt(self, exit: o.ExitInfo, status: str, kind: str | None, error: str | None) -> None:
         """A provider the chain moves on from still spent what it spent, and its quota failure
@@ -582,8 +613,8 @@ class _Run:
                                 int((time.monotonic() - self.started) * 1000), self.pipe.facts.model)
             quota = asm.failure_quota(exit, kind)
             self._update_quota_memory(status, kind, _full_quota(quota) if quota else None)
-        except OSError as exc:
-            _stderr_last(f"could not update the usage ledger or quota memory: {exc.strerror or exc}")
+        except Exception as exc:  # noqa: BLE001 - bookkeeping never costs the run
+            _stderr_last(f"could not update the usage ledger or quota memory: {exc}")
 
     def _ledger_append(self, status, kind, usage, session_id, duration_ms, model) -> None:
         spec = self.spec
@@ -614,6 +645,8 @@ class _Run:
         if status == "completed":
             memory.clear(self.vendor, self.account)
         elif kind == FailureKind.QUOTA_OR_RATE_LIMITED and quota and self.launch is not None:
+            if quota.get("message") and self.redactor is not None:
+                quota = {**quota, "message": self.redactor.redact_text(quota["message"])}
             memory.remember(self.vendor, self.account, quota, ended_at=time.time(),
                             run_id=self.journal.run_id if self.journal else None)
 
@@ -647,6 +680,19 @@ def account_for(vendor: str, env: dict[str, str]) -> str:
 def _exit_json(exit: o.ExitInfo) -> dict[str, Any]:
     keys = ("exit_code", "signal", "launched", "cancelled", "timed_out", "timeout_s", "ended_at", "stopped")
     return {k: getattr(exit, k) for k in keys}
+
+
+def _configured_env() -> dict[str, str]:
+    """Every vendor's `env` from the config file: their secrets are masked in the journal too."""
+    from shims.config import ConfigError, load_vendor_settings
+
+    env: dict[str, str] = {}
+    for name in vendors.NAMES:
+        try:
+            env.update(load_vendor_settings(name).env)
+        except ConfigError:
+            pass
+    return env
 
 
 def _prefix(index: int, provider: str) -> str:

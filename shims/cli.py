@@ -185,6 +185,7 @@ def normalize(
     emit: Annotated[NormalizeEmit, typer.Option("--emit", help="ndjson (protocol 2), codex-lab-v1 (protocol 1) or pretty.")] = NormalizeEmit.ndjson,
     max_final_message_bytes: Annotated[int, typer.Option(help="As the request field.", min=1)] = 8192,
     ended_at: Annotated[float | None, typer.Option("--ended-at", help="When the vendor ended (epoch seconds), for relative reset times.")] = None,
+    resumed: Annotated[bool, typer.Option("--resumed", help="The recording continued an earlier session: its earlier running total is unknown (else it starts at zero).")] = False,
 ) -> None:
     from shims.recording import normalize_recording
 
@@ -199,6 +200,7 @@ def normalize(
             emit=emit.value if emit else None,
             max_final_message_bytes=max_final_message_bytes,
             ended_at=ended_at,
+            resumed=resumed,
         )
     except (KeyError, ValueError) as exc:
         typer.echo(f"shims normalize: {exc.args[0] if exc.args else exc}", err=True)

@@ -353,8 +353,10 @@ def _journal_section(data: dict[str, Any] | None, path: Path) -> dict[str, Any]:
 
 
 def is_secret_name(name: str, also: list[str] | tuple[str, ...] = ()) -> bool:
+    from shims.journal.redact import is_secret_env_name
+
     upper = name.upper()
-    return any(word in upper for word in _SECRET_WORDS) or name in also
+    return any(word in upper for word in _SECRET_WORDS) or is_secret_env_name(name) or name in also
 
 
 def effective_config(vendor: str | None = None, path: Path | None = None) -> list[ConfigValue]:

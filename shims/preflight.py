@@ -75,7 +75,7 @@ def remembered_quota(vendor: str) -> dict | None:
     try:
         env = {**os.environ, **load_vendor_settings(vendor).env}
         quota = QuotaMemory(state_dir()).active(vendor, account_for(vendor, env))
-    except ConfigError:
+    except (ConfigError, OSError, ValueError, TypeError):
         return None
     if quota is not None:
         quota.pop("run_id", None)

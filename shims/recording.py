@@ -9,6 +9,7 @@ from typing import Any
 
 from normalize import observe as o
 from normalize.emit import make_emitter
+from normalize.reconcile import zero_total
 from shims.pipeline import Facts, Pipeline
 from shims.runtime.lines import LineFramer, TailBuffer
 
@@ -33,13 +34,17 @@ def replay_events(
     fmt: str = "stream-json",
     max_final_message_bytes: int = 8192,
     ended_at: float | None = None,
+    resumed: bool = False,
     sink=None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any], int]:
-    """Normalize one recording. Returns (events, result, exit code); `sink` also sees each line."""
+    """Normalize one recording. Returns (events, result, exit code); `sink` also sees each line.
+    A recording starts a new session (its running total starts at zero) unless `resumed`: then
+    the session's earlier total is unknown, as for a live resume the journal never saw."""
     thread_id = derived_thread_id(
         vendor.encode(), fmt.encode(), stdout, stderr, str(exit_code).encode(), str(cancelled).encode()
     )
-    facts = Facts(provider=vendor, format=fmt, thread_id=thread_id, max_final_message_bytes=max_final_message_bytes)
+    facts = Facts(provider=vendor, format=fmt, thread_id=thread_id, max_final_message_bytes=max_final_message_bytes,
+                  previous_total=None if resumed else zero_total())
     exit = o.ExitInfo(exit_code=exit_code, signal=signal_number, cancelled=cancelled, timed_out=timed_out,
                       ended_at=ended_at)
     return run_recorded(facts, stdout, stderr, exit, sink=sink)
@@ -88,6 +93,7 @@ def normalize_recording(
     emit: str,
     max_final_message_bytes: int = 8192,
     ended_at: float | None = None,
+    resumed: bool = False,
 ) -> int:
     emitter = make_emitter(emit)
     _, result, code = replay_events(
@@ -99,6 +105,7 @@ def normalize_recording(
         fmt=fmt,
         max_final_message_bytes=max_final_message_bytes,
         ended_at=ended_at,
+        resumed=resumed,
         sink=emitter,
     )
     return emitter.close(result, code)

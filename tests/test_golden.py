@@ -31,7 +31,8 @@ def _replay(case: Path, **kw):
     sig = meta.get("signal")
     return replay_events(case.parent.name, (case / "native.stdout").read_bytes(), stderr,
                          exit_code=meta.get("exit_code"), cancelled=f"SIG{sig}" if sig else None,
-                         fmt=meta.get("format", "stream-json"), ended_at=meta.get("ended_at"), **kw)
+                         fmt=meta.get("format", "stream-json"), ended_at=meta.get("ended_at"),
+                         resumed=bool(meta.get("resumed")), **kw)
 
 
 @pytest.mark.parametrize("case", CASES, ids=_ids(CASES))
@@ -91,6 +92,7 @@ def test_live_run_prints_what_the_replay_prints(case: Path, fake_env):
 def test_a_journal_of_the_case_replays_to_its_expected_events(case: Path, tmp_path):
     """`shims replay` over a journal holding the case's vendor output and facts gives the
     expected events exactly: the replay path and `shims normalize` are one translation."""
+    from normalize.reconcile import zero_total
     from shims.journal.replay import replay_run
     from shims.recording import derived_thread_id
 
@@ -104,7 +106,8 @@ def test_a_journal_of_the_case_replays_to_its_expected_events(case: Path, tmp_pa
     thread = derived_thread_id(vendor.encode(), fmt.encode(), stdout, stderr, str(meta.get("exit_code")).encode(),
                                str(cancelled).encode())
     (run / "meta.json").write_bytes(orjson.dumps({
-        "facts": {"provider": vendor, "format": fmt, "thread_id": thread},
+        "facts": {"provider": vendor, "format": fmt, "thread_id": thread,
+                  "previous_total": None if meta.get("resumed") else zero_total()},
         "replay": {"exit": {"exit_code": meta.get("exit_code"), "cancelled": cancelled, "ended_at": meta.get("ended_at")},
                    "duration_ms": 0, "vendor_extra": {}},
     }))

@@ -366,9 +366,9 @@ def test_quota_memory_fails_fast_until_the_reset(fake_env, tmp_path):
                          env={**os.environ, **fake_env}, timeout=30)
     answer = json.loads(pre.stdout)
     assert pre.returncode == 5 and answer["failure_kind"] == "quota_or_rate_limited" and answer["quota"]["resets_at"] == resets
-    # --ignore-quota-state launches anyway; another account is not affected
-    assert run_fake(fake_env, "--ignore-quota-state", "go")[0].returncode == 0
+    # another account is not affected
     assert run_fake({**fake_env, "FAKE_VENDOR_ACCOUNT": "other"}, "go")[0].returncode == 0
+    assert run_fake(fake_env, "go")[0].returncode == 5, "still remembered for this account"
     # after the reset time the provider is launched again (and success clears the memory)
     while time.time() < calendar.timegm(time.strptime(resets, "%Y-%m-%dT%H:%M:%SZ")) + 0.2:
         time.sleep(0.2)
@@ -376,6 +376,38 @@ def test_quota_memory_fails_fast_until_the_reset(fake_env, tmp_path):
     assert proc.returncode == 0 and third["status"] == "completed"
     assert pids.read_text().count("\n") > launches
     assert json.loads((state(fake_env) / "quota.json").read_text()) == {}
+
+
+def test_ignore_quota_state_launches_anyway(fake_env, tmp_path):
+    quota_env, _ = _quota_script(tmp_path, 600)
+    assert run_fake({**fake_env, **quota_env}, "go")[0].returncode == 5
+    assert run_fake(fake_env, "go")[0].returncode == 5
+    proc, _, result = run_fake(fake_env, "--ignore-quota-state", "go")
+    assert proc.returncode == 0 and result["status"] == "completed"
+    assert run_fake(fake_env, "go")[0].returncode == 0, "a success clears the memory"
+
+
+def test_a_broken_quota_memory_file_is_ignored(fake_env):
+    path = state(fake_env) / "quota.json"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"fake": "oops"}')
+    proc, _, result = run_fake(fake_env, "go")
+    assert proc.returncode == 0 and result["status"] == "completed"
+
+
+def test_a_damaged_old_run_does_not_break_listing_retention_or_new_runs(fake_env, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("[journal]\nkeep_runs = 2\n")
+    env = {**fake_env, "CODEX_SHIMS_CONFIG": str(config)}
+    first = Path(run_fake(env, "one")[2]["journal"])
+    (first / "meta.json").write_text("[1]")
+    (first / "result.json").unlink()
+    assert shims("runs", "--json", env=env).returncode == 0
+    assert shims("replay", first.name, env=env).returncode == 0
+    for i in range(3):
+        assert run_fake(env, f"more {i}")[0].returncode == 0
+    (state(fake_env) / "ledger.ndjson").open("a").write('{"at": 5}\n{"usage": {"input_tokens": "12a"}}\n')
+    assert shims("usage", env=env).returncode == 0
 
 
 def test_a_quota_failure_without_a_reset_time_is_not_remembered(fake_env, tmp_path):

@@ -47,7 +47,7 @@ class Ledger:
                 entry = orjson.loads(line)
             except orjson.JSONDecodeError:
                 continue
-            if isinstance(entry, dict):
+            if isinstance(entry, dict) and _well_formed(entry):
                 yield entry
 
     def last_total(self, provider: str, session_id: str) -> dict[str, Any] | None:
@@ -65,3 +65,29 @@ class Ledger:
             if e.get("provider") == provider and e.get("cwd") == cwd and e.get("session_id"):
                 found = e["session_id"]
         return found
+
+
+_TEXT_FIELDS = ("at", "provider", "model", "session_id", "cwd", "role", "account", "status")
+
+
+def _well_formed(entry: dict[str, Any]) -> bool:
+    """An entry whose fields have the types the shim writes; anything else (a hand edit, another
+    program's line) is skipped rather than crashing every reader."""
+    if not all(entry.get(k) is None or isinstance(entry.get(k), str) for k in _TEXT_FIELDS):
+        return False
+    for name in ("usage", "session_total"):
+        usage = entry.get(name)
+        if usage is None and name == "session_total":
+            continue
+        if not isinstance(usage, dict):
+            return False
+        if not all(isinstance(usage.get(k, 0), int) and not isinstance(usage.get(k, 0), bool)
+                   for k in ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens",
+                             "total_tokens")):
+            return False
+        cost = usage.get("cost_usd")
+        if cost is not None and (not isinstance(cost, int | float) or isinstance(cost, bool)):
+            return False
+        if not isinstance(usage.get("models", {}), dict):
+            return False
+    return True

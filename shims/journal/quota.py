@@ -72,22 +72,26 @@ class QuotaMemory:
             "run_id": run_id,
         }
         with self._locked() as data:
-            data.setdefault(provider, {})[account] = entry
+            if not isinstance(data.get(provider), dict):
+                data[provider] = {}
+            data[provider][account] = entry
         return True
 
     def clear(self, provider: str, account: str) -> None:
         if not self.path.exists():
             return
         with self._locked() as data:
-            accounts = data.get(provider) or {}
-            accounts.pop(account, None)
-            if not accounts:
+            accounts = data.get(provider)
+            if isinstance(accounts, dict):
+                accounts.pop(account, None)
+            if not accounts or not isinstance(accounts, dict):
                 data.pop(provider, None)
 
     def active(self, provider: str, account: str, now: float | None = None) -> dict[str, Any] | None:
         """The recorded limit still in force, in contract `quota` shape, or None."""
         now = time.time() if now is None else now
-        entry = (self._read().get(provider) or {}).get(account)
+        accounts = self._read().get(provider)
+        entry = accounts.get(account) if isinstance(accounts, dict) else None
         if not isinstance(entry, dict) or not isinstance(entry.get("until"), int | float) or entry["until"] <= now:
             return None
         return {
@@ -121,7 +125,17 @@ class _Locked:
 
         private_dir(self._m.path.parent)
         self._fd = os.open(self._m.path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        # Never wait long: quota memory is advice, and the shim still has a result to write.
+        deadline = time.monotonic() + 2.0
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(self._fd)
+                    raise TimeoutError(f"{self._m.path} is locked by another process") from None
+                time.sleep(0.02)
         self.data = self._m._read()
         return self.data
 

@@ -219,7 +219,7 @@ class Redactor:
         names: list[str] = []
         values: list[bytes] = []
         for name, value in env.items():
-            if name in extra or name.upper() in WELL_KNOWN_NAMES or _SECRET_NAME.search(name):
+            if name in extra or is_secret_env_name(name):
                 b = _to_bytes(value).strip()
                 if _usable(b):
                     names.append(name)
@@ -351,3 +351,9 @@ class StreamRedactor:
             out[s:e] = mask(e - s)
         del buf[:cut]
         return bytes(out)
+
+
+def is_secret_env_name(name: str) -> bool:
+    """Whether a variable's value is treated as a secret (the journal masks it; `shims config
+    show` hides it): one rule for both."""
+    return name.upper() in WELL_KNOWN_NAMES or bool(_SECRET_NAME.search(name))

@@ -104,11 +104,12 @@ def usage_rows(entries: Iterable[dict[str, Any]], by: tuple[str, ...], since: st
                                    "cost_usd": 0.0, "runs_without_cost": 0}
             g["runs"] += share["run"]
             for c in COUNTS:
-                g[c] += int(share.get(c) or 0)
-            if share.get("cost_usd") is None:
-                g["runs_without_cost"] += share["run"] if share.get("total_tokens") else 0
-            else:
-                g["cost_usd"] = round(g["cost_usd"] + float(share["cost_usd"]), 10)
+                g[c] += _safe_int(share.get(c))
+            cost = share.get("cost_usd")
+            if isinstance(cost, int | float) and not isinstance(cost, bool):
+                g["cost_usd"] = round(g["cost_usd"] + float(cost), 10)
+            elif share.get("total_tokens"):
+                g["runs_without_cost"] += 1
     return [groups[k] for k in sorted(groups, key=lambda k: tuple("" if v is None else str(v) for v in k))]
 
 
@@ -116,10 +117,9 @@ def _model_shares(e: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
     usage = e.get("usage") if isinstance(e.get("usage"), dict) else {}
     models = usage.get("models") if isinstance(usage.get("models"), dict) else {}
     if len(models) > 1:
-        shares = []
-        for i, (name, m) in enumerate(sorted(models.items())):
-            if isinstance(m, dict):
-                shares.append((name, {**m, "run": 1 if i == 0 else 0}))
+        main = usage.get("model") if usage.get("model") in models else max(models, key=lambda n: str(n))
+        shares = [(name, {**m, "run": 1 if name == main else 0}) for name, m in sorted(models.items())
+                  if isinstance(m, dict)]
         if shares:
             return shares
     return [(usage.get("model") or e.get("model"), {**usage, "run": 1})]
@@ -156,6 +156,10 @@ def _table(header: tuple[str, ...], body: list[tuple[str, ...]], right: tuple[in
         cells = [c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(r)]
         out.append("  ".join(cells).rstrip())
     return "\n".join(out)
+
+
+def _safe_int(v: Any) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) else 0
 
 
 def _int(v: Any) -> str:

@@ -31,8 +31,11 @@ DIR_MODE = 0o700
 
 
 def private_dir(path: Path) -> Path:
-    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    os.chmod(path, DIR_MODE)
+    """A folder only the user can read. An existing folder keeps its mode: a root such as
+    --journal /tmp is the user's choice, and every run folder inside is private anyway."""
+    if not path.is_dir():
+        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        os.chmod(path, DIR_MODE)
     return path
 
 

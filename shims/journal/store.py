@@ -71,7 +71,9 @@ class RunRecord:
 
 
 def load(path: Path) -> RunRecord:
-    return RunRecord(path, _read_json(path / "meta.json") or {}, _read_json(path / "result.json"))
+    """A run as far as it can be read: a damaged meta.json or result.json reads as missing."""
+    meta, result = _read_json(path / "meta.json"), _read_json(path / "result.json")
+    return RunRecord(path, meta if isinstance(meta, dict) else {}, result if isinstance(result, dict) else None)
 
 
 def prune(root: Path, keep_runs: int, keep_bytes: int, *, room_for: int = 1) -> list[Path]:
