@@ -371,9 +371,11 @@ class _Run:
         from shims.runtime.spawn import LaunchError
 
         opts, pipe, provider = self.opts, self.pipe, self.vendor
-        limits = Limits(timeout_s=spec.timeout_s, idle_timeout_s=opts.idle_timeout or None,
-                        cancel_grace_s=opts.cancel_grace, stop=self._spend_cap_check(spec))
         command = vendors.command_module(provider)
+        # A vendor with a budget flag of its own (Claude) enforces the cap itself, between turns.
+        running_cap = None if getattr(command, "NATIVE_SPEND_CAP", False) else self._spend_cap_check(spec)
+        limits = Limits(timeout_s=spec.timeout_s, idle_timeout_s=opts.idle_timeout or None,
+                        cancel_grace_s=opts.cancel_grace, stop=running_cap)
         while True:
             if launch.output_format != pipe.facts.format:
                 pipe.restart_parser(launch.output_format)
@@ -402,7 +404,7 @@ class _Run:
         record["vendor_extra"] = {"argv0": launch.argv[0], **({"pty": True} if launch.pty else {})}
         return exit
 
-    def _spend_cap_check(self, spec: RunSpec):
+    def _spend_cap_check(self, spec: RunSpec, *, ended: bool = False):
         """The shim's own spend cap, from the usage the vendor streams (Claude enforces it itself
         through --max-budget-usd). Gemini reports usage only at its end: checked then."""
         cap = spec.max_cost_usd
@@ -411,9 +413,12 @@ class _Run:
 
         def over() -> str | None:
             cost = _cost_of(self.pipe.asm.usage, self.pipe.facts.prices)
+            if cost is not None and cost > cap and ended:
+                return (f"The run's cost (${cost:.4f}, {self.vendor}) passed the --max-cost-usd cap of ${_dollars(cap)}; "
+                        "it was known only when the vendor reported its usage at the end. The answer is kept.")
             if cost is not None and cost > cap:
                 return (f"The run was stopped: its cost (${cost:.4f}, {self.vendor}) passed the --max-cost-usd cap of "
-                        f"${cap:g}. Raise the cap to let it continue.")
+                        f"${_dollars(cap)}. Raise the cap to let it continue.")
             return None
 
         return over
@@ -424,7 +429,7 @@ class _Run:
         if failure is None:
             status, kind, error = pipe.end_attempt(exit)
             if status == "completed" and self.spec.max_cost_usd:
-                message = self._spend_cap_check(self.spec)()
+                message = self._spend_cap_check(self.spec, ended=True)()
                 if message:  # the vendor only said at its end (Gemini): the answer is kept
                     failure, quota = (FailureKind.QUOTA_OR_RATE_LIMITED.value, message), {"state": "exhausted",
                                                                                           "message": message}
@@ -680,6 +685,10 @@ def account_for(vendor: str, env: dict[str, str]) -> str:
 def _exit_json(exit: o.ExitInfo) -> dict[str, Any]:
     keys = ("exit_code", "signal", "launched", "cancelled", "timed_out", "timeout_s", "ended_at", "stopped")
     return {k: getattr(exit, k) for k in keys}
+
+
+def _dollars(amount: float) -> str:
+    return f"{amount:.6f}".rstrip("0").rstrip(".")
 
 
 def _configured_env() -> dict[str, str]:

@@ -65,9 +65,9 @@ def make_shim_app(vendor: str) -> typer.Typer:
         idle_timeout: Annotated[float | None, typer.Option(help="Seconds without vendor output after which the run counts as stalled; 0 = never. Default 600.", min=0)] = None,
         cancel_grace: Annotated[float | None, typer.Option(help="Seconds between the signals of the cancel ladder (SIGINT, SIGTERM, SIGKILL). Default 3.", min=0)] = None,
         resume: Annotated[str | None, typer.Option(help="Continue this vendor session id; `last` = the latest session of this provider in the same folder.")] = None,
-        worktree: Annotated[bool | None, typer.Option("--worktree/--no-worktree", help="Run in a fresh git worktree and report its diff (not available yet).")] = None,
-        fallback: Annotated[str | None, typer.Option(help="Providers to try when this one is unavailable, e.g. gemini,agy (not available yet).")] = None,
-        max_cost_usd: Annotated[float | None, typer.Option(help="Stop a run whose cost passes this many dollars (not available yet).")] = None,
+        worktree: Annotated[bool | None, typer.Option("--worktree/--no-worktree", help="Run in a fresh git worktree of the repository (branch from HEAD); kept when changed, removed when clean.")] = None,
+        fallback: Annotated[str | None, typer.Option(help="Providers to try, in order, when this one is missing, signed out, out of quota or unavailable before it changed anything, e.g. gemini,agy.")] = None,
+        max_cost_usd: Annotated[float | None, typer.Option(help="Stop a run whose cost passes this many dollars (Claude: its own budget flag; others: the shim's estimate from streamed usage).")] = None,
         vendor_bin: Annotated[str | None, typer.Option(help="The vendor CLI to run: a path, or a name looked up on PATH.")] = None,
         pty: Annotated[Pty | None, typer.Option(help="Run the vendor under a pseudo-terminal: always, never (default), or auto (when the vendor needs one).")] = None,
         journal: Annotated[str | None, typer.Option(help="Journal root for this run (default: [journal] root in the config, else $XDG_STATE_HOME/codex-shims/runs).")] = None,
@@ -137,7 +137,7 @@ toolkit = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     no_args_is_help=True,
-    help="codex-shims toolkit: schema, normalize, replay, doctor, runs, usage.",
+    help="codex-shims toolkit: schema, normalize, replay, doctor, runs, usage, config.",
 )
 
 

@@ -49,6 +49,9 @@ MODE_NOTES: dict[str, str] = {
 }
 
 
+# --max-cost-usd becomes the CLI's own --max-budget-usd (checked between turns).
+NATIVE_SPEND_CAP = True
+
 # Where a run's cost comes from (the CLI reports cost (total_cost_usd, costUSD)): the spend cap needs one.
 COST_SOURCE = "vendor"
 
