@@ -10,12 +10,22 @@ Items are plain dicts in Codex's shape without the `id` key (the assembler owns 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import os
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 
-@dataclass(slots=True, frozen=True)
-class Session:
+def new_uuid() -> str:
+    """A random (version 4) UUID string, without importing `uuid` (it pulls in `platform` and
+    more: start-up time counts for a worker started per task)."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+class Session(NamedTuple):
     """The vendor's session id (for resume) and, when known, the model."""
 
     session_id: str | None
@@ -23,15 +33,13 @@ class Session:
     cli_version: str | None = None
 
 
-@dataclass(slots=True, frozen=True)
-class Message:
+class Message(NamedTuple):
     """One finished assistant text block -> an `agent_message` item."""
 
     text: str
 
 
-@dataclass(slots=True, frozen=True)
-class MessageDelta:
+class MessageDelta(NamedTuple):
     """A chunk of assistant text. Contiguous chunks with the same `key` form one message;
     the message is finished by `MessageEnd`, by any other item, or by the end of input.
     `restart`: the vendor started this message over (a retry re-sending it from the start):
@@ -42,18 +50,15 @@ class MessageDelta:
     restart: bool = False
 
 
-@dataclass(slots=True, frozen=True)
-class MessageEnd:
+class MessageEnd(NamedTuple):
     key: str | None = None
 
 
-@dataclass(slots=True, frozen=True)
-class Reasoning:
+class Reasoning(NamedTuple):
     text: str
 
 
-@dataclass(slots=True, frozen=True)
-class ToolStarted:
+class ToolStarted(NamedTuple):
     """A tool call began. `item` is a Codex item dict without `id`; `call_id` is the
     vendor's id, used to match the end."""
 
@@ -61,14 +66,12 @@ class ToolStarted:
     item: dict[str, Any]
 
 
-@dataclass(slots=True, frozen=True)
-class ToolUpdated:
+class ToolUpdated(NamedTuple):
     call_id: str
     fields: dict[str, Any]
 
 
-@dataclass(slots=True, frozen=True)
-class ToolCompleted:
+class ToolCompleted(NamedTuple):
     """A tool call ended; `fields` are merged over the started item (or form the whole item
     when the start was never seen, in which case `fields` must carry `type`)."""
 
@@ -76,29 +79,25 @@ class ToolCompleted:
     fields: dict[str, Any]
 
 
-@dataclass(slots=True, frozen=True)
-class Item:
+class Item(NamedTuple):
     """A complete item with no start/end pair (a warning, a todo snapshot, a diff)."""
 
     item: dict[str, Any]
 
 
-@dataclass(slots=True, frozen=True)
-class Warning:
+class Warning(NamedTuple):
     """A non-fatal problem -> an `error` item."""
 
     message: str
 
 
-@dataclass(slots=True, frozen=True)
-class UsageReport:
+class UsageReport(NamedTuple):
     """Normalized usage (see normalize.usage.Usage fields). The last report wins."""
 
     usage: dict[str, Any]
 
 
-@dataclass(slots=True, frozen=True)
-class SessionTotal:
+class SessionTotal(NamedTuple):
     """The vendor's own running total for the whole session after this run (contract usage
     shape): what the next resume's usage is measured against (CONTRACT §5). Claude's
     `modelUsage` and agy's `result.usage` are such totals; a vendor without one never sends it."""
@@ -106,23 +105,20 @@ class SessionTotal:
     usage: dict[str, Any]
 
 
-@dataclass(slots=True, frozen=True)
-class QuotaReport:
+class QuotaReport(NamedTuple):
     """Quota information: a warning while running, or the reason of a failure."""
 
     quota: dict[str, Any]
 
 
-@dataclass(slots=True, frozen=True)
-class Completed:
+class Completed(NamedTuple):
     """The vendor declared the turn finished successfully. `final_message` overrides the
     default (the last agent message) when the vendor states the answer itself."""
 
     final_message: str | None = None
 
 
-@dataclass(slots=True, frozen=True)
-class Failed:
+class Failed(NamedTuple):
     """The vendor's turn failed, classified by the vendor package."""
 
     kind: str
@@ -133,15 +129,13 @@ class Failed:
     spend_cap: bool = False
 
 
-@dataclass(slots=True, frozen=True)
-class VendorInfo:
+class VendorInfo(NamedTuple):
     """Raw details for `result.vendor` (merged, later keys win)."""
 
-    details: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any]
 
 
-@dataclass(slots=True, frozen=True)
-class Unparsed:
+class Unparsed(NamedTuple):
     """A line the parser could not understand (kept for malformed_output decisions)."""
 
     reason: str
@@ -166,6 +160,22 @@ Observation = (
     | VendorInfo
     | Unparsed
 )
+
+
+
+def _eq(self: tuple, other: object) -> bool:
+    # Tuples compare by value alone: Message("a") must not equal Reasoning("a").
+    return type(self) is type(other) and tuple.__eq__(self, other)
+
+
+def _ne(self: tuple, other: object) -> bool:
+    return not _eq(self, other)
+
+
+# Observations are NamedTuples rather than dataclasses: ~20 dataclasses cost ~7 ms of
+# start-up (code generation per class), and a shim starts once per task.
+for _cls in (Session, Message, MessageDelta, MessageEnd, Reasoning, ToolStarted, ToolUpdated, ToolCompleted, Item, Warning, UsageReport, SessionTotal, QuotaReport, Completed, Failed, VendorInfo, Unparsed):
+    _cls.__eq__, _cls.__ne__, _cls.__hash__ = _eq, _ne, tuple.__hash__
 
 
 @dataclass(slots=True, frozen=True)

@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ from normalize.assembler import fail_before_launch
 from normalize.emit import make_emitter
 from normalize.failures import FailureKind
 from normalize.limits import encode_line
+from normalize.observe import new_uuid
 from normalize.request import BadRequest, RunSpec, parse_request
 from shims import vendors
 
@@ -167,7 +167,7 @@ class _Run:
         self.spec = spec
         protocol = spec.protocol_version if spec else (bad.protocol_version if bad else None)
         self.emitter = make_emitter(choose_emit(opts.emit, protocol))
-        self.thread_id = (spec.request_thread_id if spec else None) or str(uuid.uuid4())
+        self.thread_id = (spec.request_thread_id if spec else None) or new_uuid()
         if journal_settings is not None:
             self._open_journal(journal_settings)
         if bad is not None:

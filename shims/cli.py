@@ -382,9 +382,10 @@ def _main(app: typer.Typer, name: str) -> None:
 _answered = False  # set once a run has written its own stream
 
 
-def _shim_main(vendor: str) -> None:
-    """A shim whose flags cannot be used still answers with a protocol stream (bad_request),
-    so a host reading stdout learns why, not just an exit status."""
+def shim_command_line(vendor: str) -> None:
+    """`shim-<vendor>` through typer (shims.entry takes the common run path itself). A shim
+    whose flags cannot be used still answers with a protocol stream (bad_request), so a host
+    reading stdout learns why, not just an exit status."""
     try:
         make_shim_app(vendor)(prog_name=f"shim-{vendor}")
     except SystemExit as exc:
@@ -397,22 +398,6 @@ def _shim_main(vendor: str) -> None:
             fail_before_launch(NdjsonEmitter(), provider=vendor, thread_id=str(uuid.uuid4()), kind="bad_request",
                                message="The command line could not be used; the usage error is on stderr.")
         raise
-
-
-def claude_main() -> None:
-    _shim_main("claude")
-
-
-def gemini_main() -> None:
-    _shim_main("gemini")
-
-
-def agy_main() -> None:
-    _shim_main("agy")
-
-
-def fake_main() -> None:
-    _shim_main("fake")
 
 
 def toolkit_main() -> None:

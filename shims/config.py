@@ -33,11 +33,9 @@ Where: `$CODEX_SHIMS_CONFIG`, else `$XDG_CONFIG_HOME/codex-shims/config.toml` (X
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -136,6 +134,8 @@ def _read(path: Path | None, *, missing_ok: bool = False) -> tuple[Path, dict[st
     hit = _cache.get(path)
     if hit is not None and hit[0] == stamp:
         return path, hit[1]
+    import tomllib  # here: most runs have no config file, and start-up time counts
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -247,6 +247,8 @@ def _first_error(exc: Any, where: str, known: list[str]) -> ConfigError:
     first = exc.errors()[0]
     key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"]).lstrip(".")
     if first["type"] == "extra_forbidden":
+        import difflib
+
         close = difflib.get_close_matches(key, known, n=1)
         hint = f" (did you mean `{close[0]}`?)" if close else f" (known: {', '.join(known)})"
         return ConfigError(f"{where}: `{key}`: unknown key{hint}")
@@ -324,6 +326,8 @@ def _models() -> tuple[Any, Any]:
 
 
 def _validated(section: dict[str, Any], where: str) -> dict[str, Any]:
+    if not section:  # nothing to check: no pydantic import on a run without a config file
+        return {}
     from pydantic import ValidationError
 
     model = _models()[0]
@@ -336,11 +340,14 @@ def _validated(section: dict[str, Any], where: str) -> dict[str, Any]:
 
 def _journal_section(data: dict[str, Any] | None, path: Path) -> dict[str, Any]:
     """The `[journal]` table with every field filled in (root only when the file sets it)."""
+    table = _table(data, "journal", path)
+    if not table:  # the defaults, without importing pydantic (start-up time, `make bench`)
+        return {"keep_runs": KEEP_RUNS, "keep_bytes": KEEP_BYTES, "enabled": True, "redact_env": []}
     from pydantic import ValidationError
 
     model = _models()[1]
     try:
-        parsed = model.model_validate(_table(data, "journal", path))
+        parsed = model.model_validate(table)
     except ValidationError as exc:
         raise _first_error(exc, f"{path} [journal]", list(model.model_fields)) from None
     out = parsed.model_dump()

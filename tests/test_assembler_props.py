@@ -157,7 +157,7 @@ def observations() -> st.SearchStrategy[list[o.Observation]]:
     one = st.one_of(
         st.builds(o.Session, st.one_of(st.none(), small_text), st.one_of(st.none(), small_text), st.one_of(st.none(), small_text)),
         st.builds(o.Message, texts),
-        st.builds(o.MessageDelta, st.sampled_from(["a", "b"]), texts),
+        st.builds(o.MessageDelta, st.sampled_from(["a", "b"]), texts, restart=st.just(False)),  # the model has no restarts
         st.builds(o.MessageEnd, st.sampled_from([None, "a", "b"])),
         st.builds(o.Reasoning, texts),
         tool_observations(calls),

@@ -206,8 +206,10 @@ def test_missing_default_location_is_fine(tmp_path, monkeypatch):
 def test_the_file_is_parsed_once_and_reread_when_it_changes(tmp_path, monkeypatch):
     path = write(tmp_path, FULL)
     calls = []
-    real_loads = config.tomllib.loads
-    monkeypatch.setattr(config.tomllib, "loads", lambda text: calls.append(1) or real_loads(text))
+    import tomllib
+
+    real_loads = tomllib.loads
+    monkeypatch.setattr(tomllib, "loads", lambda text: calls.append(1) or real_loads(text))
     load_defaults("claude", path)
     load_vendor_settings("claude", path)
     load_journal_settings(path)

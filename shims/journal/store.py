@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import shutil
 import time
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ RUN_ID = re.compile(r"^\d{8}T\d{6}\.\d{3}Z-[a-z0-9_-]+-[0-9a-f]{6}$")
 def new_run_id(provider: str, now: float | None = None) -> str:
     now = time.time() if now is None else now
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
-    return f"{stamp}.{int(now * 1000) % 1000:03d}Z-{provider}-{secrets.token_hex(3)}"
+    return f"{stamp}.{int(now * 1000) % 1000:03d}Z-{provider}-{os.urandom(3).hex()}"
 
 
 def run_dirs(root: Path) -> list[Path]:

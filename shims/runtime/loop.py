@@ -17,7 +17,6 @@ import selectors
 import shutil
 import signal
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -119,7 +118,7 @@ def run_vendor(
 ) -> ExitInfo:
     """Run the vendor to its end and say how it ended. Raises LaunchError if it cannot start."""
     procs.become_subreaper()
-    run_id = uuid.uuid4().hex
+    run_id = os.urandom(16).hex()
     launch.env = {**launch.env, procs.RUN_MARK_ENV: run_id}
     guardian = procs.start_guardian(run_id, launch.scratch_dir)
     try:

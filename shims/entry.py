@@ -1,0 +1,133 @@
+"""Entry points of the programs. The shim programs' hot path parses argv here, by hand, for the
+flags a host passes on every run: typer (with the pydantic it imports) costs ~60 ms of start-up,
+more than the whole budget of a worker's start (`make bench`). Anything this parser does not
+take for certain — --help, --version, --preflight, an unknown flag, a bad value, a value that
+looks like a flag — goes to the typer command line (shims.cli), which has the help texts and the
+error messages. tests/test_entry.py keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+_CHOICES = {
+    "--mode": ("read-only", "write", "full"),
+    "--emit": ("auto", "ndjson", "codex-lab-v1", "pretty"),
+    "--pty": ("auto", "always", "never"),
+}
+# flag -> (ShimOptions field, kind, minimum)
+VALUE_FLAGS: dict[str, tuple[str, str, float | None]] = {
+    "--prompt": ("prompt", "str", None),
+    "--mode": ("mode", "choice", None),
+    "--model": ("model", "str", None),
+    "--cwd": ("cwd", "str", None),
+    "--emit": ("emit", "choice", None),
+    "--timeout": ("timeout", "float", 0.001),
+    "--idle-timeout": ("idle_timeout", "float", 0.0),
+    "--cancel-grace": ("cancel_grace", "float", 0.0),
+    "--resume": ("resume", "str", None),
+    "--fallback": ("fallback", "str", None),
+    "--max-cost-usd": ("max_cost_usd", "float", None),
+    "--vendor-bin": ("vendor_bin", "str", None),
+    "--pty": ("pty", "choice", None),
+    "--journal": ("journal", "str", None),
+}
+SWITCH_FLAGS: dict[str, tuple[str, bool]] = {
+    "--worktree": ("worktree", True),
+    "--no-worktree": ("worktree", False),
+    "--no-journal": ("no_journal", True),
+    "--ignore-quota-state": ("ignore_quota_state", True),
+}
+# Left to typer on purpose: they print or check something rather than run.
+TYPER_ONLY = ("--help", "--version", "--preflight")
+
+
+def parse_run_args(argv: list[str]) -> dict[str, Any] | None:
+    """ShimOptions fields for a run, or None when typer must parse this command line."""
+    out: dict[str, Any] = {}
+    positional: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        i += 1
+        if arg == "--":
+            positional += argv[i:]
+            break
+        if not arg.startswith("-") or arg == "-":
+            positional.append(arg)
+            continue
+        name, eq, inline = arg.partition("=")
+        if name in SWITCH_FLAGS and not eq:
+            field, value = SWITCH_FLAGS[name]
+            out[field] = value
+            continue
+        if name not in VALUE_FLAGS:
+            return None
+        if eq:
+            raw = inline
+        else:
+            if i >= len(argv) or argv[i].startswith("--"):
+                return None
+            raw = argv[i]
+            i += 1
+        field, kind, minimum = VALUE_FLAGS[name]
+        value = _value(name, kind, minimum, raw)
+        if value is None:
+            return None
+        out[field] = value
+    if len(positional) > 1 or (positional and "prompt" in out):
+        return None
+    if positional:
+        out["prompt"] = positional[0]
+    return out
+
+
+def _value(name: str, kind: str, minimum: float | None, raw: str) -> Any:
+    if kind == "str":
+        return raw
+    if kind == "choice":
+        return raw if raw in _CHOICES[name] else None
+    try:
+        number = float(raw)
+    except ValueError:
+        return None
+    if number != number or (minimum is not None and number < minimum):  # NaN or below the minimum
+        return None
+    return number
+
+
+def _shim_main(vendor: str) -> None:
+    fields = parse_run_args(sys.argv[1:])
+    if fields is None:
+        from shims.cli import shim_command_line
+
+        shim_command_line(vendor)
+        return
+    from shims import app
+
+    code = app.run(vendor, app.ShimOptions(**fields))
+    sys.stdout.flush()
+    sys.exit(code)
+
+
+def claude_main() -> None:
+    _shim_main("claude")
+
+
+def gemini_main() -> None:
+    _shim_main("gemini")
+
+
+def agy_main() -> None:
+    _shim_main("agy")
+
+
+def fake_main() -> None:
+    _shim_main("fake")
+
+
+def toolkit_main() -> None:
+    from shims.cli import toolkit_main as main
+
+    main()
