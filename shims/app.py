@@ -47,7 +47,7 @@ class ShimOptions:
         """Flags given on the command line win; the rest come from the config file or the
         built-in defaults. Mode and model are left to the request first (see _apply_flags)."""
         for name, value in defaults.items():
-            if name in ("mode", "model"):
+            if name in ("mode", "model", "worktree"):  # the request's value comes before the config's
                 continue
             if getattr(self, name) is None:
                 setattr(self, name, value)
@@ -124,8 +124,10 @@ class _Run:
         self.settings = None
         self.snapshot = None
         self.worktree = None
+        self.worktree_owner = ""
         self.replay_attempts: list[dict[str, Any]] = []
         self.redactor = None
+        self.spent = 0.0  # dollars spent by the attempts a fallback moved on from
         self.cancel_signal: str | None = None
 
     # ------------------------------------------------------------------ the run
@@ -199,7 +201,12 @@ class _Run:
             spec.resume_session = opts.resume
         if opts.worktree is not None:
             spec.worktree = opts.worktree  # --no-worktree also overrides a request's `worktree: true`
-        spec.max_cost_usd = opts.max_cost_usd
+        elif "worktree" not in (spec.request or {}) and defaults.get("worktree") is not None:
+            spec.worktree = bool(defaults["worktree"])
+        cap = opts.max_cost_usd
+        if cap is not None and not (cap > 0 and cap != float("inf")):  # also NaN
+            raise _Refusal(FailureKind.BAD_REQUEST, f"--max-cost-usd must be a positive amount of dollars, not {cap!r}.")
+        spec.max_cost_usd = cap
         if spec.resume_session == "last":
             found = self._ledger().last_session(self.vendor, spec.cwd) if self.state_dir else None
             if not found:
@@ -280,11 +287,18 @@ class _Run:
             priced = bool(load_prices(provider))
         except ConfigError:
             priced = False
-        if getattr(command, "COST_SOURCE", None) is None and not priced:
+        source = getattr(command, "COST_SOURCE", None)
+        if source is None and not priced:
             raise _Refusal(
                 FailureKind.UNSUPPORTED_MODE,
                 f"{provider} reports no cost, so --max-cost-usd cannot be enforced; add its models' prices under "
                 f'[prices.{provider}."<model>"] in the config file.',
+            )
+        if source != "vendor" and spec.model and spec.model not in _price_table(provider):
+            raise _Refusal(
+                FailureKind.UNSUPPORTED_MODE,
+                f"{spec.model} has no price, so --max-cost-usd cannot be enforced on {provider}; add it under "
+                f'[prices.{provider}."{spec.model}"] in the config file.',
             )
 
     def _build(self, provider: str, spec: RunSpec, program: str, pty: bool):
@@ -313,7 +327,9 @@ class _Run:
             model = load_defaults(provider).get("model")
         except ConfigError:
             model = None
-        return replace(spec, model=model, resume_session=None)
+        cap = spec.max_cost_usd
+        remaining = None if cap is None else max(cap - self.spent, 0.000001)  # what the earlier attempts left
+        return replace(spec, model=model, resume_session=None, max_cost_usd=remaining)
 
     # ------------------------------------------------------------------ the chain
 
@@ -342,9 +358,18 @@ class _Run:
             record: dict[str, Any] = {"facts": facts.to_json(), "prefix": _prefix(index, provider), "note": None}
             self.replay_attempts.append(record)
             if self.cancel_signal:
+                message = f"Cancelled by {self.cancel_signal} before the {provider} CLI started."
+                record["refusal"] = [FailureKind.CANCELLED.value, message, None]
                 return self._finish(o.ExitInfo(launched=False, cancelled=self.cancel_signal), attempts,
-                                    failure=(FailureKind.CANCELLED.value,
-                                             f"Cancelled by {self.cancel_signal} before the {provider} CLI started."))
+                                    failure=(FailureKind.CANCELLED.value, message))
+            cap = spec.max_cost_usd
+            if not primary and cap and self.spent >= cap:
+                message = (f"The earlier attempts spent ${self.spent:.4f}, the whole --max-cost-usd cap of ${_dollars(cap)}; "
+                           f"{provider} was not tried.")
+                quota = {"state": "exhausted", "message": message}
+                record["refusal"] = [FailureKind.QUOTA_OR_RATE_LIMITED.value, message, quota]
+                return self._finish(o.ExitInfo(launched=False), attempts,
+                                    failure=(FailureKind.QUOTA_OR_RATE_LIMITED.value, message), quota=quota)
             try:
                 self.launch = launch = self._setup(provider, pspec, primary)
                 exit = self._launch(spec, pspec, launch, record)
@@ -374,7 +399,10 @@ class _Run:
         command = vendors.command_module(provider)
         # A vendor with a budget flag of its own (Claude) enforces the cap itself, between turns.
         running_cap = None if getattr(command, "NATIVE_SPEND_CAP", False) else self._spend_cap_check(spec)
-        limits = Limits(timeout_s=spec.timeout_s, idle_timeout_s=opts.idle_timeout or None,
+        timeout = None
+        if spec.timeout_s is not None:  # one deadline for the whole run, whatever the fallbacks
+            timeout = max(spec.timeout_s - (time.monotonic() - self.started), 0.001)
+        limits = Limits(timeout_s=timeout, idle_timeout_s=opts.idle_timeout or None,
                         cancel_grace_s=opts.cancel_grace, stop=running_cap)
         while True:
             if launch.output_format != pipe.facts.format:
@@ -413,6 +441,8 @@ class _Run:
 
         def over() -> str | None:
             cost = _cost_of(self.pipe.asm.usage, self.pipe.facts.prices)
+            if cost is not None:
+                cost += self.spent  # one cap for the whole run, fallback attempts included
             if cost is not None and cost > cap and ended:
                 return (f"The run's cost (${cost:.4f}, {self.vendor}) passed the --max-cost-usd cap of ${_dollars(cap)}; "
                         "it was known only when the vendor reported its usage at the end. The answer is kept.")
@@ -428,6 +458,10 @@ class _Run:
         pipe = self.pipe
         if failure is None:
             status, kind, error = pipe.end_attempt(exit)
+            usage = pipe.asm.usage or {}
+            if self.spec.max_cost_usd and usage.get("total_tokens") and _cost_of(usage, pipe.facts.prices) is None:
+                pipe.feed([o.Warning(f"The cost of this run is unknown (no price for {usage.get('model') or 'its model'}"
+                                     "), so --max-cost-usd could not be enforced.")])
             if status == "completed" and self.spec.max_cost_usd:
                 message = self._spend_cap_check(self.spec, ended=True)()
                 if message:  # the vendor only said at its end (Gemini): the answer is kept
@@ -474,14 +508,20 @@ class _Run:
             if self.state_dir is None:
                 raise _Refusal(FailureKind.BAD_REQUEST, "--worktree needs a state folder; the config file is unusable.")
             name = self.journal.run_id if self.journal else _worktree_name(self.vendor)
+            parent = str(self.state_dir / "worktrees")
             try:
-                self.worktree = workspace.create_worktree(spec.cwd, str(self.state_dir / "worktrees"), name)
-            except workspace.WorkspaceError as exc:
+                workspace.sweep_abandoned(parent)
+                self.worktree = workspace.create_worktree(spec.cwd, parent, name)
+                self.worktree_owner = workspace.claim(self.worktree, parent)
+            except (workspace.WorkspaceError, OSError) as exc:
                 raise _Refusal(FailureKind.BAD_REQUEST, f"--worktree: {exc}") from None
             spec.cwd = self.worktree.cwd
         try:
-            self.snapshot = workspace.snapshot(spec.cwd)
-        except workspace.WorkspaceError as exc:
+            own = [str(self.state_dir)] if self.state_dir else []
+            if self.journal:
+                own.append(str(self.journal.path.parent))
+            self.snapshot = workspace.snapshot(spec.cwd, exclude=tuple(own))
+        except (workspace.WorkspaceError, OSError) as exc:
             self.snapshot = None
             _stderr_last(f"changes will not be collected: {exc}")
 
@@ -493,7 +533,7 @@ class _Run:
 
         try:
             changes = workspace.changes_since(self.snapshot)
-        except workspace.WorkspaceError as exc:
+        except (workspace.WorkspaceError, OSError) as exc:
             _stderr_last(f"changes could not be collected: {exc}")
             return None
         return changes if changes.files else None
@@ -506,9 +546,14 @@ class _Run:
         extra: dict[str, Any] = {}
         changes = self._changes()
         if self.worktree is not None:
-            kept = workspace.finish_worktree(self.worktree, changed=changes is not None)
+            try:
+                kept = workspace.finish_worktree(self.worktree, changed=changes is not None)
+            except (workspace.WorkspaceError, OSError) as exc:
+                kept = self.worktree.path  # not removed: kept, and said why
+                extra["worktree_error"] = str(exc)
             extra["worktree"] = {"path": self.worktree.path, "branch": self.worktree.branch, "kept": bool(kept)}
             self.worktree = None
+            workspace.release(self.worktree_owner)
         if changes is None:
             return None, extra
         patch_path = None
@@ -526,7 +571,8 @@ class _Run:
 
             try:
                 workspace.finish_worktree(self.worktree, changed=self._changes() is not None)
-            except workspace.WorkspaceError:
+                workspace.release(self.worktree_owner)
+            except (workspace.WorkspaceError, OSError):
                 pass
 
     # ------------------------------------------------------------------ journal, ledger, quota
@@ -613,6 +659,7 @@ class _Run:
         from normalize.usage import empty_usage
 
         asm = self.pipe.asm
+        self.spent += _cost_of(asm.usage, self.pipe.facts.prices) or 0.0
         try:
             self._ledger_append(status, kind, asm.usage or empty_usage(), asm.session_id,
                                 int((time.monotonic() - self.started) * 1000), self.pipe.facts.model)
@@ -685,6 +732,22 @@ def account_for(vendor: str, env: dict[str, str]) -> str:
 def _exit_json(exit: o.ExitInfo) -> dict[str, Any]:
     keys = ("exit_code", "signal", "launched", "cancelled", "timed_out", "timeout_s", "ended_at", "stopped")
     return {k: getattr(exit, k) for k in keys}
+
+
+def _price_table(provider: str) -> dict[str, Any]:
+    """The prices a run of this provider is costed with: the packaged table and the config's."""
+    import importlib
+
+    from shims.config import ConfigError, load_prices
+
+    try:
+        base = importlib.import_module(f"shims.{provider}.prices").PRICES
+    except ModuleNotFoundError:
+        base = {}
+    try:
+        return {**base, **load_prices(provider)}
+    except ConfigError:
+        return base
 
 
 def _dollars(amount: float) -> str:

@@ -39,9 +39,10 @@ def check(vendor: str, vendor_bin: str | None = None, *, ignore_quota_state: boo
         answer["error"] = f"{program} --version failed; the {vendor} CLI is not usable."
         return answer
     command = vendors.command_module(vendor)
+    env = _vendor_env(vendor)  # what a run would give the vendor: the config file's env included
     auth_status = getattr(command, "auth_status", None)
     if auth_status is not None:
-        ok, how, problem = auth_status(dict(os.environ))
+        ok, how, problem = auth_status(env)
         answer["auth"] = how
         if not ok:
             answer["failure_kind"] = FailureKind.AUTHENTICATION_REQUIRED.value
@@ -56,7 +57,7 @@ def check(vendor: str, vendor_bin: str | None = None, *, ignore_quota_state: boo
         return answer
     quota_status = getattr(command, "quota_status", None)
     if quota_status is not None:
-        quota = quota_status(program, dict(os.environ))
+        quota = quota_status(program, env)
         answer["quota"] = quota
         if quota and quota["state"] == "exhausted":
             answer["failure_kind"] = FailureKind.QUOTA_OR_RATE_LIMITED.value
@@ -64,6 +65,15 @@ def check(vendor: str, vendor_bin: str | None = None, *, ignore_quota_state: boo
             return answer
     answer["ready"] = True
     return answer
+
+
+def _vendor_env(vendor: str) -> dict[str, str]:
+    from shims.config import ConfigError, load_vendor_settings
+
+    try:
+        return {**os.environ, **load_vendor_settings(vendor).env}
+    except ConfigError:
+        return dict(os.environ)
 
 
 def remembered_quota(vendor: str) -> dict | None:

@@ -16,6 +16,7 @@ lock-retry logic reads git's English messages) and `-c core.quotepath=false`.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -152,6 +153,7 @@ def _toplevel(cwd: str) -> str:
 class Snapshot:
     root: str  # repository top level (of the worktree when cwd is in one)
     tree: str  # tree id of the working tree at snapshot time
+    exclude: tuple[str, ...] = ()  # paths (relative to root) that are the shim's own files
 
 
 @dataclass
@@ -178,7 +180,7 @@ class Changes:
                 "deletions": self.deletions, "patch_path": patch_path}
 
 
-def snapshot(cwd: str) -> Snapshot | None:
+def snapshot(cwd: str, exclude: tuple[str, ...] = ()) -> Snapshot | None:
     """The working tree of cwd's repository as a tree id, or None when cwd is not inside a git
     work tree (also a missing directory, or git not installed). Other git failures (a corrupt
     index, dubious ownership) raise WorkspaceError."""
@@ -188,17 +190,25 @@ def snapshot(cwd: str) -> Snapshot | None:
         root = _toplevel(cwd)
     except (NotAGitRepo, GitNotFound):
         return None
-    return Snapshot(root=root, tree=_write_tree(root))
+    # The shim's own files (a journal root or state folder inside the repository) are not the
+    # run's changes, and must not block a fallback as if the vendor had changed something.
+    inside = tuple(os.path.relpath(p, root) for p in exclude if _is_inside(p, root))
+    return Snapshot(root=root, tree=_write_tree(root, inside), exclude=inside)
+
+
+def _is_inside(path: str, root: str) -> bool:
+    path, root = os.path.realpath(path), os.path.realpath(root)
+    return path == root or path.startswith(root + os.sep)
 
 
 def changes_since(snap: Snapshot) -> Changes:
     """What changed in snap's working tree since snap: the difference between snap's tree and
     one taken now. Changes that existed before the snapshot are not reported; a file that was
     already dirty is reported relative to its dirty state."""
-    return _diff_trees(snap.root, snap.tree, _write_tree(snap.root))
+    return _diff_trees(snap.root, snap.tree, _write_tree(snap.root, snap.exclude))
 
 
-def _write_tree(root: str) -> str:
+def _write_tree(root: str, exclude: tuple[str, ...] = ()) -> str:
     index = os.path.join(root, _line(_run(["rev-parse", "--git-path", "index"], root).stdout))
     with tempfile.TemporaryDirectory(prefix="codex-shims-index-") as tmp:
         tmp_index = os.path.join(tmp, "index")
@@ -217,6 +227,7 @@ def _write_tree(root: str) -> str:
             "-c", "core.splitIndex=false",
             # one unreadable file must not cost the whole snapshot: it keeps its old entry
             "add", "-A", "--ignore-errors",
+            *(["--", ".", *(f":(exclude){p}" for p in exclude)] if exclude else []),
         ]
         proc = _run(add, root, env=env, check=False)
         if proc.returncode != 0 and b"fatal:" in proc.stderr:
@@ -443,10 +454,13 @@ def create_worktree(cwd: str, parent_dir: str, name: str) -> Worktree:
     try:
         _run_retrying(["worktree", "add", path, branch], root)
     except BaseException:
-        try:
-            _run(["branch", "-D", branch], root)
-        except (GitError, OSError):
-            pass  # the original error is the one to report
+        # A hook that failed after checkout leaves a registered worktree with the branch
+        # checked out: remove it first, or the branch cannot be deleted.
+        for cleanup in (["worktree", "remove", "--force", path], ["worktree", "prune"], ["branch", "-D", branch]):
+            try:
+                _run(cleanup, root)
+            except (GitError, OSError):
+                pass  # the original error is the one to report
         raise
     sub = os.path.normpath(os.path.join(path, prefix)) if prefix else path
     os.makedirs(sub, exist_ok=True)
@@ -459,7 +473,12 @@ def finish_worktree(wt: Worktree, changed: bool) -> str | None:
     if changed:
         return wt.path
     if os.path.isdir(wt.path):
-        _run_retrying(["worktree", "remove", "--force", wt.path], wt.repo_root)
+        # Without --force git refuses a worktree with untracked or modified files: work the
+        # diff did not see (a new nested repository) is kept rather than deleted.
+        try:
+            _run_retrying(["worktree", "remove", wt.path], wt.repo_root)
+        except GitError:
+            return wt.path
     else:
         _run_retrying(["worktree", "prune"], wt.repo_root)  # someone deleted the folder already
     try:
@@ -468,3 +487,66 @@ def finish_worktree(wt: Worktree, changed: bool) -> str | None:
         if "not found" not in e.stderr:
             raise
     return None
+
+
+# ------------------------------------------------------------------------- abandoned worktrees
+# A shim killed with SIGKILL (codex-lab's cancel) cannot remove its worktree. Each worktree has
+# an owner file next to it; later --worktree runs remove the clean worktrees of dead owners and
+# leave changed ones where they are (their branch keeps the work).
+
+
+def claim(wt: Worktree, parent_dir: str) -> str:
+    path = os.path.join(parent_dir, os.path.basename(wt.path) + ".owner")
+    head = _line(_run(["rev-parse", "HEAD"], wt.path).stdout)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps({"pid": os.getpid(), "host": os.uname().nodename, "repo_root": wt.repo_root,
+                            "path": wt.path, "branch": wt.branch, "cwd": wt.cwd, "head": head}))
+    return path
+
+
+def release(owner_file: str) -> None:
+    try:
+        os.remove(owner_file)
+    except OSError:
+        pass
+
+
+def sweep_abandoned(parent_dir: str) -> list[str]:
+    """Remove the clean worktrees whose owner process is gone; returns the paths removed."""
+    removed: list[str] = []
+    try:
+        names = [n for n in os.listdir(parent_dir) if n.endswith(".owner")]
+    except OSError:
+        return removed
+    for name in names:
+        owner_file = os.path.join(parent_dir, name)
+        try:
+            with open(owner_file, encoding="utf-8") as f:
+                owner = json.load(f)
+            wt = Worktree(owner["repo_root"], owner["path"], owner["branch"], owner["cwd"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if owner.get("host") != os.uname().nodename or _alive(owner.get("pid")):
+            continue
+        try:
+            exists = os.path.isdir(wt.path)
+            dirty = exists and _run(["status", "--porcelain", "-uall"], wt.path).stdout.strip()
+            moved = exists and _line(_run(["rev-parse", "HEAD"], wt.path).stdout) != owner.get("head")
+            if not dirty and not moved and finish_worktree(wt, changed=False) is None:
+                removed.append(wt.path)
+        except (WorkspaceError, OSError):
+            continue  # the next run tries again
+        release(owner_file)
+    return removed
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

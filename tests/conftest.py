@@ -38,6 +38,9 @@ def private_state(tmp_path_factory, monkeypatch):
     for name, value in dirs.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("CODEX_SHIMS_CONFIG", raising=False)
+    # Shims started without --cwd work in the test's own folder, not in this repository: a run
+    # in a git folder snapshots it (diff collection), which must not touch the project's .git.
+    monkeypatch.chdir(base)
     return dirs
 
 

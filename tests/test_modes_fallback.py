@@ -370,3 +370,65 @@ def test_doctor_modes_prints_the_table(tmp_path):
                                                          for m in ("read-only", "write", "full")}
     claude_full = next(r for r in rows if r["provider"] == "claude" and r["mode"] == "full")
     assert claude_full["supported"] == (os.geteuid() != 0)
+
+
+# ----------------------------------------------------------------- found in review
+
+
+def test_unreported_work_keeps_the_worktree(fake_env, repo, tmp_path):
+    """A new nested repository is invisible to the diff: the worktree must not be deleted."""
+    wrapper = tmp_path / "vendor.sh"
+    wrapper.write_text(f"#!/bin/sh\ngit init -q newproj && echo 'fn main() {{}}' > newproj/main.rs\n"
+                       f"exec {sys.executable} {FAKE_VENDOR} \"$@\"\n")
+    wrapper.chmod(0o755)
+    proc = subprocess.run([shim_path("fake"), "--vendor-bin", str(wrapper), "--emit", "ndjson", "--worktree", "go"],
+                          cwd=repo, capture_output=True, env={**os.environ, **fake_env}, timeout=60)
+    result = check_stream(parse_stream(proc.stdout), proc.returncode)
+    wt = result["vendor"]["worktree"]
+    assert wt["kept"] and (Path(wt["path"]) / "newproj" / "main.rs").exists()
+
+
+def test_an_abandoned_clean_worktree_is_swept_by_the_next_run(fake_env, repo):
+    from shims import workspace
+
+    parent = Path(fake_env["XDG_STATE_HOME"]) / "codex-shims" / "worktrees"
+    parent.mkdir(parents=True)
+    old = workspace.create_worktree(str(repo), str(parent), "killed-run")
+    owner = Path(workspace.claim(old, str(parent)))
+    data = json.loads(owner.read_text())
+    owner.write_text(json.dumps({**data, "pid": 2**22 + 12345}))  # a pid that is not running
+    proc, _, result = run_fake(fake_env, "--worktree", "go", cwd=repo)
+    assert proc.returncode == 0
+    assert not Path(old.path).exists() and old.branch not in git(repo, "branch", "--list")
+    assert worktrees(repo) == [] and not owner.exists()
+
+
+def test_a_journal_inside_the_repository_is_not_the_runs_change(fake_env, repo):
+    proc, events, result = run_fake(fake_env, "--journal", str(repo / ".runs"), "go", cwd=repo,
+                                    extra_env={"FAKE_VENDOR_WRITE": "README.md=changed\\n"})
+    assert [c["path"] for c in changes_item(events)["changes"]] == ["README.md"]
+    assert Path(result["journal"]).parent == repo / ".runs"
+
+
+def test_no_fallback_once_the_spend_cap_is_passed(agy_fallback, tmp_path):
+    usage = [{"type": "usage", "input_tokens": 10, "output_tokens": 1, "cost_usd": 0.4}]
+    proc, _, result = run_fake(agy_fallback, "--fallback", "agy", "--max-cost-usd", "0.3", "hi", cwd=tmp_path,
+                               extra_env=quota_script(tmp_path, usage))
+    assert proc.returncode == 5 and "--max-cost-usd" in result["error"]
+    assert result["provider"]["name"] == "fake" and result["attempts"] == []
+
+
+@pytest.mark.parametrize("cap", ["0", "-1", "nan"])
+def test_a_spend_cap_that_is_not_a_positive_amount_is_a_bad_request(fake_env, cap):
+    proc, events, result = run_fake(fake_env, f"--max-cost-usd={cap}", "go")
+    assert proc.returncode == 2 and result["failure_kind"] == "bad_request"
+    assert "turn.started" not in [e["type"] for e in events]
+
+
+def test_the_requests_worktree_comes_before_the_config(fake_env, repo, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("[defaults]\nworktree = true\n")
+    env = {**fake_env, "CODEX_SHIMS_CONFIG": str(config)}
+    request = {"protocol_version": 2, "message": "go", "cwd": str(repo), "worktree": False}
+    assert "worktree" not in run_fake(env, stdin=orjson.dumps(request))[2]["vendor"]
+    assert "worktree" in run_fake(env, "go", cwd=repo)[2]["vendor"]  # no request value: the config's

@@ -12,11 +12,13 @@ because a shim under test passes its environment through but controls argv:
   FAKE_VENDOR_EXIT        exit code at the end (default 0)
   FAKE_VENDOR_MISBEHAVE   comma list: crash-mid-line hang hang-before flood garbage escaped-grandchild
                           huge-line no-newline invalid-utf8 ignore-sigint ignore-sigterm
-                          grandchild exit0-empty slow
+                          grandchild exit0-empty slow close-stdout (close stdout after the script,
+                          then keep running)
   FAKE_VENDOR_CRASH_AFTER lines before crash-mid-line cuts one (default 2)
   FAKE_VENDOR_FLOOD_BYTES bytes of delta lines for flood (default 200_000_000)
   FAKE_VENDOR_HUGE_BYTES  bytes of tool output for huge-line (default 20_000_000)
   FAKE_VENDOR_PIDFILE     append our pid (and the grandchild's) to this file
+  FAKE_VENDOR_KILL_AFTER  SIGKILL ourselves after this many stdout lines (a death at a line boundary)
   FAKE_VENDOR_WRITE       `path=text[;path=text…]`: write these files (relative to the cwd) before
                           any output, like an agent that edits without telling (empty text deletes)
 
@@ -343,6 +345,7 @@ def sleep_forever() -> None:
 
 
 def play(steps: list[Step], pace: float, crash_after: int | None) -> None:
+    kill_after = int(os.environ.get("FAKE_VENDOR_KILL_AFTER") or -1)
     start = time.monotonic()
     lines = 0
     for n, step in enumerate(steps):
@@ -361,6 +364,8 @@ def play(steps: list[Step], pace: float, crash_after: int | None) -> None:
         emit(step.fd, step.data)
         if step.fd == 1:
             lines += 1
+            if lines == kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)
 
 
 def crash(line: bytes) -> None:
@@ -417,6 +422,9 @@ def main(argv: list[str]) -> int:
         crash(b'{"type":"text","text":"cut short"}\n')
 
     finish_stderr()
+    if "close-stdout" in bad:
+        os.close(1)  # the reader sees EOF, but this process lives on
+        sleep_forever()
     if "hang" in bad:
         sleep_forever()
     return int(os.environ.get("FAKE_VENDOR_EXIT", "0"))
