@@ -58,6 +58,8 @@ lint: install
 	$(BIN)/ruff check normalize shims tests golden bench
 	$(BIN)/shims schema --out schema --check
 
+# Overhead, throughput, latency, memory and concurrency of the shims, each against a baseline
+# measured in the same run (~2 min; BENCH_QUICK=1 for a smoke run). Writes bench/results/latest.json.
 bench: install
 	$(BIN)/python bench/run.py
 

@@ -1,57 +1,498 @@
-"""`make bench`: what a shim adds to running its vendor CLI.
+"""`make bench`: what a shim adds to running its vendor CLI, each figure against a baseline
+measured in the same run (interleaved where it is a timing), so machine load affects both alike.
 
-For now one figure: start-up and end-to-end overhead of `shim-fake` around the fake vendor CLI
-replaying a recorded stream instantly, against running that fake CLI directly, in the same
-process and interleaved so machine load affects both alike. Reported as the median added
-milliseconds and the ratio; results also written to bench/results/latest.json.
+  overhead     shim-claude / shim-gemini / shim-agy around a stand-in vendor CLI that replays a
+               golden recording instantly (bench/replay_vendor.py), against running that stand-in
+               directly: median added milliseconds and the ratio. The shims run in a small git
+               repository with the journal on (as users run them), and also with --no-journal,
+               and outside any git repository (no workspace snapshots). Target: under 60 ms added.
+  throughput   `shims normalize` over 100 MB of Claude stream-json with ~100 KB tool outputs and
+               over 100 MB of Gemini `message` deltas, against a bare loop that only parses each
+               line with orjson (also a fresh interpreter): MB/s and the ratio. Target: >= 0.5.
+  latency      a vendor line written (stand-in writing one line every 10 ms, each carrying its
+               CLOCK_MONOTONIC write time) to its event read from the shim's stdout pipe:
+               p50 and p99, against the same stand-in read directly (the pipe and scheduler
+               floor). Target: p99 under 5 ms.
+  memory       peak RSS of `shims normalize` on 10 MB against 1 GB of input (tests/rss_probe.py).
+               Target: flat (1 GB peak within 1.25x of the 10 MB peak).
+  concurrency  16 shim-fake runs at once against 16 runs at once of the fake vendor CLI alone
+               (tests/fakes/fake_vendor.py replaying golden/fake/tools): every shim run completes
+               with its result line and every item event of the recording; total wall time and
+               the ratio.
+
+The stand-ins are started by the bench's own interpreter (a copy with a `#!` line naming it).
+
+BENCH_QUICK=1 shrinks sizes and run counts for a smoke run (its numbers are not the figures).
+BENCH_RUNS overrides the overhead run count; BENCH_OUT the JSON path (default
+bench/results/latest.json). Exit status 0 when every measurement ran, whether or not the
+targets were met (the table and the JSON say which were); 1 when a measurement broke.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import platform
+import re
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import inputs  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+REPLAYER_SRC = ROOT / "bench" / "replay_vendor.py"
 FAKE = ROOT / "tests" / "fakes" / "fake_vendor.py"
-SHIM = Path(sys.executable).parent / "shim-fake"
-RECORDING = ROOT / "golden" / "fake" / "tools" / "native.stdout"
-RUNS = int(os.environ.get("BENCH_RUNS", "30"))
+FAKE_RECORDING = ROOT / "golden" / "fake" / "tools"
+RSS_PROBE = ROOT / "tests" / "rss_probe.py"
+
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+MB = 1_000_000
+OVERHEAD_RUNS = int(os.environ.get("BENCH_RUNS") or (5 if QUICK else 30))
+THROUGHPUT_BYTES = (5 if QUICK else 100) * MB
+THROUGHPUT_RUNS = 1 if QUICK else 3
+LATENCY_PAIRS = 30 if QUICK else 260  # two timed lines each: >= 500 samples per vendor
+LATENCY_PACE_MS = 10
+MEMORY_SMALL = (2 if QUICK else 10) * MB
+MEMORY_LARGE = (20 if QUICK else 1000) * MB
+CONCURRENCY = 16
+CONCURRENCY_ROUNDS = 1 if QUICK else 3
+
+TARGET_ADDED_MS = 60.0
+TARGET_THROUGHPUT_RATIO = 0.5
+TARGET_P99_MS = 5.0
+TARGET_MEMORY_RATIO = 1.25
+
+BARE_PARSE = (
+    "import sys, orjson\n"
+    "with open(sys.argv[1], 'rb') as f:\n"
+    "    for line in f:\n"
+    "        orjson.loads(line)\n"
+)
+
+WORK = ROOT  # the shims' working directory: set to make_workspace()'s repository by main()
+figures: dict[str, dict] = {}
+notes: list[str] = []
 
 
-def timed(argv: list[str], env: dict[str, str]) -> float:
+def figure(key: str, label: str, *, value: float, unit: str, baseline: float | None, ratio: float | None,
+           target: str, ok: bool | None, shown: str | None = None, base_shown: str | None = None, **details) -> None:
+    figures[key] = {
+        "figure": label,
+        "value": round(value, 2),
+        "unit": unit,
+        "baseline": None if baseline is None else round(baseline, 2),
+        "ratio": None if ratio is None else round(ratio, 3),
+        "target": target,
+        "pass": ok,
+        "shown": shown or f"{value:.1f} {unit}",
+        "baseline_shown": base_shown or ("—" if baseline is None else f"{baseline:.1f} {unit}"),
+        **details,
+    }
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def with_our_python(src: Path, dest: Path) -> Path:
+    """A copy of the script `src` as an executable started by this very interpreter (not by
+    whatever `python3` on PATH is: a pyenv shim there costs ~100 ms a start)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shebang = f"#!{sys.executable}\n"
+    if len(shebang) > 127:
+        raise SystemExit(f"bench: the interpreter path is too long for a #! line: {sys.executable}")
+    text = src.read_text(encoding="utf-8")
+    if text.startswith("#!"):
+        text = text.split("\n", 1)[1]
+    dest.write_text(shebang + text, encoding="utf-8")
+    dest.chmod(0o755)
+    return dest
+
+
+def shim_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """The environment of every run: the journal and config in the bench's temp dir, so a
+    user's config cannot change the figures and the journal is written as users have it."""
+    env = {k: v for k, v in os.environ.items() if k != "CODEX_SHIMS_CONFIG"}
+    env["XDG_STATE_HOME"] = str(tmp / "state")
+    env["XDG_CONFIG_HOME"] = str(tmp / "config")
+    env.update(extra)
+    return env
+
+
+def make_workspace(tmp: Path) -> Path:
+    """Where the shims run: a small git repository (one commit of 40 short files), as a user's
+    project would be. Every run in a git work tree snapshots it before and after (to report
+    what the run changed), a cost that grows with the tree; this is about its smallest."""
+    work = tmp / "work"
+    for i in range(40):
+        f = work / f"pkg{i % 4}" / f"module_{i:02d}.py"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("".join(f"def f{j}(x):\n    return x + {j}\n\n" for j in range(30)), encoding="utf-8")
+    (work / "README.md").write_text("# bench workspace\n", encoding="utf-8")
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "-c", "init.defaultBranch=main"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "bench workspace"]):
+        subprocess.run(git + args, cwd=work, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return work
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None, stdout=subprocess.DEVNULL, cwd: Path | None = None) -> float:
     t0 = time.perf_counter()
-    subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True)
-    return (time.perf_counter() - t0) * 1000
+    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.PIPE, env=env,
+                          cwd=cwd or WORK, check=False)
+    elapsed = (time.perf_counter() - t0) * 1000
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[0]} exited {proc.returncode}: {proc.stderr.decode(errors='replace')[-500:]}")
+    return elapsed
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, int(round(p / 100 * len(ordered) + 0.5)) - 1))
+    return ordered[k]
+
+
+def item_types(ndjson: bytes) -> list[tuple[str, str]]:
+    out = []
+    for line in ndjson.splitlines():
+        if line.strip():
+            ev = json.loads(line)
+            if ev.get("type", "").startswith("item."):
+                out.append((ev["type"], ev.get("item", {}).get("type", "")))
+    return out
+
+
+def last_event(ndjson: bytes) -> dict:
+    lines = [line for line in ndjson.splitlines() if line.strip()]
+    return json.loads(lines[-1]) if lines else {}
+
+
+def meta(vendor: str, case: str) -> dict:
+    return json.loads((inputs.GOLDEN / vendor / case / "meta.json").read_text(encoding="utf-8"))
+
+
+# ---------------------------------------------------------------- overhead
+
+
+def bench_overhead(tmp: Path, replayer: Path) -> None:
+    say(f"overhead: {OVERHEAD_RUNS} interleaved runs per vendor (stand-in alone; shim in a small git repo, "
+        "journal on; the same with --no-journal; shim outside any git repo, journal on)")
+    plain = tmp / "plain"
+    plain.mkdir(exist_ok=True)
+    for vendor, (case, version) in inputs.CASES.items():
+        m = meta(vendor, case)
+        assert m.get("format", "stream-json") == "stream-json", (vendor, case)
+        recording = inputs.GOLDEN / vendor / case
+        env = shim_env(tmp, BENCH_REPLAY_FILE=str(recording / "native.stdout"),
+                       BENCH_REPLAY_EXIT=str(m.get("exit_code") or 0), BENCH_REPLAY_VERSION=version)
+        bare = [str(replayer), "-p", "bench"]
+        shim = [str(BIN / f"shim-{vendor}"), "--vendor-bin", str(replayer), "--emit", "ndjson", "bench"]
+        argvs = {"bare": bare, "journal": shim, "no_journal": shim[:-1] + ["--no-journal", "bench"], "no_git": shim}
+        cwds = {"no_git": plain}
+
+        # Warm the page cache, and check the shim's stream is the golden one (same items, completed).
+        expected = item_types((recording / "expected.ndjson").read_bytes())
+        for name, argv in argvs.items():
+            out = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, env=env,
+                                 cwd=cwds.get(name, WORK), check=False)
+            if name != "bare" and (out.returncode != 0 or item_types(out.stdout) != expected):
+                raise RuntimeError(f"shim-{vendor} ({name}) did not reproduce golden/{vendor}/{case}: "
+                                   f"exit {out.returncode}, {out.stderr.decode(errors='replace')[-300:]}")
+        times: dict[str, list[float]] = {name: [] for name in argvs}
+        order = list(argvs)
+        for i in range(OVERHEAD_RUNS):
+            k = i % len(order)
+            for name in order[k:] + order[:k]:  # rotate, so none always runs first
+                times[name].append(timed(argvs[name], env, cwd=cwds.get(name)))
+        base = statistics.median(times["bare"])
+        variants = (("journal", "", "git repo, journal on"), ("no_journal", ".no_journal", "git repo, --no-journal"),
+                    ("no_git", ".no_git", "no git repo, journal on"))
+        for name, suffix, label in variants:
+            med = statistics.median(times[name])
+            added = med - base
+            figure(f"overhead.{vendor}{suffix}", f"overhead shim-{vendor} ({label})", value=added, unit="ms",
+                   baseline=base, ratio=med / base, target=f"< {TARGET_ADDED_MS:.0f} ms added",
+                   ok=added < TARGET_ADDED_MS, shown=f"+{added:.1f} ms ({med:.1f} ms)",
+                   shim_median_ms=round(med, 1), baseline_median_ms=round(base, 1), runs=OVERHEAD_RUNS,
+                   recording=f"golden/{vendor}/{case}", shim_p90_ms=round(percentile(times[name], 90), 1),
+                   baseline_p90_ms=round(percentile(times["bare"], 90), 1))
+            say(f"  shim-{vendor:<7}{label:<24} median {med:7.1f} ms, stand-in alone {base:6.1f} ms, "
+                f"added {added:+7.1f} ms, ratio {med / base:.2f}")
+
+
+# ---------------------------------------------------------------- throughput
+
+
+def bench_throughput(tmp: Path) -> None:
+    size_mb = THROUGHPUT_BYTES // MB
+    say(f"throughput: shims normalize vs a bare orjson loop over {size_mb} MB, median of {THROUGHPUT_RUNS}")
+    gens: dict[str, tuple[Callable[[Path, int], int], str]] = {
+        "claude": (inputs.claude_big_tools, "Claude stream-json, ~100 KB tool outputs"),
+        "gemini": (inputs.gemini_deltas, "Gemini message deltas"),
+    }
+    for vendor, (gen, what) in gens.items():
+        path = tmp / f"throughput-{vendor}.jsonl"
+        try:
+            size = gen(path, THROUGHPUT_BYTES)
+            shim = [str(BIN / "shims"), "normalize", vendor, "--stdout", str(path)]
+            bare = [sys.executable, "-c", BARE_PARSE, str(path)]
+            out = subprocess.run(shim, stdin=subprocess.DEVNULL, capture_output=True, check=False)
+            if out.returncode != 0 or last_event(out.stdout).get("status") != "completed":
+                raise RuntimeError(f"shims normalize {vendor} failed on the throughput input: exit {out.returncode}")
+            timed(bare)
+            shim_ms, bare_ms = [], []
+            for _ in range(THROUGHPUT_RUNS):
+                bare_ms.append(timed(bare))
+                shim_ms.append(timed(shim))
+            s, b = statistics.median(shim_ms), statistics.median(bare_ms)
+            shim_rate, bare_rate = size / MB / (s / 1000), size / MB / (b / 1000)
+            ratio = shim_rate / bare_rate
+            figure(f"throughput.{vendor}", f"throughput normalize {vendor} ({size / MB:.0f} MB)", value=shim_rate,
+                   unit="MB/s", baseline=bare_rate, ratio=ratio, target=f">= {TARGET_THROUGHPUT_RATIO} x bare parse",
+                   ok=ratio >= TARGET_THROUGHPUT_RATIO, input=what, input_bytes=size, runs=THROUGHPUT_RUNS,
+                   shim_median_ms=round(s, 1), bare_median_ms=round(b, 1))
+            say(f"  {vendor:<7}{size / MB:6.0f} MB: normalize {shim_rate:7.1f} MB/s ({s:.0f} ms), "
+                f"bare parse {bare_rate:7.1f} MB/s ({b:.0f} ms), ratio {ratio:.2f}")
+        finally:
+            path.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------- latency
+
+_STAMP_RE = re.compile(rb"t(\d{10,})")
+
+
+def stamped_delays(argv: list[str], env: dict[str, str]) -> list[float]:
+    """Run `argv`, reading its stdout as it comes; for every line carrying write times, the
+    milliseconds from the latest of them to the moment the line was read here."""
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env, cwd=WORK, bufsize=0)
+    fd = proc.stdout.fileno()
+    arrivals: list[tuple[int, bytes]] = []
+    while True:
+        data = os.read(fd, 1 << 16)
+        if not data:
+            break
+        arrivals.append((time.monotonic_ns(), data))
+    err = proc.stderr.read()
+    rc = proc.wait()
+    if rc != 0:
+        raise RuntimeError(f"{Path(argv[0]).name} exited {rc} in the latency run: {err.decode(errors='replace')[-300:]}")
+    samples, buf = [], b""
+    for at, data in arrivals:
+        buf += data
+        *complete, buf = buf.split(b"\n")
+        for line in complete:
+            stamps = [int(s) for s in _STAMP_RE.findall(line)]
+            if stamps:
+                samples.append((at - max(stamps)) / 1e6)
+    return samples
+
+
+def bench_latency(tmp: Path, replayer: Path) -> None:
+    say(f"latency: stand-in writes one line every {LATENCY_PACE_MS} ms, {2 * LATENCY_PAIRS} timed lines per vendor; "
+        "baseline: the same stand-in read directly (the pipe and scheduler floor)")
+    for vendor, (_case, version) in inputs.CASES.items():
+        path = tmp / f"paced-{vendor}.jsonl"
+        timed_lines = inputs.PACED[vendor](path, LATENCY_PAIRS)
+        env = shim_env(tmp, BENCH_REPLAY_FILE=str(path), BENCH_REPLAY_VERSION=version,
+                       BENCH_REPLAY_PACE_MS=str(LATENCY_PACE_MS))
+        try:
+            bare = stamped_delays([str(replayer), "-p", "bench"], env)
+            samples = stamped_delays([str(BIN / f"shim-{vendor}"), "--vendor-bin", str(replayer), "--emit", "ndjson",
+                                      "bench"], env)
+        finally:
+            path.unlink(missing_ok=True)
+        if len(samples) < timed_lines:
+            notes.append(f"latency {vendor}: {len(samples)} of {timed_lines} timed lines came out as events")
+        common = {"samples": len(samples), "timed_lines": timed_lines, "pace_ms": LATENCY_PACE_MS,
+                  "max_ms": round(max(samples), 3), "baseline_max_ms": round(max(bare), 3), "journal": True}
+        for p, target in ((50, None), (99, TARGET_P99_MS)):
+            value, base = percentile(samples, p), percentile(bare, p)
+            figure(f"latency.{vendor}.p{p}", f"latency shim-{vendor} p{p}", value=value, unit="ms", baseline=base,
+                   ratio=value / base, target="—" if target is None else f"< {target:.0f} ms",
+                   ok=None if target is None else value < target, shown=f"{value:.2f} ms",
+                   base_shown=f"{base:.2f} ms", **common)
+        say(f"  shim-{vendor:<7}{len(samples)} events: p50 {percentile(samples, 50):.2f} ms, "
+            f"p99 {percentile(samples, 99):.2f} ms, max {max(samples):.2f} ms; stand-in read directly: "
+            f"p50 {percentile(bare, 50):.2f} ms, p99 {percentile(bare, 99):.2f} ms")
+
+
+# ---------------------------------------------------------------- memory
+
+
+def peak_rss_kib(argv: list[str]) -> tuple[int, float]:
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(RSS_PROBE), *argv], stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    elapsed = time.perf_counter() - t0
+    lines = proc.stderr.decode(errors="replace").strip().splitlines()
+    if proc.returncode != 0 or not lines or not lines[-1].startswith("rss_kib "):
+        raise RuntimeError(f"rss probe of {argv[:3]} failed: exit {proc.returncode}, {lines[-3:]}")
+    return int(lines[-1].split()[1]), elapsed
+
+
+def bench_memory(tmp: Path) -> None:
+    large = MEMORY_LARGE
+    free = shutil.disk_usage(tmp).free
+    if free < large + 512 * MB:
+        large = max(MEMORY_SMALL * 2, (free - 512 * MB) // (100 * MB) * (100 * MB))
+        notes.append(f"memory: only {free / MB:.0f} MB free on disk, so the large input is {large / MB:.0f} MB, "
+                     f"not {MEMORY_LARGE / MB:.0f} MB")
+    say(f"memory: peak RSS of shims normalize on {MEMORY_SMALL / MB:.0f} MB vs {large / MB:.0f} MB")
+    gens = {"claude": inputs.claude_big_tools, "gemini": inputs.gemini_deltas}
+    for vendor, gen in gens.items():
+        rss, secs, sizes = {}, {}, {}
+        for name, want in (("small", MEMORY_SMALL), ("large", large)):
+            path = tmp / f"memory-{vendor}-{name}.jsonl"
+            try:
+                sizes[name] = gen(path, want)
+                rss[name], secs[name] = peak_rss_kib([str(BIN / "shims"), "normalize", vendor, "--stdout", str(path)])
+            finally:
+                path.unlink(missing_ok=True)
+        small_mib, large_mib = rss["small"] / 1024, rss["large"] / 1024
+        ratio = large_mib / small_mib
+        figure(f"memory.{vendor}", f"peak RSS normalize {vendor} {sizes['large'] / MB:.0f} MB vs "
+               f"{sizes['small'] / MB:.0f} MB", value=large_mib, unit="MiB", baseline=small_mib, ratio=ratio,
+               target=f"flat (<= {TARGET_MEMORY_RATIO} x)", ok=ratio <= TARGET_MEMORY_RATIO,
+               small_input_bytes=sizes["small"], large_input_bytes=sizes["large"],
+               large_run_s=round(secs["large"], 1))
+        say(f"  {vendor:<7}{sizes['small'] / MB:5.0f} MB input: {small_mib:7.1f} MiB; "
+            f"{sizes['large'] / MB:5.0f} MB input: {large_mib:7.1f} MiB (ratio {ratio:.2f}, {secs['large']:.1f} s)")
+
+
+# ---------------------------------------------------------------- concurrency
+
+
+def run_all(argvs: list[list[str]], env: dict[str, str], outdir: Path) -> tuple[float, list[tuple[int, bytes]]]:
+    """Start every command at once, wait for all; wall time and each (exit code, stdout)."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    files = [open(outdir / f"{i}.out", "wb+") for i in range(len(argvs))]  # noqa: SIM115 - closed below
+    try:
+        t0 = time.perf_counter()
+        procs = [subprocess.Popen(a, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.DEVNULL, env=env, cwd=WORK)
+                 for a, f in zip(argvs, files, strict=True)]
+        codes = [p.wait() for p in procs]
+        wall = (time.perf_counter() - t0) * 1000
+        outs = []
+        for f in files:
+            f.seek(0)
+            outs.append(f.read())
+        return wall, list(zip(codes, outs, strict=True))
+    finally:
+        for f in files:
+            f.close()
+        shutil.rmtree(outdir, ignore_errors=True)
+
+
+def bench_concurrency(tmp: Path) -> None:
+    fake = with_our_python(FAKE, tmp / "bin" / "fake-vendor")
+    say(f"concurrency: {CONCURRENCY} shim-fake runs at once vs {CONCURRENCY} bare fake runs at once, "
+        f"{CONCURRENCY_ROUNDS} round(s), on {os.cpu_count()} CPUs")
+    env = shim_env(tmp, FAKE_VENDOR_SCRIPT=str(FAKE_RECORDING / "native.stdout"))
+    expected = item_types((FAKE_RECORDING / "expected.ndjson").read_bytes())
+    bare = [[str(fake), "-p", f"bench {i}"] for i in range(CONCURRENCY)]
+    shim = [[str(BIN / "shim-fake"), "--vendor-bin", str(fake), "--emit", "ndjson", f"bench {i}"]
+            for i in range(CONCURRENCY)]
+    run_all(bare[:1], env, tmp / "warm"), run_all(shim[:1], env, tmp / "warm")
+    bare_ms, shim_ms, complete, lost, runs = [], [], 0, 0, 0
+    for r in range(CONCURRENCY_ROUNDS):
+        wall, results = run_all(bare, env, tmp / f"bare{r}")
+        bare_ms.append(wall)
+        if any(code != 0 for code, _ in results):
+            raise RuntimeError("a bare fake vendor run failed")
+        wall, results = run_all(shim, env, tmp / f"shim{r}")
+        shim_ms.append(wall)
+        for code, out in results:
+            runs += 1
+            got = item_types(out)
+            last = last_event(out) if out.strip() else {}
+            if code == 0 and last.get("type") == "result" and last.get("status") == "completed":
+                complete += 1
+            lost += max(0, len(expected) - len(got)) if got != expected else 0
+            if got != expected:
+                notes.append(f"concurrency: a shim-fake run gave {len(got)} item events, the recording {len(expected)}")
+    s, b = statistics.median(shim_ms), statistics.median(bare_ms)
+    ok = complete == runs and lost == 0
+    figure("concurrency", f"{CONCURRENCY} shim-fake at once vs {CONCURRENCY} bare", value=s, unit="ms", baseline=b,
+           ratio=s / b, target="all complete, no event lost", ok=ok, runs=runs, completed=complete,
+           events_lost=lost, items_per_run=len(expected), rounds=CONCURRENCY_ROUNDS, cpus=os.cpu_count(),
+           shown=f"{s:.0f} ms ({complete}/{runs} ok)", base_shown=f"{b:.0f} ms")
+    say(f"  {complete}/{runs} shim runs completed with all {len(expected)} item events; wall {s:.0f} ms "
+        f"vs bare {b:.0f} ms (ratio {s / b:.2f})")
+
+
+# ---------------------------------------------------------------- report
+
+
+def table() -> str:
+    rows = [("figure", "value", "baseline", "ratio", "target", "result")]
+    for f in figures.values():
+        ratio = "—" if f["ratio"] is None else f"{f['ratio']:.2f}"
+        result = "—" if f["pass"] is None else ("pass" if f["pass"] else "FAIL")
+        rows.append((f["figure"], f["shown"], f["baseline_shown"], ratio, f["target"], result))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
 
 
 def main() -> int:
-    env = {**os.environ, "FAKE_VENDOR_SCRIPT": str(RECORDING)}
-    bare_argv = [str(FAKE), "-p", "bench"]
-    shim_argv = [str(SHIM), "--vendor-bin", str(FAKE), "--emit", "ndjson", "bench"]
-    timed(bare_argv, env), timed(shim_argv, env)  # warm the page cache
-    bare, shim = [], []
-    for _ in range(RUNS):
-        bare.append(timed(bare_argv, env))
-        shim.append(timed(shim_argv, env))
-    mb, ms = statistics.median(bare), statistics.median(shim)
+    started = time.perf_counter()
+    load_start = os.getloadavg()
+    out_path = Path(os.environ.get("BENCH_OUT") or ROOT / "bench" / "results" / "latest.json")
+    if QUICK:
+        say("BENCH_QUICK=1: a smoke run with small inputs and few runs; these are not the benchmark's figures.")
+    failed = None
+    with tempfile.TemporaryDirectory(prefix="shims-bench-") as name:
+        tmp = Path(name)
+        replayer = with_our_python(REPLAYER_SRC, tmp / "bin" / "replay-vendor")
+        global WORK
+        WORK = make_workspace(tmp)
+        steps = [lambda: bench_overhead(tmp, replayer), lambda: bench_throughput(tmp),
+                 lambda: bench_latency(tmp, replayer), lambda: bench_memory(tmp), lambda: bench_concurrency(tmp)]
+        for step in steps:
+            try:
+                step()
+            except Exception as exc:  # noqa: BLE001 - report it, still write what was measured
+                failed = f"{type(exc).__name__}: {exc}"
+                say(f"bench: {failed}")
+                break
+    elapsed = time.perf_counter() - started
+    say("")
+    say(table())
+    for note in notes:
+        say(f"note: {note}")
+    load_end = os.getloadavg()
+    say(f"({'quick smoke run, ' if QUICK else ''}{elapsed:.0f} s on {os.cpu_count()} CPUs, "
+        f"python {platform.python_version()}; 1-minute load average {load_start[0]:.1f} at the start, "
+        f"{load_end[0]:.1f} at the end: other work on the machine moves the absolute times, less the ratios)")
     result = {
-        "runs": RUNS,
-        "bare_fake_cli_median_ms": round(mb, 1),
-        "shim_median_ms": round(ms, 1),
-        "added_median_ms": round(ms - mb, 1),
-        "ratio": round(ms / mb, 2),
+        "command": "BENCH_QUICK=1 make bench" if QUICK else "make bench",
+        "quick": QUICK,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    "loadavg_start": [round(x, 2) for x in load_start], "loadavg_end": [round(x, 2) for x in load_end]},
+        "elapsed_s": round(elapsed, 1),
+        "figures": figures,
+        "notes": notes,
+        "error": failed,
     }
-    print(f"{'figure':<28}{'baseline (fake CLI)':>22}{'shim-fake':>12}{'added':>10}{'ratio':>8}")
-    print(f"{'end-to-end, median of ' + str(RUNS):<28}{mb:>19.1f} ms{ms:>9.1f} ms{ms - mb:>7.1f} ms{ms / mb:>8.2f}")
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
-    return 0
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    say(f"written to {out_path}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -127,6 +127,7 @@ class _Run:
         self.worktree_owner = ""
         self.replay_attempts: list[dict[str, Any]] = []
         self.redactor = None
+        self._last_changes: tuple[Any] | None = None
         self.spent = 0.0  # dollars spent by the attempts a fallback moved on from
         self.cancel_signal: str | None = None
 
@@ -381,9 +382,10 @@ class _Run:
                     continue
                 return self._finish(o.ExitInfo(launched=False), attempts, failure=(r.kind, r.message), quota=r.quota)
             status, kind, error = self.pipe.end_attempt(exit)
-            changed = self._changes() is not None
-            if (kind in FALLBACK_KINDS and not last and not exit.cancelled and not changed
-                    and not self.pipe.asm.had_side_effects and not self.pipe.asm.stopped_by_spend_cap(exit)):
+            if (kind in FALLBACK_KINDS and not last and not exit.cancelled
+                    and not self.pipe.asm.had_side_effects and not self.pipe.asm.stopped_by_spend_cap(exit)
+                    and self._changes(keep=True) is None):  # only a possible fallback pays for a look
+                self._last_changes = None  # the next provider may change things: look again then
                 self._settle_attempt(exit, status, kind, error)
                 attempts.append({"provider": provider, "failure_kind": kind, "error": error})
                 note = record["note"] = _switch_note(provider, kind, error or "", chain[index + 1])
@@ -525,8 +527,12 @@ class _Run:
             self.snapshot = None
             _stderr_last(f"changes will not be collected: {exc}")
 
-    def _changes(self):
-        """What the run changed in the git workspace so far, or None."""
+    def _changes(self, *, keep: bool = False):
+        """What the run changed in the git workspace so far, or None. `keep`: the answer is
+        reused by the next call when nothing ran in between (one snapshot less per run)."""
+        if self._last_changes is not None:
+            changes, self._last_changes = self._last_changes, None
+            return changes[0]
         if self.snapshot is None:
             return None
         from shims import workspace
@@ -536,7 +542,10 @@ class _Run:
         except (workspace.WorkspaceError, OSError) as exc:
             _stderr_last(f"changes could not be collected: {exc}")
             return None
-        return changes if changes.files else None
+        found = changes if changes.files else None
+        if keep:
+            self._last_changes = (found,)
+        return found
 
     def _collect_changes(self) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         """The run's changes as one file_change item and result.diff; the patch goes to the

@@ -192,8 +192,8 @@ def normalize(
     try:
         code = normalize_recording(
             vendor,
-            stdout.read_bytes(),
-            stderr.read_bytes() if stderr else b"",
+            str(stdout),
+            str(stderr) if stderr else None,
             exit_code=exit_code,
             cancelled=f"SIG{signal.value}" if signal else None,
             fmt=format.value,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from normalize import observe as o
@@ -16,9 +17,13 @@ from shims.runtime.lines import LineFramer, TailBuffer
 
 def derived_thread_id(*parts: bytes) -> str:
     """A fixed UUID for the same input, so the output is deterministic (CONTRACT §13)."""
+    return _thread_id([hashlib.sha256(p).digest() for p in parts])
+
+
+def _thread_id(digests: list[bytes]) -> str:
     h = hashlib.sha256()
-    for p in parts:
-        h.update(hashlib.sha256(p).digest())
+    for d in digests:
+        h.update(d)
     return str(uuid.UUID(bytes=h.digest()[:16], version=5))
 
 
@@ -82,10 +87,28 @@ def run_recorded(
     return events, result, code
 
 
+CHUNK = 1 << 20
+
+
+def _chunks(path: str | None) -> Iterator[bytes]:
+    if path is None:
+        return
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
+
+
+def _digest(path: str | None) -> bytes:
+    h = hashlib.sha256()
+    for chunk in _chunks(path):
+        h.update(chunk)
+    return h.digest()
+
+
 def normalize_recording(
     vendor: str,
-    stdout: bytes,
-    stderr: bytes,
+    stdout_path: str,
+    stderr_path: str | None,
     *,
     exit_code: int | None,
     cancelled: str | None,
@@ -95,17 +118,26 @@ def normalize_recording(
     ended_at: float | None = None,
     resumed: bool = False,
 ) -> int:
+    """`shims normalize` over files of any size: read twice in chunks (once for the derived
+    thread id, once to parse), so memory stays flat however large the recording (`make bench`).
+    The same output as `replay_events` over the same bytes."""
+    digests = [hashlib.sha256(vendor.encode()).digest(), hashlib.sha256(fmt.encode()).digest(),
+               _digest(stdout_path), _digest(stderr_path),
+               hashlib.sha256(str(exit_code).encode()).digest(), hashlib.sha256(str(cancelled).encode()).digest()]
+    facts = Facts(provider=vendor, format=fmt, thread_id=_thread_id(digests),
+                  max_final_message_bytes=max_final_message_bytes, previous_total=None if resumed else zero_total())
     emitter = make_emitter(emit)
-    _, result, code = replay_events(
-        vendor,
-        stdout,
-        stderr,
-        exit_code=exit_code,
-        cancelled=cancelled,
-        fmt=fmt,
-        max_final_message_bytes=max_final_message_bytes,
-        ended_at=ended_at,
-        resumed=resumed,
-        sink=emitter,
-    )
+    pipe = Pipeline(facts, emitter)
+    pipe.asm.launched()
+    framer = LineFramer()
+    for chunk in _chunks(stdout_path):
+        for line in framer.feed(chunk):
+            pipe.line(line)
+    for line in framer.finish():
+        pipe.line(line)
+    tail = TailBuffer()
+    for chunk in _chunks(stderr_path):
+        tail.write(chunk)
+    exit = o.ExitInfo(exit_code=exit_code, cancelled=cancelled, ended_at=ended_at, stderr_tail=tail.text())
+    result, code = pipe.finish(exit)
     return emitter.close(result, code)
