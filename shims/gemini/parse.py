@@ -31,7 +31,11 @@ class GeminiParser:
     def __init__(self, prices: dict[str, dict[str, float]] | None = None) -> None:
         self._prices = PRICES if prices is None else prices
         self._tools: dict[str, str] = {}
-        self._text: list[str] = []  # the current run of assistant text
+        # The current run of assistant text: only its first chunk and length matter (a retry
+        # repeats the first chunk), so memory stays flat however long the answer.
+        self._first_chunk: str | None = None
+        self._chunks = 0
+        self._key = "t0"
         self._turn = 0
         self._last_error: str | None = None
         self._saw_result = False
@@ -76,20 +80,23 @@ class GeminiParser:
         chunk = _text(m.get("content"))
         if not chunk:
             return []
-        if len(self._text) > 1 and chunk == self._text[0]:
+        if self._chunks > 1 and chunk == self._first_chunk:
             # A content retry re-sends the answer from its start, with no marker (gemini.md §9):
             # the text streamed before the retry is replaced, so the answer does not say it twice.
-            self._text = [chunk]
+            self._first_chunk, self._chunks = chunk, 1
             # (No error item here: any item would close the message being replaced.)
-            return [o.MessageDelta(f"t{self._turn}", chunk, restart=True),
+            return [o.MessageDelta(self._key, chunk, restart=True),
                     o.VendorInfo({"content_retry_text_replaced": True})]
-        self._text.append(chunk)
-        return [o.MessageDelta(f"t{self._turn}", chunk)]
+        if not self._chunks:
+            self._first_chunk = chunk
+        self._chunks += 1
+        return [o.MessageDelta(self._key, chunk)]
 
     def _end_text(self) -> None:
-        if self._text:
+        if self._chunks:
             self._turn += 1
-            self._text = []
+            self._key = f"t{self._turn}"
+            self._first_chunk, self._chunks = None, 0
 
     def _tool_use(self, m: dict[str, Any]) -> list[o.Observation]:
         self._end_text()
