@@ -24,6 +24,10 @@ Sink = Callable[[dict[str, Any], bytes], None]
 # memory stays flat however much a vendor streams.
 DELTA_KEEP_BYTES = 256 * 1024
 
+# The longest vendor session id taken as the thread id: strings this short are never cut by
+# `encode_line` (its hardest cut keeps 64 bytes), so `thread.started` and `result` agree.
+MAX_ID_BYTES = 64
+
 
 class Assembler:
     def __init__(
@@ -240,7 +244,10 @@ class Assembler:
                 self._model = ob.model
             if ob.cli_version:
                 self._cli_version = ob.cli_version
-            if ob.session_id and not self._started:
+            # A session id long enough to be cut on its line is no id (found by fuzzing: a
+            # 100 KB one was cut differently in `thread.started` and `result`): keep ours.
+            fits = ob.session_id is not None and len(ob.session_id.encode("utf-8", "surrogatepass")) <= MAX_ID_BYTES
+            if ob.session_id and fits and not self._started:
                 self._thread_id = ob.session_id
             self._ensure_started()
         elif t is o.UsageReport:
@@ -297,8 +304,14 @@ class Assembler:
     def _tool_started(self, ob: o.ToolStarted) -> None:
         self._flush_delta()
         if ob.call_id in self._open_tools:
-            self._tool_update_silently(ob.call_id, ob.item)
-            return
+            opened = self._open_tools[ob.call_id][1]
+            if opened.get("type") == ob.item.get("type"):
+                self._tool_update_silently(ob.call_id, ob.item)
+                return
+            # The id now names another kind of call (a vendor reusing ids, or ids lost: two
+            # calls without one): merged, the item would mix two shapes and break the schema
+            # (found by fuzzing). The earlier call ends unfinished, as open calls do at the end.
+            self._close_tool(ob.call_id, {"status": "failed"} if _has_status(opened) else {})
         item = _without_id(ob.item)
         if _has_status(item):
             item.setdefault("status", "in_progress")

@@ -72,7 +72,7 @@ def encode_line(event: dict[str, Any]) -> bytes:
         if len(data) <= MAX_LINE_BYTES:
             return data
     # Still too long: the bulk is structure (many entries, many or long keys).
-    for shrink in (_fold_largest_free_form, _shrink_longest_list):
+    for shrink in (_fold_largest_free_form, _shrink_longest_list, _shrink_models):
         while len(data) > MAX_LINE_BYTES:
             shrunk = shrink(event)
             if shrunk is None:
@@ -154,6 +154,23 @@ def _cut_strings(value: Any, keep: int, only_over: int = 0, depth: int = 0) -> A
     if isinstance(value, list):
         return [_cut_strings(v, keep, only_over, depth + 1) for v in value]
     return value
+
+
+def _shrink_models(event: dict[str, Any]) -> dict[str, Any] | None:
+    """Halve the result's `usage.models` (a map, neither free-form nor a list: found by fuzzing,
+    thousands of models, or models named with 100 KB, made a 400 KB line), keeping the models
+    that used the most tokens; the last one goes too. None when there is nothing left to drop."""
+    usage = event.get("usage")
+    models = usage.get("models") if isinstance(usage, dict) else None
+    if not isinstance(models, dict) or not models:
+        return None
+
+    def tokens(name: str) -> int:
+        n = models[name].get("total_tokens") if isinstance(models[name], dict) else None
+        return n if isinstance(n, int) else 0
+
+    kept = set(sorted(models, key=lambda name: -tokens(name))[: len(models) // 2])  # stable: ties keep order
+    return {**event, "usage": {**usage, "models": {k: v for k, v in models.items() if k in kept}}}
 
 
 def _shrink_longest_list(value: Any) -> Any | None:

@@ -65,7 +65,10 @@ def quota_from_text(text: str, ended_at: float | None) -> dict[str, Any] | None:
         return None
     resets_at = None
     if secs is not None and ended_at is not None:
-        resets_at = datetime.fromtimestamp(ended_at + secs, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        try:
+            resets_at = datetime.fromtimestamp(ended_at + secs, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        except (OverflowError, OSError, ValueError):  # "Resets in 99999999999999h": past any calendar
+            resets_at = None  # (found by fuzzing)
     window = None if secs is None else ("5h" if secs <= FIVE_HOURS else "weekly")
     return {"state": "exhausted", "resets_at": resets_at, "retry_after_s": secs, "window": window, "message": text}
 

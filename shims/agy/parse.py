@@ -33,7 +33,7 @@ class AgyParser:
     def __init__(self, prices: dict[str, dict[str, float]] | None = None) -> None:
         self._prices = prices or {}  # agy reports no cost: only the config's prices give one
         self._conversation = ""
-        self._open_steps: set[int] = set()
+        self._open_steps: dict[int, str] = {}  # step_index -> the tool name its item started with
         self._steps_usage = dict.fromkeys(_USAGE_KEYS, 0)
         self._saw_step_usage = False
         self._bad_step_totals: list[tuple[int, int, int]] = []  # (step_index, input + output, total_tokens)
@@ -89,10 +89,13 @@ class AgyParser:
             info = s.get("tool_info") if isinstance(s.get("tool_info"), dict) else {}
             name = _text(s.get("tool_name") or info.get("name")) or "unknown"
             if index not in self._open_steps:
-                self._open_steps.add(index)
+                self._open_steps[index] = name
                 out.append(o.ToolStarted(call_id, tool_item(name, info.get("parameters") or {})))
+            # The completion fits the item as it started, even if a later update names another
+            # tool (found by fuzzing: a shell item got an MCP result and broke the schema).
+            name = self._open_steps[index]
             if state in ("DONE", "ERROR"):
-                self._open_steps.discard(index)
+                del self._open_steps[index]
                 out.append(o.ToolCompleted(call_id, tool_completion(name, info, state == "DONE")))
         elif kind == "error_message":
             self._error_step = True
@@ -123,7 +126,9 @@ class AgyParser:
         total = session_total(r, self._model)
         out: list[o.Observation] = [o.UsageReport(self._usage(r)), *([o.SessionTotal(total)] if total else []),
                                     o.VendorInfo(_details(r, marks)), *mismatch_observations(PROVIDER, checks)]
-        for d in r.get("denied_actions") or []:
+        # A list or nothing (found by fuzzing: `true` raised when iterated).
+        denied = r.get("denied_actions") if isinstance(r.get("denied_actions"), list) else []
+        for d in denied:
             if isinstance(d, dict):
                 out.append(o.Warning(f"agy was denied {d.get('display_name') or d.get('action')}: headless mode could not ask "
                                      "for permission."))
@@ -136,9 +141,9 @@ class AgyParser:
             out.append(o.Failed(K.TIMED_OUT, f"agy ran out of time ({marks['print_timeout']}); the answer is partial."))
             return out
         if status == "SUCCESS" and not self._error_step and not marks["agy_error"]:
-            if not response.strip() and (r.get("denied_actions") or marks["jetski"]):
+            if not response.strip() and (denied or marks["jetski"]):
                 # A soft-denied run reports SUCCESS with an empty answer: not a completed task.
-                what = ", ".join(_text(d.get("display_name") or d.get("action")) for d in r.get("denied_actions") or []
+                what = ", ".join(_text(d.get("display_name") or d.get("action")) for d in denied
                                  if isinstance(d, dict)) or "a tool"
                 out.append(o.Failed(K.PROVIDER_FAILED,
                                     f"agy stopped: {what} needed a permission this mode does not grant; "
@@ -216,7 +221,11 @@ def total_difference(usage: dict[str, Any]) -> tuple[int, int] | None:
     return (counted, total) if counted != total else None
 
 
-def tool_item(name: str, params: dict[str, Any]) -> dict[str, Any]:
+def tool_item(name: str, params: Any) -> dict[str, Any]:
+    """`params` is the vendor's, whatever its type: MCP arguments may be anything; the shell and
+    write tools read theirs from an object only (found by fuzzing: `true` raised)."""
+    if name in SHELL_TOOLS or name in WRITE_TOOLS:
+        params = params if isinstance(params, dict) else {}
     if name in SHELL_TOOLS:
         return {"type": "command_execution", "command": _text(params.get("CommandLine")), "aggregated_output": "",
                 "exit_code": None}

@@ -33,11 +33,13 @@ def epoch_to_rfc3339(value: Any) -> str | None:
 
 
 def quota_from_rate_limit_info(info: dict[str, Any], message: str | None = None) -> dict[str, Any]:
+    # Lookups only with strings: a list or an object there raised (found by fuzzing).
+    status, window = info.get("status"), info.get("rateLimitType")
     return {
-        "state": _STATES.get(info.get("status"), "unknown"),
+        "state": _STATES.get(status, "unknown") if isinstance(status, str) else "unknown",
         "resets_at": epoch_to_rfc3339(info.get("resetsAt")),
         "retry_after_s": None,
-        "window": WINDOWS.get(info.get("rateLimitType")),
+        "window": WINDOWS.get(window) if isinstance(window, str) else None,
         "message": message,
     }
 
@@ -72,7 +74,10 @@ def classify_result(
         message = f"Claude stopped at the spend cap ({cap}); raise --max-cost-usd to let it continue."
         return o.Failed(K.QUOTA_OR_RATE_LIMITED, message, {"state": "exhausted", "message": cap}, spend_cap=True)
 
-    info = ((synthetic or {}).get("api_error_params") or {}).get("rate_limit_info") or {}
+    # Objects only where objects belong (found by fuzzing: `true` for either raised).
+    params = (synthetic or {}).get("api_error_params")
+    info = params.get("rate_limit_info") if isinstance(params, dict) else None
+    info = info if isinstance(info, dict) else {}
     if api_error == "usage_limit_reached" or rejected_quota or info.get("status") == "rejected":
         quota = quota_from_rate_limit_info(info, text) if info else dict(rejected_quota or {})
         quota["state"] = "exhausted"

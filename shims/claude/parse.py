@@ -36,6 +36,10 @@ def _strip_tags(text: str) -> str:
     return _TAG.sub("", text).strip()
 
 
+def _decision(permission: Any) -> Any:
+    return permission.get("decision") if isinstance(permission, dict) else None
+
+
 class ClaudeParser:
     def __init__(self) -> None:
         self._tools: dict[str, str] = {}  # tool_use id -> tool name
@@ -84,7 +88,9 @@ class ClaudeParser:
     def _system(self, m: dict[str, Any]) -> list[o.Observation]:
         sub = m.get("subtype")
         if sub == "init":
-            failed = [s.get("name") for s in m.get("mcp_servers") or [] if isinstance(s, dict) and s.get("status") == "failed"]
+            # Fields of the wrong type are skipped, never fatal (found by fuzzing: a non-list raised).
+            servers = m.get("mcp_servers") if isinstance(m.get("mcp_servers"), list) else []
+            failed = [s.get("name") for s in servers if isinstance(s, dict) and s.get("status") == "failed"]
             out: list[o.Observation] = [
                 o.Session(_str(m.get("session_id")), _str(m.get("model")), _str(m.get("claude_code_version"))),
                 o.VendorInfo({"permission_mode": m.get("permissionMode"), "api_key_source": m.get("apiKeySource")}),
@@ -148,11 +154,14 @@ class ClaudeParser:
         content = message.get("content")
         if not isinstance(content, list):
             return []
+        # Every level type-checked (found by fuzzing: a non-list meta, a non-dict decision or a
+        # list as id raised).
+        metas = m.get("tool_result_meta") if isinstance(m.get("tool_result_meta"), list) else []
         denied = {
             meta.get("id")
-            for meta in m.get("tool_result_meta") or []
-            if isinstance(meta, dict)
-            and ((meta.get("permission_decision") or {}).get("decision") == "reject" or meta.get("non_execution_kind"))
+            for meta in metas
+            if isinstance(meta, dict) and isinstance(meta.get("id"), str)
+            and (_decision(meta.get("permission_decision")) == "reject" or meta.get("non_execution_kind"))
         }
         structured = m.get("tool_use_result")
         out: list[o.Observation] = []
@@ -239,7 +248,9 @@ def tool_completion(name: str | None, output: str, failed: bool, denied: bool, s
         code = 0
         if failed:
             m = _EXIT_CODE.match(output)
-            code = int(m.group(1)) if m else 1
+            # An absurd "Exit code 99999999999999999999999" is no exit code: an int past 64 bits
+            # cannot be written as JSON, one past 4300 digits cannot be parsed (found by fuzzing).
+            code = int(m.group(1)) if m and len(m.group(1)) <= 9 else 1
         return {"aggregated_output": output, "exit_code": None if denied else code, "status": status}
     if name in ("Edit", "MultiEdit", "Write", "NotebookEdit"):
         fields: dict[str, Any] = {"status": status}
