@@ -46,7 +46,8 @@ _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 _probed: dict[tuple[str, float], tuple[int, int, int] | None] = {}
 
 
-# Where a run's cost comes from (agy reports tokens only; a cost needs [prices.agy."model"] in the config): the spend cap needs one.
+# Where a run's cost comes from, for the spend cap: nowhere; agy reports tokens only, so a cap
+# needs [prices.agy."<model>"] in the config.
 COST_SOURCE = None
 
 def probe_version(program: str, timeout: float = 10.0) -> tuple[int, int, int] | None:

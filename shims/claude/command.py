@@ -52,7 +52,7 @@ MODE_NOTES: dict[str, str] = {
 # --max-cost-usd becomes the CLI's own --max-budget-usd (checked between turns).
 NATIVE_SPEND_CAP = True
 
-# Where a run's cost comes from (the CLI reports cost (total_cost_usd, costUSD)): the spend cap needs one.
+# Where a run's cost comes from, for the spend cap: the CLI reports it (total_cost_usd, costUSD).
 COST_SOURCE = "vendor"
 
 def mode_args(mode: str | None) -> list[str]:

@@ -11,7 +11,7 @@ from shims.runtime.spawn import Launch
 MODES = {"read-only": ["--mode", "read-only"], "write": ["--mode", "write"], "full": ["--mode", "full"]}
 
 
-# Where a run's cost comes from (the fake reports cost_usd): the spend cap needs one.
+# Where a run's cost comes from, for the spend cap: the fake reports cost_usd.
 COST_SOURCE = "vendor"
 
 def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:

@@ -29,7 +29,7 @@ RUN_SETTINGS = {
 CREDENTIAL_FILES = ("oauth_creds.json", "google_accounts.json", "installation_id")
 
 
-# Where a run's cost comes from (no cost from the CLI: the packaged price table (shims.gemini.prices)): the spend cap needs one.
+# Where a run's cost comes from, for the spend cap: the packaged price table (shims.gemini.prices).
 COST_SOURCE = "price_table"
 
 def gemini_home(env: dict[str, str]) -> Path:
