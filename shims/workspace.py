@@ -27,6 +27,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from shims.runtime.procs import owner_alive
+
 __all__ = [
     "Changes",
     "GitError",
@@ -526,8 +528,8 @@ def sweep_abandoned(parent_dir: str) -> list[str]:
             wt = Worktree(owner["repo_root"], owner["path"], owner["branch"], owner["cwd"])
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if owner.get("host") != os.uname().nodename or _alive(owner.get("pid")):
-            continue
+        if owner.get("host") != os.uname().nodename or owner_alive(owner.get("pid"), owner.get("host")):
+            continue  # another machine's, or its shim still runs
         try:
             exists = os.path.isdir(wt.path)
             dirty = exists and _run(["status", "--porcelain", "-uall"], wt.path).stdout.strip()
@@ -539,14 +541,3 @@ def sweep_abandoned(parent_dir: str) -> list[str]:
         release(owner_file)
     return removed
 
-
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 
+from shims.runtime.procs import owner_alive
+
 # 20261124T183327.042Z-claude-1a2b3c: sorts by start time (to the millisecond: retention keeps
 # the newest), says whose run it is, unique enough for many shims starting at once.
 RUN_ID = re.compile(r"^\d{8}T\d{6}\.\d{3}Z-[a-z0-9_-]+-[0-9a-f]{6}$")
@@ -65,8 +67,7 @@ class RunRecord:
         """finished, running, or interrupted (the shim died before writing its result)."""
         if self.result is not None:
             return "finished"
-        pid = self.meta.get("pid")
-        return "running" if isinstance(pid, int) and _alive(pid) and self.meta.get("host") == os.uname().nodename else "interrupted"
+        return "running" if owner_alive(self.meta.get("pid"), self.meta.get("host")) else "interrupted"
 
 
 def load(path: Path) -> RunRecord:
@@ -104,16 +105,6 @@ def _size(path: Path) -> int:
     except OSError:
         pass
     return total
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _read_json(path: Path) -> Any:

@@ -98,6 +98,23 @@ def group_descendants(pgid: int) -> list[int]:
     return descendants(os.getpid(), pgid)
 
 
+def owner_alive(pid: object, host: object) -> bool:
+    """Whether the process that recorded itself as (pid, host) in a state file (a journal's
+    meta.json, a worktree's owner file) still runs. Another host's process cannot be checked:
+    it counts as gone only on this one."""
+    if host != os.uname().nodename:
+        return False
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def signal_pids(pids: list[int], sig: int) -> None:
     for pid in pids:
         try:
