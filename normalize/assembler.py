@@ -194,7 +194,7 @@ class Assembler:
             "session_id": self._session_id,
             "provider": {"name": self._provider, "cli_version": self._cli_version, "model": self._model},
             "usage": usage,
-            "quota": _full_quota(quota) if quota else None,
+            "quota": full_quota(quota) if quota else None,
             "attempts": attempts or [],
             "diff": diff,
             "duration_ms": max(int(duration_ms), 0),
@@ -459,7 +459,7 @@ def _last_line(text: str) -> str:
     return ""
 
 
-def _full_quota(q: dict[str, Any]) -> dict[str, Any]:
+def full_quota(q: dict[str, Any]) -> dict[str, Any]:
     return {
         "state": q.get("state", "unknown"),
         "resets_at": q.get("resets_at"),

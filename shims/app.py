@@ -14,13 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from normalize import observe as o
-from normalize.assembler import fail_before_launch
+from normalize.assembler import fail_before_launch, full_quota
 from normalize.emit import make_emitter
 from normalize.failures import FailureKind
 from normalize.limits import encode_line
 from normalize.observe import new_uuid
 from normalize.request import BadRequest, RunSpec, parse_request
 from shims import vendors
+
+_NOT_LOOKED = object()  # the workspace has not been compared with its snapshot yet
 
 
 @dataclass(slots=True)
@@ -127,7 +129,6 @@ class _Run:
         self.worktree_owner = ""
         self.replay_attempts: list[dict[str, Any]] = []
         self.redactor = None
-        self._last_changes: tuple[Any] | None = None
         self.spent = 0.0  # dollars spent by the attempts a fallback moved on from
         self.cancel_signal: str | None = None
 
@@ -382,15 +383,16 @@ class _Run:
                     continue
                 return self._finish(o.ExitInfo(launched=False), attempts, failure=(r.kind, r.message), quota=r.quota)
             status, kind, error = self.pipe.end_attempt(exit)
+            changes: Any = _NOT_LOOKED
             if (kind in FALLBACK_KINDS and not last and not exit.cancelled
-                    and not self.pipe.asm.had_side_effects and not self.pipe.asm.stopped_by_spend_cap(exit)
-                    and self._changes(keep=True) is None):  # only a possible fallback pays for a look
-                self._last_changes = None  # the next provider may change things: look again then
-                self._settle_attempt(exit, status, kind, error)
-                attempts.append({"provider": provider, "failure_kind": kind, "error": error})
-                note = record["note"] = _switch_note(provider, kind, error or "", chain[index + 1])
-                continue
-            return self._finish(exit, attempts)
+                    and not self.pipe.asm.had_side_effects and not self.pipe.asm.stopped_by_spend_cap(exit)):
+                changes = self._changes()  # only a possible fallback pays for this look
+                if changes is None:
+                    self._settle_attempt(exit, status, kind, error)
+                    attempts.append({"provider": provider, "failure_kind": kind, "error": error})
+                    note = record["note"] = _switch_note(provider, kind, error or "", chain[index + 1])
+                    continue
+            return self._finish(exit, attempts, changes=changes)
         raise AssertionError("the chain always ends in _finish")  # pragma: no cover
 
     def _launch(self, spec: RunSpec, pspec: RunSpec, launch, record: dict[str, Any]) -> o.ExitInfo:
@@ -455,7 +457,8 @@ class _Run:
 
         return over
 
-    def _finish(self, exit: o.ExitInfo, attempts: list[dict[str, Any]], *, failure=None, quota=None) -> int:
+    def _finish(self, exit: o.ExitInfo, attempts: list[dict[str, Any]], *, failure=None, quota=None,
+                changes: Any = _NOT_LOOKED) -> int:
         """The last attempt's outcome: the workspace's changes, then the result."""
         pipe = self.pipe
         if failure is None:
@@ -469,7 +472,7 @@ class _Run:
                 if message:  # the vendor only said at its end (Gemini): the answer is kept
                     failure, quota = (FailureKind.QUOTA_OR_RATE_LIMITED.value, message), {"state": "exhausted",
                                                                                           "message": message}
-        diff, extra = self._collect_changes()
+        diff, extra = self._collect_changes(changes)
         if diff is not None:
             pipe.feed([o.Item(diff["item"])])
         duration_ms = int((time.monotonic() - self.started) * 1000)
@@ -527,12 +530,8 @@ class _Run:
             self.snapshot = None
             _stderr_last(f"changes will not be collected: {exc}")
 
-    def _changes(self, *, keep: bool = False):
-        """What the run changed in the git workspace so far, or None. `keep`: the answer is
-        reused by the next call when nothing ran in between (one snapshot less per run)."""
-        if self._last_changes is not None:
-            changes, self._last_changes = self._last_changes, None
-            return changes[0]
+    def _changes(self):
+        """What the run changed in the git workspace so far, or None."""
         if self.snapshot is None:
             return None
         from shims import workspace
@@ -542,18 +541,16 @@ class _Run:
         except (workspace.WorkspaceError, OSError) as exc:
             _stderr_last(f"changes could not be collected: {exc}")
             return None
-        found = changes if changes.files else None
-        if keep:
-            self._last_changes = (found,)
-        return found
+        return changes if changes.files else None
 
-    def _collect_changes(self) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    def _collect_changes(self, changes: Any) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         """The run's changes as one file_change item and result.diff; the patch goes to the
         journal; a worktree is kept when changed, removed when clean."""
         from shims import workspace
 
         extra: dict[str, Any] = {}
-        changes = self._changes()
+        if changes is _NOT_LOOKED:  # the fallback decision looked already when it could have
+            changes = self._changes()
         if self.worktree is not None:
             try:
                 kept = workspace.finish_worktree(self.worktree, changed=changes is not None)
@@ -673,7 +670,7 @@ class _Run:
             self._ledger_append(status, kind, asm.usage or empty_usage(), asm.session_id,
                                 int((time.monotonic() - self.started) * 1000), self.pipe.facts.model)
             quota = asm.failure_quota(exit, kind)
-            self._update_quota_memory(status, kind, _full_quota(quota) if quota else None)
+            self._update_quota_memory(status, kind, full_quota(quota) if quota else None)
         except Exception as exc:  # noqa: BLE001 - bookkeeping never costs the run
             _stderr_last(f"could not update the usage ledger or quota memory: {exc}")
 
@@ -745,18 +742,12 @@ def _exit_json(exit: o.ExitInfo) -> dict[str, Any]:
 
 def _price_table(provider: str) -> dict[str, Any]:
     """The prices a run of this provider is costed with: the packaged table and the config's."""
-    import importlib
-
     from shims.config import ConfigError, load_prices
 
     try:
-        base = importlib.import_module(f"shims.{provider}.prices").PRICES
-    except ModuleNotFoundError:
-        base = {}
-    try:
-        return {**base, **load_prices(provider)}
+        return vendors.price_table(provider, load_prices(provider))
     except ConfigError:
-        return base
+        return vendors.price_table(provider)
 
 
 def _dollars(amount: float) -> str:
@@ -808,10 +799,6 @@ def _fit_diffs(changes: list[dict[str, Any]]) -> None:
             change.pop("diff")
         elif len(diff.encode()) > per_file:
             change["diff"] = tail_bytes(diff, per_file)
-
-
-def _full_quota(q: dict[str, Any]) -> dict[str, Any]:
-    return {k: q.get(k) for k in ("state", "resets_at", "retry_after_s", "window", "message")}
 
 
 def _cost_of(usage: dict[str, Any] | None, prices: dict[str, dict[str, float]]) -> float | None:

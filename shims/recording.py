@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from normalize import observe as o
@@ -77,14 +77,28 @@ def run_recorded(
 
     pipe = Pipeline(facts, collect)
     pipe.asm.launched()
-    framer = LineFramer()
-    for line in framer.feed(stdout) + framer.finish():
-        pipe.line(line)
-    tail = TailBuffer()
-    tail.write(stderr)
-    exit = dataclasses.replace(exit, stderr_tail=tail.text())
+    feed_lines(pipe, [stdout])
+    exit = dataclasses.replace(exit, stderr_tail=stderr_tail([stderr]))
     result, code = pipe.finish(exit, duration_ms=duration_ms, journal=journal, vendor_extra=vendor_extra)
     return events, result, code
+
+
+def feed_lines(pipe: Pipeline, chunks: Iterable[bytes]) -> None:
+    """Recorded stdout to the pipeline, framed into lines as the live runtime frames them."""
+    framer = LineFramer()
+    for chunk in chunks:
+        for line in framer.feed(chunk):
+            pipe.line(line)
+    for line in framer.finish():
+        pipe.line(line)
+
+
+def stderr_tail(chunks: Iterable[bytes]) -> str:
+    """Recorded stderr as the runtime keeps it for error messages (its last 64 KiB)."""
+    tail = TailBuffer()
+    for chunk in chunks:
+        tail.write(chunk)
+    return tail.text()
 
 
 CHUNK = 1 << 20
@@ -129,15 +143,8 @@ def normalize_recording(
     emitter = make_emitter(emit)
     pipe = Pipeline(facts, emitter)
     pipe.asm.launched()
-    framer = LineFramer()
-    for chunk in _chunks(stdout_path):
-        for line in framer.feed(chunk):
-            pipe.line(line)
-    for line in framer.finish():
-        pipe.line(line)
-    tail = TailBuffer()
-    for chunk in _chunks(stderr_path):
-        tail.write(chunk)
-    exit = o.ExitInfo(exit_code=exit_code, cancelled=cancelled, ended_at=ended_at, stderr_tail=tail.text())
+    feed_lines(pipe, _chunks(stdout_path))
+    exit = o.ExitInfo(exit_code=exit_code, cancelled=cancelled, ended_at=ended_at,
+                      stderr_tail=stderr_tail(_chunks(stderr_path)))
     result, code = pipe.finish(exit)
     return emitter.close(result, code)

@@ -47,6 +47,15 @@ def command_module(name: str) -> ModuleType:
     return _module(name, "command")
 
 
+def price_table(name: str, overrides: dict | None = None) -> dict[str, dict[str, float]]:
+    """The vendor's packaged price table (none for agy) with the user's overrides over it."""
+    try:
+        base = importlib.import_module(f"shims.{name}.prices").PRICES
+    except ModuleNotFoundError:
+        base = {}
+    return {**base, **(overrides or {})}
+
+
 def new_parser(name: str, fmt: str = "stream-json", prices: dict | None = None):
     """`prices`: the user's price overrides (config file) over the vendor's packaged table."""
     vi = info(name)
@@ -54,9 +63,5 @@ def new_parser(name: str, fmt: str = "stream-json", prices: dict | None = None):
         raise ValueError(f"{name} has no parser for --format {fmt}; it has: {', '.join(vi.formats)}")
     module = _module(name, "parse")
     if prices:
-        try:
-            base = importlib.import_module(f"shims.{name}.prices").PRICES
-        except ModuleNotFoundError:  # a vendor without a packaged table (agy): the config's alone
-            base = {}
-        return module.new_parser(fmt, prices={**base, **prices})
+        return module.new_parser(fmt, prices=price_table(name, prices))
     return module.new_parser(fmt)

@@ -142,12 +142,10 @@ class _Locked:
     def __exit__(self, exc_type, *rest: object) -> None:
         try:
             if exc_type is None:
+                from shims.journal.run import write_private_file
+
                 tmp = self._m.path.with_suffix(".tmp")
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-                try:
-                    os.write(fd, orjson.dumps(self.data))
-                finally:
-                    os.close(fd)
+                write_private_file(tmp, orjson.dumps(self.data))
                 os.replace(tmp, self._m.path)
         finally:
             os.close(self._fd)

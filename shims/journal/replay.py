@@ -16,7 +16,7 @@ from typing import Any
 from normalize import observe as o
 from shims.journal.redact import Redactor
 from shims.journal.store import load
-from shims.runtime.lines import LineFramer, TailBuffer
+from shims.recording import feed_lines, stderr_tail
 
 
 @dataclass(slots=True)
@@ -90,9 +90,7 @@ def _rebuild(path: Path, meta: dict[str, Any], replay: dict[str, Any], attempts:
             exit = o.ExitInfo(launched=False)
             continue
         pipe.asm.launched()
-        framer = LineFramer()
-        for line in framer.feed(_read(path / f"{a['prefix']}.stdout")) + framer.finish():
-            pipe.line(line)
+        feed_lines(pipe, [_read(path / f"{a['prefix']}.stdout")])
         exit = _exit(a.get("exit"), _read(path / f"{a['prefix']}.stderr"))
         pipe.end_attempt(exit)
     assert pipe is not None
@@ -121,10 +119,8 @@ def _rebuild(path: Path, meta: dict[str, Any], replay: dict[str, Any], attempts:
 def _exit(data: Any, stderr: bytes) -> o.ExitInfo:
     if not isinstance(data, dict):  # the shim died before the vendor ended
         data = {"signal": 9}
-    tail = TailBuffer()
-    tail.write(stderr)
     fields = {k: v for k, v in data.items() if k in o.ExitInfo.__dataclass_fields__}
-    return o.ExitInfo(**{**fields, "stderr_tail": tail.text()})
+    return o.ExitInfo(**{**fields, "stderr_tail": stderr_tail([stderr])})
 
 
 def _lines(path: Path) -> list[bytes]:

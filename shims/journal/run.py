@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from normalize.emit import write_all
 from shims.journal.redact import Redactor, StreamRedactor
 
 FILE_MODE = 0o600
@@ -64,12 +65,12 @@ class RunJournal:
     def write_json(self, name: str, obj: Any) -> None:
         data = self._redactor.redact(orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
         tmp = self.path / f".{name}.tmp"
-        self._guard(lambda: (_write_file(tmp, data), os.replace(tmp, self.path / name)))
+        self._guard(lambda: (write_private_file(tmp, data), os.replace(tmp, self.path / name)))
 
     def write_request(self, stdin: bytes | None, prompt: str | None) -> None:
         """The request exactly as received (redacted): the JSON line from stdin, or the prompt."""
         data = stdin if stdin is not None else orjson.dumps({"prompt": prompt})
-        self._guard(lambda: _write_file(self.path / "request.json", self._redactor.redact(data)))
+        self._guard(lambda: write_private_file(self.path / "request.json", self._redactor.redact(data)))
 
     # ------------------------------------------------------------------ streams
 
@@ -86,7 +87,7 @@ class RunJournal:
     def write_patch(self, patch: bytes) -> str | None:
         """The run's whole patch (CONTRACT §10); its path, or None when it could not be written."""
         path = self.path / "patch.diff"
-        self._guard(lambda: _write_file(path, self._redactor.redact(patch)))
+        self._guard(lambda: write_private_file(path, self._redactor.redact(patch)))
         return None if self.error else str(path)
 
     def vendor_recorder(self, prefix: str = "vendor") -> VendorRecorder:
@@ -120,7 +121,7 @@ class RunJournal:
     def _append(self, fd: int, data: bytes) -> None:
         if self.error or not data:
             return
-        self._guard(lambda: _write_fd(fd, data))
+        self._guard(lambda: write_all(fd, data))
 
     def _guard(self, action) -> None:
         if self.error:
@@ -171,16 +172,11 @@ class VendorRecorder:
             self._j._append(self._timing, b'[%.1f,"%s",%d]\n' % (ms, tag, len(chunk)))
 
 
-def _write_fd(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _write_file(path: Path, data: bytes) -> None:
+def write_private_file(path: Path, data: bytes) -> None:
+    """The whole of `data` in a new 0600 file (any write error raises: a full disk, EFBIG)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
     try:
-        _write_fd(fd, data)
+        write_all(fd, data)
     finally:
         os.close(fd)
 
