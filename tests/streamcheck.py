@@ -69,3 +69,15 @@ def check_replay(result: dict[str, Any]) -> None:
         return
     outcome = replay_run(Path(result["journal"]))
     assert outcome.identical, "\n".join(outcome.diff())
+
+
+def run_stream(argv: list[str], *, env: dict[str, str], cwd, stdin: bytes = b"", timeout: float = 120):
+    """A shim run as a protocol-2 host sees it: (exit code, events, result), with the stream
+    rules checked and the run's journal replayed (every such run also proves replay exact)."""
+    import subprocess
+
+    proc = subprocess.run(argv, input=stdin, capture_output=True, env=env, cwd=cwd, timeout=timeout)
+    events = parse_stream(proc.stdout)
+    result = check_stream(events, proc.returncode)
+    check_replay(result)
+    return proc.returncode, events, result

@@ -14,7 +14,7 @@ import procs
 import pytest
 from conftest import ROOT, shim_path
 from host.codex_lab_host import run_external
-from streamcheck import check_replay, check_stream, parse_stream
+from streamcheck import check_stream, parse_stream, run_stream
 
 pytestmark = pytest.mark.slow
 
@@ -42,12 +42,8 @@ def agy(mark, tmp_path):
 
         @staticmethod
         def stream(*args, version="1.2.16", stdin=b"", timeout=120, **extra):
-            proc = subprocess.run(Runner.argv("--emit", "ndjson", *args), input=stdin, capture_output=True,
-                                  env=Runner.env(version, **extra), cwd=work, timeout=timeout)
-            events = parse_stream(proc.stdout)
-            result = check_stream(events, proc.returncode)
-            check_replay(result)  # every real-CLI run also proves its journal replays exactly
-            return proc.returncode, events, result
+            return run_stream(Runner.argv("--emit", "ndjson", *args), env=Runner.env(version, **extra), cwd=work,
+                              stdin=stdin, timeout=timeout)
 
     return Runner
 

@@ -14,7 +14,7 @@ from fakes.claude_env import CLAUDE_BIN, claude_env
 from fakes.fake_anthropic import FakeAnthropic
 from fakes.fake_gemini import FakeGemini
 from fakes.gemini_env import GEMINI_BIN
-from streamcheck import check_replay, check_stream, parse_stream
+from streamcheck import run_stream
 
 pytestmark = [pytest.mark.realcli, pytest.mark.slow]
 
@@ -53,12 +53,8 @@ def both(apis, mark, tmp_path):
         def stream(*args, cwd=None, vendor="claude", oauth=True):
             binary = CLAUDE_BIN if vendor == "claude" else GEMINI_BIN
             extra = ["--model", GEMINI_MODEL] if vendor == "gemini" else []
-            proc = subprocess.run([shim_path(vendor), "--vendor-bin", str(binary), *extra, "--emit", "ndjson", *args],
-                                  capture_output=True, env=Runner.env(oauth), cwd=cwd or work, timeout=180)
-            events = parse_stream(proc.stdout)
-            result = check_stream(events, proc.returncode)
-            check_replay(result)
-            return proc.returncode, events, result
+            return run_stream([shim_path(vendor), "--vendor-bin", str(binary), *extra, "--emit", "ndjson", *args],
+                              env=Runner.env(oauth), cwd=cwd or work, timeout=180)
 
     return Runner
 

@@ -14,7 +14,7 @@ from conftest import shim_path
 from fakes.fake_gemini import FakeGemini
 from fakes.gemini_env import GEMINI_BIN, gemini_env
 from host.codex_lab_host import run_external
-from streamcheck import check_replay, check_stream, parse_stream
+from streamcheck import check_stream, parse_stream, run_stream
 
 pytestmark = [pytest.mark.realcli, pytest.mark.slow]
 
@@ -52,12 +52,8 @@ def gemini(api, mark, tmp_path):
 
         @staticmethod
         def stream(*args, stdin=b"", timeout=120, **kw):
-            proc = subprocess.run(Runner.argv("--emit", "ndjson", *args), input=stdin, capture_output=True,
-                                  env=Runner.env(**kw), cwd=work, timeout=timeout)
-            events = parse_stream(proc.stdout)
-            result = check_stream(events, proc.returncode)
-            check_replay(result)  # every real-CLI run also proves its journal replays exactly
-            return proc.returncode, events, result
+            return run_stream(Runner.argv("--emit", "ndjson", *args), env=Runner.env(**kw), cwd=work, stdin=stdin,
+                              timeout=timeout)
 
     return Runner
 
