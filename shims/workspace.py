@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
-import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -118,6 +115,8 @@ def _spawn_error(cwd: str) -> WorkspaceError:
 def _run_or_raise(args: list[str], cwd: str, env: dict[str, str], check: bool,
                   big: bool) -> subprocess.CompletedProcess[bytes]:
     if big:
+        import tempfile
+
         with tempfile.TemporaryFile() as err:
             proc = subprocess.run(_argv(args), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                   stdout=subprocess.PIPE, stderr=err)
@@ -139,12 +138,42 @@ _NOT_A_REPO = re.compile(rb"not a git repository|must be run in a work tree")
 
 
 def _toplevel(cwd: str) -> str:
-    proc = _run(["rev-parse", "--show-toplevel"], cwd, check=False)
+    return _rev_parse(cwd, ["--show-toplevel"])
+
+
+def _rev_parse(cwd: str, args: list[str]) -> str:
+    proc = _run(["rev-parse", *args], cwd, check=False)
     if proc.returncode != 0:
         if _NOT_A_REPO.search(proc.stderr):
             raise NotAGitRepo(f"{cwd} is not inside a git repository; --worktree needs one")
-        raise GitError(["rev-parse", "--show-toplevel"], proc.returncode, proc.stderr)
+        raise GitError(["rev-parse", *args], proc.returncode, proc.stderr)
     return _line(proc.stdout)
+
+
+def _locate(cwd: str) -> tuple[str, str]:
+    """cwd's repository top level and the path of its index, in one git call (a process start
+    is most of a snapshot's cost in a small repository)."""
+    out = _rev_parse(cwd, ["--show-toplevel", "--git-path", "index"])
+    lines = out.split("\n")
+    if len(lines) != 2:  # a newline in a path: ask for each on its own
+        root = _toplevel(cwd)
+        return root, os.path.join(root, _line(_run(["rev-parse", "--git-path", "index"], root).stdout))
+    # --git-path is relative to git's working directory, the physical one
+    return lines[0], os.path.normpath(os.path.join(os.path.realpath(cwd), lines[1]))
+
+
+def _may_be_in_work_tree(cwd: str) -> bool:
+    """False when no folder from cwd up holds a `.git` (folder or file): git would find no
+    repository either (its location variables are removed: _env), and asking it would cost
+    a process start on every run outside git."""
+    d = os.path.realpath(cwd)
+    while True:
+        if os.path.lexists(os.path.join(d, ".git")):
+            return True
+        parent = os.path.dirname(d)
+        if parent == d:
+            return False
+        d = parent
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,6 +183,7 @@ def _toplevel(cwd: str) -> str:
 @dataclass
 class Snapshot:
     root: str  # repository top level (of the worktree when cwd is in one)
+    index: str  # the repository's own index file (copied, never written)
     tree: str  # tree id of the working tree at snapshot time
     exclude: tuple[str, ...] = ()  # paths (relative to root) that are the shim's own files
 
@@ -186,16 +216,16 @@ def snapshot(cwd: str, exclude: tuple[str, ...] = ()) -> Snapshot | None:
     """The working tree of cwd's repository as a tree id, or None when cwd is not inside a git
     work tree (also a missing directory, or git not installed). Other git failures (a corrupt
     index, dubious ownership) raise WorkspaceError."""
-    if not os.path.isdir(cwd):
+    if not os.path.isdir(cwd) or not _may_be_in_work_tree(cwd):
         return None
     try:
-        root = _toplevel(cwd)
+        root, index = _locate(cwd)
     except (NotAGitRepo, GitNotFound):
         return None
     # The shim's own files (a journal root or state folder inside the repository) are not the
     # run's changes, and must not block a fallback as if the vendor had changed something.
     inside = tuple(os.path.relpath(p, root) for p in exclude if _is_inside(p, root))
-    return Snapshot(root=root, tree=_write_tree(root, inside), exclude=inside)
+    return Snapshot(root=root, index=index, tree=_write_tree(root, index, inside), exclude=inside)
 
 
 def _is_inside(path: str, root: str) -> bool:
@@ -207,17 +237,14 @@ def changes_since(snap: Snapshot) -> Changes:
     """What changed in snap's working tree since snap: the difference between snap's tree and
     one taken now. Changes that existed before the snapshot are not reported; a file that was
     already dirty is reported relative to its dirty state."""
-    return _diff_trees(snap.root, snap.tree, _write_tree(snap.root, snap.exclude))
+    return _diff_trees(snap.root, snap.tree, _write_tree(snap.root, snap.index, snap.exclude))
 
 
-def _write_tree(root: str, exclude: tuple[str, ...] = ()) -> str:
-    index = os.path.join(root, _line(_run(["rev-parse", "--git-path", "index"], root).stdout))
-    with tempfile.TemporaryDirectory(prefix="codex-shims-index-") as tmp:
+def _write_tree(root: str, index: str, exclude: tuple[str, ...] = ()) -> str:
+    with _private_dir("codex-shims-index-") as tmp:
         tmp_index = os.path.join(tmp, "index")
         try:
-            # copy2 keeps the mtime: git's racy-clean check compares entries against the index
-            # file's own mtime, and a newer one would let a same-second edit pass as clean.
-            shutil.copy2(index, tmp_index)
+            _copy_keeping_mtime(index, tmp_index)
         except FileNotFoundError:
             pass  # no index yet (fresh repository): `git add -A` starts one
         env = _env({"GIT_INDEX_FILE": tmp_index})
@@ -235,6 +262,47 @@ def _write_tree(root: str, exclude: tuple[str, ...] = ()) -> str:
         if proc.returncode != 0 and b"fatal:" in proc.stderr:
             raise GitError(add, proc.returncode, proc.stderr)
         return _run(["write-tree"], root, env=env).stdout.strip().decode("ascii")
+
+
+class _private_dir:
+    """A fresh 0700 folder under $TMPDIR (or /tmp), removed with what is in it on exit.
+    `tempfile` and `shutil` would do the same at a start-up cost paid on every run."""
+
+    def __init__(self, prefix: str) -> None:
+        base = os.environ.get("TMPDIR") or "/tmp"
+        self.path = os.path.join(base, prefix + os.urandom(6).hex())
+
+    def __enter__(self) -> str:
+        os.mkdir(self.path, 0o700)
+        return self.path
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            names = os.listdir(self.path)  # git leaves at most index and index.lock; no folders
+        except OSError:
+            return
+        for name in names:
+            try:
+                os.unlink(os.path.join(self.path, name))
+            except OSError:
+                pass
+        try:
+            os.rmdir(self.path)
+        except OSError:
+            import shutil
+
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _copy_keeping_mtime(src: str, dst: str) -> None:
+    """Copy a file and its times. The mtime matters: git's racy-clean check compares entries
+    against the index file's own mtime, and a newer one would let a same-second edit pass as
+    clean."""
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        st = os.fstat(fin.fileno())
+        while os.sendfile(fout.fileno(), fin.fileno(), None, 1 << 24):
+            pass
+    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 # Plumbing, not `git diff`: diff-tree ignores porcelain config (diff.noprefix, diff.external,
@@ -334,6 +402,8 @@ _CHUNK = 1 << 20
 def _sections(root: str, args: list[str]) -> Iterator[tuple[bytes, str]]:
     """Stream a patch as (header line, section text) pairs. Read in chunks so a huge file's
     diff exists once as bytes and once as text, never as a whole-patch copy besides."""
+    import tempfile
+
     with tempfile.TemporaryFile() as err:
         try:
             proc = subprocess.Popen(_argv(args), cwd=root, env=_env(), stdin=subprocess.DEVNULL,
@@ -425,7 +495,8 @@ def _run_retrying(args: list[str], cwd: str) -> subprocess.CompletedProcess[byte
         except GitError as e:
             if attempt == _ATTEMPTS - 1 or not _LOCKED.search(e.stderr):
                 raise
-        time.sleep(min(0.05 * 2**attempt, 1.0) * (0.5 + random.random()))
+        jitter = 0.5 + int.from_bytes(os.urandom(2), "big") / 65536
+        time.sleep(min(0.05 * 2**attempt, 1.0) * jitter)
     raise AssertionError("unreachable")
 
 

@@ -314,6 +314,29 @@ def test_snapshot_from_a_subfolder_reports_repo_relative_paths(tmp_path):
     assert [f["path"] for f in changes_since(snap).files] == ["pkg/inner/a.txt", "top.txt"]
 
 
+def test_snapshot_through_a_symlinked_folder_uses_the_repositorys_own_index(tmp_path):
+    """git resolves paths against the physical folder; a symlink into the repository must not
+    send the index copy to a wrong (missing) file, which would silently rebuild it from scratch."""
+    repo = make_repo(tmp_path / "r", {"pkg/inner/a.txt": "a\n"})
+    (tmp_path / "elsewhere").mkdir()
+    link = tmp_path / "elsewhere" / "link"
+    link.symlink_to(repo / "pkg" / "inner")
+    snap = snapshot(str(link))
+    assert (snap.root, snap.index) == (str(repo), str(repo / ".git" / "index"))
+    write(repo / "pkg" / "inner" / "a.txt", "a2\n")
+    assert [f["path"] for f in changes_since(snap).files] == ["pkg/inner/a.txt"]
+
+
+def test_snapshot_in_a_linked_worktree_uses_its_own_index(tmp_path):
+    repo = make_repo(tmp_path / "r", {"a.txt": "a\n"})
+    git(repo, "worktree", "add", "-q", str(tmp_path / "wt"))
+    snap = snapshot(str(tmp_path / "wt"))
+    assert snap.index == str(repo / ".git" / "worktrees" / "wt" / "index")
+    write(tmp_path / "wt" / "a.txt", "changed\n")
+    assert [f["path"] for f in changes_since(snap).files] == ["a.txt"]
+    assert git(repo, "status", "--porcelain") == ""
+
+
 def test_snapshot_and_diff_leave_the_user_checkout_alone(tmp_path):
     repo = make_repo(tmp_path / "r", BASE)
     write(repo / "mod.txt", "dirty\n")
