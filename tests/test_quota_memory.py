@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 
 from shims.journal.quota import QuotaMemory, account_key, format_time, parse_time
@@ -75,10 +76,16 @@ def test_accounts_are_fingerprints_never_values():
     assert key.startswith("key-") and "secret" not in key
     assert key != account_key({"ANTHROPIC_API_KEY": "sk-ant-other-value"}, ["ANTHROPIC_API_KEY"])
     assert account_key({}, ["ANTHROPIC_API_KEY"]) == "default"
+    # the fingerprint of quota.json files written by earlier versions: SHA-256 of `NAME=value`
+    assert account_key({"ANTHROPIC_API_KEY": "abc"}, ["ANTHROPIC_API_KEY"]) == \
+        "key-" + hashlib.sha256(b"ANTHROPIC_API_KEY=abc").hexdigest()[:12]
 
 
 def test_rfc3339_times():
     assert parse_time("2026-11-24T15:07:11Z") == 1795532831
     assert parse_time("2026-11-24T15:07:11.5+00:00") == 1795532831.5
     assert parse_time("2026-11-24 15:07") is None and parse_time(None) is None
+    for bad in ("2026-13-24T15:07:11Z", "2026-11-24T15:07:11", "2026-11-24T15:07:11+01:00", "2026-1-024T15:07:11Z",
+                "2026-11-24T15:07:1xZ", "2026-11-24T25:07:11Z", ""):
+        assert parse_time(bad) is None, bad
     assert format_time(1795532831.2) == "2026-11-24T15:07:12Z"  # rounded up: never earlier than the vendor said

@@ -9,16 +9,22 @@ with an advisory lock, because many shims may finish at once.
 
 from __future__ import annotations
 
-import calendar
 import fcntl
-import hashlib
 import os
 import time
 from collections.abc import Iterable, Mapping
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+
+try:  # the built-in SHA-256: hashlib would load OpenSSL first, a start-up cost on every run
+    from _sha2 import sha256  # CPython >= 3.12
+except ImportError:
+    try:
+        from _sha256 import sha256  # CPython 3.11
+    except ImportError:  # pragma: no cover - a build without them
+        from hashlib import sha256
 
 QUOTA_NAME = "quota.json"
 
@@ -28,7 +34,7 @@ def account_key(env: Mapping[str, str], names: Iterable[str]) -> str:
     values = [f"{n}={env[n]}" for n in names if env.get(n)]
     if not values:
         return "default"
-    return "key-" + hashlib.sha256("\n".join(values).encode()).hexdigest()[:12]
+    return "key-" + sha256("\n".join(values).encode()).hexdigest()[:12]
 
 
 def parse_time(value: str | None) -> float | None:
@@ -39,8 +45,13 @@ def parse_time(value: str | None) -> float | None:
     if not text.endswith("Z"):
         return None
     base, _, frac = text[:-1].partition(".")
+    # by hand: time.strptime imports _strptime, calendar and locale, on every run's path
+    fields = (base[0:4], base[5:7], base[8:10], base[11:13], base[14:16], base[17:19])
+    if len(base) != 19 or base[4] + base[7] + base[10] + base[13] + base[16] != "--T::" \
+            or not all(f.isascii() and f.isdigit() for f in fields):
+        return None
     try:
-        secs = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
+        secs = datetime(*map(int, fields), tzinfo=UTC).timestamp()
     except ValueError:
         return None
     return secs + (float("0." + frac) if frac.isdigit() else 0.0)
@@ -51,8 +62,8 @@ def format_time(epoch: float) -> str:
 
 
 class QuotaMemory:
-    def __init__(self, state_dir: Path) -> None:
-        self.path = state_dir / QUOTA_NAME
+    def __init__(self, state_dir: str | os.PathLike[str]) -> None:
+        self.path = os.path.join(state_dir, QUOTA_NAME)
 
     def remember(self, provider: str, account: str, quota: Mapping[str, Any], *, ended_at: float, run_id: str | None) -> bool:
         """Record a quota failure that says when it ends. Returns whether it was recorded."""
@@ -78,7 +89,7 @@ class QuotaMemory:
         return True
 
     def clear(self, provider: str, account: str) -> None:
-        if not self.path.exists():
+        if not os.path.exists(self.path):
             return
         with self._locked() as data:
             accounts = data.get(provider)
@@ -105,10 +116,15 @@ class QuotaMemory:
 
     def _read(self) -> dict[str, Any]:
         try:
-            data = orjson.loads(self.path.read_bytes())
+            with open(self.path, "rb") as f:
+                data = orjson.loads(f.read())
         except (OSError, orjson.JSONDecodeError):
             return {}
         return data if isinstance(data, dict) else {}
+
+    def _sibling(self, suffix: str) -> str:
+        """quota.lock, quota.tmp: the file's own name with another suffix."""
+        return os.path.splitext(self.path)[0] + suffix
 
     def _locked(self):
         return _Locked(self)
@@ -123,8 +139,8 @@ class _Locked:
     def __enter__(self) -> dict[str, Any]:
         from shims.journal.run import FILE_MODE, private_dir
 
-        private_dir(self._m.path.parent)
-        self._fd = os.open(self._m.path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        private_dir(os.path.dirname(self._m.path))
+        self._fd = os.open(self._m._sibling(".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
         # Never wait long: quota memory is advice, and the shim still has a result to write.
         deadline = time.monotonic() + 2.0
         while True:
@@ -144,7 +160,7 @@ class _Locked:
             if exc_type is None:
                 from shims.journal.run import write_private_file
 
-                tmp = self._m.path.with_suffix(".tmp")
+                tmp = self._m._sibling(".tmp")
                 write_private_file(tmp, orjson.dumps(self.data))
                 os.replace(tmp, self._m.path)
         finally:

@@ -14,12 +14,10 @@ from __future__ import annotations
 import errno
 import os
 import selectors
-import shutil
 import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from normalize.observe import ExitInfo
 from shims.runtime import procs
@@ -34,7 +32,10 @@ DRAIN_S = 1.0
 _SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
 
 
-class Recorder(Protocol):
+class Recorder:
+    """What the loop hands the vendor's raw output to (the journal's VendorRecorder has this
+    shape). A plain class, not a typing.Protocol: typing is not imported at run time."""
+
     def stdout(self, chunk: bytes) -> None: ...
     def stderr(self, chunk: bytes) -> None: ...
 
@@ -139,6 +140,8 @@ def run_vendor(
     finally:
         os.close(guardian)
         if launch.scratch_dir:
+            import shutil  # only Gemini has one: not imported on every run
+
             shutil.rmtree(launch.scratch_dir, ignore_errors=True)
 
 
