@@ -6,7 +6,6 @@ This is the only place that wires the layers together; each layer stays ignorant
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -85,8 +84,17 @@ def resolve_program(vendor: str, vendor_bin: str | None) -> str | None:
     program name on PATH."""
     wanted = vendor_bin or vendors.info(vendor).program
     if os.sep in wanted:
-        return wanted if os.path.isfile(wanted) and os.access(wanted, os.X_OK) else None
-    return shutil.which(wanted)
+        return wanted if _is_program(wanted) else None
+    # shutil.which, without importing shutil (and the compression modules it loads) per run
+    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(folder or os.curdir, wanted)
+        if _is_program(candidate):
+            return candidate
+    return None
+
+
+def _is_program(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
 
 
 def vendor_version(program: str, vendor: str, timeout: float = 5.0) -> str | None:
@@ -513,7 +521,7 @@ class _Run:
             if self.state_dir is None:
                 raise _Refusal(FailureKind.BAD_REQUEST, "--worktree needs a state folder; the config file is unusable.")
             name = self.journal.run_id if self.journal else _worktree_name(self.vendor)
-            parent = str(self.state_dir / "worktrees")
+            parent = os.path.join(self.state_dir, "worktrees")
             try:
                 workspace.sweep_abandoned(parent)
                 self.worktree = workspace.create_worktree(spec.cwd, parent, name)
@@ -524,7 +532,7 @@ class _Run:
         try:
             own = [str(self.state_dir)] if self.state_dir else []
             if self.journal:
-                own.append(str(self.journal.path.parent))
+                own.append(os.path.dirname(self.journal.path))
             self.snapshot = workspace.snapshot(spec.cwd, exclude=tuple(own))
         except (workspace.WorkspaceError, OSError) as exc:
             self.snapshot = None
@@ -587,13 +595,12 @@ class _Run:
         # An explicit --journal wins over `[journal] enabled = false`; --no-journal over both.
         if self.opts.no_journal or not (settings.enabled or self.opts.journal):
             return
-        from pathlib import Path
-
         from shims.journal.redact import Redactor
         from shims.journal.run import RunJournal
         from shims.journal.store import new_run_id, prune
 
-        root = (Path(self.opts.journal).expanduser() if self.opts.journal else Path(settings.root)).resolve()
+        # as Path.resolve() did: absolute, symlinks resolved
+        root = os.path.realpath(os.path.expanduser(self.opts.journal) if self.opts.journal else settings.root)
         self.redactor = Redactor.from_env({**os.environ, **_configured_env()}, settings.redact_env)
         try:
             prune(root, settings.keep_runs, settings.keep_bytes)

@@ -236,7 +236,7 @@ def _find_run(root: Path, ref: str) -> Path:
     from shims.journal.store import RunNotFound, resolve
 
     try:
-        return resolve(root, ref)
+        return Path(resolve(root, ref))
     except RunNotFound as exc:
         typer.echo(f"shims: {exc}", err=True)
         raise typer.Exit(2) from None

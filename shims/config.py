@@ -29,6 +29,9 @@ Where: `$CODEX_SHIMS_CONFIG`, else `$XDG_CONFIG_HOME/codex-shims/config.toml` (X
     input = 1.25
     cached_input = 0.31
     output = 10.0
+
+Paths are `str` (functions also take `os.PathLike`): pathlib, through urllib.parse and
+ipaddress, costs milliseconds of start-up on every run, and nothing on the run path needs it.
 """
 
 from __future__ import annotations
@@ -37,7 +40,6 @@ import functools
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 BUILTIN: dict[str, Any] = {
@@ -77,7 +79,7 @@ class VendorSettings:
 
 @dataclass
 class JournalSettings:
-    root: Path
+    root: str
     keep_runs: int = KEEP_RUNS
     keep_bytes: int = KEEP_BYTES
     enabled: bool = True
@@ -91,41 +93,46 @@ class ConfigValue:
     source: str
 
 
-def config_path() -> Path:
+def config_path() -> str:
     explicit = os.environ.get("CODEX_SHIMS_CONFIG")
     if explicit:
-        return Path(explicit)
+        return explicit
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "codex-shims" / "config.toml"
+    return os.path.join(base, "codex-shims", "config.toml")
 
 
-def state_dir() -> Path:
+def state_dir() -> str:
     """`$XDG_STATE_HOME/codex-shims`; the XDG spec says a relative value is to be ignored."""
-    return _state_base()[0] / "codex-shims"
+    return os.path.join(_state_base()[0], "codex-shims")
 
 
-def _state_base() -> tuple[Path, bool]:
+def _state_base() -> tuple[str, bool]:
     env = os.environ.get("XDG_STATE_HOME")
     if env and os.path.isabs(env):
-        return Path(env), True
-    return Path(os.path.expanduser("~")) / ".local" / "state", False
+        return env, True
+    return os.path.join(os.path.expanduser("~"), ".local", "state"), False
+
+
+def _same_path(a: str, b: str) -> bool:
+    """One file named two ways (`./x` and `x`): what comparing Paths used to allow for."""
+    return os.path.normpath(a) == os.path.normpath(b)
 
 
 # ------------------------------------------------------------------------- reading the file
 
-_cache: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
+_cache: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}
 
 
-def _read(path: Path | None, *, missing_ok: bool = False) -> tuple[Path, dict[str, Any] | None]:
+def _read(path: str | os.PathLike[str] | None, *, missing_ok: bool = False) -> tuple[str, dict[str, Any] | None]:
     """The parsed file, or None when there is none. Parsed once per (path, mtime, size): a run
     asks for defaults, vendor settings, journal settings and prices, all from the same file.
     Callers must not mutate the returned data."""
-    path = path or config_path()
+    path = os.fspath(path) if path else config_path()
     try:
-        st = path.stat()
+        st = os.stat(path)
     except FileNotFoundError:
         explicit = os.environ.get("CODEX_SHIMS_CONFIG")
-        if not missing_ok and explicit and Path(explicit) == path:
+        if not missing_ok and explicit and _same_path(explicit, path):
             raise ConfigError(f"CODEX_SHIMS_CONFIG names a file that does not exist: {path}") from None
         return path, None
     except OSError as exc:
@@ -137,21 +144,22 @@ def _read(path: Path | None, *, missing_ok: bool = False) -> tuple[Path, dict[st
     import tomllib  # here: most runs have no config file, and start-up time counts
 
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as f:
+            data = tomllib.loads(f.read())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"Cannot read the config file {path}: {exc}") from None
     _cache[path] = (stamp, data)
     return path, data
 
 
-def _table(data: dict[str, Any] | None, name: str, path: Path) -> dict[str, Any]:
+def _table(data: dict[str, Any] | None, name: str, path: str) -> dict[str, Any]:
     section = (data or {}).get(name, {})
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [{name}] must be a table")
     return section
 
 
-def _section(data: dict[str, Any] | None, name: str, path: Path) -> dict[str, Any]:
+def _section(data: dict[str, Any] | None, name: str, path: str) -> dict[str, Any]:
     """A validated `[defaults]` or `[<vendor>]` table: only the keys it sets."""
     return _validated(_table(data, name, path), f"{path} [{name}]")
 
@@ -159,7 +167,7 @@ def _section(data: dict[str, Any] | None, name: str, path: Path) -> dict[str, An
 # ------------------------------------------------------------------------- the loaders
 
 
-def load_defaults(vendor: str, path: Path | None = None) -> dict[str, Any]:
+def load_defaults(vendor: str, path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Built-in defaults overlaid with the file's `[defaults]` and `[<vendor>]` tables.
     Only flag names (the keys of BUILTIN): `args`/`env` are in load_vendor_settings."""
     path, data = _read(path)
@@ -172,7 +180,7 @@ def load_defaults(vendor: str, path: Path | None = None) -> dict[str, Any]:
     return values
 
 
-def load_vendor_settings(vendor: str, path: Path | None = None) -> VendorSettings:
+def load_vendor_settings(vendor: str, path: str | os.PathLike[str] | None = None) -> VendorSettings:
     """`args` and `env` of `[defaults]` then `[<vendor>]`: args appended in that order, env
     merged with the vendor's value winning."""
     path, data = _read(path)
@@ -186,15 +194,16 @@ def load_vendor_settings(vendor: str, path: Path | None = None) -> VendorSetting
     return settings
 
 
-def load_journal_settings(path: Path | None = None) -> JournalSettings:
+def load_journal_settings(path: str | os.PathLike[str] | None = None) -> JournalSettings:
     """The `[journal]` table over the defaults: root `state_dir()/runs`, 500 runs, 2 GiB."""
     path, data = _read(path)
     section = _journal_section(data, path)
     root = section.pop("root", None)
-    return JournalSettings(root=_journal_root(root, path) if root is not None else state_dir() / "runs", **section)
+    return JournalSettings(root=_journal_root(root, path) if root is not None else os.path.join(state_dir(), "runs"),
+                           **section)
 
 
-def load_prices(vendor: str, path: Path | None = None) -> dict[str, dict[str, float]]:
+def load_prices(vendor: str, path: str | os.PathLike[str] | None = None) -> dict[str, dict[str, float]]:
     """`[prices.<vendor>."<model>"]` tables: USD per million tokens (input, cached_input,
     output), over the vendor's packaged price table."""
     path, data = _read(path, missing_ok=True)
@@ -234,10 +243,10 @@ def parse_size(text: str) -> int:
     return int(float(number) * factor) if "." in number else int(number) * factor
 
 
-def _journal_root(root: str, path: Path) -> Path:
-    expanded = Path(os.path.expanduser(os.path.expandvars(root)))
+def _journal_root(root: str, path: str) -> str:
+    expanded = os.path.expanduser(os.path.expandvars(root))
     # A relative root would otherwise depend on the directory each run starts in.
-    return expanded if expanded.is_absolute() else path.parent / expanded
+    return expanded if os.path.isabs(expanded) else os.path.join(os.path.dirname(path), expanded)
 
 
 # ------------------------------------------------------------------------- validation
@@ -338,7 +347,7 @@ def _validated(section: dict[str, Any], where: str) -> dict[str, Any]:
     return parsed.model_dump(exclude_unset=True)
 
 
-def _journal_section(data: dict[str, Any] | None, path: Path) -> dict[str, Any]:
+def _journal_section(data: dict[str, Any] | None, path: str) -> dict[str, Any]:
     """The `[journal]` table with every field filled in (root only when the file sets it)."""
     table = _table(data, "journal", path)
     if not table:  # the defaults, without importing pydantic (start-up time, `make bench`)
@@ -366,11 +375,11 @@ def is_secret_name(name: str, also: list[str] | tuple[str, ...] = ()) -> bool:
     return any(word in upper for word in _SECRET_WORDS) or is_secret_env_name(name) or name in also
 
 
-def effective_config(vendor: str | None = None, path: Path | None = None) -> list[ConfigValue]:
+def effective_config(vendor: str | None = None, path: str | os.PathLike[str] | None = None) -> list[ConfigValue]:
     """Every setting that applies, with where it came from: per vendor (all three, or the one
     given) its flag defaults, args, env and price overrides; then the journal; then the file.
     Without a vendor, `defaults.*` first shows what a vendor with no table of its own gets."""
-    given = path is not None and path != config_path()
+    given = path is not None and not _same_path(os.fspath(path), config_path())
     path, data = _read(path)
     where = lambda table: f"{path} [{table}]"  # noqa: E731
     journal = load_journal_settings(path)

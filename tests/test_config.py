@@ -123,18 +123,18 @@ def test_a_vendor_table_that_is_not_a_table(tmp_path):
 
 def test_journal_defaults_live_under_xdg_state_home(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    assert state_dir() == tmp_path / "state" / "codex-shims"
+    assert state_dir() == str(tmp_path / "state" / "codex-shims")
     settings = load_journal_settings(tmp_path / "absent.toml")
-    assert settings == config.JournalSettings(root=tmp_path / "state" / "codex-shims" / "runs", keep_runs=500,
+    assert settings == config.JournalSettings(root=str(tmp_path / "state" / "codex-shims" / "runs"), keep_runs=500,
                                               keep_bytes=2 * 1024**3, enabled=True, redact_env=[])
 
 
 def test_state_dir_without_xdg_state_home(monkeypatch, tmp_path):
     monkeypatch.delenv("XDG_STATE_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert state_dir() == tmp_path / ".local" / "state" / "codex-shims"
+    assert state_dir() == str(tmp_path / ".local" / "state" / "codex-shims")
     monkeypatch.setenv("XDG_STATE_HOME", "relative/path")  # XDG: a relative value is ignored
-    assert state_dir() == tmp_path / ".local" / "state" / "codex-shims"
+    assert state_dir() == str(tmp_path / ".local" / "state" / "codex-shims")
 
 
 def test_journal_table_is_read(tmp_path, monkeypatch):
@@ -143,11 +143,11 @@ def test_journal_table_is_read(tmp_path, monkeypatch):
     path = write(tmp_path, '[journal]\nroot = "$RUNS_BASE/runs"\nkeep_runs = 7\nkeep_bytes = 4096\n'
                            'enabled = false\nredact_env = ["GATEWAY_PW"]\n')
     assert load_journal_settings(path) == config.JournalSettings(
-        root=tmp_path / "base" / "runs", keep_runs=7, keep_bytes=4096, enabled=False, redact_env=["GATEWAY_PW"])
+        root=str(tmp_path / "base" / "runs"), keep_runs=7, keep_bytes=4096, enabled=False, redact_env=["GATEWAY_PW"])
     path.write_text('[journal]\nroot = "~/journal"\n')
-    assert load_journal_settings(path).root == tmp_path / "home" / "journal"
+    assert load_journal_settings(path).root == str(tmp_path / "home" / "journal")
     path.write_text('[journal]\nroot = "runs-here"\n')  # relative: next to the config file
-    assert load_journal_settings(path).root == tmp_path / "runs-here"
+    assert load_journal_settings(path).root == str(tmp_path / "runs-here")
 
 
 @pytest.mark.parametrize(("text", "size"), [
@@ -194,7 +194,7 @@ def test_missing_file_named_by_the_environment_is_an_error(tmp_path, monkeypatch
 
 def test_missing_default_location_is_fine(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "empty"))
-    assert config.config_path() == tmp_path / "empty" / "codex-shims" / "config.toml"
+    assert config.config_path() == str(tmp_path / "empty" / "codex-shims" / "config.toml")
     assert load_defaults("claude") == BUILTIN
     assert load_vendor_settings("gemini") == config.VendorSettings()
     assert load_journal_settings().keep_runs == 500

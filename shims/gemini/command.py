@@ -1,14 +1,14 @@
 """Gemini CLI invocation: argv, environment, per-run settings and the mode table (CONTRACT §9).
 
 Notes: ../shared/reference/gemini.md §2, §3, §10, §15.
+
+Paths are `str`: pathlib and tempfile would add milliseconds of start-up to every run.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
-from pathlib import Path
 
 from normalize.request import RunSpec
 from shims.runtime.spawn import Launch
@@ -32,25 +32,26 @@ CREDENTIAL_FILES = ("oauth_creds.json", "google_accounts.json", "installation_id
 # Where a run's cost comes from, for the spend cap: the packaged price table (shims.gemini.prices).
 COST_SOURCE = "price_table"
 
-def gemini_home(env: dict[str, str]) -> Path:
+def gemini_home(env: dict[str, str]) -> str:
     state = env.get("XDG_STATE_HOME") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".local", "state")
-    return Path(state) / "codex-shims" / "gemini-home"
+    return os.path.join(state, "codex-shims", "gemini-home")
 
 
-def user_gemini_dir(env: dict[str, str]) -> Path:
-    return Path(env.get("GEMINI_CLI_HOME") or env.get("HOME") or os.path.expanduser("~")) / ".gemini"
+def user_gemini_dir(env: dict[str, str]) -> str:
+    return os.path.join(env.get("GEMINI_CLI_HOME") or env.get("HOME") or os.path.expanduser("~"), ".gemini")
 
 
-def prepare_home(env: dict[str, str]) -> Path:
+def prepare_home(env: dict[str, str]) -> str:
     """The shim's Gemini home, with settings = the user's settings + RUN_SETTINGS."""
     home = gemini_home(env)
-    dot = home / ".gemini"
-    dot.mkdir(parents=True, exist_ok=True)
+    dot = os.path.join(home, ".gemini")
+    os.makedirs(dot, exist_ok=True)
     os.chmod(home, 0o700)
     user = user_gemini_dir(env)
     settings: dict = {}
     try:
-        loaded = json.loads((user / "settings.json").read_text(encoding="utf-8"))
+        with open(os.path.join(user, "settings.json"), encoding="utf-8") as f:
+            loaded = json.loads(f.read())
         settings = loaded if isinstance(loaded, dict) else {}
     except (OSError, ValueError):
         pass  # none, or not plain JSON: the run's own settings still apply
@@ -59,17 +60,35 @@ def prepare_home(env: dict[str, str]) -> Path:
         # Needed whenever GOOGLE_GEMINI_BASE_URL is set (else exit 41, gemini-cli#27550); right
         # whenever a key is what the user gave.
         _merge(settings, {"security": {"auth": {"selectedType": "gemini-api-key"}}})
-    tmp = dot / f".settings.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(settings, indent=2))
-    os.replace(tmp, dot / "settings.json")  # atomic: concurrent runs never read half a file
+    tmp = os.path.join(dot, f".settings.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        f.write(json.dumps(settings, indent=2))
+    os.replace(tmp, os.path.join(dot, "settings.json"))  # atomic: concurrent runs never read half a file
     for name in CREDENTIAL_FILES:
-        src, dst = user / name, dot / name
-        if src.exists() and not dst.exists() and not dst.is_symlink() and user.resolve() != dot.resolve():
+        src, dst = os.path.join(user, name), os.path.join(dot, name)
+        if os.path.exists(src) and not os.path.lexists(dst) and os.path.realpath(user) != os.path.realpath(dot):
             try:
-                dst.symlink_to(src)
+                os.symlink(src, dst)
             except OSError:
                 pass
     return home
+
+
+def _scratch_dir(env: dict[str, str]) -> str:
+    """A new 0700 folder for one run, where tempfile.mkdtemp would put it: $TMPDIR, else /tmp."""
+    tmpdir = env.get("TMPDIR")
+    if tmpdir:
+        try:
+            return _new_private_dir(tmpdir)
+        except OSError:
+            pass  # as with tempfile, an unusable $TMPDIR falls back to /tmp
+    return _new_private_dir("/tmp")
+
+
+def _new_private_dir(base: str) -> str:
+    path = os.path.join(os.path.abspath(base), "shim-gemini-" + os.urandom(6).hex())
+    os.mkdir(path, 0o700)
+    return path
 
 
 def _merge(into: dict, over: dict) -> None:
@@ -100,7 +119,7 @@ MODE_NOTES: dict[str, str] = {
 def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
     env = dict(os.environ)
     home = prepare_home(env)
-    scratch = Path(tempfile.mkdtemp(prefix="shim-gemini-"))
+    scratch = _scratch_dir(env)
 
     argv = [program, "-o", "stream-json", "--skip-trust"]
     if spec.model:
@@ -118,10 +137,10 @@ def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
         argv.append("--prompt=")
     env.update(
         {
-            "GEMINI_CLI_HOME": str(home),
+            "GEMINI_CLI_HOME": home,
             # The CLI writes the whole conversation to $TMPDIR on every API error: keep it in
             # this run's scratch folder, removed after the run.
-            "TMPDIR": str(scratch),
+            "TMPDIR": scratch,
             "TERM": "dumb",
             "NO_COLOR": "1",
         }
@@ -135,7 +154,7 @@ def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
         cwd=spec.cwd,
         pty=pty,
         stdin_data=stdin_data,
-        scratch_dir=str(scratch),
+        scratch_dir=scratch,
         env_names_added=["GEMINI_CLI_HOME", "TMPDIR", "TERM", "NO_COLOR", "GEMINI_CLI_NO_RELAUNCH"],
     )
 
@@ -156,6 +175,6 @@ def auth_status(env: dict[str, str]) -> tuple[bool, str, str | None]:
             return True, "api_key", None
     if env.get("GOOGLE_GENAI_USE_VERTEXAI") and (env.get("GOOGLE_CLOUD_PROJECT") or env.get("GOOGLE_APPLICATION_CREDENTIALS")):
         return True, "vertex", None
-    if (user_gemini_dir(env) / "oauth_creds.json").is_file():
+    if os.path.isfile(os.path.join(user_gemini_dir(env), "oauth_creds.json")):
         return True, "login", None
     return False, "none", "Gemini has no credentials: set GEMINI_API_KEY or sign in with `gemini`."

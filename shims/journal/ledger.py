@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -23,13 +22,13 @@ LEDGER_NAME = "ledger.ndjson"
 
 
 class Ledger:
-    def __init__(self, state_dir: Path) -> None:
-        self.path = state_dir / LEDGER_NAME
+    def __init__(self, state_dir: str | os.PathLike[str]) -> None:
+        self.path = os.path.join(state_dir, LEDGER_NAME)
 
     def append(self, entry: dict[str, Any]) -> None:
         from shims.journal.run import FILE_MODE, private_dir
 
-        private_dir(self.path.parent)
+        private_dir(os.path.dirname(self.path))
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, FILE_MODE)
         try:
             os.write(fd, orjson.dumps(entry) + b"\n")
@@ -39,7 +38,8 @@ class Ledger:
     def entries(self) -> Iterator[dict[str, Any]]:
         """Every readable entry, oldest first (a line cut by a crash is skipped)."""
         try:
-            data = self.path.read_bytes()
+            with open(self.path, "rb") as f:
+                data = f.read()
         except OSError:
             return
         for line in data.splitlines():

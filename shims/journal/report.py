@@ -3,6 +3,7 @@ entries to rows, plus plain-text tables."""
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Iterable
@@ -21,7 +22,7 @@ def run_row(rec: RunRecord) -> dict[str, Any]:
     meta, result = rec.meta, rec.result or {}
     usage = result.get("usage") or {}
     return {
-        "run": rec.path.name,
+        "run": os.path.basename(rec.path),
         "started_at": meta.get("started_at"),
         "provider": (result.get("provider") or {}).get("name") or meta.get("provider"),
         "model": (result.get("provider") or {}).get("model") or usage.get("model") or meta.get("model"),

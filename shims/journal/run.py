@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -31,18 +30,19 @@ FILE_MODE = 0o600
 DIR_MODE = 0o700
 
 
-def private_dir(path: Path) -> Path:
+def private_dir(path: str | os.PathLike[str]) -> str:
     """A folder only the user can read. An existing folder keeps its mode: a root such as
     --journal /tmp is the user's choice, and every run folder inside is private anyway."""
-    if not path.is_dir():
-        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        os.makedirs(path, mode=DIR_MODE, exist_ok=True)
         os.chmod(path, DIR_MODE)
     return path
 
 
 class RunJournal:
-    def __init__(self, path: Path, run_id: str, redactor: Redactor) -> None:
-        self.path = path
+    def __init__(self, path: str | os.PathLike[str], run_id: str, redactor: Redactor) -> None:
+        self.path = os.fspath(path)
         self.run_id = run_id
         self.error: str | None = None
         self._redactor = redactor
@@ -50,10 +50,9 @@ class RunJournal:
         self._events_fd: int | None = None
 
     @classmethod
-    def create(cls, root: Path, run_id: str, redactor: Redactor) -> RunJournal:
-        private_dir(root)
-        path = root / run_id
-        path.mkdir(mode=DIR_MODE)
+    def create(cls, root: str | os.PathLike[str], run_id: str, redactor: Redactor) -> RunJournal:
+        path = os.path.join(private_dir(root), run_id)
+        os.mkdir(path, DIR_MODE)
         return cls(path, run_id, redactor)
 
     # ------------------------------------------------------------------ JSON files
@@ -64,13 +63,13 @@ class RunJournal:
 
     def write_json(self, name: str, obj: Any) -> None:
         data = self._redactor.redact(orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
-        tmp = self.path / f".{name}.tmp"
-        self._guard(lambda: (write_private_file(tmp, data), os.replace(tmp, self.path / name)))
+        tmp = self._file(f".{name}.tmp")
+        self._guard(lambda: (write_private_file(tmp, data), os.replace(tmp, self._file(name))))
 
     def write_request(self, stdin: bytes | None, prompt: str | None) -> None:
         """The request exactly as received (redacted): the JSON line from stdin, or the prompt."""
         data = stdin if stdin is not None else orjson.dumps({"prompt": prompt})
-        self._guard(lambda: write_private_file(self.path / "request.json", self._redactor.redact(data)))
+        self._guard(lambda: write_private_file(self._file("request.json"), self._redactor.redact(data)))
 
     # ------------------------------------------------------------------ streams
 
@@ -86,9 +85,9 @@ class RunJournal:
 
     def write_patch(self, patch: bytes) -> str | None:
         """The run's whole patch (CONTRACT §10); its path, or None when it could not be written."""
-        path = self.path / "patch.diff"
+        path = self._file("patch.diff")
         self._guard(lambda: write_private_file(path, self._redactor.redact(patch)))
-        return None if self.error else str(path)
+        return None if self.error else path
 
     def vendor_recorder(self, prefix: str = "vendor") -> VendorRecorder:
         return VendorRecorder(self, prefix)
@@ -96,9 +95,9 @@ class RunJournal:
     def set_aside(self, prefix: str, new_prefix: str) -> None:
         """Keep an attempt that is being retried (agy under a pty) under another name."""
         for ext in ("stdout", "stderr", "timing"):
-            src = self.path / f"{prefix}.{ext}"
-            if src.exists():
-                self._guard(lambda src=src, ext=ext: os.replace(src, self.path / f"{new_prefix}.{ext}"))
+            src = self._file(f"{prefix}.{ext}")
+            if os.path.exists(src):
+                self._guard(lambda src=src, ext=ext: os.replace(src, self._file(f"{new_prefix}.{ext}")))
 
     def finish(self, result: dict[str, Any]) -> None:
         self.write_json("result.json", result)
@@ -111,9 +110,13 @@ class RunJournal:
 
     # ------------------------------------------------------------------ plumbing
 
+    def _file(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
     def _open(self, name: str) -> int | None:
         try:
-            return os.open(self.path / name, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, FILE_MODE)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+            return os.open(self._file(name), flags, FILE_MODE)
         except OSError as exc:
             self._failed(exc)
             return None
@@ -172,7 +175,7 @@ class VendorRecorder:
             self._j._append(self._timing, b'[%.1f,"%s",%d]\n' % (ms, tag, len(chunk)))
 
 
-def write_private_file(path: Path, data: bytes) -> None:
+def write_private_file(path: str | os.PathLike[str], data: bytes) -> None:
     """The whole of `data` in a new 0600 file (any write error raises: a full disk, EFBIG)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
     try:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -25,30 +23,33 @@ def new_run_id(provider: str, now: float | None = None) -> str:
     return f"{stamp}.{int(now * 1000) % 1000:03d}Z-{provider}-{os.urandom(3).hex()}"
 
 
-def run_dirs(root: Path) -> list[Path]:
+def run_dirs(root: str | os.PathLike[str]) -> list[str]:
     """Every run folder under the root, oldest first."""
+    root = os.fspath(root)
     try:
         names = [e.name for e in os.scandir(root) if e.is_dir(follow_symlinks=False) and RUN_ID.match(e.name)]
     except OSError:
         return []
-    return [root / n for n in sorted(names)]
+    return [os.path.join(root, n) for n in sorted(names)]
 
 
 class RunNotFound(Exception):
     pass
 
 
-def resolve(root: Path, ref: str) -> Path:
+def resolve(root: str | os.PathLike[str], ref: str) -> str:
     """A run by folder path, id, unique id prefix or suffix, or `last`."""
-    as_path = Path(ref).expanduser()
-    if as_path.is_dir() and (as_path / "meta.json").exists():
+    as_path = os.path.expanduser(ref)
+    if os.path.isdir(as_path) and os.path.exists(os.path.join(as_path, "meta.json")):
         return as_path
+    root = os.fspath(root)
     runs = run_dirs(root)
     if ref == "last":
         if not runs:
             raise RunNotFound(f"No runs recorded under {root}.")
         return runs[-1]
-    hits = [p for p in runs if p.name == ref] or [p for p in runs if p.name.startswith(ref) or p.name.endswith(ref)]
+    by_name = {os.path.basename(p): p for p in runs}
+    hits = [by_name[ref]] if ref in by_name else [p for n, p in by_name.items() if n.startswith(ref) or n.endswith(ref)]
     if len(hits) == 1:
         return hits[0]
     if not hits:
@@ -58,7 +59,7 @@ def resolve(root: Path, ref: str) -> Path:
 
 @dataclass(slots=True)
 class RunRecord:
-    path: Path
+    path: str
     meta: dict[str, Any]
     result: dict[str, Any] | None
 
@@ -70,31 +71,34 @@ class RunRecord:
         return "running" if owner_alive(self.meta.get("pid"), self.meta.get("host")) else "interrupted"
 
 
-def load(path: Path) -> RunRecord:
+def load(path: str | os.PathLike[str]) -> RunRecord:
     """A run as far as it can be read: a damaged meta.json or result.json reads as missing."""
-    meta, result = _read_json(path / "meta.json"), _read_json(path / "result.json")
+    path = os.fspath(path)
+    meta, result = _read_json(os.path.join(path, "meta.json")), _read_json(os.path.join(path, "result.json"))
     return RunRecord(path, meta if isinstance(meta, dict) else {}, result if isinstance(result, dict) else None)
 
 
-def prune(root: Path, keep_runs: int, keep_bytes: int, *, room_for: int = 1) -> list[Path]:
+def prune(root: str | os.PathLike[str], keep_runs: int, keep_bytes: int, *, room_for: int = 1) -> list[str]:
     """Remove the oldest runs until at most `keep_runs - room_for` remain and the rest fit in
     `keep_bytes`. Runs still in progress are never removed. Returns what was removed."""
     runs = run_dirs(root)
     sizes = {p: _size(p) for p in runs}
     total = sum(sizes.values())
-    removed: list[Path] = []
+    removed: list[str] = []
     for p in runs:
         if len(runs) - len(removed) <= max(keep_runs - room_for, 0) and total <= keep_bytes:
             break
         if load(p).state == "running":
             continue
+        import shutil  # only when there is something to remove: not on every run's path
+
         shutil.rmtree(p, ignore_errors=True)
         removed.append(p)
         total -= sizes[p]
     return removed
 
 
-def _size(path: Path) -> int:
+def _size(path: str) -> int:
     total = 0
     try:
         for e in os.scandir(path):
@@ -107,8 +111,9 @@ def _size(path: Path) -> int:
     return total
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(path: str) -> Any:
     try:
-        return orjson.loads(path.read_bytes())
+        with open(path, "rb") as f:
+            return orjson.loads(f.read())
     except (OSError, orjson.JSONDecodeError):
         return None
