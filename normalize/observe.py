@@ -1,8 +1,11 @@
 """Vendor-neutral observations: what a vendor parser tells the assembler.
 
 A parser turns one native line into zero or more of these; the assembler turns them into
-contract events. They are small slotted dataclasses (plain data, cheap to build per line):
-validation happens at the edges, not here.
+contract events. They are named tuples (plain data, cheap to build per line): validation
+happens at the edges, not here. They are made with `collections.namedtuple` rather than
+`typing.NamedTuple` or dataclasses: a shim starts once per task, and those would cost a few
+milliseconds of start-up (typing itself, code generation per class); field types are in the
+docstrings.
 
 Items are plain dicts in Codex's shape without the `id` key (the assembler owns ids):
   {"type": "command_execution", "command": ..., "aggregated_output": ..., "exit_code": ..., "status": ...}
@@ -11,8 +14,8 @@ Items are plain dicts in Codex's shape without the `id` key (the assembler owns 
 from __future__ import annotations
 
 import os
+from collections import namedtuple
 from dataclasses import dataclass
-from typing import Any, NamedTuple
 
 
 def new_uuid() -> str:
@@ -25,120 +28,171 @@ def new_uuid() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-class Session(NamedTuple):
-    """The vendor's session id (for resume) and, when known, the model."""
+class Session(namedtuple("Session", ("session_id", "model", "cli_version"), defaults=(None, None))):
+    """The vendor's session id (for resume) and, when known, the model.
 
     session_id: str | None
     model: str | None = None
     cli_version: str | None = None
+    """
+
+    __slots__ = ()
 
 
-class Message(NamedTuple):
-    """One finished assistant text block -> an `agent_message` item."""
+class Message(namedtuple("Message", ("text",))):
+    """One finished assistant text block -> an `agent_message` item.
 
     text: str
+    """
+
+    __slots__ = ()
 
 
-class MessageDelta(NamedTuple):
+class MessageDelta(namedtuple("MessageDelta", ("key", "text", "restart"), defaults=(False,))):
     """A chunk of assistant text. Contiguous chunks with the same `key` form one message;
     the message is finished by `MessageEnd`, by any other item, or by the end of input.
     `restart`: the vendor started this message over (a retry re-sending it from the start):
-    the text so far is replaced by this chunk, the item keeps its id."""
+    the text so far is replaced by this chunk, the item keeps its id.
 
     key: str
     text: str
     restart: bool = False
+    """
+
+    __slots__ = ()
 
 
-class MessageEnd(NamedTuple):
-    key: str | None = None
+class MessageEnd(namedtuple("MessageEnd", ("key",), defaults=(None,))):
+    """key: str | None = None"""
+
+    __slots__ = ()
 
 
-class Reasoning(NamedTuple):
-    text: str
+class Reasoning(namedtuple("Reasoning", ("text",))):
+    """text: str"""
+
+    __slots__ = ()
 
 
-class ToolStarted(NamedTuple):
+class ToolStarted(namedtuple("ToolStarted", ("call_id", "item"))):
     """A tool call began. `item` is a Codex item dict without `id`; `call_id` is the
-    vendor's id, used to match the end."""
+    vendor's id, used to match the end.
 
     call_id: str
     item: dict[str, Any]
+    """
+
+    __slots__ = ()
 
 
-class ToolUpdated(NamedTuple):
+class ToolUpdated(namedtuple("ToolUpdated", ("call_id", "fields"))):
+    """Fields learned about a running tool call, merged over its item.
+
     call_id: str
     fields: dict[str, Any]
+    """
+
+    __slots__ = ()
 
 
-class ToolCompleted(NamedTuple):
+class ToolCompleted(namedtuple("ToolCompleted", ("call_id", "fields"))):
     """A tool call ended; `fields` are merged over the started item (or form the whole item
-    when the start was never seen, in which case `fields` must carry `type`)."""
+    when the start was never seen, in which case `fields` must carry `type`).
 
     call_id: str
     fields: dict[str, Any]
+    """
+
+    __slots__ = ()
 
 
-class Item(NamedTuple):
-    """A complete item with no start/end pair (a warning, a todo snapshot, a diff)."""
+class Item(namedtuple("Item", ("item",))):
+    """A complete item with no start/end pair (a warning, a todo snapshot, a diff).
 
     item: dict[str, Any]
+    """
+
+    __slots__ = ()
 
 
-class Warning(NamedTuple):
-    """A non-fatal problem -> an `error` item."""
+class Warning(namedtuple("Warning", ("message",))):
+    """A non-fatal problem -> an `error` item.
 
     message: str
+    """
+
+    __slots__ = ()
 
 
-class UsageReport(NamedTuple):
-    """Normalized usage (see normalize.usage.Usage fields). The last report wins."""
+class UsageReport(namedtuple("UsageReport", ("usage",))):
+    """Normalized usage (see normalize.usage.Usage fields). The last report wins.
 
     usage: dict[str, Any]
+    """
+
+    __slots__ = ()
 
 
-class SessionTotal(NamedTuple):
+class SessionTotal(namedtuple("SessionTotal", ("usage",))):
     """The vendor's own running total for the whole session after this run (contract usage
     shape): what the next resume's usage is measured against (CONTRACT §5). Claude's
-    `modelUsage` and agy's `result.usage` are such totals; a vendor without one never sends it."""
+    `modelUsage` and agy's `result.usage` are such totals; a vendor without one never sends it.
 
     usage: dict[str, Any]
+    """
+
+    __slots__ = ()
 
 
-class QuotaReport(NamedTuple):
-    """Quota information: a warning while running, or the reason of a failure."""
+class QuotaReport(namedtuple("QuotaReport", ("quota",))):
+    """Quota information: a warning while running, or the reason of a failure.
 
     quota: dict[str, Any]
+    """
+
+    __slots__ = ()
 
 
-class Completed(NamedTuple):
+class Completed(namedtuple("Completed", ("final_message",), defaults=(None,))):
     """The vendor declared the turn finished successfully. `final_message` overrides the
-    default (the last agent message) when the vendor states the answer itself."""
+    default (the last agent message) when the vendor states the answer itself.
 
     final_message: str | None = None
+    """
+
+    __slots__ = ()
 
 
-class Failed(NamedTuple):
-    """The vendor's turn failed, classified by the vendor package."""
+class Failed(namedtuple("Failed", ("kind", "message", "quota", "spend_cap"), defaults=(None, False))):
+    """The vendor's turn failed, classified by the vendor package. `spend_cap`: the vendor
+    stopped because a spend cap was reached (Claude's --max-budget-usd); such a failure is
+    final, never a reason to spend more with the next provider.
 
     kind: str
     message: str
     quota: dict[str, Any] | None = None
-    # The vendor stopped because a spend cap was reached (Claude's --max-budget-usd): such a
-    # failure is final, never a reason to spend more with the next provider.
     spend_cap: bool = False
+    """
+
+    __slots__ = ()
 
 
-class VendorInfo(NamedTuple):
-    """Raw details for `result.vendor` (merged, later keys win)."""
+class VendorInfo(namedtuple("VendorInfo", ("details",))):
+    """Raw details for `result.vendor` (merged, later keys win).
 
     details: dict[str, Any]
+    """
+
+    __slots__ = ()
 
 
-class Unparsed(NamedTuple):
-    """A line the parser could not understand (kept for malformed_output decisions)."""
+class Unparsed(namedtuple("Unparsed", ("reason",))):
+    """A line the parser could not understand (kept for malformed_output decisions).
 
     reason: str
+    """
+
+    __slots__ = ()
 
 
 Observation = (
@@ -162,7 +216,6 @@ Observation = (
 )
 
 
-
 def _eq(self: tuple, other: object) -> bool:
     # Tuples compare by value alone: Message("a") must not equal Reasoning("a").
     return type(self) is type(other) and tuple.__eq__(self, other)
@@ -172,8 +225,6 @@ def _ne(self: tuple, other: object) -> bool:
     return not _eq(self, other)
 
 
-# Observations are NamedTuples rather than dataclasses: ~20 dataclasses cost ~7 ms of
-# start-up (code generation per class), and a shim starts once per task.
 for _cls in (Session, Message, MessageDelta, MessageEnd, Reasoning, ToolStarted, ToolUpdated, ToolCompleted, Item, Warning, UsageReport, SessionTotal, QuotaReport, Completed, Failed, VendorInfo, Unparsed):
     _cls.__eq__, _cls.__ne__, _cls.__hash__ = _eq, _ne, tuple.__hash__
 
