@@ -43,32 +43,37 @@ MODE_NOTES: dict[str, str] = {
 _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 
 
-_probed: dict[tuple[str, float], tuple[int, int, int] | None] = {}
 
 
 # Where a run's cost comes from, for the spend cap: nowhere; agy reports tokens only, so a cap
 # needs [prices.agy."<model>"] in the config.
 COST_SOURCE = None
 
+_probed: dict[tuple[object, ...], tuple[int, int, int] | None] = {}
+
+
 def probe_version(program: str, timeout: float = 10.0) -> tuple[int, int, int] | None:
-    """The installed agy's version (it updates itself: keyed by the binary's mtime too)."""
-    try:
-        key = (program, os.stat(program).st_mtime)
-    except OSError:
-        key = (program, 0.0)
+    """The installed agy's version. agy replaces its own binary when it updates, so the answer
+    is remembered per binary file (shims.version_cache), across runs."""
+    from shims import version_cache
+    from shims.config import state_dir
+
+    key = tuple(version_cache.fingerprint(program) or (program,))
     if key not in _probed:
-        _probed[key] = _run_version(program, timeout)
+        text = version_cache.remembered(state_dir(), program, lambda p: _run_version(p, timeout))
+        m = _VERSION.fullmatch(text or "")
+        _probed[key] = (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
     return _probed[key]
 
 
-def _run_version(program: str, timeout: float) -> tuple[int, int, int] | None:
+def _run_version(program: str, timeout: float) -> str | None:
     try:
         out = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=timeout,
                              stdin=subprocess.DEVNULL, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     m = _VERSION.search(out.stdout + out.stderr)
-    return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
+    return m.group(0) if m else None
 
 
 def print_timeout(spec: RunSpec) -> str:

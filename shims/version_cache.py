@@ -1,0 +1,74 @@
+"""Remembered `--version` answers of vendor binaries, keyed by the binary's fingerprint.
+
+agy's launch depends on its version (stream-json from 1.1.8, `--mode` from 1.1.0, pipes from
+1.1.1), and asking costs a process start before every run. agy updates itself by replacing its
+binary (agy.md §1), so the answer is kept per binary *file*: its resolved path, device, inode,
+size and modification and change times. A replaced or rewritten binary has another
+fingerprint and is asked again (agy.md, "Cache the result by binary fingerprint").
+
+One small JSON file in the state folder. It is only a cache: unreadable, unwritable or
+damaged, it is ignored and the binary is asked.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import orjson
+
+CACHE_NAME = "versions.json"
+MAX_ENTRIES = 64  # binaries remembered; the oldest answers go first
+
+
+def fingerprint(program: str) -> list[object] | None:
+    try:
+        path = os.path.realpath(program)
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def remembered(state_dir: str | None, program: str, ask: Callable[[str], str | None]) -> str | None:
+    """The version text `ask(program)` gives, from the cache when this very binary was asked
+    before. A None answer (the binary failed to say) is not remembered."""
+    key = fingerprint(program)
+    if state_dir is None or key is None:
+        return ask(program)
+    path = os.path.join(state_dir, CACHE_NAME)
+    entries = _load(path)
+    for entry in entries:
+        if entry.get("binary") == key and isinstance(entry.get("version"), str):
+            return entry["version"]
+    answer = ask(program)
+    if answer is not None:
+        others = [e for e in entries if e.get("binary", [None])[:1] != key[:1]]
+        _store(path, [*others[-(MAX_ENTRIES - 1):], {"binary": key, "version": answer}])
+    return answer
+
+
+def _load(path: str) -> list[dict]:
+    try:
+        with open(path, "rb") as f:
+            data = orjson.loads(f.read())
+    except (OSError, orjson.JSONDecodeError):
+        return []
+    if not isinstance(data, list):
+        return []
+    return [e for e in data if isinstance(e, dict) and isinstance(e.get("binary"), list) and e["binary"]]
+
+
+def _store(path: str, entries: list[dict]) -> None:
+    from shims.journal.run import private_dir, write_private_file
+
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        private_dir(os.path.dirname(path))
+        write_private_file(tmp, orjson.dumps(entries))
+        os.replace(tmp, path)  # whole or not at all, for shims starting at once
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
