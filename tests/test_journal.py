@@ -29,6 +29,11 @@ def runs_root(env) -> Path:
     return state(env) / "runs"
 
 
+def run_folders(env) -> list[str]:
+    """The run folders under the journal root (it also holds the hidden sizes file)."""
+    return sorted(str(p) for p in runs_root(env).iterdir() if p.is_dir())
+
+
 def run_fake(env, *args, stdin=b"", extra_env=None, timeout=60):
     proc = subprocess.run([shim_path("fake"), "--vendor-bin", FAKE_VENDOR, "--emit", "ndjson", *args], input=stdin,
                           capture_output=True, env={**os.environ, **env, **(extra_env or {})}, timeout=timeout)
@@ -242,8 +247,7 @@ def test_retention_keeps_the_newest_runs(fake_env, tmp_path):
     config.write_text("[journal]\nkeep_runs = 3\n")
     env = {**fake_env, "CODEX_SHIMS_CONFIG": str(config)}
     journals = [run_fake(env, f"run {i}")[2]["journal"] for i in range(5)]
-    left = sorted(str(p) for p in runs_root(fake_env).iterdir())
-    assert left == sorted(journals[-3:])
+    assert run_folders(fake_env) == sorted(journals[-3:])
     assert len(ledger(fake_env)) == 5  # accounting outlives the transcripts
 
 
@@ -253,7 +257,26 @@ def test_retention_by_bytes(fake_env, tmp_path):
     env = {**fake_env, "CODEX_SHIMS_CONFIG": str(config)}
     for i in range(3):
         last = run_fake(env, f"run {i}")[2]["journal"]
-    assert [str(p) for p in runs_root(fake_env).iterdir()] == [last]
+    assert run_folders(fake_env) == [last]
+
+
+def test_retention_uses_recorded_sizes_and_survives_a_damaged_record(fake_env, tmp_path):
+    """Finished runs note their size (read by the next start instead of measuring every run);
+    a torn or damaged sizes file only means measuring."""
+    from shims.journal.store import SIZES_NAME, _size
+
+    journals = [run_fake(fake_env, f"run {i}")[2]["journal"] for i in range(3)]
+    sizes_file = runs_root(fake_env) / SIZES_NAME
+    recorded = [json.loads(line) for line in sizes_file.read_text().splitlines()]
+    assert recorded == [[os.path.basename(j), _size(j)] for j in journals]
+    assert stat.S_IMODE(sizes_file.stat().st_mode) == 0o600
+    one_run = max(size for _, size in recorded)
+
+    sizes_file.write_bytes(b'["' + os.path.basename(journals[0]).encode() + b'", 1' + b"\n{garbage\n[1, 2]\n")
+    config = tmp_path / "config.toml"
+    config.write_text(f"[journal]\nkeep_bytes = {one_run + one_run // 2}\n")  # one old run besides the new one
+    last = run_fake({**fake_env, "CODEX_SHIMS_CONFIG": str(config)}, "run 3")[2]["journal"]
+    assert run_folders(fake_env) == sorted([journals[2], last])
 
 
 # ----------------------------------------------------------------- usage
@@ -426,3 +449,33 @@ def test_remembered_quota_under_protocol_1(fake_env, tmp_path, emit):
     answer = json.loads(proc.stdout)
     assert proc.returncode == 0 and answer["status"] == "failed"
     assert answer["final_message"].startswith("quota_or_rate_limited:") and resets in answer["final_message"]
+
+
+def test_prune_with_recorded_sizes_removes_what_measuring_would_and_compacts_the_record(tmp_path):
+    from shims.journal import store
+
+    def make_runs(root, n):
+        paths = []
+        for i in range(n):
+            run = root / f"20261124T1200{i // 60:02d}.{i % 60:03d}Z-fake-{i:06x}"
+            run.mkdir(parents=True)
+            (run / "events.ndjson").write_bytes(b"x" * (100 + i))
+            (run / "result.json").write_text("{}")
+            paths.append(str(run))
+        return paths
+
+    measured, recorded = tmp_path / "measured", tmp_path / "recorded"
+    make_runs(measured, 100)
+    for run in make_runs(recorded, 100):
+        store.record_size(run)
+    removed = [os.path.basename(p) for p in store.prune(measured, keep_runs=500, keep_bytes=3000)]
+    assert removed == [os.path.basename(p) for p in store.prune(recorded, keep_runs=500, keep_bytes=3000)]
+    assert len(removed) > 50
+    lines = (recorded / store.SIZES_NAME).read_text().splitlines()
+    assert len(lines) == 100  # compacted on a later start, once gone runs outnumber the living
+    store.prune(recorded, keep_runs=3, keep_bytes=10**9)
+    store.prune(recorded, keep_runs=3, keep_bytes=10**9)
+    left = sorted(p.name for p in recorded.iterdir() if p.is_dir())
+    assert len(left) == 2
+    kept = [json.loads(line)[0] for line in (recorded / store.SIZES_NAME).read_text().splitlines()]
+    assert kept == left

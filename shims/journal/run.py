@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
 
 import orjson
 
 from normalize.emit import write_all
 from shims.journal.redact import Redactor, StreamRedactor
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
+    from typing import Any
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -102,6 +105,10 @@ class RunJournal:
     def finish(self, result: dict[str, Any]) -> None:
         self.write_json("result.json", result)
         self.update_meta(status="finished", finished_at=_now())
+        if not self.error:
+            from shims.journal.store import record_size
+
+            record_size(self.path)
 
     def close(self) -> None:
         if self._events_fd is not None:

@@ -6,11 +6,14 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
 from shims.runtime.procs import owner_alive
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
+    from typing import Any
 
 # 20261124T183327.042Z-claude-1a2b3c: sorts by start time (to the millisecond: retention keeps
 # the newest), says whose run it is, unique enough for many shims starting at once.
@@ -80,9 +83,18 @@ def load(path: str | os.PathLike[str]) -> RunRecord:
 
 def prune(root: str | os.PathLike[str], keep_runs: int, keep_bytes: int, *, room_for: int = 1) -> list[str]:
     """Remove the oldest runs until at most `keep_runs - room_for` remain and the rest fit in
-    `keep_bytes`. Runs still in progress are never removed. Returns what was removed."""
+    `keep_bytes`. Runs still in progress are never removed. Returns what was removed.
+
+    Finished runs' sizes come from the sizes file (record_size); only the others (running,
+    interrupted, from before the file) are measured file by file. It runs at every start:
+    measuring 500 runs took ~13 ms."""
+    root = os.fspath(root)
     runs = run_dirs(root)
-    sizes = {p: _size(p) for p in runs}
+    known = _recorded_sizes(root)
+    sizes = {p: known.get(os.path.basename(p)) for p in runs}
+    for p, size in sizes.items():
+        if size is None:
+            sizes[p] = _size(p)
     total = sum(sizes.values())
     removed: list[str] = []
     for p in runs:
@@ -95,7 +107,65 @@ def prune(root: str | os.PathLike[str], keep_runs: int, keep_bytes: int, *, room
         shutil.rmtree(p, ignore_errors=True)
         removed.append(p)
         total -= sizes[p]
+    if len(known) > 2 * len(runs) + 64:
+        _rewrite_sizes(root, {name: size for name, size in known.items() if os.path.join(root, name) in sizes
+                              and os.path.join(root, name) not in removed})
     return removed
+
+
+SIZES_NAME = ".sizes.ndjson"  # `["<run id>", bytes]` per finished run, appended; hidden beside the runs
+
+
+def record_size(run_path: str) -> None:
+    """Note a finished run's size in its root's sizes file, for prune. An append of one short
+    line (O_APPEND) needs no lock among shims finishing at once. Best effort: a run missing
+    from the file is measured instead."""
+    line = orjson.dumps([os.path.basename(run_path), _size(run_path)]) + b"\n"
+    try:
+        fd = os.open(os.path.join(os.path.dirname(run_path), SIZES_NAME),
+                     os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return
+    try:
+        os.write(fd, line)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _recorded_sizes(root: str) -> dict[str, int]:
+    try:
+        with open(os.path.join(root, SIZES_NAME), "rb") as f:
+            data = f.read()
+    except OSError:
+        return {}
+    sizes: dict[str, int] = {}
+    for line in data.splitlines():
+        try:
+            name, size = orjson.loads(line)
+        except (orjson.JSONDecodeError, ValueError, TypeError):
+            continue  # a torn or damaged line: that run is measured instead
+        if isinstance(name, str) and isinstance(size, int) and not isinstance(size, bool) and size >= 0:
+            sizes[name] = size
+    return sizes
+
+
+def _rewrite_sizes(root: str, sizes: dict[str, int]) -> None:
+    """Drop the lines of runs that are gone. A line appended meanwhile by another shim may be
+    lost: that run is then measured, nothing worse."""
+    from shims.journal.run import write_private_file
+
+    path = os.path.join(root, SIZES_NAME)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        write_private_file(tmp, b"".join(orjson.dumps([n, b]) + b"\n" for n, b in sizes.items()))
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
 
 
 def _size(path: str) -> int:
