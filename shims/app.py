@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from normalize import observe as o
 from normalize.assembler import fail_before_launch, full_quota
@@ -20,6 +19,10 @@ from normalize.limits import encode_line
 from normalize.observe import new_uuid
 from normalize.request import BadRequest, RunSpec, parse_request
 from shims import vendors
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
+    from typing import Any
 
 _NOT_LOOKED = object()  # the workspace has not been compared with its snapshot yet
 
@@ -515,6 +518,10 @@ class _Run:
     # ------------------------------------------------------------------ workspace (CONTRACT §10)
 
     def _prepare_workspace(self, spec: RunSpec) -> None:
+        from shims.gitdir import may_be_in_work_tree
+
+        if not spec.worktree and not may_be_in_work_tree(spec.cwd):
+            return  # nothing to snapshot, and no git module to load
         from shims import workspace
 
         if spec.worktree:

@@ -40,7 +40,10 @@ import functools
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
+    from typing import Any
 
 BUILTIN: dict[str, Any] = {
     "mode": None,
@@ -270,6 +273,8 @@ def _first_error(exc: Any, where: str, known: list[str]) -> ConfigError:
 @functools.cache
 def _models() -> tuple[Any, Any]:
     """Built on first use: pydantic costs tens of milliseconds to import."""
+    from typing import Any, Literal  # noqa: F401 - pydantic resolves the annotations below by name
+
     from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
     class Section(BaseModel):

@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from shims.gitdir import may_be_in_work_tree
 from shims.runtime.procs import owner_alive
 
 __all__ = [
@@ -162,20 +163,6 @@ def _locate(cwd: str) -> tuple[str, str]:
     return lines[0], os.path.normpath(os.path.join(os.path.realpath(cwd), lines[1]))
 
 
-def _may_be_in_work_tree(cwd: str) -> bool:
-    """False when no folder from cwd up holds a `.git` (folder or file): git would find no
-    repository either (its location variables are removed: _env), and asking it would cost
-    a process start on every run outside git."""
-    d = os.path.realpath(cwd)
-    while True:
-        if os.path.lexists(os.path.join(d, ".git")):
-            return True
-        parent = os.path.dirname(d)
-        if parent == d:
-            return False
-        d = parent
-
-
 # ---------------------------------------------------------------------------------------------
 # Snapshot and diff
 
@@ -216,7 +203,7 @@ def snapshot(cwd: str, exclude: tuple[str, ...] = ()) -> Snapshot | None:
     """The working tree of cwd's repository as a tree id, or None when cwd is not inside a git
     work tree (also a missing directory, or git not installed). Other git failures (a corrupt
     index, dubious ownership) raise WorkspaceError."""
-    if not os.path.isdir(cwd) or not _may_be_in_work_tree(cwd):
+    if not os.path.isdir(cwd) or not may_be_in_work_tree(cwd):
         return None
     try:
         root, index = _locate(cwd)

@@ -14,9 +14,12 @@ import os
 import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
+    from typing import Any
 
 try:  # the built-in SHA-256: hashlib would load OpenSSL first, a start-up cost on every run
     from _sha2 import sha256  # CPython >= 3.12
