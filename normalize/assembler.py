@@ -23,6 +23,7 @@ Sink = Callable[[dict[str, Any], bytes], None]
 # at most 4 KiB of an item and the answer's tail anyway; the journal has every byte), so
 # memory stays flat however much a vendor streams.
 DELTA_KEEP_BYTES = 256 * 1024
+_DELTA_TRIM_AT = 2 * DELTA_KEEP_BYTES
 
 # The longest vendor session id taken as the thread id: strings this short are never cut by
 # `encode_line` (its hardest cut keeps 64 bytes), so `thread.started` and `result` agree.
@@ -45,6 +46,7 @@ class Assembler:
         self._sink = sink
         self._provider = provider
         self._thread_id = request_thread_id or fallback_thread_id
+        self._make_thread_id: Callable[[], str] | None = None  # see defer_thread_id
         self._cli_version = cli_version
         self._model = model
         self._max_final = max_final_message_bytes
@@ -76,7 +78,13 @@ class Assembler:
 
     @property
     def thread_id(self) -> str:
-        return self._thread_id
+        return self._settled_thread_id()
+
+    def defer_thread_id(self, make: Callable[[], str]) -> None:
+        """The fallback thread id (there is no request thread id) is `make()`, called only when
+        the stream needs it: a recording's id is a digest of every byte of it (a second read of
+        a file of any size), and a vendor session id coming first replaces it unused."""
+        self._make_thread_id = make
 
     @property
     def session_id(self) -> str | None:
@@ -140,7 +148,11 @@ class Assembler:
 
     def feed(self, observations: Iterable[o.Observation]) -> None:
         for ob in observations:
-            self._one(ob)
+            # A delta per line is the bulk of a streamed answer: straight to its handler.
+            if type(ob) is _MessageDelta:
+                self._delta(ob)
+            else:
+                self._one(ob)
 
     def finish(
         self,
@@ -190,7 +202,7 @@ class Assembler:
             "final_message": final,
             "failure_kind": kind,
             "error": error,
-            "thread_id": self._thread_id,
+            "thread_id": self._settled_thread_id(),
             "session_id": self._session_id,
             "provider": {"name": self._provider, "cli_version": self._cli_version, "model": self._model},
             "usage": usage,
@@ -248,7 +260,7 @@ class Assembler:
             # 100 KB one was cut differently in `thread.started` and `result`): keep ours.
             fits = ob.session_id is not None and len(ob.session_id.encode("utf-8", "surrogatepass")) <= MAX_ID_BYTES
             if ob.session_id and fits and not self._started:
-                self._thread_id = ob.session_id
+                self._thread_id, self._make_thread_id = ob.session_id, None
             self._ensure_started()
         elif t is o.UsageReport:
             self._usage = dict(ob.usage)
@@ -271,20 +283,22 @@ class Assembler:
             raise TypeError(f"not an observation: {ob!r}")
 
     def _delta(self, ob: o.MessageDelta) -> None:
-        if self._delta_key is not None and ob.key != self._delta_key:
-            self._flush_delta()
-        if self._delta_key is None:
+        key, text, restart = ob
+        current = self._delta_key
+        if current is None or key != current:
+            if current is not None:
+                self._flush_delta()
             self._ensure_started()
-            self._delta_key = ob.key
-        if ob.restart:
+            self._delta_key = key
+        if restart:
             self._delta_chunks, self._delta_size = [], 0
-        if not ob.text:
+        if not text:
             return
         if self._delta_id is None:  # the id is taken by the first text, so an empty message takes none
             self._delta_id = self._new_id()
-        self._delta_chunks.append(ob.text)
-        self._delta_size += len(ob.text)
-        if self._delta_size > 2 * DELTA_KEEP_BYTES:
+        self._delta_chunks.append(text)
+        size = self._delta_size = self._delta_size + len(text)
+        if size > _DELTA_TRIM_AT:
             kept = tail_bytes("".join(self._delta_chunks), DELTA_KEEP_BYTES)
             self._delta_chunks, self._delta_size = [kept], len(kept)
         if self._partial_text:
@@ -363,13 +377,18 @@ class Assembler:
         if self._started:
             return
         self._started = True
-        self._emit({"type": "thread.started", "thread_id": self._thread_id})
+        self._emit({"type": "thread.started", "thread_id": self._settled_thread_id()})
         if self._launched:
             self._turn_started = True
             self._emit({"type": "turn.started"})
         notes, self._pending_notes = self._pending_notes, []
         for note in notes:
             self._complete_new({"type": "error", "message": note})
+
+    def _settled_thread_id(self) -> str:
+        if self._make_thread_id is not None:
+            self._thread_id, self._make_thread_id = self._make_thread_id(), None
+        return self._thread_id
 
     def _emit(self, event: dict[str, Any]) -> None:
         self._sink(event, encode_line(event))
@@ -437,6 +456,8 @@ class Assembler:
             )
         return "failed", FailureKind.EMPTY_OUTPUT.value, "The vendor CLI ended without an answer."
 
+
+_MessageDelta = o.MessageDelta
 
 # result.vendor keys that several observations add to.
 _LIST_DETAILS = frozenset({"usage_mismatch"})

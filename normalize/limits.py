@@ -132,25 +132,42 @@ def _set(value: Any, path: tuple[Any, ...], new: Any) -> Any:
 
 
 def _has_huge_string(value: Any) -> bool:
+    # Runs on every event: plain loops, and strings checked without a call per value.
     if isinstance(value, str):
         return len(value) > MAX_LINE_BYTES
     if isinstance(value, dict):
-        return any(_has_huge_string(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_huge_string(v) for v in value)
+        value = value.values()
+    elif not isinstance(value, list):
+        return False
+    for v in value:
+        if isinstance(v, str):
+            if len(v) > MAX_LINE_BYTES:
+                return True
+        elif isinstance(v, dict | list) and _has_huge_string(v):
+            return True
     return False
 
 
 def _cut_strings(value: Any, keep: int, only_over: int = 0, depth: int = 0) -> Any:
     """Cut long strings to their tails; the `type` and `id` of the event and of its item are
     names, never cut (deeper down, keys called `type` hold ordinary data)."""
+    longer = max(keep // 4, only_over)
     if isinstance(value, str):
-        return tail_bytes(value, keep) if len(value) > max(keep // 4, only_over) else value
+        return tail_bytes(value, keep) if len(value) > longer else value
+    # A dict's strings and scalars are handled in its loop, not by a call each (this runs on
+    # every long event).
     if isinstance(value, dict):
-        return {
-            k: (v if depth <= 1 and k in ("type", "id") else _cut_strings(v, keep, only_over, depth + 1))
-            for k, v in value.items()
-        }
+        out = {}
+        for k, v in value.items():
+            if depth <= 1 and k in ("type", "id"):
+                pass
+            elif isinstance(v, str):
+                if len(v) > longer:
+                    v = tail_bytes(v, keep)
+            elif isinstance(v, dict | list):
+                v = _cut_strings(v, keep, only_over, depth + 1)
+            out[k] = v
+        return out
     if isinstance(value, list):
         return [_cut_strings(v, keep, only_over, depth + 1) for v in value]
     return value

@@ -78,7 +78,8 @@ class Pipeline:
         except Exception as exc:  # noqa: BLE001 - a parser bug on one line must not cost the run
             self.parse_errors.append(f"{type(exc).__name__}: {exc}")
             observations = [o.Unparsed(f"parser error {type(exc).__name__}")]
-        self.asm.feed(observations)
+        if observations:  # many lines say nothing (claude's stream_event, a blank line)
+            self.asm.feed(observations)
 
     def end_attempt(self, exit: o.ExitInfo) -> tuple[str, str | None, str | None]:
         """The vendor is done: its last observations, this run's share of the session's usage,

@@ -43,7 +43,7 @@ def _decision(permission: Any) -> Any:
 class ClaudeParser:
     def __init__(self) -> None:
         self._tools: dict[str, str] = {}  # tool_use id -> tool name
-        self._seen_blocks: set[tuple[str, str]] = set()
+        self._seen_blocks: set[tuple[str, bytes]] = set()
         self._synthetic: dict[str, Any] | None = None
         self._rejected_quota: dict[str, Any] | None = None
         self._saw_result = False
@@ -128,11 +128,14 @@ class ClaudeParser:
         for block in content:
             if not isinstance(block, dict):
                 continue
-            # One line per block; the non-streaming fallback may repeat a whole message.
-            key = (msg_id, orjson.dumps(block, option=orjson.OPT_SORT_KEYS).decode())
-            if msg_id and key in self._seen_blocks:
-                continue
-            self._seen_blocks.add(key)
+            # One line per block; the non-streaming fallback may repeat a whole message. The
+            # key's JSON stays bytes (decoding copies it), and a block without a message id is
+            # never looked up, so it is neither encoded nor kept.
+            if msg_id:
+                key = (msg_id, orjson.dumps(block, option=orjson.OPT_SORT_KEYS))
+                if key in self._seen_blocks:
+                    continue
+                self._seen_blocks.add(key)
             btype = block.get("type")
             if btype == "text":
                 text = _text(block.get("text"))

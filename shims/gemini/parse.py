@@ -26,6 +26,11 @@ SERVER = "gemini"
 FILE_TOOLS = {"write_file": "add", "replace": "update"}
 SEARCH_TOOLS = {"google_web_search": "query", "web_fetch": "prompt"}
 
+# A MessageDelta per line, built with tuple.__new__ as the named tuple's own __new__ does:
+# calling the class runs that generated Python __new__ (~0.22 µs a delta against ~0.10 µs).
+_MessageDelta = o.MessageDelta
+_tuple_new = tuple.__new__
+
 
 class GeminiParser:
     def __init__(self, prices: dict[str, dict[str, float]] | None = None) -> None:
@@ -43,11 +48,23 @@ class GeminiParser:
 
     def feed(self, line: bytes) -> list[o.Observation]:
         msg = read_object(line)
-        if not isinstance(msg, dict):
+        if type(msg) is not dict:  # orjson makes plain dicts; the rest is None or Unparsed
             return [msg] if msg else []
         kind = msg.get("type")
         if kind == "message":
-            return self._message(msg)
+            # Nearly every line is a delta of the answer: handled here, not one call deeper.
+            if msg.get("role") != "assistant":
+                return []
+            chunk = msg.get("content")
+            if type(chunk) is not str:
+                chunk = _text(chunk)
+            n = self._chunks
+            if not chunk or (n > 1 and chunk == self._first_chunk):
+                return self._message(chunk)
+            if not n:
+                self._first_chunk = chunk
+            self._chunks = n + 1
+            return [_tuple_new(_MessageDelta, (self._key, chunk, False))]
         if kind == "tool_use":
             return self._tool_use(msg)
         if kind == "tool_result":
@@ -74,23 +91,15 @@ class GeminiParser:
 
     # ------------------------------------------------------------------ kinds
 
-    def _message(self, m: dict[str, Any]) -> list[o.Observation]:
-        if m.get("role") != "assistant":
-            return []
-        chunk = _text(m.get("content"))
+    def _message(self, chunk: str) -> list[o.Observation]:
+        """The assistant chunks `feed` does not handle itself: empty ones and retries."""
         if not chunk:
             return []
-        if self._chunks > 1 and chunk == self._first_chunk:
-            # A content retry re-sends the answer from its start, with no marker (gemini.md §9):
-            # the text streamed before the retry is replaced, so the answer does not say it twice.
-            self._first_chunk, self._chunks = chunk, 1
-            # (No error item here: any item would close the message being replaced.)
-            return [o.MessageDelta(self._key, chunk, restart=True),
-                    o.VendorInfo({"content_retry_text_replaced": True})]
-        if not self._chunks:
-            self._first_chunk = chunk
-        self._chunks += 1
-        return [o.MessageDelta(self._key, chunk)]
+        # A content retry re-sends the answer from its start, with no marker (gemini.md §9):
+        # the text streamed before the retry is replaced, so the answer does not say it twice.
+        self._first_chunk, self._chunks = chunk, 1
+        # (No error item here: any item would close the message being replaced.)
+        return [o.MessageDelta(self._key, chunk, restart=True), o.VendorInfo({"content_retry_text_replaced": True})]
 
     def _end_text(self) -> None:
         if self._chunks:
