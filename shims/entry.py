@@ -142,7 +142,96 @@ def fake_main() -> None:
     _shim_main("fake")
 
 
+# `shims normalize`: flag -> (normalize_recording argument, kind). Same rule as the shims: a
+# command line this does not take for certain goes to typer (help, errors, other commands).
+NORMALIZE_FLAGS: dict[str, tuple[str, str]] = {
+    "--stdout": ("stdout_path", "file"),
+    "--stderr": ("stderr_path", "file"),
+    "--exit-code": ("exit_code", "int"),
+    "--signal": ("cancelled", "signal"),
+    "--format": ("fmt", "format"),
+    "--emit": ("emit", "emit"),
+    "--max-final-message-bytes": ("max_final_message_bytes", "count"),
+    "--ended-at": ("ended_at", "float"),
+}
+NORMALIZE_SWITCHES = {"--resumed": "resumed"}
+_NORMALIZE_CHOICES = {
+    "signal": {"INT": "SIGINT", "TERM": "SIGTERM"},
+    "format": {v: v for v in ("stream-json", "json", "text")},
+    "emit": {v: v for v in ("ndjson", "codex-lab-v1", "pretty")},
+}
+
+
+def parse_normalize_args(argv: list[str]) -> dict[str, Any] | None:
+    """normalize_recording's arguments for `shims normalize ARGV`, or None for typer."""
+    out: dict[str, Any] = {"stderr_path": None, "exit_code": None, "cancelled": None, "fmt": "stream-json",
+                           "emit": "ndjson", "max_final_message_bytes": 8192, "ended_at": None, "resumed": False}
+    positional: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        i += 1
+        if arg == "--":
+            positional += argv[i:]
+            break
+        if not arg.startswith("-") or arg == "-":
+            positional.append(arg)
+            continue
+        name, eq, inline = arg.partition("=")
+        if name in NORMALIZE_SWITCHES and not eq:
+            out[NORMALIZE_SWITCHES[name]] = True
+            continue
+        if name not in NORMALIZE_FLAGS:
+            return None
+        if eq:
+            raw = inline
+        else:
+            if i >= len(argv) or argv[i].startswith("--"):
+                return None
+            raw = argv[i]
+            i += 1
+        field, kind = NORMALIZE_FLAGS[name]
+        value = _normalize_value(kind, raw)
+        if value is None:
+            return None
+        out[field] = value
+    if len(positional) != 1 or "stdout_path" not in out:
+        return None
+    out["vendor"] = positional[0]
+    return out
+
+
+def _normalize_value(kind: str, raw: str) -> Any:
+    import os
+
+    if kind == "file":  # typer's exists=True, dir_okay=False
+        return raw if os.path.exists(raw) and not os.path.isdir(raw) else None
+    if kind in _NORMALIZE_CHOICES:
+        return _NORMALIZE_CHOICES[kind].get(raw)
+    try:
+        number = float(raw) if kind == "float" else int(raw)  # what click does with the text
+    except ValueError:
+        return None
+    return None if kind == "count" and number < 1 else number
+
+
+def _normalize_main(fields: dict[str, Any]) -> int:
+    from shims.recording import normalize_recording
+
+    try:
+        code = normalize_recording(fields.pop("vendor"), fields.pop("stdout_path"), fields.pop("stderr_path"), **fields)
+    except (KeyError, ValueError) as exc:
+        sys.stderr.write(f"shims normalize: {exc.args[0] if exc.args else exc}\n")
+        return 2
+    return code if fields["emit"] == "ndjson" else 0
+
+
 def toolkit_main() -> None:
+    if sys.argv[1:2] == ["normalize"]:
+        # typer and pydantic are ~100 ms of start-up: a third of normalizing 100 MB
+        fields = parse_normalize_args(sys.argv[2:])
+        if fields is not None:
+            _leave(_normalize_main(fields))
     from shims.cli import toolkit_main as main
 
     main()

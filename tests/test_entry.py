@@ -10,7 +10,15 @@ import typer
 
 from shims import app as shim_app
 from shims.cli import make_shim_app
-from shims.entry import SWITCH_FLAGS, TYPER_ONLY, VALUE_FLAGS, parse_run_args
+from shims.entry import (
+    NORMALIZE_FLAGS,
+    NORMALIZE_SWITCHES,
+    SWITCH_FLAGS,
+    TYPER_ONLY,
+    VALUE_FLAGS,
+    parse_normalize_args,
+    parse_run_args,
+)
 
 
 def typer_flags() -> set[str]:
@@ -67,3 +75,64 @@ def test_everything_else_goes_to_typer(argv):
 def test_options_fields_exist():
     fields = {f.name for f in dataclasses.fields(shim_app.ShimOptions)}
     assert {f for f, *_ in VALUE_FLAGS.values()} | {f for f, _ in SWITCH_FLAGS.values()} <= fields
+
+
+# ----------------------------------------------------------------- shims normalize
+
+
+def typer_normalize_flags() -> set[str]:
+    from shims.cli import toolkit
+
+    group = typer.main.get_command(toolkit)
+    command = group.commands["normalize"]
+    return {o for p in command.params for o in (*p.opts, *getattr(p, "secondary_opts", ())) if o.startswith("--")}
+
+
+def test_normalize_takes_the_same_flags_as_typer():
+    assert typer_normalize_flags() | {"--help"} == set(NORMALIZE_FLAGS) | set(NORMALIZE_SWITCHES) | {"--help"}
+
+
+def normalize_through_typer(argv: list[str], monkeypatch) -> dict:
+    from shims import recording
+    from shims.cli import toolkit
+
+    seen = []
+
+    def fake(vendor, stdout_path, stderr_path, **kw):
+        seen.append({"vendor": vendor, "stdout_path": stdout_path, "stderr_path": stderr_path, **kw})
+        return 0
+
+    monkeypatch.setattr(recording, "normalize_recording", fake)
+    with pytest.raises(SystemExit):
+        toolkit(["normalize", *argv], prog_name="shims")
+    (kw,) = seen
+    return kw
+
+
+@pytest.mark.parametrize("argv", [
+    ["claude", "--stdout", "{out}"],
+    ["--stdout={out}", "gemini", "--stderr", "{err}", "--exit-code", "-3", "--signal", "TERM"],
+    ["agy", "--stdout", "{out}", "--format", "text", "--emit", "pretty", "--max-final-message-bytes", "10",
+     "--ended-at", "1795532831.5", "--resumed"],
+    ["fake", "--stdout", "{out}", "--emit=codex-lab-v1", "--format=json", "--signal=INT"],
+])
+def test_normalize_gets_the_same_arguments_as_through_typer(argv, tmp_path, monkeypatch):
+    (tmp_path / "out").write_bytes(b"")
+    (tmp_path / "err").write_bytes(b"")
+    argv = [a.format(out=tmp_path / "out", err=tmp_path / "err") for a in argv]
+    fields = parse_normalize_args(argv)
+    assert fields is not None
+    assert fields == normalize_through_typer(argv, monkeypatch)
+
+
+@pytest.mark.parametrize("argv", [
+    ["claude"], ["claude", "--stdout", "{missing}"], ["claude", "--stdout", "{dir}"], ["--stdout", "{out}"],
+    ["a", "b", "--stdout", "{out}"], ["claude", "--stdout", "{out}", "--emit", "json"],
+    ["claude", "--stdout", "{out}", "--signal", "KILL"], ["claude", "--stdout", "{out}", "--exit-code", "x"],
+    ["claude", "--stdout", "{out}", "--max-final-message-bytes", "0"], ["claude", "--stdout", "{out}", "--help"],
+    ["claude", "--stdout", "{out}", "--resumed=1"], ["claude", "--stdout", "--emit"],
+])
+def test_normalize_leaves_everything_else_to_typer(argv, tmp_path):
+    (tmp_path / "out").write_bytes(b"")
+    argv = [a.format(out=tmp_path / "out", missing=tmp_path / "nope", dir=tmp_path) for a in argv]
+    assert parse_normalize_args(argv) is None
