@@ -10,14 +10,17 @@ no wall-clock values inside events (the same observations always give the same l
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from normalize import observe as o
 from normalize.failures import FailureKind, exit_code_for
 from normalize.limits import encode_line, tail_bytes
 from normalize.usage import empty_usage, turn_usage
 
-Sink = Callable[[dict[str, Any], bytes], None]
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
+    from typing import Any
+
+Sink = Callable[[dict, bytes], None]  # (event, its encoded line)
 
 # Streamed text is kept up to this size; beyond it only the tail is kept (the stream shows
 # at most 4 KiB of an item and the answer's tail anyway; the journal has every byte), so

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, TextIO
 
 import orjson
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
+    from typing import Any, TextIO
 
 EMIT_CHOICES = ("auto", "ndjson", "codex-lab-v1", "pretty")
 

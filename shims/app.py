@@ -561,12 +561,12 @@ class _Run:
     def _collect_changes(self, changes: Any) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         """The run's changes as one file_change item and result.diff; the patch goes to the
         journal; a worktree is kept when changed, removed when clean."""
-        from shims import workspace
-
         extra: dict[str, Any] = {}
         if changes is _NOT_LOOKED:  # the fallback decision looked already when it could have
             changes = self._changes()
         if self.worktree is not None:
+            from shims import workspace
+
             try:
                 kept = workspace.finish_worktree(self.worktree, changed=changes is not None)
             except (workspace.WorkspaceError, OSError) as exc:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 
 from normalize import observe as o
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
+    from typing import Any
 
 
 def read_object(line: bytes | bytearray) -> dict[str, Any] | o.Unparsed | None:

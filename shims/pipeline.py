@@ -8,12 +8,15 @@ it; a replay reads it back.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from normalize import observe as o
 from normalize.assembler import Assembler, Sink
 from normalize.reconcile import mismatch, mismatch_message, settle
 from shims import vendors
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
+    from typing import Any
 
 
 @dataclass(slots=True)

@@ -7,7 +7,6 @@ stable, so lines are always parsed whole, never matched on prefixes.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import orjson
 
@@ -24,6 +23,10 @@ from shims.jsonline import as_count as _int
 from shims.jsonline import as_str as _str
 from shims.jsonline import as_text as _text
 from shims.jsonline import read_object
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
+    from typing import Any
 
 PROVIDER = "claude"
 SERVER = "claude"  # the mcp_tool_call server of Claude's built-in tools

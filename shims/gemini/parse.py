@@ -5,8 +5,6 @@ Notes: ../shared/reference/gemini.md §4 (stream-json), §5 (json), §6 (text), 
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 
 from normalize import observe as o
@@ -19,6 +17,10 @@ from shims.jsonline import as_count as _int
 from shims.jsonline import as_str as _str
 from shims.jsonline import as_text as _text
 from shims.jsonline import read_object
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
+    from typing import Any
 
 PROVIDER = "gemini"
 SERVER = "gemini"
