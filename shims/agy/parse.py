@@ -10,7 +10,6 @@ from normalize.failures import FailureKind as K
 from normalize.reconcile import mismatch_observations
 from normalize.usage import from_parts, price_estimate
 from shims.agy.errors import classify, classify_no_result, stderr_markers
-from shims.agy.screen import ScreenText
 from shims.jsonline import as_count as _int
 from shims.jsonline import as_str as _str
 from shims.jsonline import as_text as _text
@@ -256,6 +255,9 @@ class AgyTextParser:
     bytes go through a terminal emulator (shims.agy.screen) and come out as clean text."""
 
     def __init__(self) -> None:
+        # Only text output needs the terminal emulator (pyte and wcwidth: ~20 ms of imports).
+        from shims.agy.screen import ScreenText
+
         self._screen = ScreenText()
 
     def feed(self, line: bytes) -> list[o.Observation]:
