@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from shims.gitdir import may_be_in_work_tree
 from shims.runtime.procs import owner_alive
+from shims.runtime.scratch import private_dir
 
 __all__ = [
     "Changes",
@@ -228,7 +229,7 @@ def changes_since(snap: Snapshot) -> Changes:
 
 
 def _write_tree(root: str, index: str, exclude: tuple[str, ...] = ()) -> str:
-    with _private_dir("codex-shims-index-") as tmp:
+    with private_dir("codex-shims-index-") as tmp:
         tmp_index = os.path.join(tmp, "index")
         try:
             _copy_keeping_mtime(index, tmp_index)
@@ -249,36 +250,6 @@ def _write_tree(root: str, index: str, exclude: tuple[str, ...] = ()) -> str:
         if proc.returncode != 0 and b"fatal:" in proc.stderr:
             raise GitError(add, proc.returncode, proc.stderr)
         return _run(["write-tree"], root, env=env).stdout.strip().decode("ascii")
-
-
-class _private_dir:
-    """A fresh 0700 folder under $TMPDIR (or /tmp), removed with what is in it on exit.
-    `tempfile` and `shutil` would do the same at a start-up cost paid on every run."""
-
-    def __init__(self, prefix: str) -> None:
-        base = os.environ.get("TMPDIR") or "/tmp"
-        self.path = os.path.join(base, prefix + os.urandom(6).hex())
-
-    def __enter__(self) -> str:
-        os.mkdir(self.path, 0o700)
-        return self.path
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            names = os.listdir(self.path)  # git leaves at most index and index.lock; no folders
-        except OSError:
-            return
-        for name in names:
-            try:
-                os.unlink(os.path.join(self.path, name))
-            except OSError:
-                pass
-        try:
-            os.rmdir(self.path)
-        except OSError:
-            import shutil
-
-            shutil.rmtree(self.path, ignore_errors=True)
 
 
 def _copy_keeping_mtime(src: str, dst: str) -> None:

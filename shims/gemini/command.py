@@ -11,6 +11,7 @@ import json
 import os
 
 from normalize.request import RunSpec
+from shims.runtime.scratch import make_private_dir
 from shims.runtime.spawn import Launch
 
 ARGV_PROMPT_MAX = 64 * 1024
@@ -74,23 +75,6 @@ def prepare_home(env: dict[str, str]) -> str:
     return home
 
 
-def _scratch_dir(env: dict[str, str]) -> str:
-    """A new 0700 folder for one run, where tempfile.mkdtemp would put it: $TMPDIR, else /tmp."""
-    tmpdir = env.get("TMPDIR")
-    if tmpdir:
-        try:
-            return _new_private_dir(tmpdir)
-        except OSError:
-            pass  # as with tempfile, an unusable $TMPDIR falls back to /tmp
-    return _new_private_dir("/tmp")
-
-
-def _new_private_dir(base: str) -> str:
-    path = os.path.join(os.path.abspath(base), "shim-gemini-" + os.urandom(6).hex())
-    os.mkdir(path, 0o700)
-    return path
-
-
 def _merge(into: dict, over: dict) -> None:
     for k, v in over.items():
         if isinstance(v, dict) and isinstance(into.get(k), dict):
@@ -119,7 +103,7 @@ MODE_NOTES: dict[str, str] = {
 def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
     env = dict(os.environ)
     home = prepare_home(env)
-    scratch = _scratch_dir(env)
+    scratch = make_private_dir("shim-gemini-", env)
 
     argv = [program, "-o", "stream-json", "--skip-trust"]
     if spec.model:

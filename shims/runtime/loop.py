@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from normalize.observe import ExitInfo
 from shims.runtime import procs
 from shims.runtime.lines import LineFramer, TailBuffer
+from shims.runtime.scratch import remove_tree
 from shims.runtime.spawn import Launch, VendorProcess
 
 READ_CHUNK = 256 * 1024
@@ -140,9 +141,7 @@ def run_vendor(
     finally:
         os.close(guardian)
         if launch.scratch_dir:
-            import shutil  # only Gemini has one: not imported on every run
-
-            shutil.rmtree(launch.scratch_dir, ignore_errors=True)
+            remove_tree(launch.scratch_dir)
 
 
 def _loop(

@@ -186,9 +186,9 @@ def start_guardian(run_id: str, scratch_dir: str | None = None) -> int:
                     break
                 signal_pids(left, signal.SIGKILL)
             if scratch_dir:
-                import shutil
+                from shims.runtime.scratch import remove_tree
 
-                shutil.rmtree(scratch_dir, ignore_errors=True)
+                remove_tree(scratch_dir)
         finally:
             os._exit(0)
     os.close(r)
