@@ -279,6 +279,39 @@ def test_two_hundred_megabytes_of_output_in_flat_memory(fake_env):
     assert any(t.startswith("[… ") for t in texts)
 
 
+def _claude_writes(path: Path, rounds: int) -> None:
+    """A Claude stream-json recording of `rounds` assistant messages, each a distinct Write
+    of ~100 KB (the golden run's init and result lines around them)."""
+    golden = (Path(__file__).parent.parent / "golden" / "claude" / "tool-bash" / "native.stdout").read_bytes()
+    lines = golden.splitlines()
+    content = "".join(f"line {i:05d} of a generated file\n" for i in range(3500))
+    with open(path, "wb") as f:
+        f.write(lines[0] + b"\n")
+        for n in range(rounds):
+            block = {"type": "tool_use", "id": f"toolu_w{n:06d}", "name": "Write",
+                     "input": {"file_path": f"/work/gen_{n}.txt", "content": f"{n}\n" + content}}
+            msg = {"type": "assistant", "message": {"id": f"msg_w{n:06d}", "type": "message", "role": "assistant",
+                                                    "model": "claude-opus-5-5", "content": [block]}}
+            f.write(json.dumps(msg).encode() + b"\n")
+        f.write(lines[-1] + b"\n")
+
+
+def test_normalize_memory_does_not_grow_with_distinct_tool_inputs(tmp_path):
+    """Claude's parser remembers every block it saw (a non-streaming fallback repeats whole
+    messages): a digest of each, not the block, or a long session's memory grows with it."""
+    peaks = []
+    for rounds in (30, 300):
+        recording = tmp_path / f"writes-{rounds}.jsonl"
+        _claude_writes(recording, rounds)
+        code, out, peak = _run_measured([str(Path(sys.executable).parent / "shims"), "normalize", "claude",
+                                         "--stdout", str(recording)], {})
+        events = parse_stream(out)
+        assert code == 0 and check_stream(events, code)["status"] == "completed"
+        assert sum(e["type"] == "item.completed" and e["item"]["type"] == "file_change" for e in events) == rounds
+        peaks.append(peak)
+    assert peaks[1] < peaks[0] + 8, f"peak RSS {peaks[0]:.1f} MB for 3 MB of input, {peaks[1]:.1f} MB for 30 MB"
+
+
 # ----------------------------------------------------------------- the config file
 
 

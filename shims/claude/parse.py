@@ -19,6 +19,7 @@ from shims.claude.errors import (
     classify_stderr,
     quota_from_rate_limit_info,
 )
+from shims.digests import blake2b
 from shims.jsonline import as_count as _int
 from shims.jsonline import as_str as _str
 from shims.jsonline import as_text as _text
@@ -131,11 +132,12 @@ class ClaudeParser:
         for block in content:
             if not isinstance(block, dict):
                 continue
-            # One line per block; the non-streaming fallback may repeat a whole message. The
-            # key's JSON stays bytes (decoding copies it), and a block without a message id is
-            # never looked up, so it is neither encoded nor kept.
+            # One line per block; the non-streaming fallback may repeat a whole message. A
+            # digest of the block's JSON, not the JSON itself: the set lives as long as the run
+            # (a 100 KB Write input would be kept whole). A block without a message id is never
+            # looked up, so it is neither encoded nor kept.
             if msg_id:
-                key = (msg_id, orjson.dumps(block, option=orjson.OPT_SORT_KEYS))
+                key = (msg_id, blake2b(orjson.dumps(block, option=orjson.OPT_SORT_KEYS), digest_size=16).digest())
                 if key in self._seen_blocks:
                     continue
                 self._seen_blocks.add(key)

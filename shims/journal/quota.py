@@ -17,17 +17,11 @@ from datetime import UTC, datetime
 
 import orjson
 
+from shims.digests import sha256
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
     from typing import Any
-
-try:  # the built-in SHA-256: hashlib would load OpenSSL first, a start-up cost on every run
-    from _sha2 import sha256  # CPython >= 3.12
-except ImportError:
-    try:
-        from _sha256 import sha256  # CPython 3.11
-    except ImportError:  # pragma: no cover - a build without them
-        from hashlib import sha256
 
 QUOTA_NAME = "quota.json"
 
