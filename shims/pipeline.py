@@ -84,6 +84,27 @@ class Pipeline:
         if observations:  # many lines say nothing (claude's stream_event, a blank line)
             self.asm.feed(observations)
 
+    def lines(self, lines: list[bytes | bytearray]) -> None:
+        """Many lines of a recording, the same as `line` for each. A parser with a fast path
+        for runs of answer deltas (`feed_deltas`, see GeminiParser) hands such a run over as
+        one delta; every other line goes through `line`."""
+        fast = getattr(self.parser, "feed_deltas", None)
+        if fast is None:
+            for line in lines:
+                self.line(line)
+            return
+        i, end = 0, len(lines)
+        while i < end:
+            observations, j = fast(lines, i)
+            if j > i:
+                self.stdout_bytes += sum(map(len, lines[i:j])) + (j - i)
+                if observations:
+                    self.asm.feed(observations)
+                i = j
+            if i < end:
+                self.line(lines[i])
+                i += 1
+
     def end_attempt(self, exit: o.ExitInfo) -> tuple[str, str | None, str | None]:
         """The vendor is done: its last observations, this run's share of the session's usage,
         and the verdict (status, failure kind, error) the run would end with."""

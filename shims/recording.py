@@ -89,12 +89,9 @@ def run_recorded(
 def feed_lines(pipe: Pipeline, chunks: Iterable[bytes]) -> None:
     """Recorded stdout to the pipeline, framed into lines as the live runtime frames them."""
     framer = LineFramer()
-    feed = pipe.line
     for chunk in chunks:
-        for line in framer.feed(chunk):
-            feed(line)
-    for line in framer.finish():
-        feed(line)
+        pipe.lines(framer.feed(chunk))
+    pipe.lines(framer.finish())
 
 
 def stderr_tail(chunks: Iterable[bytes]) -> str:

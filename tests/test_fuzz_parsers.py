@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import orjson
 import pytest
@@ -37,6 +38,7 @@ from streamcheck import check_stream, parse_stream
 
 from normalize.failures import CANCEL_EXIT, EXIT_CODES, FailureKind
 from shims import vendors
+from shims.pipeline import Pipeline
 from shims.recording import replay_events
 from shims.runtime.lines import LineFramer
 
@@ -446,6 +448,18 @@ def _replay(vendor: str, fmt: str, stdout: bytes, stderr: bytes, ex: Exit) -> Ou
     return Output(b"".join(line + b"\n" for line in lines), result, code)
 
 
+def _replay_line_by_line(vendor: str, fmt: str, stdout: bytes, stderr: bytes, ex: Exit) -> bytes:
+    """As _replay, with every line through Pipeline.line, as a live run feeds them: no
+    parser fast path for runs of lines (Pipeline.lines / feed_deltas)."""
+
+    def one_by_one(pipe, lines):
+        for line in lines:
+            pipe.line(line)
+
+    with mock.patch.object(Pipeline, "lines", one_by_one):
+        return _replay(vendor, fmt, stdout, stderr, ex).stream
+
+
 def _feed_directly(vendor: str, fmt: str, stdout: bytes) -> None:
     parser = vendors.new_parser(vendor, fmt)
     framer = LineFramer()
@@ -472,6 +486,8 @@ def check(pair: tuple[str, str], stdout: bytes, stderr: bytes, ex: Exit) -> dict
     again = _replay(vendor, fmt, stdout, stderr, ex)
     assert again.stream == first.stream, "the same input must give the same bytes"
     assert again.code == first.code
+    if hasattr(vendors.new_parser(vendor, fmt), "feed_deltas"):
+        assert _replay_line_by_line(vendor, fmt, stdout, stderr, ex) == first.stream, "a recording as a live run"
     return result
 
 
@@ -769,3 +785,35 @@ def test_exit_states(pair):
 @pairs
 def test_mixed_mutations(pair):
     run_property(pair, mixed, 30)
+
+
+# ---------------------------------------------------------------- a recording as a live run
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 4096, 100_003])
+def test_gemini_runs_of_deltas_give_the_live_stream(chunk_size):
+    """`shims normalize` hands a run of Gemini answer chunks to the assembler as one delta;
+    the stream must be the live one (a delta per line) byte for byte, also where the answer
+    outgrows the assembler's memory trim (512 K characters) at different points, around a
+    retry, an empty chunk, a tool call and a chunk that is not a string."""
+    golden = (GOLDEN / "gemini" / "shell" / "native.stdout").read_bytes().splitlines()
+    init, result = golden[0], golden[-1]
+
+    def delta(text):
+        return orjson.dumps({"type": "message", "role": "assistant", "content": text, "delta": True})
+
+    words = "".join(f"word{i} " for i in range(2000))
+    lines = [init, orjson.dumps({"type": "message", "role": "user", "content": "go"})]
+    first = words[:chunk_size]
+    lines += [delta(first)]
+    lines += [delta(words[(i * chunk_size) % 9000:][:chunk_size] + "é") for i in range(1, 700_000 // chunk_size + 3)]
+    lines += [delta(""), delta(first), delta("after the retry "), delta(["not", "a", "string"])]
+    lines += [orjson.dumps({"type": "tool_use", "tool_name": "run_shell_command", "tool_id": "t1",
+                            "parameters": {"command": "ls"}}),
+              orjson.dumps({"type": "tool_result", "tool_id": "t1", "status": "success", "output": "a\nb"}),
+              delta("the second answer"), b"{not json", delta("and its end"), result]
+    stdout = b"\n".join(lines) + b"\n"
+    ex = Exit(exit_code=0)
+    batched = _replay("gemini", "stream-json", stdout, b"", ex)
+    assert batched.result["status"] == "completed"
+    assert _replay_line_by_line("gemini", "stream-json", stdout, b"", ex) == batched.stream

@@ -91,6 +91,37 @@ class GeminiParser:
         failure = classify_exit(exit.exit_code, exit.stderr_tail)
         return [failure] if failure else []
 
+    def feed_deltas(self, lines: list[bytes | bytearray], start: int) -> tuple[list[o.Observation], int]:
+        """A recording's fast path (Pipeline.lines): from lines[start], the run of lines that
+        are plain chunks of the answer, as ONE MessageDelta of their joined text, and the index
+        of the first line that is anything else (len(lines) when none is). Left to `feed`:
+        every other line, an empty chunk, a retry, content that is not a string.
+
+        The assembler ends with the same message either way (it only joins the chunks; its
+        memory trim keeps one marker counting every byte cut, so where it trims does not show),
+        and a delta per line is most of the cost of normalizing a long answer. Nothing here can
+        raise, so `feed`'s per-line error handling is kept for every other line."""
+        texts: list[str] = []
+        n, first, loads = self._chunks, self._first_chunk, orjson.loads
+        i, end = start, len(lines)
+        while i < end:
+            try:
+                msg = loads(lines[i])
+            except orjson.JSONDecodeError:
+                break
+            if type(msg) is not dict or msg.get("type") != "message" or msg.get("role") != "assistant":
+                break
+            chunk = msg.get("content")
+            if type(chunk) is not str or not chunk or (n > 1 and chunk == first):
+                break
+            if not n:
+                first = chunk
+            n += 1
+            texts.append(chunk)
+            i += 1
+        self._chunks, self._first_chunk = n, first
+        return ([_tuple_new(_MessageDelta, (self._key, "".join(texts), False))] if texts else []), i
+
     # ------------------------------------------------------------------ kinds
 
     def _message(self, chunk: str) -> list[o.Observation]:
