@@ -44,10 +44,15 @@ def _decision(permission: Any) -> Any:
     return permission.get("decision") if isinstance(permission, dict) else None
 
 
+# Messages whose blocks are remembered to drop a repeat (the non-streaming fallback re-sends the
+# message it failed to stream, right away).
+SEEN_MESSAGES = 16
+
+
 class ClaudeParser:
     def __init__(self) -> None:
         self._tools: dict[str, str] = {}  # tool_use id -> tool name
-        self._seen_blocks: set[tuple[str, bytes]] = set()
+        self._seen_blocks: dict[str, set[bytes]] = {}  # message id -> its blocks' digests, oldest first
         self._synthetic: dict[str, Any] | None = None
         self._rejected_quota: dict[str, Any] | None = None
         self._saw_result = False
@@ -132,15 +137,20 @@ class ClaudeParser:
         for block in content:
             if not isinstance(block, dict):
                 continue
-            # One line per block; the non-streaming fallback may repeat a whole message. A
-            # digest of the block's JSON, not the JSON itself: the set lives as long as the run
-            # (a 100 KB Write input would be kept whole). A block without a message id is never
-            # looked up, so it is neither encoded nor kept.
+            # One line per block; the non-streaming fallback may repeat a whole message, right
+            # after its streamed blocks. Kept: digests (a 100 KB Write input is not kept whole)
+            # of the blocks of the last few messages (memory stays flat however long the run).
+            # A block without a message id is never looked up, so it is neither encoded nor kept.
             if msg_id:
-                key = (msg_id, blake2b(orjson.dumps(block, option=orjson.OPT_SORT_KEYS), digest_size=16).digest())
-                if key in self._seen_blocks:
+                seen = self._seen_blocks.get(msg_id)
+                if seen is None:
+                    seen = self._seen_blocks[msg_id] = set()
+                    if len(self._seen_blocks) > SEEN_MESSAGES:
+                        del self._seen_blocks[next(iter(self._seen_blocks))]
+                digest = blake2b(orjson.dumps(block, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+                if digest in seen:
                     continue
-                self._seen_blocks.add(key)
+                seen.add(digest)
             btype = block.get("type")
             if btype == "text":
                 text = _text(block.get("text"))
