@@ -9,6 +9,7 @@ error messages. tests/test_entry.py keeps the two in step.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
@@ -48,6 +49,25 @@ TYPER_ONLY = ("--help", "--version", "--preflight")
 
 def parse_run_args(argv: list[str]) -> dict[str, Any] | None:
     """ShimOptions fields for a run, or None when typer must parse this command line."""
+    scanned = _scan(argv, SWITCH_FLAGS,
+                    lambda name, raw: (VALUE_FLAGS[name][0], _value(name, *VALUE_FLAGS[name][1:], raw))
+                    if name in VALUE_FLAGS else None)
+    if scanned is None:
+        return None
+    out, positional = scanned
+    if len(positional) > 1 or (positional and "prompt" in out):
+        return None
+    if positional:
+        out["prompt"] = positional[0]
+    return out
+
+
+def _scan(argv: list[str], switches: dict[str, tuple[str, Any]],
+          take: Callable[[str, str], tuple[str, Any] | None]) -> tuple[dict[str, Any], list[str]] | None:
+    """(fields, positional arguments) of a command line, as click reads it: `--flag value`,
+    `--flag=value`, switches, `--` ending the flags. `take(flag, text)` gives (field, value),
+    None for a flag it does not know; a value of None is a text it does not take. None when
+    anything is not certain: typer must parse it (and explain)."""
     out: dict[str, Any] = {}
     positional: list[str] = []
     i = 0
@@ -61,12 +81,10 @@ def parse_run_args(argv: list[str]) -> dict[str, Any] | None:
             positional.append(arg)
             continue
         name, eq, inline = arg.partition("=")
-        if name in SWITCH_FLAGS and not eq:
-            field, value = SWITCH_FLAGS[name]
+        if name in switches and not eq:
+            field, value = switches[name]
             out[field] = value
             continue
-        if name not in VALUE_FLAGS:
-            return None
         if eq:
             raw = inline
         else:
@@ -74,16 +92,11 @@ def parse_run_args(argv: list[str]) -> dict[str, Any] | None:
                 return None
             raw = argv[i]
             i += 1
-        field, kind, minimum = VALUE_FLAGS[name]
-        value = _value(name, kind, minimum, raw)
-        if value is None:
+        taken = take(name, raw)
+        if taken is None or taken[1] is None:
             return None
-        out[field] = value
-    if len(positional) > 1 or (positional and "prompt" in out):
-        return None
-    if positional:
-        out["prompt"] = positional[0]
-    return out
+        out[taken[0]] = taken[1]
+    return out, positional
 
 
 def _value(name: str, kind: str, minimum: float | None, raw: str) -> Any:
@@ -164,41 +177,16 @@ _NORMALIZE_CHOICES = {
 
 def parse_normalize_args(argv: list[str]) -> dict[str, Any] | None:
     """normalize_recording's arguments for `shims normalize ARGV`, or None for typer."""
-    out: dict[str, Any] = {"stderr_path": None, "exit_code": None, "cancelled": None, "fmt": "stream-json",
-                           "emit": "ndjson", "max_final_message_bytes": 8192, "ended_at": None, "resumed": False}
-    positional: list[str] = []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        i += 1
-        if arg == "--":
-            positional += argv[i:]
-            break
-        if not arg.startswith("-") or arg == "-":
-            positional.append(arg)
-            continue
-        name, eq, inline = arg.partition("=")
-        if name in NORMALIZE_SWITCHES and not eq:
-            out[NORMALIZE_SWITCHES[name]] = True
-            continue
-        if name not in NORMALIZE_FLAGS:
-            return None
-        if eq:
-            raw = inline
-        else:
-            if i >= len(argv) or argv[i].startswith("--"):
-                return None
-            raw = argv[i]
-            i += 1
-        field, kind = NORMALIZE_FLAGS[name]
-        value = _normalize_value(kind, raw)
-        if value is None:
-            return None
-        out[field] = value
-    if len(positional) != 1 or "stdout_path" not in out:
+    scanned = _scan(argv, {k: (v, True) for k, v in NORMALIZE_SWITCHES.items()},
+                    lambda name, raw: (NORMALIZE_FLAGS[name][0], _normalize_value(NORMALIZE_FLAGS[name][1], raw))
+                    if name in NORMALIZE_FLAGS else None)
+    if scanned is None:
         return None
-    out["vendor"] = positional[0]
-    return out
+    fields, positional = scanned
+    if len(positional) != 1 or "stdout_path" not in fields:
+        return None
+    return {"stderr_path": None, "exit_code": None, "cancelled": None, "fmt": "stream-json", "emit": "ndjson",
+            "max_final_message_bytes": 8192, "ended_at": None, "resumed": False, **fields, "vendor": positional[0]}
 
 
 def _normalize_value(kind: str, raw: str) -> Any:
