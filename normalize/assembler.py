@@ -285,6 +285,16 @@ class Assembler:
         else:  # pragma: no cover - a parser bug, not a vendor problem
             raise TypeError(f"not an observation: {ob!r}")
 
+    def delta_room(self, key: str) -> int:
+        """How many more characters of message `key` can arrive before the kept text is
+        trimmed (DELTA_KEEP_BYTES). A caller joining many chunks into one delta (a recording's
+        fast path, Pipeline.lines) must stop a join once it holds more than this: where the
+        trim happens decides what is kept, and it must happen where a delta per chunk would
+        have put it."""
+        if self._partial_text:
+            return 0  # every chunk is an event of its own
+        return _DELTA_TRIM_AT - (self._delta_size if self._delta_key == key else 0)
+
     def _delta(self, ob: o.MessageDelta) -> None:
         key, text, restart = ob
         current = self._delta_key

@@ -87,17 +87,28 @@ def resolve_program(vendor: str, vendor_bin: str | None) -> str | None:
     program name on PATH."""
     wanted = vendor_bin or vendors.info(vendor).program
     if os.sep in wanted:
-        return wanted if _is_program(wanted) else None
-    # shutil.which, without importing shutil (and the compression modules it loads) per run
-    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
-        candidate = os.path.join(folder or os.curdir, wanted)
-        if _is_program(candidate):
+        return wanted if os.path.isfile(wanted) and os.access(wanted, os.X_OK) else None
+    return _which(wanted)
+
+
+def _which(name: str) -> str | None:
+    """shutil.which(name) on POSIX, without importing shutil (and the compression modules it
+    loads) on every run: an empty PATH finds nothing, an unset one is the system's."""
+    path = os.environ.get("PATH")
+    if path is None:
+        try:
+            path = os.confstr("CS_PATH") or os.defpath
+        except (AttributeError, ValueError):
+            path = os.defpath
+    seen: set[str] = set()
+    for folder in path.split(os.pathsep) if path else ():
+        if folder in seen:
+            continue
+        seen.add(folder)
+        candidate = os.path.join(folder, name)
+        if os.path.exists(candidate) and os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
             return candidate
     return None
-
-
-def _is_program(path: str) -> bool:
-    return os.path.isfile(path) and os.access(path, os.X_OK)
 
 
 def vendor_version(program: str, vendor: str, timeout: float = 5.0) -> str | None:

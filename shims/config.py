@@ -99,9 +99,9 @@ class ConfigValue:
 def config_path() -> str:
     explicit = os.environ.get("CODEX_SHIMS_CONFIG")
     if explicit:
-        return explicit
+        return _tidy(explicit)
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return os.path.join(base, "codex-shims", "config.toml")
+    return _tidy(os.path.join(base, "codex-shims", "config.toml"))
 
 
 def state_dir() -> str:
@@ -112,8 +112,16 @@ def state_dir() -> str:
 def _state_base() -> tuple[str, bool]:
     env = os.environ.get("XDG_STATE_HOME")
     if env and os.path.isabs(env):
-        return env, True
+        return _tidy(env), True
     return os.path.join(os.path.expanduser("~"), ".local", "state"), False
+
+
+def _tidy(path: str) -> str:
+    """A path written as pathlib writes it: no empty or `.` parts, no trailing slash. Unlike
+    os.path.normpath, `..` stays (through a symbolic link it is not the parent)."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    head = "/" if path.startswith("/") else ""
+    return head + "/".join(parts) if parts or head else "."
 
 
 def _same_path(a: str, b: str) -> bool:
@@ -249,7 +257,7 @@ def parse_size(text: str) -> int:
 def _journal_root(root: str, path: str) -> str:
     expanded = os.path.expanduser(os.path.expandvars(root))
     # A relative root would otherwise depend on the directory each run starts in.
-    return expanded if os.path.isabs(expanded) else os.path.join(os.path.dirname(path), expanded)
+    return _tidy(expanded if os.path.isabs(expanded) else os.path.join(os.path.dirname(path), expanded))
 
 
 # ------------------------------------------------------------------------- validation

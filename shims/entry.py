@@ -196,6 +196,8 @@ def _normalize_value(kind: str, raw: str) -> Any:
         return raw if os.path.exists(raw) and not os.path.isdir(raw) else None
     if kind in _NORMALIZE_CHOICES:
         return _NORMALIZE_CHOICES[kind].get(raw)
+    if not raw.isascii():  # int() and float() take other scripts' digits; click does not
+        return None
     try:
         number = float(raw) if kind == "float" else int(raw)  # what click does with the text
     except ValueError:

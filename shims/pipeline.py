@@ -95,7 +95,7 @@ class Pipeline:
             return
         i, end = 0, len(lines)
         while i < end:
-            observations, j = fast(lines, i)
+            observations, j = fast(lines, i, self.asm.delta_room)
             if j > i:
                 self.stdout_bytes += sum(map(len, lines[i:j])) + (j - i)
                 if observations:

@@ -190,6 +190,9 @@ def test_missing_file_named_by_the_environment_is_an_error(tmp_path, monkeypatch
         with pytest.raises(ConfigError, match="CODEX_SHIMS_CONFIG names a file that does not exist"):
             load()
     assert load_prices("claude") == {}  # as before: prices never complain about a missing file
+    monkeypatch.setenv("CODEX_SHIMS_CONFIG", f"{tmp_path}//./nope.toml")
+    with pytest.raises(ConfigError, match=f"does not exist: {tmp_path}/nope.toml$"):
+        load_journal_settings()  # the path as written, tidied as pathlib tidied it
 
 
 def test_missing_default_location_is_fine(tmp_path, monkeypatch):

@@ -136,3 +136,9 @@ def test_normalize_leaves_everything_else_to_typer(argv, tmp_path):
     (tmp_path / "out").write_bytes(b"")
     argv = [a.format(out=tmp_path / "out", missing=tmp_path / "nope", dir=tmp_path) for a in argv]
     assert parse_normalize_args(argv) is None
+
+
+def test_normalize_numbers_are_ascii_as_click_reads_them(tmp_path):
+    (tmp_path / "out").write_bytes(b"")
+    assert parse_normalize_args(["claude", "--stdout", str(tmp_path / "out"), "--exit-code", "٣"]) is None
+    assert parse_normalize_args(["claude", "--stdout", str(tmp_path / "out"), "--exit-code", "3"])["exit_code"] == 3

@@ -434,11 +434,11 @@ def _cap(pair: tuple[str, str], stdout: bytes) -> bytes:
     return stdout
 
 
-def _replay(vendor: str, fmt: str, stdout: bytes, stderr: bytes, ex: Exit) -> Output:
+def _replay(vendor: str, fmt: str, stdout: bytes, stderr: bytes, ex: Exit, max_final: int = 8192) -> Output:
     lines: list[bytes] = []
     _, result, code = replay_events(
         vendor, stdout, stderr, exit_code=ex.exit_code, signal_number=ex.signal_number, cancelled=ex.cancelled,
-        timed_out=ex.timed_out, fmt=fmt, ended_at=ex.ended_at, resumed=ex.resumed,
+        timed_out=ex.timed_out, fmt=fmt, ended_at=ex.ended_at, resumed=ex.resumed, max_final_message_bytes=max_final,
         sink=lambda _event, line: lines.append(bytes(line)),
     )
     if result["vendor"].get("parser_errors"):
@@ -448,7 +448,7 @@ def _replay(vendor: str, fmt: str, stdout: bytes, stderr: bytes, ex: Exit) -> Ou
     return Output(b"".join(line + b"\n" for line in lines), result, code)
 
 
-def _replay_line_by_line(vendor: str, fmt: str, stdout: bytes, stderr: bytes, ex: Exit) -> bytes:
+def _replay_line_by_line(vendor: str, fmt: str, stdout: bytes, stderr: bytes, ex: Exit, max_final: int = 8192) -> Output:
     """As _replay, with every line through Pipeline.line, as a live run feeds them: no
     parser fast path for runs of lines (Pipeline.lines / feed_deltas)."""
 
@@ -457,7 +457,7 @@ def _replay_line_by_line(vendor: str, fmt: str, stdout: bytes, stderr: bytes, ex
             pipe.line(line)
 
     with mock.patch.object(Pipeline, "lines", one_by_one):
-        return _replay(vendor, fmt, stdout, stderr, ex).stream
+        return _replay(vendor, fmt, stdout, stderr, ex, max_final)
 
 
 def _feed_directly(vendor: str, fmt: str, stdout: bytes) -> None:
@@ -487,7 +487,8 @@ def check(pair: tuple[str, str], stdout: bytes, stderr: bytes, ex: Exit) -> dict
     assert again.stream == first.stream, "the same input must give the same bytes"
     assert again.code == first.code
     if hasattr(vendors.new_parser(vendor, fmt), "feed_deltas"):
-        assert _replay_line_by_line(vendor, fmt, stdout, stderr, ex) == first.stream, "a recording as a live run"
+        live = _replay_line_by_line(vendor, fmt, stdout, stderr, ex)
+        assert (live.stream, live.result) == (first.stream, first.result), "a recording as a live run"
     return result
 
 
@@ -814,6 +815,22 @@ def test_gemini_runs_of_deltas_give_the_live_stream(chunk_size):
               delta("the second answer"), b"{not json", delta("and its end"), result]
     stdout = b"\n".join(lines) + b"\n"
     ex = Exit(exit_code=0)
-    batched = _replay("gemini", "stream-json", stdout, b"", ex)
-    assert batched.result["status"] == "completed"
-    assert _replay_line_by_line("gemini", "stream-json", stdout, b"", ex) == batched.stream
+    for max_final in (8192, 10**7):  # the whole answer as the final message: every trim shows
+        batched = _replay("gemini", "stream-json", stdout, b"", ex, max_final)
+        assert batched.result["status"] == "completed"
+        live = _replay_line_by_line("gemini", "stream-json", stdout, b"", ex, max_final)
+        assert (live.stream, live.result) == (batched.stream, batched.result)
+
+
+def test_gemini_runs_of_deltas_give_the_live_answer_at_any_size():
+    """Long answers in chunks of every size, the final message uncut: the recording's fast
+    path must trim the answer where a live run does."""
+    for seed, size in enumerate((3, 50, 999, 4096, 70_000)):
+        words = "".join(f"{seed}w{i} " for i in range(4000))
+        chunks = [words[(i * 7) % 20000:][: size + i % 5] for i in range(1_400_000 // size + 1)]
+        stdout = b"".join(orjson.dumps({"type": "message", "role": "assistant", "content": c, "delta": True}) + b"\n"
+                          for c in chunks)
+        batched = _replay("gemini", "stream-json", stdout, b"", Exit(exit_code=0), 10**8)
+        live = _replay_line_by_line("gemini", "stream-json", stdout, b"", Exit(exit_code=0), 10**8)
+        assert live.result["final_message"] == batched.result["final_message"], size
+        assert live.stream == batched.stream

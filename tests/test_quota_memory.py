@@ -85,6 +85,9 @@ def test_rfc3339_times():
     assert parse_time("2026-11-24T15:07:11Z") == 1795532831
     assert parse_time("2026-11-24T15:07:11.5+00:00") == 1795532831.5
     assert parse_time("2026-11-24 15:07") is None and parse_time(None) is None
+    # what time.strptime took before: a leap second, one-digit fields, a lowercase t
+    assert parse_time("2026-12-31T23:59:60Z") == parse_time("2027-01-01T00:00:00Z")
+    assert parse_time("2026-1-4t1:2:3Z") == parse_time("2026-01-04T01:02:03Z")
     for bad in ("2026-13-24T15:07:11Z", "2026-11-24T15:07:11", "2026-11-24T15:07:11+01:00", "2026-1-024T15:07:11Z",
                 "2026-11-24T15:07:1xZ", "2026-11-24T25:07:11Z", ""):
         assert parse_time(bad) is None, bad

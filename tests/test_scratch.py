@@ -38,3 +38,14 @@ def test_removed_whole_without_following_links(tmp_path):
         remove_tree(scratch)
     assert not os.path.exists(scratch)
     remove_tree(scratch)  # already gone: no error
+
+
+def test_a_folder_replaced_by_a_link_is_not_followed(tmp_path):
+    target = tmp_path / "target"
+    (target / "sub").mkdir(parents=True)
+    (target / "keep").write_text("k")
+    (target / "sub" / "keep2").write_text("k2")
+    link = tmp_path / "scratch"
+    link.symlink_to(target)
+    remove_tree(str(link))
+    assert (target / "keep").exists() and (target / "sub" / "keep2").exists()

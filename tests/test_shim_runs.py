@@ -342,3 +342,21 @@ def test_bad_config_file_is_a_bad_request(fake_env, tmp_path):
                           capture_output=True, env=env, timeout=30)
     result = check_stream(parse_stream(proc.stdout), proc.returncode)
     assert proc.returncode == 2 and "idle_timout" in result["error"] and str(cfg) in result["error"]
+
+
+def test_the_vendor_is_looked_up_on_path_as_which_does(tmp_path, monkeypatch):
+    """An empty PATH finds nothing (not the current folder); an empty entry is the current
+    folder, as for shutil.which."""
+    from shims.app import resolve_program
+
+    (tmp_path / "claude").write_text("#!/bin/sh\n")
+    (tmp_path / "claude").chmod(0o755)
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "claude").mkdir()  # a folder of that name is not a program
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", "")
+    assert resolve_program("claude", None) is None
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:")
+    assert resolve_program("claude", None) == "claude"
+    monkeypatch.setenv("PATH", f"{tmp_path}")
+    assert resolve_program("claude", None) == str(tmp_path / "claude")

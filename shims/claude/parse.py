@@ -44,9 +44,10 @@ def _decision(permission: Any) -> Any:
     return permission.get("decision") if isinstance(permission, dict) else None
 
 
-# Messages whose blocks are remembered to drop a repeat (the non-streaming fallback re-sends the
-# message it failed to stream, right away).
-SEEN_MESSAGES = 16
+# Messages whose blocks are remembered to drop a repeat. The non-streaming fallback re-sends the
+# message it failed to stream right away, but parallel subagents' messages can come in between:
+# many are kept (a digest per block: ~100 KB for 1024 messages), only a bound keeps memory flat.
+SEEN_MESSAGES = 1024
 
 
 class ClaudeParser:

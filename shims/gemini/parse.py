@@ -20,6 +20,7 @@ from shims.jsonline import read_object
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
+    from collections.abc import Callable
     from typing import Any
 
 PROVIDER = "gemini"
@@ -91,20 +92,23 @@ class GeminiParser:
         failure = classify_exit(exit.exit_code, exit.stderr_tail)
         return [failure] if failure else []
 
-    def feed_deltas(self, lines: list[bytes | bytearray], start: int) -> tuple[list[o.Observation], int]:
-        """A recording's fast path (Pipeline.lines): from lines[start], the run of lines that
-        are plain chunks of the answer, as ONE MessageDelta of their joined text, and the index
-        of the first line that is anything else (len(lines) when none is). Left to `feed`:
-        every other line, an empty chunk, a retry, content that is not a string.
+    def feed_deltas(self, lines: list[bytes | bytearray], start: int,
+                    room: Callable[[str], int]) -> tuple[list[o.Observation], int]:
+        """A recording's fast path (Pipeline.lines): from lines[start], a run of lines that are
+        plain chunks of the answer, as ONE MessageDelta of their joined text, and the index of
+        the first line not taken (len(lines) when all are). Left to `feed`: every other line,
+        an empty chunk, a retry, content that is not a string. The run also ends after the
+        chunk that fills `room(key)` (the assembler's Assembler.delta_room): its memory trim
+        then happens exactly where a delta per line would have put it.
 
-        The assembler ends with the same message either way (it only joins the chunks; its
-        memory trim keeps one marker counting every byte cut, so where it trims does not show),
-        and a delta per line is most of the cost of normalizing a long answer. Nothing here can
-        raise, so `feed`'s per-line error handling is kept for every other line."""
+        So the assembler ends with the same message as a live run's, and a delta per line is
+        most of the cost of normalizing a long answer. Nothing here can raise, so `feed`'s
+        per-line error handling is kept for every other line."""
         texts: list[str] = []
         n, first, loads = self._chunks, self._first_chunk, orjson.loads
         i, end = start, len(lines)
-        while i < end:
+        left = room(self._key)
+        while i < end and left >= 0:
             try:
                 msg = loads(lines[i])
             except orjson.JSONDecodeError:
@@ -118,6 +122,7 @@ class GeminiParser:
                 first = chunk
             n += 1
             texts.append(chunk)
+            left -= len(chunk)
             i += 1
         self._chunks, self._first_chunk = n, first
         return ([_tuple_new(_MessageDelta, (self._key, "".join(texts), False))] if texts else []), i

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -42,16 +43,22 @@ def parse_time(value: str | None) -> float | None:
     if not text.endswith("Z"):
         return None
     base, _, frac = text[:-1].partition(".")
-    # by hand: time.strptime imports _strptime, calendar and locale, on every run's path
-    fields = (base[0:4], base[5:7], base[8:10], base[11:13], base[14:16], base[17:19])
-    if len(base) != 19 or base[4] + base[7] + base[10] + base[13] + base[16] != "--T::" \
-            or not all(f.isascii() and f.isdigit() for f in fields):
+    # What time.strptime(base, "%Y-%m-%dT%H:%M:%S") takes, without importing _strptime,
+    # calendar and locale on every run's path: 1-2 digit fields, `t`, a leap second.
+    m = _DATE_TIME.fullmatch(base)
+    if m is None:
+        return None
+    year, month, day, hour, minute, second = map(int, m.groups())
+    if hour > 23 or minute > 59 or second > 61:
         return None
     try:
-        secs = datetime(*map(int, fields), tzinfo=UTC).timestamp()
+        secs = datetime(year, month, day, hour, minute, tzinfo=UTC).timestamp() + second
     except ValueError:
         return None
     return secs + (float("0." + frac) if frac.isdigit() else 0.0)
+
+
+_DATE_TIME = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})[Tt](\d{1,2}):(\d{1,2}):(\d{1,2})", re.ASCII)
 
 
 def format_time(epoch: float) -> str:

@@ -26,7 +26,10 @@ def _new(base: str, prefix: str) -> str:
 
 def remove_tree(path: str) -> None:
     """Remove a folder and what is in it, ignoring errors (shutil.rmtree(ignore_errors=True)).
-    Symbolic links are removed, never followed."""
+    Symbolic links inside are removed, never followed; a `path` that is itself a link is left
+    alone, as rmtree refuses it (the folder was replaced: its target is not ours)."""
+    if os.path.islink(path):
+        return
     try:
         walk = list(os.walk(path, topdown=False))
     except OSError:
