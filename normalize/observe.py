@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import os
 from collections import namedtuple
-from dataclasses import dataclass
+
+from normalize.records import record
 
 
 def new_uuid() -> str:
@@ -229,7 +230,7 @@ for _cls in (Session, Message, MessageDelta, MessageEnd, Reasoning, ToolStarted,
     _cls.__eq__, _cls.__ne__, _cls.__hash__ = _eq, _ne, tuple.__hash__
 
 
-@dataclass(slots=True, frozen=True)
+@record(frozen=True)
 class ExitInfo:
     """How the vendor process ended and why, as the runtime (or a recording) saw it.
 

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 
 from normalize import observe as o
 from normalize.assembler import fail_before_launch, full_quota
@@ -17,6 +16,7 @@ from normalize.emit import make_emitter
 from normalize.failures import FailureKind
 from normalize.limits import encode_line
 from normalize.observe import new_uuid
+from normalize.records import record
 from normalize.request import BadRequest, RunSpec, parse_request
 from shims import vendors
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
 _NOT_LOOKED = object()  # the workspace has not been compared with its snapshot yet
 
 
-@dataclass(slots=True)
+@record
 class ShimOptions:
     prompt: str | None = None
     mode: str | None = None
@@ -343,8 +343,7 @@ class _Run:
         first one: its model name and its session."""
         if primary:
             return spec
-        from dataclasses import replace
-
+        from normalize.records import replace
         from shims.config import ConfigError, load_defaults
 
         try:

@@ -39,7 +39,8 @@ from __future__ import annotations
 import functools
 import os
 import re
-from dataclasses import dataclass, field
+
+from normalize.records import factory, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
@@ -72,24 +73,24 @@ class ConfigError(Exception):
     pass
 
 
-@dataclass
+@record
 class VendorSettings:
     """`args` go after the shim's own vendor argv; `env` is laid over the shim's environment."""
 
-    args: list[str] = field(default_factory=list)
-    env: dict[str, str] = field(default_factory=dict)
+    args: list[str] = factory(list)
+    env: dict[str, str] = factory(dict)
 
 
-@dataclass
+@record
 class JournalSettings:
     root: str
     keep_runs: int = KEEP_RUNS
     keep_bytes: int = KEEP_BYTES
     enabled: bool = True
-    redact_env: list[str] = field(default_factory=list)
+    redact_env: list[str] = factory(list)
 
 
-@dataclass
+@record
 class ConfigValue:
     key: str
     value: Any

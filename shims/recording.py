@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import uuid
 from collections.abc import Iterable, Iterator
 
 from normalize import observe as o
+from normalize import records
 from normalize.emit import make_emitter
 from normalize.reconcile import zero_total
 from shims.pipeline import Facts, Pipeline
@@ -81,7 +81,7 @@ def run_recorded(
     pipe = Pipeline(facts, collect)
     pipe.asm.launched()
     feed_lines(pipe, [stdout])
-    exit = dataclasses.replace(exit, stderr_tail=stderr_tail([stderr]))
+    exit = records.replace(exit, stderr_tail=stderr_tail([stderr]))
     result, code = pipe.finish(exit, duration_ms=duration_ms, journal=journal, vendor_extra=vendor_extra)
     return events, result, code
 

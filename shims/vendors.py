@@ -8,11 +8,12 @@ translation) and `errors` (classification).
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from types import ModuleType
 
+from normalize.records import record
 
-@dataclass(frozen=True, slots=True)
+
+@record(frozen=True)
 class VendorInfo:
     name: str
     program: str  # the CLI's name on PATH

@@ -22,8 +22,8 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
+from normalize.records import factory, record
 from shims.gitdir import may_be_in_work_tree
 from shims.runtime.procs import owner_alive
 from shims.runtime.scratch import private_dir
@@ -168,7 +168,7 @@ def _locate(cwd: str) -> tuple[str, str]:
 # Snapshot and diff
 
 
-@dataclass
+@record
 class Snapshot:
     root: str  # repository top level (of the worktree when cwd is in one)
     index: str  # the repository's own index file (copied, never written)
@@ -176,12 +176,12 @@ class Snapshot:
     exclude: tuple[str, ...] = ()  # paths (relative to root) that are the shim's own files
 
 
-@dataclass
+@record
 class Changes:
     """files: contract file_change entries {path, kind, diff, move_path?}, paths relative to
     the repository root; patch: the whole `--binary` patch, for `git apply`."""
 
-    files: list[dict] = field(default_factory=list)
+    files: list[dict] = factory(list)
     insertions: int = 0
     deletions: int = 0
     patch: bytes = b""
@@ -272,7 +272,7 @@ _DIFF = ["diff-tree", "-r", "-M", "--no-ext-diff", "--no-textconv", "--no-color"
 _KINDS = {"A": "add", "D": "delete", "M": "update", "T": "update", "R": "update", "C": "add"}
 
 
-@dataclass
+@record
 class _Entry:
     status: str
     old: bytes
@@ -428,7 +428,7 @@ def _diff_header(old: bytes, new: bytes) -> bytes:
 # Worktree
 
 
-@dataclass
+@record
 class Worktree:
     repo_root: str  # the user's repository top level
     path: str  # the new worktree folder

@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import typer
 
+from normalize import records
 from shims import app as shim_app
 from shims.cli import make_shim_app
 from shims.entry import (
@@ -73,7 +72,7 @@ def test_everything_else_goes_to_typer(argv):
 
 
 def test_options_fields_exist():
-    fields = {f.name for f in dataclasses.fields(shim_app.ShimOptions)}
+    fields = set(records.fields(shim_app.ShimOptions))
     assert {f for f, *_ in VALUE_FLAGS.values()} | {f for f, _ in SWITCH_FLAGS.values()} <= fields
 
 
