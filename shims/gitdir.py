@@ -1,23 +1,69 @@
-"""Whether a folder can be inside a git work tree, without starting git.
+"""Where the git repository of a folder is, without starting git when the answer is plain.
 
 Kept apart from shims.workspace so that a run outside any repository imports neither it nor
-starts git: a shim starts once per task.
+starts git: a shim starts once per task. Every call the shim makes to git runs without git's
+location variables (GIT_DIR, GIT_WORK_TREE, ...: workspace._env), so discovery is by `.git`.
 """
 
 from __future__ import annotations
 
 import os
+import re
+
+# In a repository's own config: a work tree elsewhere, a bare repository, or included files
+# that could say so. Any of them, and git is asked.
+_UNUSUAL_CONFIG = re.compile(rb"(?i)worktree|\bbare\s*=\s*(?:true|yes|on|1)\b|\[\s*include")
+
+
+def _dot_git(cwd: str) -> str | None:
+    """The first `.git` (folder or file) from cwd up, resolved as git resolves its working
+    directory; None when there is none."""
+    d = os.path.realpath(cwd)
+    while True:
+        dot = os.path.join(d, ".git")
+        if os.path.lexists(dot):
+            return dot
+        parent = os.path.dirname(d)
+        if parent == d:
+            return None
+        d = parent
 
 
 def may_be_in_work_tree(cwd: str) -> bool:
-    """False when no folder from cwd up holds a `.git` (folder or file): git would find no
-    repository either, since the shim removes git's location variables (GIT_DIR, GIT_WORK_TREE
-    ...) from its calls. Resolved first, as git resolves its working directory."""
-    d = os.path.realpath(cwd)
-    while True:
-        if os.path.lexists(os.path.join(d, ".git")):
-            return True
-        parent = os.path.dirname(d)
-        if parent == d:
-            return False
-        d = parent
+    """False when no folder from cwd up holds a `.git`: git would find no repository either."""
+    return _dot_git(cwd) is not None
+
+
+def plain_repository(cwd: str) -> tuple[str, str] | None:
+    """(top level, index file) of cwd's repository when it is a plain one — a `.git` folder
+    right in the top level, cwd not inside it and on the same file system, nothing unusual in
+    its config, no discovery limits in the environment — else None: then git is asked
+    (`rev-parse`), one process more per snapshot."""
+    if os.environ.get("GIT_CEILING_DIRECTORIES") or os.environ.get("GIT_DISCOVERY_ACROSS_FILESYSTEM"):
+        return None
+    start = d = os.path.realpath(cwd)
+    try:
+        device = os.stat(start).st_dev
+        while not os.path.lexists(dot := os.path.join(d, ".git")):
+            if _looks_like_git_dir(d):
+                return None  # git takes it for a (bare) repository on its way up
+            parent = os.path.dirname(d)
+            if parent == d or os.stat(parent).st_dev != device:
+                return None  # none, or a file system boundary git stops at
+            d = parent
+        if os.path.islink(dot) or not os.path.isdir(dot):
+            return None  # a .git file: a linked worktree or a submodule
+        with open(os.path.join(dot, "config"), "rb") as f:
+            config = f.read(1 << 20)
+    except OSError:
+        return None
+    top = d
+    if start == dot or start.startswith(dot + os.sep):
+        return None  # inside .git: not a work tree
+    if _UNUSUAL_CONFIG.search(config) or not os.path.isfile(os.path.join(dot, "HEAD")):
+        return None
+    return top, os.path.join(dot, "index")
+
+
+def _looks_like_git_dir(d: str) -> bool:
+    return os.path.isfile(os.path.join(d, "HEAD")) and os.path.isdir(os.path.join(d, "objects"))

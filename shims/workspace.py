@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 
 from normalize.records import factory, record
-from shims.gitdir import may_be_in_work_tree
+from shims.gitdir import may_be_in_work_tree, plain_repository
 from shims.runtime.procs import owner_alive
 from shims.runtime.scratch import private_dir
 
@@ -155,6 +155,9 @@ def _rev_parse(cwd: str, args: list[str]) -> str:
 def _locate(cwd: str) -> tuple[str, str]:
     """cwd's repository top level and the path of its index, in one git call (a process start
     is most of a snapshot's cost in a small repository)."""
+    plain = plain_repository(cwd)
+    if plain is not None:
+        return plain
     out = _rev_parse(cwd, ["--show-toplevel", "--git-path", "index"])
     lines = out.split("\n")
     if len(lines) != 2:  # a newline in a path: ask for each on its own

@@ -557,3 +557,39 @@ def test_missing_folder_or_git_is_a_clear_error(tmp_path, monkeypatch):
         changes_since(snap)
     with pytest.raises(workspace.GitNotFound):
         create_worktree(str(repo), str(tmp_path / "wts"), "x")
+
+
+def test_plain_repositories_are_located_without_git_as_git_would(tmp_path, monkeypatch):
+    """shims.gitdir.plain_repository answers for plain layouts exactly as `git rev-parse` does,
+    and declines (so git is asked) for every other one."""
+    from shims.gitdir import plain_repository
+
+    monkeypatch.delenv("GIT_CEILING_DIRECTORIES", raising=False)
+    repo = make_repo(tmp_path / "r", {"pkg/a.txt": "a\n"})
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "link").symlink_to(repo / "pkg")
+    git(repo, "worktree", "add", "-q", str(tmp_path / "wt"))
+    sub_src = make_repo(tmp_path / "subsrc", {"s.txt": "s\n"})
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub_src), "mod")
+    bare = tmp_path / "r" / "pkg" / "inner.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    odd = make_repo(tmp_path / "odd", {"o.txt": "o\n"})
+    git(odd, "config", "core.worktree", str(odd))
+    (tmp_path / "plain").mkdir()
+
+    def rev_parse(cwd):
+        proc = subprocess.run(["git", "rev-parse", "--show-toplevel", "--git-path", "index"], cwd=cwd,
+                              capture_output=True, text=True)
+        if proc.returncode:
+            return None
+        top, index = proc.stdout.splitlines()
+        return top, os.path.normpath(os.path.join(os.path.realpath(cwd), index))
+
+    plain = [repo, repo / "pkg", tmp_path / "elsewhere" / "link"]
+    declined = [tmp_path / "wt", repo / "mod", repo / ".git", repo / ".git" / "objects", bare, odd, tmp_path / "plain"]
+    for cwd in plain:
+        assert plain_repository(str(cwd)) == rev_parse(cwd) == (str(repo), str(repo / ".git" / "index")), cwd
+    for cwd in declined:
+        assert plain_repository(str(cwd)) is None, cwd
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    assert plain_repository(str(repo / "pkg")) is None

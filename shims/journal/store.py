@@ -10,6 +10,7 @@ import orjson
 
 from normalize.records import record
 from shims.runtime.procs import owner_alive
+from shims.runtime.scratch import remove_tree
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
@@ -102,9 +103,7 @@ def prune(root: str | os.PathLike[str], keep_runs: int, keep_bytes: int, *, room
             break
         if load(p).state == "running":
             continue
-        import shutil  # only when there is something to remove: not on every run's path
-
-        shutil.rmtree(p, ignore_errors=True)
+        remove_tree(p)  # not shutil.rmtree: once the root is full, every start removes a run
         removed.append(p)
         total -= sizes[p]
     if len(known) > 2 * len(runs) + 64:
