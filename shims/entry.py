@@ -104,6 +104,8 @@ def _value(name: str, kind: str, minimum: float | None, raw: str) -> Any:
         return raw
     if kind == "choice":
         return raw if raw in _CHOICES[name] else None
+    if not raw.isascii():  # float() takes other scripts' digits; click does not
+        return None
     try:
         number = float(raw)
     except ValueError:

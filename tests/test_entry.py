@@ -65,7 +65,7 @@ def test_the_same_options_as_typer(argv, monkeypatch):
 @pytest.mark.parametrize("argv", [
     ["--help"], ["--version"], ["--preflight"], ["--unknown", "x"], ["--mode", "sideways", "x"],
     ["--timeout", "0", "x"], ["--timeout", "soon", "x"], ["--model"], ["--model", "--mode", "write"],
-    ["one", "two"], ["--prompt", "a", "b"], ["--no-journal=1", "x"], ["-h"],
+    ["one", "two"], ["--prompt", "a", "b"], ["--no-journal=1", "x"], ["-h"], ["--timeout", "٣", "x"],
 ])
 def test_everything_else_goes_to_typer(argv):
     assert parse_run_args(argv) is None
