@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Iterable, Iterator
 
@@ -10,6 +9,7 @@ from normalize import observe as o
 from normalize import records
 from normalize.emit import make_emitter
 from normalize.reconcile import zero_total
+from shims.digests import sha256
 from shims.pipeline import Facts, Pipeline
 from shims.runtime.lines import LineFramer, TailBuffer
 
@@ -20,11 +20,11 @@ if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
 
 def derived_thread_id(*parts: bytes) -> str:
     """A fixed UUID for the same input, so the output is deterministic (CONTRACT §13)."""
-    return _thread_id([hashlib.sha256(p).digest() for p in parts])
+    return _thread_id([sha256(p).digest() for p in parts])
 
 
 def _thread_id(digests: list[bytes]) -> str:
-    h = hashlib.sha256()
+    h = sha256()
     for d in digests:
         h.update(d)
     return str(uuid.UUID(bytes=h.digest()[:16], version=5))
@@ -117,7 +117,7 @@ def _chunks(path: str | None) -> Iterator[bytes]:
 
 
 def _digest(path: str | None) -> bytes:
-    h = hashlib.sha256()
+    h = sha256()
     for chunk in _chunks(path):
         h.update(chunk)
     return h.digest()
@@ -142,9 +142,9 @@ def normalize_recording(
     session id, on the first line of a stream-json recording, usually takes its place."""
 
     def derived() -> str:
-        return _thread_id([hashlib.sha256(vendor.encode()).digest(), hashlib.sha256(fmt.encode()).digest(),
-                           _digest(stdout_path), _digest(stderr_path), hashlib.sha256(str(exit_code).encode()).digest(),
-                           hashlib.sha256(str(cancelled).encode()).digest()])
+        return _thread_id([sha256(vendor.encode()).digest(), sha256(fmt.encode()).digest(),
+                           _digest(stdout_path), _digest(stderr_path), sha256(str(exit_code).encode()).digest(),
+                           sha256(str(cancelled).encode()).digest()])
 
     facts = Facts(provider=vendor, format=fmt, max_final_message_bytes=max_final_message_bytes,
                   previous_total=None if resumed else zero_total())
