@@ -60,15 +60,10 @@ def _load(path: str) -> list[dict]:
 
 
 def _store(path: str, entries: list[dict]) -> None:
-    from shims.journal.run import private_dir, write_private_file
+    from shims.journal.run import private_dir, replace_private_file
 
-    tmp = f"{path}.{os.getpid()}.tmp"
     try:
         private_dir(os.path.dirname(path))
-        write_private_file(tmp, orjson.dumps(entries))
-        os.replace(tmp, path)  # whole or not at all, for shims starting at once
+        replace_private_file(path, orjson.dumps(entries))
     except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        pass  # a cache: the binary is asked next time

@@ -182,6 +182,21 @@ class VendorRecorder:
             self._j._append(self._timing, b'[%.1f,"%s",%d]\n' % (ms, tag, len(chunk)))
 
 
+def replace_private_file(path: str, data: bytes) -> None:
+    """`data` as the whole of `path` (0600), or `path` as it was: written beside it under this
+    process's name (shims write at once) and renamed over it. The temp file never stays."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        write_private_file(tmp, data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
 def write_private_file(path: str | os.PathLike[str], data: bytes) -> None:
     """The whole of `data` in a new 0600 file (any write error raises: a full disk, EFBIG)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)

@@ -153,18 +153,13 @@ def _recorded_sizes(root: str) -> dict[str, int]:
 def _rewrite_sizes(root: str, sizes: dict[str, int]) -> None:
     """Drop the lines of runs that are gone. A line appended meanwhile by another shim may be
     lost: that run is then measured, nothing worse."""
-    from shims.journal.run import write_private_file
+    from shims.journal.run import replace_private_file
 
-    path = os.path.join(root, SIZES_NAME)
-    tmp = f"{path}.{os.getpid()}.tmp"
     try:
-        write_private_file(tmp, b"".join(orjson.dumps([n, b]) + b"\n" for n, b in sizes.items()))
-        os.replace(tmp, path)
+        replace_private_file(os.path.join(root, SIZES_NAME),
+                             b"".join(orjson.dumps([n, b]) + b"\n" for n, b in sizes.items()))
     except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        pass  # the old record stays: runs are measured where it is wrong
 
 
 def _size(path: str) -> int:
