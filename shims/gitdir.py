@@ -15,18 +15,23 @@ import re
 _UNUSUAL_CONFIG = re.compile(rb"(?i)worktree|\bbare\s*=\s*(?:true|yes|on|1)\b|\[\s*include")
 
 
+def _up_from(d: str):
+    """d, its parent, and so on up to the root."""
+    while True:
+        yield d
+        parent = os.path.dirname(d)
+        if parent == d:
+            return
+        d = parent
+
+
 def _dot_git(cwd: str) -> str | None:
     """The first `.git` (folder or file) from cwd up, resolved as git resolves its working
     directory; None when there is none."""
-    d = os.path.realpath(cwd)
-    while True:
-        dot = os.path.join(d, ".git")
-        if os.path.lexists(dot):
+    for d in _up_from(os.path.realpath(cwd)):
+        if os.path.lexists(dot := os.path.join(d, ".git")):
             return dot
-        parent = os.path.dirname(d)
-        if parent == d:
-            return None
-        d = parent
+    return None
 
 
 def may_be_in_work_tree(cwd: str) -> bool:
@@ -41,16 +46,18 @@ def plain_repository(cwd: str) -> tuple[str, str] | None:
     (`rev-parse`), one process more per snapshot."""
     if os.environ.get("GIT_CEILING_DIRECTORIES") or os.environ.get("GIT_DISCOVERY_ACROSS_FILESYSTEM"):
         return None
-    start = d = os.path.realpath(cwd)
+    start = os.path.realpath(cwd)
     try:
         device = os.stat(start).st_dev
-        while not os.path.lexists(dot := os.path.join(d, ".git")):
+        for d in _up_from(start):
+            if os.stat(d).st_dev != device:
+                return None  # a file system boundary git stops at
+            if os.path.lexists(dot := os.path.join(d, ".git")):
+                break
             if _looks_like_git_dir(d):
                 return None  # git takes it for a (bare) repository on its way up
-            parent = os.path.dirname(d)
-            if parent == d or os.stat(parent).st_dev != device:
-                return None  # none, or a file system boundary git stops at
-            d = parent
+        else:
+            return None
         if os.path.islink(dot) or not os.path.isdir(dot):
             return None  # a .git file: a linked worktree or a submodule
         with open(os.path.join(dot, "config"), "rb") as f:
