@@ -104,15 +104,21 @@ def _value(name: str, kind: str, minimum: float | None, raw: str) -> Any:
         return raw
     if kind == "choice":
         return raw if raw in _CHOICES[name] else None
-    if not raw.isascii():  # float() takes other scripts' digits; click does not
-        return None
-    try:
-        number = float(raw)
-    except ValueError:
-        return None
-    if number != number or (minimum is not None and number < minimum):  # NaN or below the minimum
+    number = _number(raw, float)
+    if number is None or number != number or (minimum is not None and number < minimum):  # NaN, or too small
         return None
     return number
+
+
+def _number(raw: str, kind: type) -> Any:
+    """What click makes of the text as `kind` (int or float), or None. ASCII only: int() and
+    float() also take other scripts' digits, click does not."""
+    if not raw.isascii():
+        return None
+    try:
+        return kind(raw)
+    except ValueError:
+        return None
 
 
 def _shim_main(vendor: str) -> None:
@@ -198,13 +204,8 @@ def _normalize_value(kind: str, raw: str) -> Any:
         return raw if os.path.exists(raw) and not os.path.isdir(raw) else None
     if kind in _NORMALIZE_CHOICES:
         return _NORMALIZE_CHOICES[kind].get(raw)
-    if not raw.isascii():  # int() and float() take other scripts' digits; click does not
-        return None
-    try:
-        number = float(raw) if kind == "float" else int(raw)  # what click does with the text
-    except ValueError:
-        return None
-    return None if kind == "count" and number < 1 else number
+    number = _number(raw, float if kind == "float" else int)
+    return None if number is None or (kind == "count" and number < 1) else number
 
 
 def _normalize_main(fields: dict[str, Any]) -> int:
