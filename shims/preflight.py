@@ -14,7 +14,7 @@ import orjson
 
 from normalize.failures import EXIT_CODES, FailureKind
 from shims import vendors
-from shims.app import resolve_program, vendor_version
+from shims.app import VERSION_TIMEOUT_S, resolve_program, vendor_version
 
 
 def check(vendor: str, vendor_bin: str | None = None, *, ignore_quota_state: bool = False) -> dict:
@@ -36,7 +36,8 @@ def check(vendor: str, vendor_bin: str | None = None, *, ignore_quota_state: boo
     answer["cli_version"] = vendor_version(program, vendor)
     if answer["cli_version"] is None:
         answer["failure_kind"] = FailureKind.COMMAND_MISSING.value
-        answer["error"] = f"{program} --version failed; the {vendor} CLI is not usable."
+        answer["error"] = (f"`{program} --version` failed or gave no version within {VERSION_TIMEOUT_S:.0f} s; "
+                           f"the {vendor} CLI is not usable.")
         return answer
     command = vendors.command_module(vendor)
     env = _vendor_env(vendor)  # what a run would give the vendor: the config file's env included

@@ -191,3 +191,13 @@ def test_usage_over_a_resumed_conversation_adds_up_exactly(agy):
         first["usage"]["input_tokens"] + second["usage"]["input_tokens"])
     ledger = _ledger_of(third)
     assert sum(e["usage"]["total_tokens"] for e in ledger) == in_total + final["output_tokens"]
+
+
+def test_a_version_cached_by_preflight_still_decides_the_launch(agy):
+    """`--preflight` (and `shims doctor`) remember the whole `--version` text of the binary; the
+    launch reads the same cache and must still find the version in it: a 1.0.9 is refused
+    write mode before launch, exactly as when it asks agy itself."""
+    out = subprocess.run(agy.argv("--preflight"), capture_output=True, env=agy.env("1.0.9"), timeout=60)
+    assert json.loads(out.stdout)["cli_version"] == "1.0.9"
+    rc, events, result = agy.stream("--mode", "write", "[scenario:plain] hi", version="1.0.9")
+    assert rc == 7 and result["failure_kind"] == "unsupported_mode" and "1.1.0" in result["error"]

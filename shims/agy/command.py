@@ -61,7 +61,7 @@ def probe_version(program: str, timeout: float = 10.0) -> tuple[int, int, int] |
     key = tuple(version_cache.fingerprint(program) or (program,))
     if key not in _probed:
         text = version_cache.remembered(state_dir(), program, lambda p: _run_version(p, timeout))
-        m = _VERSION.fullmatch(text or "")
+        m = _VERSION.search(text or "")  # `shims doctor` may have cached the whole --version text
         _probed[key] = (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
     return _probed[key]
 
