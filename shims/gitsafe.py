@@ -113,7 +113,8 @@ _FIXED = """\
 def read_carried_config(out: bytes, root: str) -> dict[str, str | None]:
     """`git config -z --get-regexp CARRIED_PATTERN` output as {key: value} (the last value wins,
     as git reads a single-valued key; None: a bare key, which means true). A path that is not a
-    regular file is dropped: git would block on a FIFO a vendor put there."""
+    regular file is dropped: git would block on a FIFO a vendor put there. core.excludesfile is
+    always there: the file git would read (its default when unset), or "" for none."""
     values: dict[str, str | None] = {}
     for rec in out.split(b"\0"):
         if not rec:
@@ -122,25 +123,36 @@ def read_carried_config(out: bytes, root: str) -> dict[str, str | None]:
         name = key.decode("ascii", "replace").lower()
         if name in _CARRIED:
             values[name] = os.fsdecode(value) if nl else None
+    values.setdefault("core.excludesfile", _default_excludes())
     for name in _PATHS:
         path = values.pop(name, None)
         if path:
             path = os.path.join(root, os.path.expanduser(path))
             if _is_regular(path):
                 values[name] = path
+    values.setdefault("core.excludesfile", "")
     if values.get("extensions.objectformat") not in (None, "sha1", "sha256"):
         values.pop("extensions.objectformat")
     return values
 
 
-def shadow_config(values: dict[str, str | None]) -> str:
-    """The shadow GIT_DIR's whole config: the fixed safe settings, then the carried values."""
+def _default_excludes() -> str:
+    """git's core.excludesFile when unset: $XDG_CONFIG_HOME/git/ignore, else ~/.config/git/ignore."""
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    return os.path.join(xdg, "git", "ignore") if xdg else os.path.join(os.path.expanduser("~"), ".config", "git", "ignore")
+
+
+def shadow_config(values: dict[str, str | None]) -> tuple[str, str]:
+    """(the shadow GIT_DIR's config: the fixed safe settings, then the carried values; the
+    excludes file to merge with info/exclude, or "")."""
+    values = dict(values)
+    excludes = values.pop("core.excludesfile", None) or ""
     fmt = values.get("extensions.objectformat")
     lines = [_FIXED, "[core]\n", f"\trepositoryformatversion = {1 if fmt else 0}\n"]
     for name, value in values.items():
         section, key = name.split(".", 1)
         lines.append(f"[{section}]\n\t{key}" + ("\n" if value is None else f" = {_quoted(value)}\n"))
-    return "".join(lines)
+    return "".join(lines), excludes
 
 
 def _quoted(value: str) -> str:
@@ -158,31 +170,46 @@ def _is_regular(path: str) -> bool:
 # ------------------------------------------------------------------------------ shadow GIT_DIR
 
 
-def shadow(tmp: str, *, config: str, git_dir: str, common_dir: str, work_tree: str,
+def shadow(tmp: str, *, config: str, excludes: str, git_dir: str, common_dir: str, work_tree: str,
            index: str) -> dict[str, str]:
-    """Make a shadow GIT_DIR in the private folder `tmp` and return the environment that runs
-    git against it, on `work_tree`, with `index` and the objects of `common_dir`."""
-    shadow_dir = os.path.join(tmp, "git")
-    os.makedirs(os.path.join(shadow_dir, "refs"))
-    os.mkdir(os.path.join(shadow_dir, "info"))
-    with open(os.path.join(shadow_dir, "config"), "w", encoding="utf-8") as f:
+    """Make the private folder `tmp` a shadow GIT_DIR and return the environment that runs git
+    against it, on `work_tree`, with `index` and the objects of `common_dir`.
+
+    As few folders as git needs (refs/; info/ only for an info/attributes): removing a folder
+    costs milliseconds on some file systems, and this is on every run in a git folder. The
+    excludes file and info/exclude are merged into one file named by core.excludesFile, later
+    lines winning, as git ranks them."""
+    os.mkdir(os.path.join(tmp, "refs"))
+    ignore = b"".join(_read_regular(p) + b"\n" for p in (excludes, os.path.join(common_dir, "info", "exclude")) if p)
+    with open(os.path.join(tmp, "exclude"), "wb") as f:
+        f.write(ignore)
+    with open(os.path.join(tmp, "config"), "w", encoding="utf-8") as f:
         f.write(config)
-    with open(os.path.join(shadow_dir, "HEAD"), "w", encoding="ascii") as f:
+        f.write(f"[core]\n\texcludesFile = {_quoted(os.path.join(tmp, 'exclude'))}\n")
+    with open(os.path.join(tmp, "HEAD"), "w", encoding="ascii") as f:
         f.write("ref: refs/heads/shadow\n")  # never resolved: a stub git wants to see
-    for name in ("exclude", "attributes"):  # read by path; a FIFO or a device is not copied
-        src = os.path.join(common_dir, "info", name)
-        if _is_regular(src):
-            _copy(src, os.path.join(shadow_dir, "info", name))
-    _link_shared_indexes(git_dir, os.path.dirname(index))
+    attributes = _read_regular(os.path.join(common_dir, "info", "attributes"))
+    if attributes:
+        os.mkdir(os.path.join(tmp, "info"))
+        with open(os.path.join(tmp, "info", "attributes"), "wb") as f:
+            f.write(attributes)
+    if os.path.dirname(index) == tmp:
+        _link_shared_indexes(git_dir, tmp)
     env = _clean_env()
-    env.update(GIT_DIR=shadow_dir, GIT_WORK_TREE=work_tree, GIT_INDEX_FILE=index,
+    env.update(GIT_DIR=tmp, GIT_WORK_TREE=work_tree, GIT_INDEX_FILE=index,
                GIT_OBJECT_DIRECTORY=os.path.join(common_dir, "objects"))
     return env
 
 
-def _copy(src: str, dst: str) -> None:
-    with open(src, "rb") as fin, open(dst, "wb") as fout:
-        fout.write(fin.read(1 << 24))
+def _read_regular(path: str) -> bytes:
+    """A regular file's bytes (up to 16 MiB), else b"": a FIFO or a device is never opened."""
+    if not _is_regular(path):
+        return b""
+    try:
+        with open(path, "rb") as f:
+            return f.read(1 << 24)
+    except OSError:
+        return b""
 
 
 def _link_shared_indexes(git_dir: str, index_dir: str) -> None:

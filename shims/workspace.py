@@ -162,7 +162,7 @@ def _locate(cwd: str) -> tuple[str, str, str, str]:
     return root, index, git_dir, common
 
 
-def _carried_config(root: str) -> str:
+def _carried_config(root: str) -> tuple[str, str]:
     """The shadow config for root's repository: gitsafe's fixed settings and the inert keys of
     the real configuration (every scope, includes followed, as git reads them there)."""
     proc = _run(["config", "-z", "--get-regexp", gitsafe.CARRIED_PATTERN], root, check=False)
@@ -183,7 +183,9 @@ class Snapshot:
     exclude: tuple[str, ...] = ()  # paths (relative to root) that are the shim's own files
     git_dir: str = ""  # where the index and HEAD are, found and checked when the snapshot was taken
     common_dir: str = ""  # objects, info/exclude, info/attributes
-    config: str = ""  # the shadow config (gitsafe), read at the opening snapshot, kept for the closing one
+    # the shadow config and excludes file (gitsafe), read at the opening snapshot, kept for the closing one
+    config: str = ""
+    excludes: str = ""
 
 
 @record
@@ -223,8 +225,9 @@ def snapshot(cwd: str, exclude: tuple[str, ...] = ()) -> Snapshot | None:
     # The shim's own files (a journal root or state folder inside the repository) are not the
     # run's changes, and must not block a fallback as if the vendor had changed something.
     inside = tuple(os.path.relpath(p, root) for p in exclude if _is_inside(p, root))
+    config, excludes = _carried_config(root)
     snap = Snapshot(root=root, index=index, tree="", exclude=inside, git_dir=git_dir, common_dir=common,
-                    config=_carried_config(root))
+                    config=config, excludes=excludes)
     with private_dir("codex-shims-index-") as tmp:
         snap.tree = _write_tree(snap, _shadow(snap, tmp))
     return snap
@@ -253,8 +256,8 @@ def _shadow(snap: Snapshot, tmp: str) -> dict[str, str]:
         _copy_keeping_mtime(snap.index, tmp_index)
     except FileNotFoundError:
         pass  # no index yet (fresh repository): `git add -A` starts one
-    return gitsafe.shadow(tmp, config=snap.config, git_dir=snap.git_dir, common_dir=snap.common_dir,
-                          work_tree=snap.root, index=tmp_index)
+    return gitsafe.shadow(tmp, config=snap.config, excludes=snap.excludes, git_dir=snap.git_dir,
+                          common_dir=snap.common_dir, work_tree=snap.root, index=tmp_index)
 
 
 def _write_tree(snap: Snapshot, env: dict[str, str]) -> str:
@@ -501,7 +504,7 @@ def create_worktree(cwd: str, parent_dir: str, name: str) -> Worktree:
         raise NoCommitYet(f"{root} has no commit yet; --worktree branches from HEAD, so commit something first")
     commit = head.stdout.strip().decode("ascii")
     common = _common_dir(root)
-    config = _carried_config(root)
+    config, excludes = _carried_config(root)
     branch = BRANCH_PREFIX + name
     path = os.path.join(os.path.abspath(parent_dir), name)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -516,8 +519,8 @@ def create_worktree(cwd: str, parent_dir: str, name: str) -> Worktree:
         added = True
         wt.git_dir = _admin_dir(path, common)
         with private_dir("codex-shims-index-") as tmp:
-            env = gitsafe.shadow(tmp, config=config, git_dir=wt.git_dir, common_dir=common, work_tree=path,
-                                 index=os.path.join(wt.git_dir, "index"))
+            env = gitsafe.shadow(tmp, config=config, excludes=excludes, git_dir=wt.git_dir, common_dir=common,
+                                 work_tree=path, index=os.path.join(wt.git_dir, "index"))
             _run(["read-tree", commit], path, env=env)
             _run(["checkout-index", "--all", "--index"], path, env=env)
     except BaseException:
@@ -582,8 +585,9 @@ def _untouched(wt: Worktree) -> bool:
         tip = _run(["rev-parse", "--verify", "--quiet", "refs/heads/" + wt.branch], wt.repo_root, check=False)
         if tip.stdout.strip().decode("ascii", "replace") != wt.head:
             return False
+        config, excludes = _carried_config(wt.repo_root)
         snap = Snapshot(root=wt.path, index=os.path.join(wt.git_dir, "index"), tree="", git_dir=wt.git_dir,
-                        common_dir=wt.common_dir, config=_carried_config(wt.repo_root))
+                        common_dir=wt.common_dir, config=config, excludes=excludes)
         with private_dir("codex-shims-index-") as tmp:
             env = _shadow(snap, tmp)
             _add_all(wt.path, env)

@@ -243,6 +243,24 @@ def test_content_settings_still_apply_through_the_shadow(tmp_path, monkeypatch):
     assert "\r" not in files["w.crlf"]["diff"] and "\r" not in files["a.txt"]["diff"]
 
 
+def test_excludes_rank_as_git_ranks_them(tmp_path, monkeypatch):
+    """The excludes file and info/exclude, merged into one for the shadow, still decide as git
+    does: info/exclude over the excludes file, .gitignore over both, `!` re-including."""
+    ignore = tmp_path / "global-ignore"
+    ignore.write_text("*.log\n!shown.tmp\nbuild/\n")
+    glob = tmp_path / "global"
+    glob.write_text(f"[user]\n\tname = T\n\temail = t@t\n[core]\n\texcludesFile = {ignore}\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(glob))
+    repo = make_repo(tmp_path / "r", {"a.txt": "a\n", ".gitignore": "!build/\n"})
+    (repo / ".git" / "info" / "exclude").write_text("*.tmp\n!keep.log\n")
+    snap = snapshot(str(repo))
+    for name in ("x.log", "keep.log", "shown.tmp", "other.tmp", "build/out.o", "plain.txt"):
+        write(repo / name, name)
+    reported = sorted(f["path"] for f in changes_since(snap).files)
+    assert reported == sorted(git(repo, "ls-files", "-o", "--exclude-standard").split())
+    assert reported == ["build/out.o", "keep.log", "plain.txt"]
+
+
 def test_a_fifo_as_excludes_file_does_not_hang_the_snapshot(tmp_path):
     repo = make_repo(tmp_path / "r", {"a.txt": "a\n"})
     fifo = tmp_path / "fifo"
