@@ -10,8 +10,11 @@ With `--worktree` the vendor runs in a fresh `git worktree` on a new branch `cod
 at HEAD (`create_worktree`); `finish_worktree` removes it with its branch when the run changed
 nothing, and keeps both otherwise.
 
-Every git call is an argv list (never a shell), with `GIT_TERMINAL_PROMPT=0`, `LC_ALL=C` (the
-lock-retry logic reads git's English messages) and `-c core.quotepath=false`.
+Every git call is an argv list (never a shell), with `LC_ALL=C` (the lock-retry logic reads
+git's English messages), and none runs anything the vendor could have planted in the
+repository (hooks, fsmonitor, filter drivers, pagers, external diffs, transports): snapshots,
+diffs and the worktree's checkout go through a shadow GIT_DIR, the rest carries overrides;
+shims.gitsafe says how.
 """
 
 from __future__ import annotations

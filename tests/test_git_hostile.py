@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 from conftest import FAKE_VENDOR, shim_path
+from hostile import hostile_text
+from hypothesis import given, settings
 from streamcheck import check_stream, parse_stream
 from test_workspace import by_path, git, hermetic_git, make_repo, write  # noqa: F401 - autouse fixture
 
@@ -468,3 +470,26 @@ def test_a_run_that_plants_everything_then_the_next_run(fake_env, tmp_path, work
     _, result = _run_shim(fake_env, repo, FAKE_VENDOR, *flags)
     assert result["status"] == "completed"
     assert plant.fired() == []
+
+
+# --- the shadow config itself ----------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(value=hostile_text.filter(lambda v: "\x00" not in v))
+def test_a_carried_value_stays_one_value(tmp_path_factory, value):
+    """Whatever a planted core.autocrlf holds (quotes, backslashes, newlines, a `[section]`),
+    the shadow config gives git exactly that value back and nothing else: no key of the
+    value's making, and the fixed settings unchanged."""
+    from shims import gitsafe
+
+    value = value + "\n[core]\n\tfsmonitor = /planted\n[filter \"x\"]\n\tclean = /planted"
+    text, _ = gitsafe.shadow_config({"core.autocrlf": value})
+    cfg = tmp_path_factory.mktemp("cfg") / "config"
+    cfg.write_text(text, encoding="utf-8", errors="surrogateescape")
+    out = subprocess.run(["git", "config", "--file", str(cfg), "-z", "--list"], capture_output=True, check=True,
+                         env={"PATH": os.environ["PATH"]}).stdout
+    pairs = dict(rec.split(b"\n", 1) for rec in out.split(b"\0") if rec)
+    assert pairs[b"core.autocrlf"] == value.encode("utf-8", "surrogateescape")
+    assert pairs[b"core.fsmonitor"] == b"false" and pairs[b"core.hookspath"] == b"/dev/null"
+    assert not [k for k in pairs if k.startswith(b"filter.")]
