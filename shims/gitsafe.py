@@ -70,15 +70,22 @@ def real_env() -> dict[str, str]:
     stay: safe.directory lives there) without location variables, no transport, C messages
     (the lock-retry logic reads git's English)."""
     env = {k: v for k, v in os.environ.items() if k not in _LOCATION_VARS}
-    env.update(_NO_NETWORK, LC_ALL="C")
+    env.update(_NO_NETWORK, LC_ALL="C", PATH=_absolute_path())
     return env
 
 
 def _clean_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(_NO_NETWORK, LC_ALL="C", GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL="/dev/null",
-               GIT_ATTR_NOSYSTEM="1", GIT_NO_REPLACE_OBJECTS="1")
+    env.update(_NO_NETWORK, LC_ALL="C", PATH=_absolute_path(), GIT_CONFIG_NOSYSTEM="1",
+               GIT_CONFIG_GLOBAL="/dev/null", GIT_ATTR_NOSYSTEM="1", GIT_NO_REPLACE_OBJECTS="1")
     return env
+
+
+def _absolute_path() -> str:
+    """PATH without its relative entries ("", "."): git is looked up (by subprocess, in the
+    environment it is given) after the change to the work tree, where a vendor could have
+    put a program named git."""
+    return os.pathsep.join(d for d in os.environ.get("PATH", os.defpath).split(os.pathsep) if os.path.isabs(d))
 
 
 # ------------------------------------------------------------------------------ shadow config

@@ -283,6 +283,23 @@ def test_a_fifo_as_excludes_file_does_not_hang_the_snapshot(tmp_path):
     assert done and done[0] is not None
 
 
+def test_a_program_named_git_in_the_work_tree_is_not_run(tmp_path, monkeypatch):
+    """A PATH with an empty or `.` entry (a trailing colon is enough) would find `./git` in the
+    folder git is started in: the work tree."""
+    plant = Plant(tmp_path / "p")
+    repo = make_repo(tmp_path / "r", {"a.txt": "a\n"})
+    fake = repo / "git"
+    fake.write_text(f"#!/bin/sh\ntouch '{plant.marks}/dot-git'\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", "." + os.pathsep + os.environ["PATH"] + os.pathsep)
+    snap = snapshot(str(repo))
+    write(repo / "a.txt", "a2\n")
+    assert "a.txt" in by_path(changes_since(snap))
+    wt = create_worktree(str(repo), str(tmp_path / "wts"), "p")
+    assert finish_worktree(wt, changed=False) is None
+    assert plant.fired() == []
+
+
 # --- locations -------------------------------------------------------------------------------
 
 
