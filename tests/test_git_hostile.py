@@ -158,9 +158,11 @@ def test_the_planted_mechanisms_do_run_under_plain_git(tmp_path):
     subprocess.run(["git", *lenient, "diff", "HEAD"], cwd=repo, capture_output=True)
     subprocess.run(["git", "branch", "x"], cwd=repo, capture_output=True)
     subprocess.run(["git", "ls-remote", "origin"], cwd=repo, capture_output=True)
+    subprocess.run(["git", *lenient, "worktree", "add", "-q", str(tmp_path / "wt")], cwd=repo, capture_output=True)
     fired = plant.fired()
-    for name in ("fsmonitor", "filter-clean", "filter-process", "diff-external", "diff-command", "hook-post-index-change",
-                 "hook-reference-transaction", "transport"):
+    for name in ("fsmonitor", "filter-clean", "filter-smudge", "filter-process", "diff-external", "diff-command",
+                 "hook-post-index-change", "hook-reference-transaction", "hook-post-checkout",
+                 "transport"):
         assert name in fired, (name, fired)
 
 
