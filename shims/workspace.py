@@ -620,11 +620,9 @@ def _unregister(wt: Worktree) -> None:
         return
     if os.path.realpath(back) != os.path.realpath(os.path.join(wt.path, ".git")):
         return
+    # The emptied .git/worktrees/ stays (git removes it): a concurrent `worktree add` may be
+    # about to make its own folder in it.
     remove_tree(admin)
-    try:
-        os.rmdir(os.path.dirname(admin))  # as git does, when it was the last one
-    except OSError:
-        pass
 
 
 def _delete_branch(wt: Worktree) -> None:
