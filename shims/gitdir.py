@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 
 # In a repository's own config: a work tree elsewhere, a bare repository, or included files
 # that could say so. Any of them, and git is asked.
@@ -60,7 +61,12 @@ def plain_repository(cwd: str) -> tuple[str, str] | None:
             return None
         if os.path.islink(dot) or not os.path.isdir(dot):
             return None  # a .git file: a linked worktree or a submodule
-        with open(os.path.join(dot, "config"), "rb") as f:
+        if os.path.lexists(os.path.join(dot, "commondir")):
+            return None  # git would take objects, refs and config from there
+        config_file = os.path.join(dot, "config")
+        if not stat.S_ISREG(os.lstat(config_file).st_mode):
+            return None  # a link could lead anywhere, a FIFO would block the read
+        with open(config_file, "rb") as f:
             config = f.read(1 << 20)
     except OSError:
         return None

@@ -10,8 +10,11 @@ With `--worktree` the vendor runs in a fresh `git worktree` on a new branch `cod
 at HEAD (`create_worktree`); `finish_worktree` removes it with its branch when the run changed
 nothing, and keeps both otherwise.
 
-Every git call is an argv list (never a shell), with `GIT_TERMINAL_PROMPT=0`, `LC_ALL=C` (the
-lock-retry logic reads git's English messages) and `-c core.quotepath=false`.
+Every git call is an argv list (never a shell), with `LC_ALL=C` (the lock-retry logic reads
+git's English messages), and none runs anything the vendor could have planted in the
+repository (hooks, fsmonitor, filter drivers, pagers, external diffs, transports): snapshots,
+diffs and the worktree's checkout go through a shadow GIT_DIR, the rest carries overrides;
+shims.gitsafe says how.
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ import time
 from collections.abc import Iterator
 
 from normalize.records import factory, record
+from shims import gitsafe
 from shims.gitdir import may_be_in_work_tree, plain_repository
 from shims.runtime.procs import owner_alive
-from shims.runtime.scratch import private_dir
+from shims.runtime.scratch import private_dir, remove_tree
 
 __all__ = [
     "Changes",
@@ -68,31 +72,15 @@ class GitError(WorkspaceError):
         super().__init__(f"`git {' '.join(args)}` failed (exit {returncode}): {self.stderr or 'no message'}")
 
 
-# Variables that would point git at another repository, index or work tree than the one `cwd`
-# is in (e.g. a shim started from a git hook): cwd alone decides.
-_LOCATION_VARS = (
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_COMMON_DIR",
-    "GIT_PREFIX",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_NAMESPACE",
-)
-
-
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _LOCATION_VARS}
-    env["GIT_TERMINAL_PROMPT"] = "0"
-    env["LC_ALL"] = "C"
+    env = gitsafe.real_env()
     if extra:
         env.update(extra)
     return env
 
 
 def _argv(args: list[str]) -> list[str]:
-    return ["git", "-c", "core.quotepath=false", *args]
+    return ["git", *gitsafe.HARDEN, *args]
 
 
 def _run(args: list[str], cwd: str, *, env: dict[str, str] | None = None, check: bool = True,
@@ -152,19 +140,38 @@ def _rev_parse(cwd: str, args: list[str]) -> str:
     return _line(proc.stdout)
 
 
-def _locate(cwd: str) -> tuple[str, str]:
-    """cwd's repository top level and the path of its index, in one git call (a process start
-    is most of a snapshot's cost in a small repository)."""
+def _locate(cwd: str) -> tuple[str, str, str, str]:
+    """cwd's repository: (top level, index file, git dir, common dir), checked against the
+    layouts git makes (gitsafe.trusted_git_dirs). One git call at most (a process start is most
+    of a snapshot's cost in a small repository), none for a plain repository."""
     plain = plain_repository(cwd)
     if plain is not None:
-        return plain
-    out = _rev_parse(cwd, ["--show-toplevel", "--git-path", "index"])
-    lines = out.split("\n")
-    if len(lines) != 2:  # a newline in a path: ask for each on its own
-        root = _toplevel(cwd)
-        return root, os.path.join(root, _line(_run(["rev-parse", "--git-path", "index"], root).stdout))
-    # --git-path is relative to git's working directory, the physical one
-    return lines[0], os.path.normpath(os.path.join(os.path.realpath(cwd), lines[1]))
+        root, index = plain
+        git_dir = os.path.dirname(index)
+        return root, index, git_dir, git_dir
+    args = ["--show-toplevel", "--absolute-git-dir", "--git-common-dir", "--git-path", "index"]
+    lines = _rev_parse(cwd, args).split("\n")
+    if len(lines) != 4:  # a newline in a path: ask for each on its own
+        lines = [_rev_parse(cwd, [a]) for a in ("--show-toplevel", "--absolute-git-dir", "--git-common-dir")]
+        lines.append(_rev_parse(cwd, ["--git-path", "index"]))
+    # --git-common-dir and --git-path are relative to git's working directory, the physical one
+    here = os.path.realpath(cwd)
+    root, git_dir = lines[0], lines[1]
+    common, index = (os.path.normpath(os.path.join(here, p)) for p in lines[2:])
+    try:
+        git_dir, common = gitsafe.trusted_git_dirs(root, git_dir, common)
+    except gitsafe.LayoutError as e:
+        raise WorkspaceError(str(e)) from None
+    return root, index, git_dir, common
+
+
+def _carried_config(root: str) -> tuple[str, str]:
+    """The shadow config for root's repository: gitsafe's fixed settings and the inert keys of
+    the real configuration (every scope, includes followed, as git reads them there)."""
+    proc = _run(["config", "-z", "--get-regexp", gitsafe.CARRIED_PATTERN], root, check=False)
+    if proc.returncode not in (0, 1):  # 1: none of the keys is set
+        raise GitError(["config", "--get-regexp", "..."], proc.returncode, proc.stderr)
+    return gitsafe.shadow_config(gitsafe.read_carried_config(proc.stdout, root))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,6 +184,11 @@ class Snapshot:
     index: str  # the repository's own index file (copied, never written)
     tree: str  # tree id of the working tree at snapshot time
     exclude: tuple[str, ...] = ()  # paths (relative to root) that are the shim's own files
+    git_dir: str = ""  # where the index and HEAD are, found and checked when the snapshot was taken
+    common_dir: str = ""  # objects, info/exclude, info/attributes
+    # the shadow config and excludes file (gitsafe), read at the opening snapshot, kept for the closing one
+    config: str = ""
+    excludes: str = ""
 
 
 @record
@@ -206,17 +218,22 @@ class Changes:
 def snapshot(cwd: str, exclude: tuple[str, ...] = ()) -> Snapshot | None:
     """The working tree of cwd's repository as a tree id, or None when cwd is not inside a git
     work tree (also a missing directory, or git not installed). Other git failures (a corrupt
-    index, dubious ownership) raise WorkspaceError."""
+    index, dubious ownership, a layout gitsafe does not trust) raise WorkspaceError."""
     if not os.path.isdir(cwd) or not may_be_in_work_tree(cwd):
         return None
     try:
-        root, index = _locate(cwd)
+        root, index, git_dir, common = _locate(cwd)
     except (NotAGitRepo, GitNotFound):
         return None
     # The shim's own files (a journal root or state folder inside the repository) are not the
     # run's changes, and must not block a fallback as if the vendor had changed something.
     inside = tuple(os.path.relpath(p, root) for p in exclude if _is_inside(p, root))
-    return Snapshot(root=root, index=index, tree=_write_tree(root, index, inside), exclude=inside)
+    config, excludes = _carried_config(root)
+    snap = Snapshot(root=root, index=index, tree="", exclude=inside, git_dir=git_dir, common_dir=common,
+                    config=config, excludes=excludes)
+    with private_dir("codex-shims-index-") as tmp:
+        snap.tree = _write_tree(snap, _shadow(snap, tmp))
+    return snap
 
 
 def _is_inside(path: str, root: str) -> bool:
@@ -227,32 +244,36 @@ def _is_inside(path: str, root: str) -> bool:
 def changes_since(snap: Snapshot) -> Changes:
     """What changed in snap's working tree since snap: the difference between snap's tree and
     one taken now. Changes that existed before the snapshot are not reported; a file that was
-    already dirty is reported relative to its dirty state."""
-    return _diff_trees(snap.root, snap.tree, _write_tree(snap.root, snap.index, snap.exclude))
-
-
-def _write_tree(root: str, index: str, exclude: tuple[str, ...] = ()) -> str:
+    already dirty is reported relative to its dirty state. Locations and config are snap's,
+    never looked up again: what the vendor wrote meanwhile decides nothing but file contents."""
     with private_dir("codex-shims-index-") as tmp:
-        tmp_index = os.path.join(tmp, "index")
-        try:
-            _copy_keeping_mtime(index, tmp_index)
-        except FileNotFoundError:
-            pass  # no index yet (fresh repository): `git add -A` starts one
-        env = _env({"GIT_INDEX_FILE": tmp_index})
-        add = [
-            # with autocrlf, a user's safecrlf=true makes add die on any file it would convert
-            "-c", "core.safecrlf=false",
-            "-c", "advice.addEmbeddedRepo=false",
-            # a split index would write sharedindex files into the user's .git
-            "-c", "core.splitIndex=false",
-            # one unreadable file must not cost the whole snapshot: it keeps its old entry
-            "add", "-A", "--ignore-errors",
-            *(["--", ".", *(f":(exclude){p}" for p in exclude)] if exclude else []),
-        ]
-        proc = _run(add, root, env=env, check=False)
-        if proc.returncode != 0 and b"fatal:" in proc.stderr:
-            raise GitError(add, proc.returncode, proc.stderr)
-        return _run(["write-tree"], root, env=env).stdout.strip().decode("ascii")
+        env = _shadow(snap, tmp)
+        return _diff_trees(snap.root, snap.tree, _write_tree(snap, env), env)
+
+
+def _shadow(snap: Snapshot, tmp: str) -> dict[str, str]:
+    """The environment for plumbing on snap's work tree through a shadow GIT_DIR (gitsafe),
+    with a private copy of the index in tmp."""
+    tmp_index = os.path.join(tmp, "index")
+    try:
+        _copy_keeping_mtime(snap.index, tmp_index)
+    except FileNotFoundError:
+        pass  # no index yet (fresh repository): `git add -A` starts one
+    return gitsafe.shadow(tmp, config=snap.config, excludes=snap.excludes, git_dir=snap.git_dir,
+                          common_dir=snap.common_dir, work_tree=snap.root, index=tmp_index)
+
+
+def _write_tree(snap: Snapshot, env: dict[str, str]) -> str:
+    _add_all(snap.root, env, snap.exclude)
+    return _run(["write-tree"], snap.root, env=env).stdout.strip().decode("ascii")
+
+
+def _add_all(root: str, env: dict[str, str], exclude: tuple[str, ...] = ()) -> None:
+    # one unreadable file must not cost the whole snapshot: it keeps its old entry
+    add = ["add", "-A", "--ignore-errors", *(["--", ".", *(f":(exclude){p}" for p in exclude)] if exclude else [])]
+    proc = _run(add, root, env=env, check=False)
+    if proc.returncode != 0 and b"fatal:" in proc.stderr:
+        raise GitError(add, proc.returncode, proc.stderr)
 
 
 def _copy_keeping_mtime(src: str, dst: str) -> None:
@@ -284,14 +305,14 @@ class _Entry:
     deleted: int
 
 
-def _diff_trees(root: str, t1: str, t2: str) -> Changes:
+def _diff_trees(root: str, t1: str, t2: str, env: dict[str, str]) -> Changes:
     if t1 == t2:
         return Changes()
-    entries = _entries(_run([*_DIFF, "--raw", "--numstat", "-z", t1, t2], root).stdout)
+    entries = _entries(_run([*_DIFF, "--raw", "--numstat", "-z", t1, t2], root, env=env).stdout)
     if not entries:
         return Changes()
-    patch = _run([*_DIFF, "-p", "--binary", t1, t2], root, big=True).stdout
-    texts = _file_diffs(root, t1, t2, entries)
+    patch = _run([*_DIFF, "-p", "--binary", t1, t2], root, env=env, big=True).stdout
+    texts = _file_diffs(root, t1, t2, entries, env)
     files: list[dict] = []
     for e, text in zip(entries, texts, strict=True):
         kind = _KINDS.get(e.status, "update")
@@ -340,14 +361,14 @@ def _count(field: bytes) -> int:
     return 0 if field == b"-" else int(field)  # "-": a binary file
 
 
-def _file_diffs(root: str, t1: str, t2: str, entries: list[_Entry]) -> list[str]:
+def _file_diffs(root: str, t1: str, t2: str, entries: list[_Entry], env: dict[str, str]) -> list[str]:
     """Each entry's section of the text patch. Sections are matched to entries by their
     `diff --git` header, in order: a typechange (file <-> symlink) prints two sections for one
     entry, so counting sections would misalign every later file."""
     headers = [_diff_header(e.old, e.new) for e in entries]
     parts: list[list[str]] = [[] for _ in entries]
     at = -1
-    for header, text in _sections(root, [*_DIFF, "-p", t1, t2]):
+    for header, text in _sections(root, [*_DIFF, "-p", t1, t2], env):
         if at + 1 < len(entries) and header == headers[at + 1]:
             at += 1
         elif at < 0 or header != headers[at]:
@@ -360,14 +381,14 @@ _SECTION = b"\ndiff --git "
 _CHUNK = 1 << 20
 
 
-def _sections(root: str, args: list[str]) -> Iterator[tuple[bytes, str]]:
+def _sections(root: str, args: list[str], env: dict[str, str]) -> Iterator[tuple[bytes, str]]:
     """Stream a patch as (header line, section text) pairs. Read in chunks so a huge file's
     diff exists once as bytes and once as text, never as a whole-patch copy besides."""
     import tempfile
 
     with tempfile.TemporaryFile() as err:
         try:
-            proc = subprocess.Popen(_argv(args), cwd=root, env=_env(), stdin=subprocess.DEVNULL,
+            proc = subprocess.Popen(_argv(args), cwd=root, env=env, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=err)
         except (FileNotFoundError, NotADirectoryError) as e:
             raise _spawn_error(root) from e
@@ -437,6 +458,9 @@ class Worktree:
     path: str  # the new worktree folder
     branch: str  # the new branch
     cwd: str  # where the vendor runs: the request's subfolder, inside the worktree
+    head: str = ""  # the commit it was made at
+    git_dir: str = ""  # its administrative folder, <common_dir>/worktrees/<id>
+    common_dir: str = ""  # the repository's
 
 
 BRANCH_PREFIX = "codex-shims/"
@@ -469,7 +493,11 @@ def create_worktree(cwd: str, parent_dir: str, name: str) -> Worktree:
     files) are NOT in it. Raises NotAGitRepo when cwd is not in a repository, NoCommitYet when
     the repository has no commit to branch from, GitError when git refuses (the branch or the
     folder already exists). `cwd` of the result is cwd's subfolder inside the worktree, made
-    when HEAD does not have it (an untracked or empty folder)."""
+    when HEAD does not have it (an untracked or empty folder).
+
+    git only registers the worktree (`worktree add --no-checkout`: no post-checkout hook, no
+    checkout through filter drivers); its index and files are written by plumbing through a
+    shadow GIT_DIR (gitsafe), as every snapshot is."""
     if not name or name in (".", "..") or "/" in name or os.sep in name:
         raise ValueError(f"worktree name must be one path component, not {name!r}")
     root = _toplevel(cwd)
@@ -478,6 +506,8 @@ def create_worktree(cwd: str, parent_dir: str, name: str) -> Worktree:
     if head.returncode != 0:
         raise NoCommitYet(f"{root} has no commit yet; --worktree branches from HEAD, so commit something first")
     commit = head.stdout.strip().decode("ascii")
+    common = _common_dir(root)
+    config, excludes = _carried_config(root)
     branch = BRANCH_PREFIX + name
     path = os.path.join(os.path.abspath(parent_dir), name)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -485,42 +515,125 @@ def create_worktree(cwd: str, parent_dir: str, name: str) -> Worktree:
     # lock-contention retry of `add -b` would meet the branch its failed try already made.
     # Branching from the resolved id keeps both steps on the same commit if HEAD moves.
     _run_retrying(["branch", "--no-track", branch, commit], root)
+    wt = Worktree(repo_root=root, path=path, branch=branch, cwd=path, head=commit, common_dir=common)
+    added = False
     try:
-        _run_retrying(["worktree", "add", path, branch], root)
+        _run_retrying(["worktree", "add", "--no-checkout", path, branch], root)
+        added = True
+        wt.git_dir = _admin_dir(path, common)
+        with private_dir("codex-shims-index-") as tmp:
+            env = gitsafe.shadow(tmp, config=config, excludes=excludes, git_dir=wt.git_dir, common_dir=common,
+                                 work_tree=path, index=os.path.join(wt.git_dir, "index"))
+            _run(["read-tree", commit], path, env=env)
+            _run(["checkout-index", "--all", "--index"], path, env=env)
     except BaseException:
-        # A hook that failed after checkout leaves a registered worktree with the branch
-        # checked out: remove it first, or the branch cannot be deleted.
-        for cleanup in (["worktree", "remove", "--force", path], ["worktree", "prune"], ["branch", "-D", branch]):
-            try:
-                _run(cleanup, root)
-            except (GitError, OSError):
-                pass  # the original error is the one to report
+        # The folder is removed only when this call made it: a taken name is someone else's.
+        if added:
+            _unregister(wt)
+        _delete_branch(wt)
         raise
-    sub = os.path.normpath(os.path.join(path, prefix)) if prefix else path
-    os.makedirs(sub, exist_ok=True)
-    return Worktree(repo_root=root, path=path, branch=branch, cwd=sub)
+    wt.cwd = os.path.normpath(os.path.join(path, prefix)) if prefix else path
+    os.makedirs(wt.cwd, exist_ok=True)
+    return wt
+
+
+def _admin_dir(path: str, common: str) -> str:
+    """The administrative folder that the `.git` file of the worktree at path names, checked
+    to be one of common's worktrees and to point back at path (gitsafe.trusted_git_dirs)."""
+    try:
+        with open(os.path.join(path, ".git"), "rb") as f:
+            text = os.fsdecode(f.read(1 << 16))
+    except OSError as e:
+        raise WorkspaceError(f"{path}/.git cannot be read: {e.strerror}") from None
+    if not text.startswith("gitdir: "):
+        raise WorkspaceError(f"{path}/.git is not a worktree's .git file")
+    git_dir = os.path.join(path, text[len("gitdir: "):].rstrip("\n"))
+    try:
+        return gitsafe.trusted_git_dirs(path, git_dir, common)[0]
+    except gitsafe.LayoutError as e:
+        raise WorkspaceError(str(e)) from None
 
 
 def finish_worktree(wt: Worktree, changed: bool) -> str | None:
     """Keep a changed worktree (and its branch) and return its path; remove an unchanged one
-    with its branch and return None. Files git ignores (build output) go with the worktree."""
+    with its branch and return None. Files git ignores (build output) go with the worktree.
+
+    Removal is the shim's own, not `git worktree remove`, which runs `git status` with the
+    repository's config (fsmonitor, filters, hooks the vendor may have written): the worktree
+    goes only when plumbing through a shadow GIT_DIR finds exactly HEAD's files in it and
+    nothing else git would keep (`_untouched`); work the diff did not see (a new nested
+    repository, an unreadable file, a commit, another branch checked out) keeps it."""
     if changed:
         return wt.path
-    if os.path.isdir(wt.path):
-        # Without --force git refuses a worktree with untracked or modified files: work the
-        # diff did not see (a new nested repository) is kept rather than deleted.
-        try:
-            _run_retrying(["worktree", "remove", wt.path], wt.repo_root)
-        except GitError:
+    if os.path.lexists(wt.path):
+        if not _untouched(wt):
             return wt.path
-    else:
-        _run_retrying(["worktree", "prune"], wt.repo_root)  # someone deleted the folder already
-    try:
-        _run_retrying(["branch", "-D", wt.branch], wt.repo_root)
-    except GitError as e:
-        if "not found" not in e.stderr:
-            raise
+        remove_tree(wt.path)
+        if os.path.lexists(wt.path):
+            return wt.path  # something in it could not be removed: keep the rest too
+    _unregister(wt)
+    _delete_branch(wt)
     return None
+
+
+def _untouched(wt: Worktree) -> bool:
+    """The worktree is its branch at wt.head, checked out, plus files git ignores: what `git
+    worktree remove` (without --force) asks of `git status`."""
+    try:
+        if _admin_dir(wt.path, wt.common_dir) != wt.git_dir:
+            return False  # its .git was rewritten: not ours to judge, nor to delete
+        with open(os.path.join(wt.git_dir, "HEAD"), "rb") as f:
+            if f.read(4096).strip() != b"ref: refs/heads/" + os.fsencode(wt.branch):
+                return False
+        tip = _run(["rev-parse", "--verify", "--quiet", "refs/heads/" + wt.branch], wt.repo_root, check=False)
+        if tip.stdout.strip().decode("ascii", "replace") != wt.head:
+            return False
+        config, excludes = _carried_config(wt.repo_root)
+        snap = Snapshot(root=wt.path, index=os.path.join(wt.git_dir, "index"), tree="", git_dir=wt.git_dir,
+                        common_dir=wt.common_dir, config=config, excludes=excludes)
+        with private_dir("codex-shims-index-") as tmp:
+            env = _shadow(snap, tmp)
+            _add_all(wt.path, env)
+            # what `add -A` could not take: a nested repository without a commit, a file it
+            # cannot read
+            left = _run(["ls-files", "-z", "--others", "--exclude-standard", "--directory",
+                         "--no-empty-directory"], wt.path, env=env).stdout
+            tree = _run(["write-tree"], wt.path, env=env).stdout.strip()
+            base = _run(["rev-parse", "--verify", wt.head + "^{tree}"], wt.path, env=env).stdout.strip()
+    except (WorkspaceError, OSError):
+        return False
+    return not left and tree == base
+
+
+def _unregister(wt: Worktree) -> None:
+    """Remove the worktree's folder and its administrative folder (what `git worktree remove`
+    does after its checks), the latter only when it is one of the repository's worktrees and
+    names wt.path: never a folder a rewritten `.git` file or owner file points at."""
+    remove_tree(wt.path)
+    admin = wt.git_dir
+    if not admin or os.path.dirname(admin) != os.path.join(wt.common_dir, "worktrees"):
+        return
+    try:
+        with open(os.path.join(admin, "gitdir"), "rb") as f:
+            back = os.fsdecode(f.read(1 << 16).strip())
+    except OSError:
+        return
+    if os.path.realpath(back) != os.path.realpath(os.path.join(wt.path, ".git")):
+        return
+    # The emptied .git/worktrees/ stays (git removes it): a concurrent `worktree add` may be
+    # about to make its own folder in it.
+    remove_tree(admin)
+
+
+def _delete_branch(wt: Worktree) -> None:
+    """Delete the branch if it is still at wt.head (a branch that moved holds work: kept)."""
+    ref = "refs/heads/" + wt.branch
+    try:
+        _run_retrying(["update-ref", "-d", ref, wt.head], wt.repo_root)
+    except GitError:
+        tip = _run(["rev-parse", "--verify", "--quiet", ref], wt.repo_root, check=False)
+        if tip.returncode == 0 and tip.stdout.strip().decode("ascii", "replace") == wt.head:
+            raise
 
 
 # ------------------------------------------------------------------------- abandoned worktrees
@@ -531,10 +644,10 @@ def finish_worktree(wt: Worktree, changed: bool) -> str | None:
 
 def claim(wt: Worktree, parent_dir: str) -> str:
     path = os.path.join(parent_dir, os.path.basename(wt.path) + ".owner")
-    head = _line(_run(["rev-parse", "HEAD"], wt.path).stdout)
     with open(path, "w", encoding="utf-8") as f:
         f.write(json.dumps({"pid": os.getpid(), "host": os.uname().nodename, "repo_root": wt.repo_root,
-                            "path": wt.path, "branch": wt.branch, "cwd": wt.cwd, "head": head}))
+                            "path": wt.path, "branch": wt.branch, "cwd": wt.cwd, "head": wt.head,
+                            "git_dir": wt.git_dir, "common_dir": wt.common_dir}))
     return path
 
 
@@ -546,7 +659,9 @@ def release(owner_file: str) -> None:
 
 
 def sweep_abandoned(parent_dir: str) -> list[str]:
-    """Remove the clean worktrees whose owner process is gone; returns the paths removed."""
+    """Remove the clean worktrees whose owner process is gone; returns the paths removed. Only
+    `<parent_dir>/<name>` of an owner file `<name>.owner` is ever removed, and only through
+    finish_worktree's checks."""
     removed: list[str] = []
     try:
         names = [n for n in os.listdir(parent_dir) if n.endswith(".owner")]
@@ -555,21 +670,33 @@ def sweep_abandoned(parent_dir: str) -> list[str]:
     for name in names:
         owner_file = os.path.join(parent_dir, name)
         try:
-            with open(owner_file, encoding="utf-8") as f:
-                owner = json.load(f)
-            wt = Worktree(owner["repo_root"], owner["path"], owner["branch"], owner["cwd"])
+            wt = _owned(owner_file, os.path.join(os.path.abspath(parent_dir), name[: -len(".owner")]))
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if owner.get("host") != os.uname().nodename or owner_alive(owner.get("pid"), owner.get("host")):
+        if wt is None:
             continue  # another machine's, or its shim still runs
         try:
-            exists = os.path.isdir(wt.path)
-            dirty = exists and _run(["status", "--porcelain", "-uall"], wt.path).stdout.strip()
-            moved = exists and _line(_run(["rev-parse", "HEAD"], wt.path).stdout) != owner.get("head")
-            if not dirty and not moved and finish_worktree(wt, changed=False) is None:
+            if finish_worktree(wt, changed=False) is None:
                 removed.append(wt.path)
         except (WorkspaceError, OSError):
             continue  # the next run tries again
         release(owner_file)
     return removed
 
+
+def _owned(owner_file: str, path: str) -> Worktree | None:
+    with open(owner_file, encoding="utf-8") as f:
+        owner = json.load(f)
+    if owner.get("host") != os.uname().nodename or owner_alive(owner.get("pid"), owner.get("host")):
+        return None
+    if os.path.normpath(owner["path"]) != path:
+        raise ValueError(f"{owner_file} names another folder")
+    wt = Worktree(*(str(owner[k]) for k in ("repo_root", "path", "branch", "cwd", "head")))
+    wt.common_dir = str(owner.get("common_dir") or _common_dir(wt.repo_root))
+    # an owner file of an older shim has no git_dir: the worktree's own .git file says it
+    wt.git_dir = str(owner.get("git_dir") or (_admin_dir(path, wt.common_dir) if os.path.lexists(path) else ""))
+    return wt
+
+
+def _common_dir(root: str) -> str:
+    return os.path.realpath(os.path.join(os.path.realpath(root), _rev_parse(root, ["--git-common-dir"])))

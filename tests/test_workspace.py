@@ -593,3 +593,53 @@ def test_plain_repositories_are_located_without_git_as_git_would(tmp_path, monke
         assert plain_repository(str(cwd)) is None, cwd
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
     assert plain_repository(str(repo / "pkg")) is None
+
+
+def test_a_split_index_is_read_through_its_shared_base(tmp_path):
+    """git looks for a split index's `sharedindex.<id>` next to the index file: the private
+    copy must find it, or every tracked file would look deleted."""
+    repo = make_repo(tmp_path / "r", {"a.txt": "a\n", "b.txt": "b\n"})
+    git(repo, "config", "core.splitIndex", "true")
+    git(repo, "update-index", "--split-index")
+    write(repo / "c.txt", "c\n")
+    git(repo, "add", "c.txt")
+    assert list((repo / ".git").glob("sharedindex.*"))
+    snap = snapshot(str(repo))
+    write(repo / "a.txt", "a2\n")
+    assert [(f["path"], f["kind"]) for f in changes_since(snap).files] == [("a.txt", "update")]
+    assert not list((repo / ".git").glob("*.lock"))
+
+
+def test_sha256_repository(tmp_path):
+    repo = tmp_path / "r"
+    repo.mkdir()
+    git(repo, "init", "-q", "--object-format=sha256")
+    write(repo / "a.txt", "a\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base")
+    snap = snapshot(str(repo))
+    assert len(snap.tree) == 64
+    write(repo / "a.txt", "a2\n")
+    assert [f["path"] for f in changes_since(snap).files] == ["a.txt"]
+    wt = create_worktree(str(repo), str(tmp_path / "wts"), "s")
+    assert Path(wt.path, "a.txt").read_text() == "a\n"
+    assert finish_worktree(wt, changed=False) is None
+
+
+def test_submodules_in_snapshots_and_worktrees(tmp_path):
+    sub_src = make_repo(tmp_path / "subsrc", {"s.txt": "s\n"})
+    repo = make_repo(tmp_path / "r", {"a.txt": "a\n"})
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub_src), "mod")
+    git(repo, "commit", "-qm", "sub")
+    snap = snapshot(str(repo))
+    write(repo / "a.txt", "a2\n")
+    write(repo / "mod" / "s.txt", "inside the submodule\n")  # the submodule's own change: not the superproject's
+    assert [f["path"] for f in changes_since(snap).files] == ["a.txt"]
+    # from inside the submodule: its own repository (a .git file without commondir)
+    inner = snapshot(str(repo / "mod"))
+    assert inner.root == str(repo / "mod") and inner.git_dir == str(repo / ".git" / "modules" / "mod")
+    write(repo / "mod" / "t.txt", "t\n")
+    assert [f["path"] for f in changes_since(inner).files] == ["t.txt"]
+    wt = create_worktree(str(repo), str(tmp_path / "wts"), "sm")
+    assert os.path.isdir(os.path.join(wt.path, "mod"))  # unpopulated, as `git worktree add` leaves it
+    assert finish_worktree(wt, changed=False) is None
