@@ -106,10 +106,13 @@ def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
     scratch = make_private_dir("shim-gemini-", env)
 
     argv = [program, "-o", "stream-json", "--skip-trust"]
+    # `--flag=value`, one argv word: yargs reads a separate word that starts with "-" as an
+    # option (`-m --yolo` would be a model-less -m and yolo mode). The shim also refuses such
+    # values before launch (normalize.request).
     if spec.model:
-        argv += ["-m", spec.model]
+        argv.append(f"--model={spec.model}")
     if spec.resume_session:
-        argv += ["--resume", spec.resume_session]
+        argv.append(f"--resume={spec.resume_session}")
     if spec.mode:
         argv += MODES[spec.mode]
     stdin_data = None
