@@ -384,20 +384,89 @@ _answered = False  # set once a run has written its own stream
 
 def shim_command_line(vendor: str) -> None:
     """`shim-<vendor>` through typer (shims.entry takes the common run path itself). A shim
-    whose flags cannot be used still answers with a protocol stream (bad_request), so a host
-    reading stdout learns why, not just an exit status."""
+    whose flags cannot be used still answers with a protocol stream (bad_request) naming the
+    flag, so a host reading stdout learns why, not just an exit status: protocol 1 (one
+    `{status, final_message}` object, exit 0) when `--emit codex-lab-v1` is on the command line
+    or stdin holds a protocol-1 request (read for that, since the run never will), else NDJSON."""
+    from typer._click.exceptions import ClickException  # typer's own copy of click
+
+    argv = sys.argv[1:]
     try:
-        make_shim_app(vendor)(prog_name=f"shim-{vendor}")
-    except SystemExit as exc:
-        if exc.code == 2 and not _answered and not sys.stdout.isatty():
-            import uuid
+        code = make_shim_app(vendor)(args=argv, prog_name=f"shim-{vendor}", standalone_mode=False)
+    except ClickException as exc:
+        exc.show()
+        if exc.exit_code == 2 and not _answered:
+            _answer_bad_command_line(vendor, argv, exc.format_message())
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
 
-            from normalize.assembler import fail_before_launch
-            from normalize.emit import NdjsonEmitter
 
-            fail_before_launch(NdjsonEmitter(), provider=vendor, thread_id=str(uuid.uuid4()), kind="bad_request",
-                               message="The command line could not be used; the usage error is on stderr.")
-        raise
+def _answer_bad_command_line(vendor: str, argv: list[str], problem: str) -> None:
+    """Protocol 1 exits 0 once its object is written (CONTRACT §7); the NDJSON answer keeps
+    exit 2, and a person at a terminal gets the usage error alone."""
+    import uuid
+
+    from normalize.assembler import fail_before_launch
+    from normalize.emit import make_emitter
+
+    message = f"The command line could not be used: {problem.rstrip('.')}."
+    if _wants_protocol_1(argv):
+        emitter = make_emitter("codex-lab-v1")
+    elif sys.stdout.isatty():
+        return
+    else:
+        emitter = make_emitter("ndjson")
+    result, code = fail_before_launch(emitter, provider=vendor, thread_id=str(uuid.uuid4()), kind="bad_request",
+                                      message=message)
+    if emitter.close(result, code) == 0:
+        sys.stdout.flush()
+        sys.exit(0)
+
+
+# A host writes its request as soon as the shim starts; one that leaves stdin open without
+# writing (a prompt on the command line) must not make a refusal hang.
+_STDIN_WAIT_S = 5.0
+
+
+def _read_stdin_briefly() -> bytes:
+    import os
+    import select
+    import time
+
+    try:
+        if os.isatty(0):
+            return b""
+        chunks: list[bytes] = []
+        deadline = time.monotonic() + _STDIN_WAIT_S
+        while (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([0], [], [], left)
+            if not ready:
+                break
+            chunk = os.read(0, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except (OSError, ValueError):
+        return b""
+
+
+def _wants_protocol_1(argv: list[str]) -> bool:
+    """`--emit codex-lab-v1` (or `--emit=codex-lab-v1`) anywhere before `--`, or a protocol-1
+    request on stdin (a cut-short one included: normalize.request says which it is)."""
+    words = argv[: argv.index("--")] if "--" in argv else argv
+    for i, word in enumerate(words):
+        if word == "--emit=codex-lab-v1" or (word == "--emit" and words[i + 1:i + 2] == ["codex-lab-v1"]):
+            return True
+    from normalize.request import BadRequest, parse_request
+
+    stdin = _read_stdin_briefly()
+    if not stdin:
+        return False
+    try:
+        return parse_request(stdin).protocol_version == 1
+    except BadRequest as exc:
+        return exc.protocol_version == 1
 
 
 def toolkit_main() -> None:
