@@ -68,7 +68,7 @@ def make_shim_app(vendor: str) -> typer.Typer:
         worktree: Annotated[bool | None, typer.Option("--worktree/--no-worktree", help="Run in a fresh git worktree of the repository (branch from HEAD); kept when changed, removed when clean.")] = None,
         fallback: Annotated[str | None, typer.Option(help="Providers to try, in order, when this one is missing, signed out, out of quota or unavailable before it changed anything, e.g. gemini,agy.")] = None,
         max_cost_usd: Annotated[float | None, typer.Option(help="Stop a run whose cost passes this many dollars (Claude: its own budget flag; others: the shim's estimate from streamed usage).")] = None,
-        vendor_bin: Annotated[str | None, typer.Option(help="The vendor CLI to run: a path, or a name looked up on PATH.")] = None,
+        vendor_bin: Annotated[str | None, typer.Option(help="The vendor CLI to run: a path (a relative one is from the folder the shim starts in), or a name looked up on PATH.")] = None,
         pty: Annotated[Pty | None, typer.Option(help="Run the vendor under a pseudo-terminal: always, never (default), or auto (when the vendor needs one).")] = None,
         journal: Annotated[str | None, typer.Option(help="Journal root for this run (default: [journal] root in the config, else $XDG_STATE_HOME/codex-shims/runs).")] = None,
         no_journal: Annotated[bool, typer.Option("--no-journal", help="Do not record the run's transcript (the usage ledger and quota memory are still kept).")] = False,
