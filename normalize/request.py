@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import os
-import re
 
 import orjson
 
@@ -51,11 +50,9 @@ REQUEST_FIELDS = frozenset((
     "protocol_version", "thread_id", "parent_thread_id", "author", "recipient", "role", "task_name", "cwd",
     "message", "mode", "model", "deadline_ms", "resume", "output_schema", "max_final_message_bytes", "worktree",
 ))
-# The opening of a JSON object with a key: `{`, optional whitespace, `"`. Stdin that opens like
-# this is a request and must parse; `{}` or `{placeholder}` text is not held to that.
-_LOOKS_LIKE_REQUEST = re.compile(r'\A\s*\{\s*"')
-# Enough to answer a cut-short protocol-1 request in protocol 1.
-_SAYS_PROTOCOL_1 = re.compile(r'"protocol_version"\s*:\s*1(?![0-9.eE])')
+# Enough to answer a cut-short protocol-1 request in protocol 1 (compiled only then: `re` is
+# not otherwise needed on every run's path).
+_SAYS_PROTOCOL_1 = r'"protocol_version"\s*:\s*1(?![0-9.eE])'
 _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
          (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 
@@ -83,8 +80,12 @@ def parse_request(stdin: bytes | None, *, argv_prompt: str | None = None) -> Run
         try:
             obj = orjson.loads(stripped)
         except orjson.JSONDecodeError as exc:
-            if _LOOKS_LIKE_REQUEST.match(stripped):
-                hint = 1 if _SAYS_PROTOCOL_1.search(stripped) else None
+            # The opening of a JSON object with a key (`{`, whitespace, `"`) is a request and
+            # must parse; `{}x` or `{placeholder}` text is not held to that.
+            if stripped[1:].lstrip().startswith('"'):
+                import re
+
+                hint = 1 if re.search(_SAYS_PROTOCOL_1, stripped) else None
                 raise BadRequest(f"stdin looks like a JSON request but is not valid JSON ({exc}); "
                                  "fix the request, or send plain text as the prompt.", hint) from None
             obj = None
