@@ -392,8 +392,11 @@ class _Run:
             launch = command.build_launch(spec, program, pty=pty)
         except ValueError as exc:  # a mode or option the vendor cannot honour
             raise _Refusal(FailureKind.UNSUPPORTED_MODE, str(exc)) from None
-        # The config file's extra arguments and environment for this vendor (shims.config).
-        launch.argv = [*launch.argv, *self.settings.args]
+        # The config file's extra arguments and environment for this vendor (shims.config). The
+        # arguments are options: before a `--` that ends them (Claude's prompt follows it).
+        argv = launch.argv
+        cut = argv.index("--") if "--" in argv else len(argv)
+        launch.argv = [*argv[:cut], *self.settings.args, *argv[cut:]]
         if self.settings.env:
             launch.env = {**launch.env, **self.settings.env}
             launch.env_names_added = [*launch.env_names_added, *self.settings.env]
