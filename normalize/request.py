@@ -126,14 +126,14 @@ def check_argv_value(what: str, value: str | None, hint: int | None = None) -> N
     """A value for one vendor flag slot that is never legitimately option-like (a model name,
     a session id): refused when it starts with `-`, so no vendor option parser can read it as
     an option whatever the argv spelling (CONTRACT §2; README "Reliability and security")."""
-    if value is None:
+    if not value:  # absent or "": the vendor's default, as before
         return
     check_text(what, value, hint)
     if value.startswith("-"):
         raise BadRequest(f"{what} must not start with '-' (got {value[:40]!r}): it would reach the vendor CLI "
                          "where an option parser could take it for an option.", hint)
     if not value.strip():
-        raise BadRequest(f"{what} is empty.", hint)
+        raise BadRequest(f"{what} is only whitespace.", hint)
 
 
 def _from_request(obj: dict[str, Any]) -> RunSpec:
