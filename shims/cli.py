@@ -41,7 +41,7 @@ Defaults for every option can be set in $CODEX_SHIMS_CONFIG or
 $XDG_CONFIG_HOME/codex-shims/config.toml, in [defaults] or [{vendor}].
 
 The request comes from PROMPT, --prompt, or stdin: one JSON request object (protocol 1 or 2),
-or plain text taken as the prompt. Stdin that opens like a JSON object (`{"`) must be valid
+or plain text taken as the prompt. Stdin that opens like a JSON object (`{{"`) must be valid
 JSON; a JSON object with neither protocol_version nor a request field is prompt text. Model
 names and session ids may not start with "-". Output is NDJSON (protocol 2) whose last line is the
 `result` envelope, or the single codex-lab object (protocol 1), or a live view (pretty).
