@@ -167,3 +167,13 @@ def test_an_option_like_value_is_that_flags_value_on_both_paths(flag, value, eq,
         return  # click reads these eagerly wherever they are
     expected = str(Path(value)) if flag == "--cwd" else value  # typer's Path tidies slashes
     assert getattr(through_typer(argv, monkeypatch), field) == expected
+
+
+@pytest.mark.parametrize("vendor", ["claude", "gemini", "agy", "fake"])
+def test_help_through_the_program(vendor):
+    import subprocess
+
+    from conftest import shim_path
+
+    proc = subprocess.run([shim_path(vendor), "--help"], capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0 and b"Usage: shim-" in proc.stdout and b"--vendor-bin" in proc.stdout, proc.stderr
