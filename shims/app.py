@@ -87,14 +87,58 @@ def resolve_program(vendor: str, vendor_bin: str | None) -> str | None:
     program name on PATH."""
     wanted = vendor_bin or vendors.info(vendor).program
     if os.sep in wanted:
-        return wanted if os.path.isfile(wanted) and os.access(wanted, os.X_OK) else None
+        # Absolute now: the vendor starts in the run's cwd, where a relative path would name
+        # another file (or none).
+        path = os.path.abspath(os.path.expanduser(wanted))
+        return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
     return _which(wanted)
 
 
-def _which(name: str) -> str | None:
+def program_problem(vendor: str, vendor_bin: str | None, env: dict[str, str] | None = None) -> str:
+    """Why resolve_program found nothing, naming the path tried."""
+    wanted = vendor_bin or vendors.info(vendor).program
+    if os.sep not in wanted:
+        return f"{wanted!r} was not found on PATH"
+    path = os.path.abspath(os.path.expanduser(wanted))
+    if not os.path.lexists(path):
+        return f"{path} does not exist" + (" (a broken symlink)" if os.path.islink(path) else "")
+    if os.path.isdir(path):
+        return f"{path} is a folder, not a program"
+    if not os.path.isfile(path):
+        return f"{path} is not a regular file"
+    return f"{path} is not executable"
+
+
+def interpreter_problem(program: str, env: dict[str, str]) -> str | None:
+    """A script whose `#!` line names an interpreter that is missing or not executable: the
+    kernel's ENOENT would otherwise read as if the script itself were missing."""
+    try:
+        with open(program, "rb") as f:
+            head = f.read(256)
+    except OSError:
+        return None
+    if not head.startswith(b"#!"):
+        return None
+    words = head[2:].split(b"\n", 1)[0].decode("utf-8", "replace").split()
+    if not words:
+        return f"{program}: its first line `#!` names no interpreter"
+    interp = words[0]
+    if not os.path.isfile(interp) or not os.access(interp, os.X_OK):
+        state = "is missing" if not os.path.lexists(interp) else "is not executable"
+        return f"{program}: the interpreter named in its first line, {interp}, {state}"
+    if os.path.basename(interp) == "env" and len(words) > 1 and not words[1].startswith("-") and "=" not in words[1]:
+        name = words[1]
+        if os.sep not in name and _which(name, env.get("PATH")) is None:
+            return f"{program}: the interpreter named in its first line, {name} (through {interp}), was not found on PATH"
+    return None
+
+
+def _which(name: str, path: str | None = None) -> str | None:
     """shutil.which(name) on POSIX, without importing shutil (and the compression modules it
-    loads) on every run: an empty PATH finds nothing, an unset one is the system's."""
-    path = os.environ.get("PATH")
+    loads) on every run: an empty PATH finds nothing, an unset one is the system's. The answer
+    is absolute (a relative PATH entry would name another file in the vendor's cwd)."""
+    if path is None:
+        path = os.environ.get("PATH")
     if path is None:
         try:
             path = os.confstr("CS_PATH") or os.defpath
@@ -107,7 +151,7 @@ def _which(name: str) -> str | None:
         seen.add(folder)
         candidate = os.path.join(folder, name)
         if os.path.exists(candidate) and os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
-            return candidate
+            return os.path.abspath(candidate)
     return None
 
 
@@ -189,12 +233,15 @@ class _Run:
         from shims import config
 
         opts, vendor = self.opts, self.vendor
+        unusable = _undecodable_flag(opts)  # before anything records the flags
         self.stdin = None if opts.prompt is not None else read_stdin()
         try:
             spec: RunSpec | None = parse_request(self.stdin, argv_prompt=opts.prompt)
-            bad: BadRequest | None = None
+            bad: BadRequest | None = unusable
         except BadRequest as exc:
-            spec, bad = None, exc
+            spec, bad = None, unusable or exc
+        if bad is not None and spec is not None:
+            bad.protocol_version = spec.protocol_version
         try:
             defaults = config.load_defaults(vendor)
             journal_settings = config.load_journal_settings()
@@ -225,17 +272,29 @@ class _Run:
 
     def _apply_flags(self, spec: RunSpec, defaults: dict[str, Any]) -> None:
         """Flags win over the request, the request over the config file (CONTRACT §1, §2)."""
+        from normalize.request import check_argv_value, folder_problem
+
         opts = self.opts
         spec.mode = opts.mode or spec.mode or defaults.get("mode")
         spec.model = opts.model or spec.model or defaults.get("model")
         if opts.cwd:
-            if not os.path.isdir(opts.cwd):
-                raise _Refusal(FailureKind.BAD_REQUEST, f"--cwd does not exist: {opts.cwd}")
-            spec.cwd = os.path.abspath(opts.cwd)
+            cwd = os.path.abspath(opts.cwd)
+            problem = folder_problem(cwd)
+            if problem:
+                raise _Refusal(FailureKind.BAD_REQUEST, f"--cwd {problem}: {cwd}")
+            spec.cwd = cwd
         if opts.timeout:
             spec.timeout_s = opts.timeout if spec.timeout_s is None else min(opts.timeout, spec.timeout_s)
         if opts.resume:
             spec.resume_session = opts.resume
+        # Whatever set them (flag, request, config file), these reach the vendor's argv.
+        try:
+            requested = spec.request or {}
+            check_argv_value("--model" if opts.model else "The request's `model`" if requested.get("model")
+                             else "The config file's `model`", spec.model)
+            check_argv_value("--resume" if opts.resume else "The request's `resume.session_id`", spec.resume_session)
+        except BadRequest as exc:
+            raise _Refusal(FailureKind.BAD_REQUEST, exc.message) from None
         if opts.worktree is not None:
             spec.worktree = opts.worktree  # --no-worktree also overrides a request's `worktree: true`
         elif "worktree" not in (spec.request or {}) and defaults.get("worktree") is not None:
@@ -283,11 +342,13 @@ class _Run:
         command = vendors.command_module(provider)
         program = resolve_program(provider, vendor_bin)
         if program is None:
-            wanted = vendor_bin or vendors.info(provider).program
             raise _Refusal(
                 FailureKind.COMMAND_MISSING,
-                f"The {provider} CLI ({wanted}) was not found or is not executable; install it or pass --vendor-bin.",
+                f"The {provider} CLI was not found: {program_problem(provider, vendor_bin)}; install it or pass --vendor-bin.",
             )
+        shebang = interpreter_problem(program, {**os.environ, **self.settings.env})
+        if shebang:
+            raise _Refusal(FailureKind.COMMAND_MISSING, f"The {provider} CLI cannot start: {shebang}.")
         auto_pty = getattr(command, "wants_pty", None)
         pty = self.opts.pty == "always" or (self.opts.pty == "auto" and auto_pty is not None and auto_pty(spec, program))
         return self._build(provider, spec, program, pty)
@@ -344,8 +405,11 @@ class _Run:
             launch = command.build_launch(spec, program, pty=pty)
         except ValueError as exc:  # a mode or option the vendor cannot honour
             raise _Refusal(FailureKind.UNSUPPORTED_MODE, str(exc)) from None
-        # The config file's extra arguments and environment for this vendor (shims.config).
-        launch.argv = [*launch.argv, *self.settings.args]
+        # The config file's extra arguments and environment for this vendor (shims.config). The
+        # arguments are options: before a `--` that ends them (Claude's prompt follows it).
+        argv = launch.argv
+        cut = argv.index("--") if "--" in argv else len(argv)
+        launch.argv = [*argv[:cut], *self.settings.args, *argv[cut:]]
         if self.settings.env:
             launch.env = {**launch.env, **self.settings.env}
             launch.env_names_added = [*launch.env_names_added, *self.settings.env]
@@ -756,6 +820,27 @@ class _Run:
         from shims.journal.ledger import Ledger
 
         return Ledger(self.state_dir)
+
+
+_TEXT_FLAGS = ("prompt", "model", "cwd", "resume", "fallback", "vendor_bin", "journal")
+
+
+def _undecodable_flag(opts: ShimOptions) -> BadRequest | None:
+    """A command-line value that is not UTF-8 (Python holds its bytes as lone surrogates): it
+    could not be journaled or handed on as text. Refused, naming the flag; the value is made
+    printable so the refusal itself can be recorded."""
+    from normalize.request import check_text
+
+    for name in _TEXT_FLAGS:
+        value = getattr(opts, name)
+        if not isinstance(value, str):
+            continue
+        try:
+            check_text("The prompt" if name == "prompt" else "--" + name.replace("_", "-"), value)
+        except BadRequest as exc:
+            setattr(opts, name, os.fsencode(value).decode("utf-8", "replace").replace("\x00", "\ufffd"))
+            return exc
+    return None
 
 
 class _Refusal(Exception):

@@ -41,7 +41,9 @@ Defaults for every option can be set in $CODEX_SHIMS_CONFIG or
 $XDG_CONFIG_HOME/codex-shims/config.toml, in [defaults] or [{vendor}].
 
 The request comes from PROMPT, --prompt, or stdin: one JSON request object (protocol 1 or 2),
-or plain text taken as the prompt. Output is NDJSON (protocol 2) whose last line is the
+or plain text taken as the prompt. Stdin that opens like a JSON object (`{{"`) must be valid
+JSON; a JSON object with neither protocol_version nor a request field is prompt text. Model
+names and session ids may not start with "-". Output is NDJSON (protocol 2) whose last line is the
 `result` envelope, or the single codex-lab object (protocol 1), or a live view (pretty).
 Exit status: 0 completed, 1 provider_failed, 2 bad_request, 3 command_missing,
 4 authentication_required, 5 quota_or_rate_limited, 6 provider_unavailable,
@@ -68,7 +70,7 @@ def make_shim_app(vendor: str) -> typer.Typer:
         worktree: Annotated[bool | None, typer.Option("--worktree/--no-worktree", help="Run in a fresh git worktree of the repository (branch from HEAD); kept when changed, removed when clean.")] = None,
         fallback: Annotated[str | None, typer.Option(help="Providers to try, in order, when this one is missing, signed out, out of quota or unavailable before it changed anything, e.g. gemini,agy.")] = None,
         max_cost_usd: Annotated[float | None, typer.Option(help="Stop a run whose cost passes this many dollars (Claude: its own budget flag; others: the shim's estimate from streamed usage).")] = None,
-        vendor_bin: Annotated[str | None, typer.Option(help="The vendor CLI to run: a path, or a name looked up on PATH.")] = None,
+        vendor_bin: Annotated[str | None, typer.Option(help="The vendor CLI to run: a path (a relative one is from the folder the shim starts in), or a name looked up on PATH.")] = None,
         pty: Annotated[Pty | None, typer.Option(help="Run the vendor under a pseudo-terminal: always, never (default), or auto (when the vendor needs one).")] = None,
         journal: Annotated[str | None, typer.Option(help="Journal root for this run (default: [journal] root in the config, else $XDG_STATE_HOME/codex-shims/runs).")] = None,
         no_journal: Annotated[bool, typer.Option("--no-journal", help="Do not record the run's transcript (the usage ledger and quota memory are still kept).")] = False,
@@ -384,20 +386,89 @@ _answered = False  # set once a run has written its own stream
 
 def shim_command_line(vendor: str) -> None:
     """`shim-<vendor>` through typer (shims.entry takes the common run path itself). A shim
-    whose flags cannot be used still answers with a protocol stream (bad_request), so a host
-    reading stdout learns why, not just an exit status."""
+    whose flags cannot be used still answers with a protocol stream (bad_request) naming the
+    flag, so a host reading stdout learns why, not just an exit status: protocol 1 (one
+    `{status, final_message}` object, exit 0) when `--emit codex-lab-v1` is on the command line
+    or stdin holds a protocol-1 request (read for that, since the run never will), else NDJSON."""
+    from typer._click.exceptions import ClickException  # typer's own copy of click
+
+    argv = sys.argv[1:]
     try:
-        make_shim_app(vendor)(prog_name=f"shim-{vendor}")
-    except SystemExit as exc:
-        if exc.code == 2 and not _answered and not sys.stdout.isatty():
-            import uuid
+        code = make_shim_app(vendor)(args=argv, prog_name=f"shim-{vendor}", standalone_mode=False)
+    except ClickException as exc:
+        exc.show()
+        if exc.exit_code == 2 and not _answered:
+            _answer_bad_command_line(vendor, argv, exc.format_message())
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
 
-            from normalize.assembler import fail_before_launch
-            from normalize.emit import NdjsonEmitter
 
-            fail_before_launch(NdjsonEmitter(), provider=vendor, thread_id=str(uuid.uuid4()), kind="bad_request",
-                               message="The command line could not be used; the usage error is on stderr.")
-        raise
+def _answer_bad_command_line(vendor: str, argv: list[str], problem: str) -> None:
+    """Protocol 1 exits 0 once its object is written (CONTRACT §7); the NDJSON answer keeps
+    exit 2, and a person at a terminal gets the usage error alone."""
+    import uuid
+
+    from normalize.assembler import fail_before_launch
+    from normalize.emit import make_emitter
+
+    message = f"The command line could not be used: {problem.rstrip('.')}."
+    if _wants_protocol_1(argv):
+        emitter = make_emitter("codex-lab-v1")
+    elif sys.stdout.isatty():
+        return
+    else:
+        emitter = make_emitter("ndjson")
+    result, code = fail_before_launch(emitter, provider=vendor, thread_id=str(uuid.uuid4()), kind="bad_request",
+                                      message=message)
+    if emitter.close(result, code) == 0:
+        sys.stdout.flush()
+        sys.exit(0)
+
+
+# A host writes its request as soon as the shim starts; one that leaves stdin open without
+# writing (a prompt on the command line) must not make a refusal hang.
+_STDIN_WAIT_S = 5.0
+
+
+def _read_stdin_briefly() -> bytes:
+    import os
+    import select
+    import time
+
+    try:
+        if os.isatty(0):
+            return b""
+        chunks: list[bytes] = []
+        deadline = time.monotonic() + _STDIN_WAIT_S
+        while (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([0], [], [], left)
+            if not ready:
+                break
+            chunk = os.read(0, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except (OSError, ValueError):
+        return b""
+
+
+def _wants_protocol_1(argv: list[str]) -> bool:
+    """`--emit codex-lab-v1` (or `--emit=codex-lab-v1`) anywhere before `--`, or a protocol-1
+    request on stdin (a cut-short one included: normalize.request says which it is)."""
+    words = argv[: argv.index("--")] if "--" in argv else argv
+    for i, word in enumerate(words):
+        if word == "--emit=codex-lab-v1" or (word == "--emit" and words[i + 1:i + 2] == ["codex-lab-v1"]):
+            return True
+    from normalize.request import BadRequest, parse_request
+
+    stdin = _read_stdin_briefly()
+    if not stdin:
+        return False
+    try:
+        return parse_request(stdin).protocol_version == 1
+    except BadRequest as exc:
+        return exc.protocol_version == 1
 
 
 def toolkit_main() -> None:

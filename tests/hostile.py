@@ -107,3 +107,30 @@ odd_numbers = st.one_of(
                      "123456789012345678901234567890", "0.1e99999")),
     st.integers(min_value=2**64, max_value=2**200).map(str),
 )
+
+
+def _cut(data: bytes, at: int) -> bytes:
+    return data[: max(1, min(at, len(data) - 1))]
+
+
+_REQUEST = b'{"protocol_version":1,"cwd":"/tmp","message":"Fix the tests"}'
+
+# Stdin instead of a clean request: NUL bytes, UTF-16/32 with and without a byte-order mark,
+# JSON cut short or with a trailing comma, bytes that are not UTF-8, text that only opens with
+# a brace. Each must give a completed run or a bad_request, never a traceback.
+hostile_stdin = st.one_of(
+    st.builds(_cut, st.just(_REQUEST), st.integers(1, len(_REQUEST))),
+    st.sampled_from((
+        b'{"protocol_version": 2, "message": "hi",}',
+        b'{"message": "a\\u0000b"}',
+        b'{"message": "\\ud800"}',
+        b"hello\x00world",
+        b"{placeholder} text",
+        b"{}",
+    )),
+    st.builds(lambda text, codec: text.encode(codec), st.text(min_size=1, max_size=20),
+              st.sampled_from(("utf-16", "utf-16-le", "utf-32", "utf-8-sig"))),
+    non_utf8_bytes,
+    st.builds(lambda head, tail: head + tail, st.sampled_from((b"{", b'{"', b'{"protocol_version":1,', b"\xef\xbb\xbf{")),
+              st.binary(max_size=32)),
+)

@@ -3,8 +3,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import typer
+from hostile import option_like
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from normalize import records
 from shims import app as shim_app
@@ -141,3 +146,34 @@ def test_normalize_numbers_are_ascii_as_click_reads_them(tmp_path):
     (tmp_path / "out").write_bytes(b"")
     assert parse_normalize_args(["claude", "--stdout", str(tmp_path / "out"), "--exit-code", "٣"]) is None
     assert parse_normalize_args(["claude", "--stdout", str(tmp_path / "out"), "--exit-code", "3"])["exit_code"] == 3
+
+
+# ----------------------------------------------------------------- option-like values (issue 13)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flag=st.sampled_from(("--model", "--resume", "--cwd", "--prompt")), value=option_like, eq=st.booleans())
+def test_an_option_like_value_is_that_flags_value_on_both_paths(flag, value, eq, monkeypatch):
+    """Whichever parser takes it, `--model --yolo` sets the model to "--yolo" (the run then
+    refuses it, naming --model) rather than switching anything on."""
+    argv = [f"{flag}={value}"] if eq else [flag, value]
+    if flag != "--prompt":
+        argv.append("x")
+    field = VALUE_FLAGS[flag][0]
+    fields = parse_run_args(argv)
+    if fields is not None:
+        assert fields[field] == value
+    if value.startswith("--") and value.partition("=")[0] in ("--help", "--version", "--preflight") and not eq:
+        return  # click reads these eagerly wherever they are
+    expected = str(Path(value)) if flag == "--cwd" else value  # typer's Path tidies slashes
+    assert getattr(through_typer(argv, monkeypatch), field) == expected
+
+
+@pytest.mark.parametrize("vendor", ["claude", "gemini", "agy", "fake"])
+def test_help_through_the_program(vendor):
+    import subprocess
+
+    from conftest import shim_path
+
+    proc = subprocess.run([shim_path(vendor), "--help"], capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0 and b"Usage: shim-" in proc.stdout and b"--vendor-bin" in proc.stdout, proc.stderr

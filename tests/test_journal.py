@@ -74,7 +74,7 @@ def test_a_run_is_journaled_completely_and_privately(fake_env, tmp_path):
     assert json.loads((run / "request.json").read_text()) == request
     meta = json.loads((run / "meta.json").read_text())
     assert meta["status"] == "finished" and meta["provider"] == "fake" and meta["cwd"] == str(tmp_path)
-    assert meta["argv"][:3] == [FAKE_VENDOR, "-p", "Say hello"]
+    assert meta["argv"][:2] == [FAKE_VENDOR, "--prompt=Say hello"]
     assert "PATH" in meta["env_names"] and all("=" not in n for n in meta["env_names"])
     assert [a["exit"]["exit_code"] for a in meta["replay"]["attempts"]] == [0]
     # the vendor's bytes, with one timing record per chunk that added up to them

@@ -197,3 +197,23 @@ def test_out_of_range_fields_are_bad_requests(field, value):
 
 def test_boolean_protocol_version_is_a_bad_request():
     bad(req(protocol_version=True, message="hi"))
+
+
+# ---------------------------------------------------------------- values bound for a vendor's argv
+
+
+@pytest.mark.parametrize(("field", "value"), [("model", "--yolo"), ("model", "-m"), ("resume", {"session_id": "-y"}),
+                                              ("model", "a\u0000b"), ("model", "  ")])
+def test_request_values_a_vendor_would_misread_are_bad_requests(field, value):
+    e = bad(req(protocol_version=1, message="hi", **{field: value}))
+    assert f"`{field}" in e.message and e.protocol_version == 1
+
+
+def test_an_empty_model_still_means_the_vendors_default():
+    assert parse_request(req(message="hi", model="")).model == ""
+
+
+@pytest.mark.parametrize("value", ["claude-opus-5-5", "gemini-2.5-pro", "Gemini 3.5 Flash (Low)", "sess-42", "a-b--c"])
+def test_ordinary_models_and_sessions_pass(value):
+    spec = parse_request(req(message="hi", model=value, resume={"session_id": value}))
+    assert (spec.model, spec.resume_session) == (value, value)

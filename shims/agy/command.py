@@ -11,10 +11,17 @@ import os
 import re
 import subprocess
 
+import orjson
+
 from normalize.request import RunSpec
 from shims.runtime.spawn import Launch
 
 STRUCTURED_SINCE = (1, 1, 8)
+# `--input-format stream-json`: user turns as NDJSON on stdin (agy.md §3, §4.1). agy has no
+# prompt file, so it is the only way in for a prompt too long for argv.
+STREAM_INPUT_SINCE = (1, 1, 15)
+# Beyond this the prompt goes through stdin: Linux caps one argv string at 128 KiB.
+ARGV_PROMPT_MAX = 64 * 1024
 MODES_SINCE = (1, 1, 0)
 PIPES_WORK_SINCE = (1, 1, 1)
 # Without a shim deadline agy still gets one: since 1.2.6 its own default is unlimited and it
@@ -89,15 +96,30 @@ def build_launch(spec: RunSpec, program: str, *, pty: bool = False, version: tup
     # Under a pseudo-terminal agy is read as a screen: text output (it draws its TUI only there).
     structured = not pty and (version is None or version >= STRUCTURED_SINCE)
     fmt = "stream-json" if structured else "text"
-    argv = [program, f"--prompt={spec.prompt}"]
+    stdin_data = b""  # a closed pipe: /dev/null made some builds wait for an OAuth answer
+    if len(spec.prompt.encode()) <= ARGV_PROMPT_MAX:
+        argv = [program, f"--prompt={spec.prompt}"]  # one word: a prompt starting with "-" stays a prompt
+    else:
+        if not structured or (version is not None and version < STREAM_INPUT_SINCE):
+            have = f"agy {'.'.join(map(str, version))}" if version is not None else "agy"
+            raise ValueError(
+                f"The prompt is {len(spec.prompt.encode())} bytes: too long for agy's command line (Linux takes "
+                f"128 KiB per argument), and {have}{' under a pseudo-terminal' if pty else ''} cannot read it from "
+                "stdin (--input-format stream-json needs agy 1.1.15 and a pipe); shorten the prompt or update agy."
+            )
+        # One user turn on stdin, then EOF: agy runs that turn and exits (agy.md §4.1).
+        turn = {"event": "user", "message": {"role": "user", "content": spec.prompt}}
+        stdin_data = orjson.dumps(turn) + b"\n"
+        argv = [program, "--prompt=", "--input-format=stream-json"]
     if structured:
         argv += ["--output-format", "stream-json"]
-    argv += ["--print-timeout", print_timeout(spec)]
+    argv += [f"--print-timeout={print_timeout(spec)}"]
+    # `--flag=value`, one argv word each: a value is never read as a flag of its own.
     if spec.model:
-        argv += ["--model", spec.model]
+        argv.append(f"--model={spec.model}")
     if spec.resume_session:
-        argv += ["--conversation", spec.resume_session]
-    argv += ["--add-dir", spec.cwd]
+        argv.append(f"--conversation={spec.resume_session}")
+    argv.append(f"--add-dir={spec.cwd}")
     if spec.mode:
         if spec.mode == "write" and version is not None and version < MODES_SINCE:
             raise ValueError(
@@ -112,7 +134,7 @@ def build_launch(spec: RunSpec, program: str, *, pty: bool = False, version: tup
         env=env,
         cwd=spec.cwd,
         pty=pty,
-        stdin_data=b"",  # a closed pipe: /dev/null made some builds wait for an OAuth answer
+        stdin_data=stdin_data,
         output_format=fmt,
         pty_size=PTY_SIZE,
         min_sigint_grace_s=SIGINT_GRACE_S,

@@ -68,10 +68,13 @@ def mode_args(mode: str | None) -> list[str]:
 
 def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
     argv = [program, "-p", "--output-format", "stream-json", "--verbose"]
+    # `--flag=value`, one argv word: commander reads a separate word that starts with "-" as an
+    # option after --resume (its value is optional), so `--resume --allowedTools=Bash` would
+    # grant Bash. The shim also refuses such values before launch (normalize.request).
     if spec.model:
-        argv += ["--model", spec.model]
+        argv.append(f"--model={spec.model}")
     if spec.resume_session:
-        argv += ["--resume", spec.resume_session]
+        argv.append(f"--resume={spec.resume_session}")
     argv += mode_args(spec.mode)
     if spec.max_cost_usd:
         argv += ["--max-budget-usd", f"{spec.max_cost_usd:g}"]

@@ -14,15 +14,22 @@ MODES = {"read-only": ["--mode", "read-only"], "write": ["--mode", "write"], "fu
 # Where a run's cost comes from, for the spend cap: the fake reports cost_usd.
 COST_SOURCE = "vendor"
 
+# Beyond this the prompt goes through stdin (--prompt-stdin): Linux caps one argv string at 128 KiB.
+ARGV_PROMPT_MAX = 64 * 1024
+
+
 def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
-    argv = [program, "-p", spec.prompt, "--output", "stream-json"]
+    prompt = spec.prompt.encode()
+    big = len(prompt) > ARGV_PROMPT_MAX and not pty  # a pty has no stdin to carry it
+    # Values as `--flag=value`, one argv word each: never read as an option of their own.
+    argv = [program, "--prompt-stdin" if big else f"--prompt={spec.prompt}", "--output", "stream-json"]
     if spec.mode:
         argv += MODES[spec.mode]
     if spec.model:
-        argv += ["--model", spec.model]
+        argv.append(f"--model={spec.model}")
     if spec.resume_session:
-        argv += ["--resume", spec.resume_session]
-    return Launch(argv=argv, env=dict(os.environ), cwd=spec.cwd, pty=pty)
+        argv.append(f"--resume={spec.resume_session}")
+    return Launch(argv=argv, env=dict(os.environ), cwd=spec.cwd, pty=pty, stdin_data=prompt if big else None)
 
 
 MODE_NOTES: dict[str, str] = {mode: "echoed to the fake CLI" for mode in MODES}

@@ -15,6 +15,7 @@ from shims.runtime.scratch import make_private_dir
 from shims.runtime.spawn import Launch
 
 ARGV_PROMPT_MAX = 64 * 1024
+PROMPT_PIPE_SIZE = 1 << 20
 
 # Settings every run imposes: no telemetry, no usage statistics, no update checks, and at most
 # 2 API attempts instead of 10 (about four silent minutes of retries), so the shim's deadline
@@ -106,19 +107,27 @@ def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
     scratch = make_private_dir("shim-gemini-", env)
 
     argv = [program, "-o", "stream-json", "--skip-trust"]
+    # `--flag=value`, one argv word: yargs reads a separate word that starts with "-" as an
+    # option (`-m --yolo` would be a model-less -m and yolo mode). The shim also refuses such
+    # values before launch (normalize.request).
     if spec.model:
-        argv += ["-m", spec.model]
+        argv.append(f"--model={spec.model}")
     if spec.resume_session:
-        argv += ["--resume", spec.resume_session]
+        argv.append(f"--resume={spec.resume_session}")
     if spec.mode:
         argv += MODES[spec.mode]
     stdin_data = None
+    pipe_size = 0
     if len(spec.prompt.encode()) <= ARGV_PROMPT_MAX:
         argv.append(f"--prompt={spec.prompt}")  # one argument: a prompt starting with "-" stays a prompt
     else:
         # Piped stdin becomes the prompt, followed by "\n\n" and the -p text (gemini.md §2).
         stdin_data = spec.prompt.encode()
         argv.append("--prompt=")
+        # Gemini echoes the prompt as one stream-json line and exits without waiting for its
+        # stdout to drain: behind a 64 KiB pipe the rest of that line and the result were lost
+        # (tests/test_argv_injection.py). 1 MiB is the unprivileged maximum.
+        pipe_size = PROMPT_PIPE_SIZE
     env.update(
         {
             "GEMINI_CLI_HOME": home,
@@ -138,6 +147,7 @@ def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
         cwd=spec.cwd,
         pty=pty,
         stdin_data=stdin_data,
+        stdout_pipe_size=pipe_size,
         scratch_dir=scratch,
         env_names_added=["GEMINI_CLI_HOME", "TMPDIR", "TERM", "NO_COLOR", "GEMINI_CLI_NO_RELAUNCH"],
     )

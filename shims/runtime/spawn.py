@@ -50,6 +50,9 @@ class Launch:
     output_format: str = "stream-json"
     # The pseudo-terminal's size (rows, cols) when `pty`: wide, so lines are not wrapped.
     pty_size: tuple[int, int] = (60, 250)
+    # Bytes the stdout pipe should hold (pipe mode; 0 = the kernel's 64 KiB): a vendor that
+    # exits with output still queued behind a full pipe loses it (Gemini echoing a big prompt).
+    stdout_pipe_size: int = 0
 
 
 class VendorProcess:
@@ -94,6 +97,11 @@ class VendorProcess:
                     close_fds=True,
                 )
                 self.stdout_fd = self._popen.stdout.fileno()
+                if launch.stdout_pipe_size:
+                    try:  # before the vendor can write: it reads its stdin first
+                        fcntl.fcntl(self.stdout_fd, fcntl.F_SETPIPE_SZ, launch.stdout_pipe_size)
+                    except OSError:
+                        pass  # over /proc/sys/fs/pipe-max-size or the user's pipe quota: the default
         except FileNotFoundError as exc:
             raise LaunchError(f"{launch.argv[0]}: not found", missing=True) from exc
         except PermissionError as exc:

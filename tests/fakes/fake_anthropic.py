@@ -224,6 +224,12 @@ SCENARIOS: dict[str, Callable[[Ctx], Answer]] = {
         "Let me check the environment.", "Bash",
         lambda c: {"command": 'echo "key=$ANTHROPIC_API_KEY"', "description": "Print the key"},
         "The command printed the key."),
+    # A shell command that leaves a marker file: it must not run unless the mode allows shell
+    # commands (the argument-injection tests: a hostile value must not grant it).
+    "marker": tool_round_trip(
+        "Let me leave a marker.", "Bash",
+        lambda c: {"command": "echo injected > injected-marker.txt", "description": "Write a marker"},
+        "Done."),
     "thinking": _thinking,
     "long": _long,
     "slow": _slow,

@@ -223,6 +223,10 @@ SCENARIOS: dict[str, Callable[[int], Answer]] = {
     "thoughts": _thoughts,
     "shell": tool_round_trip("run_shell_command", {"command": "echo hello-from-shell", "description": "print a greeting"},
                              "The command printed hello-from-shell.", intro="Let me run that."),
+    # A shell command that leaves a marker file: declared to the model only in yolo mode, so it
+    # must not run unless a hostile value smuggled yolo in (the argument-injection tests).
+    "marker": tool_round_trip("run_shell_command", {"command": "echo injected > injected-marker.txt",
+                                                     "description": "write a marker"}, "Done."),
     "read": tool_round_trip("read_file", {"file_path": "README.md"}, "The README says hello."),
     "readmissing": tool_round_trip("read_file", {"file_path": "nope.txt"}, "The file nope.txt does not exist."),
     "write": tool_round_trip("write_file", {"file_path": "created-by-gemini.txt", "content": "hello\n"},

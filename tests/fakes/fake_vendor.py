@@ -114,11 +114,13 @@ class Args:
     model: str = DEFAULT_MODEL
     resume: str | None = None
     version: bool = False
+    prompt_stdin: bool = False
 
 
 def parse_args(argv: list[str]) -> Args:
     """Pick out the few flags we know; everything else is ignored on purpose,
-    because shims pass vendor-specific flags the fake need not understand."""
+    because shims pass vendor-specific flags the fake need not understand. `--prompt-stdin`
+    reads the prompt from stdin to EOF (for prompts too long for one argv string)."""
     args = Args()
     valued = {"-p": "prompt", "--prompt": "prompt", "--model": "model", "-m": "model", "--resume": "resume"}
     i = 0
@@ -126,6 +128,8 @@ def parse_args(argv: list[str]) -> Args:
         arg = argv[i]
         if arg == "--version":
             args.version = True
+        elif arg == "--prompt-stdin":
+            args.prompt_stdin = True
         elif arg in valued and i + 1 < len(argv):
             setattr(args, valued[arg], argv[i + 1])
             i += 1
@@ -398,6 +402,8 @@ def main(argv: list[str]) -> int:
     if args.version:
         emit(1, f"fake-vendor {VERSION}\n".encode())
         return 0
+    if args.prompt_stdin:
+        args.prompt = sys.stdin.buffer.read().decode("utf-8", "surrogateescape")
     bad = {b.strip() for b in os.environ.get("FAKE_VENDOR_MISBEHAVE", "").split(",") if b.strip()}
     setup_signals(bad)
     record_pids([os.getpid()])
