@@ -23,7 +23,7 @@ from shims.digests import blake2b
 from shims.jsonline import as_count as _int
 from shims.jsonline import as_str as _str
 from shims.jsonline import as_text as _text
-from shims.jsonline import read_object
+from shims.jsonline import Repaired, Repairs, read_document, read_object
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
@@ -58,6 +58,7 @@ class ClaudeParser:
         self._rejected_quota: dict[str, Any] | None = None
         self._saw_result = False
         self._last_text: str | None = None
+        self.repairs = Repairs()
 
     # ------------------------------------------------------------------ lines
 
@@ -65,6 +66,8 @@ class ClaudeParser:
         msg = read_object(line)
         if not isinstance(msg, dict):
             return [msg] if msg else []
+        if type(msg) is Repaired:
+            self.repairs.note(msg)
         kind = msg.get("type")
         if kind == "assistant":
             return self._assistant(msg)
@@ -83,6 +86,9 @@ class ClaudeParser:
         return [o.VendorInfo({"last_unknown_type": str(kind)})]
 
     def finish(self, exit: o.ExitInfo) -> list[o.Observation]:
+        return [*self.repairs.observations("Claude"), *self._finish(exit)]
+
+    def _finish(self, exit: o.ExitInfo) -> list[o.Observation]:
         if self._saw_result or exit.cancelled or exit.timed_out:
             return []
         failure = classify_stderr(exit.stderr_tail)
@@ -439,12 +445,14 @@ class ClaudeJsonParser:
         raw = b"\n".join(self._chunks).strip()
         out: list[o.Observation] = []
         if raw:
-            try:
-                doc = orjson.loads(raw)
-            except orjson.JSONDecodeError:
+            found = read_document(raw)
+            if found is None:
                 # claude-code#77112: json output cut at 64 KiB on a pipe.
                 doc = None
                 out.append(o.Unparsed("json output is not one complete JSON document"))
+            else:
+                doc = found[0]
+                self._stream.repairs.note_document(*found[1:])
             messages = doc if isinstance(doc, list) else [doc] if isinstance(doc, dict) else []
             for msg in messages:
                 if isinstance(msg, dict):

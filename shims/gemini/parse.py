@@ -16,7 +16,7 @@ from shims.gemini.prices import PRICES, cost_usd
 from shims.jsonline import as_count as _int
 from shims.jsonline import as_str as _str
 from shims.jsonline import as_text as _text
-from shims.jsonline import read_object
+from shims.jsonline import Repaired, Repairs, read_document, read_object
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
@@ -48,11 +48,14 @@ class GeminiParser:
         self._last_error: str | None = None
         self._saw_result = False
         self._result_error: str | None = None  # classified at the end, with the exit code
+        self._repairs = Repairs()
 
     def feed(self, line: bytes) -> list[o.Observation]:
         msg = read_object(line)
-        if type(msg) is not dict:  # orjson makes plain dicts; the rest is None or Unparsed
-            return [msg] if msg else []
+        if type(msg) is not dict:  # orjson makes plain dicts; the rest is None, Unparsed or Repaired
+            if type(msg) is not Repaired:
+                return [msg] if msg else []
+            self._repairs.note(msg)
         kind = msg.get("type")
         if kind == "message":
             # Nearly every line is a delta of the answer: handled here, not one call deeper.
@@ -81,6 +84,9 @@ class GeminiParser:
         return [o.VendorInfo({"last_unknown_type": str(kind)})]
 
     def finish(self, exit: o.ExitInfo) -> list[o.Observation]:
+        return [*self._repairs.observations("Gemini"), *self._finish(exit)]
+
+    def _finish(self, exit: o.ExitInfo) -> list[o.Observation]:
         if self._result_error is not None and not (exit.cancelled or exit.timed_out):
             # The exit code (an HTTP status mod 256) sharpens what the message alone says.
             return [classify_message(self._result_error, exit.exit_code)]
@@ -340,8 +346,13 @@ class GeminiJsonParser:
         return []
 
     def finish(self, exit: o.ExitInfo) -> list[o.Observation]:
+        repairs = Repairs()
+        out = self._finish(exit, repairs)
+        return [*repairs.observations("Gemini"), *out]
+
+    def _finish(self, exit: o.ExitInfo, repairs: Repairs) -> list[o.Observation]:
         raw = b"\n".join(self._chunks).strip()
-        doc = _json_doc(raw)
+        doc = _json_doc(raw, repairs)
         if doc is None:
             if exit.cancelled or exit.timed_out:
                 return []
@@ -409,14 +420,15 @@ class GeminiTextParser:
         return [*out, failure] if failure else out
 
 
-def _json_doc(raw: bytes | str) -> dict[str, Any] | None:
+def _json_doc(raw: bytes | str, repairs: Repairs | None = None) -> dict[str, Any] | None:
     if not raw:
         return None
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+    found = read_document(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw)
+    if found is None:
         return None
-    return doc if isinstance(doc, dict) else None
+    if repairs is not None:
+        repairs.note_document(*found[1:])
+    return found[0] if isinstance(found[0], dict) else None
 
 
 def _last_json_block(text: str) -> str:

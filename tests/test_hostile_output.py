@@ -1,0 +1,189 @@
+"""Hostile vendor output and vendor misreports (issue 13, "Bad input").
+
+Every test here is an attack on the translation: a line orjson refuses (numbers outside 64-bit
+or float range, lone UTF-16 surrogates, invalid UTF-8, nesting past 1024 levels), a line of
+hundreds of MB, and the vendor behaviours the shim used to misreport. Whatever the vendor
+prints, the run is classified from what it means and the `result` line is printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import orjson
+import pytest
+from conftest import ROOT, shim_path
+from streamcheck import check_stream, parse_stream
+
+from shims.recording import replay_events
+
+GOLDEN = ROOT / "golden"
+LONE = "\\ud83d"  # JavaScript's JSON.stringify of an emoji cut in half
+BIG = {"2**70": str(2**70), "2**64": str(2**64), "1e400": "1e400", "-1e400": "-1e400", "NaN": "NaN",
+       "Infinity": "Infinity", "huge": "9" * 5000}
+
+
+def hostile(doc: object) -> bytes:
+    """JSON text of `doc` where the strings "<num:NAME>" become the raw numbers of BIG and
+    "<lone>" a lone surrogate escape: what JSON.stringify or a Go encoder may write, and no
+    Python or orjson encoder will."""
+    text = json.dumps(doc)
+    for name, raw in BIG.items():
+        text = text.replace(f'"<num:{name}>"', raw)
+    return text.replace("<lone>", LONE).encode()
+
+
+def replay(vendor: str, stdout: bytes, *, fmt: str = "stream-json", stderr: bytes = b"", exit_code: int | None = 0):
+    lines: list[bytes] = []
+    _, result, code = replay_events(vendor, stdout, stderr, exit_code=exit_code, fmt=fmt,
+                                    sink=lambda _e, line: lines.append(bytes(line)))
+    events = parse_stream(b"".join(line + b"\n" for line in lines))
+    assert check_stream(events, code) == result
+    return events, result, code
+
+
+def golden_lines(vendor: str, case: str) -> list[bytes]:
+    return (GOLDEN / vendor / case / "native.stdout").read_bytes().splitlines()
+
+
+def errors(events) -> list[str]:
+    return [e["item"]["message"] for e in events if e["type"] == "item.completed" and e["item"]["type"] == "error"]
+
+
+# ---------------------------------------------------------------- numbers and surrogates
+
+
+def _claude_result() -> bytes:
+    lines = golden_lines("claude", "plain")
+    doc = orjson.loads(lines[-1])
+    doc["result"] = "Hello <lone> from the fake model."
+    doc["total_cost_usd"] = "<num:1e400>"
+    doc["usage"]["input_tokens"] = "<num:2**70>"
+    doc["usage"]["output_tokens"] = -1
+    model = next(iter(doc["modelUsage"].values()))
+    model.update(inputTokens="<num:huge>", outputTokens="<num:2**64>", costUSD="<num:NaN>",
+                 cacheReadInputTokens=2**64 - 1, cacheCreationInputTokens=2**63)
+    return b"\n".join([*lines[:-1], hostile(doc)]) + b"\n"
+
+
+def _gemini_result() -> bytes:
+    lines = golden_lines("gemini", "plain")
+    delta = orjson.loads(lines[2])
+    delta["content"] = "Hello <lone>"
+    doc = orjson.loads(lines[-1])
+    doc["stats"].update(total_tokens="<num:2**70>", input_tokens=2**64 - 1, output_tokens="<num:1e400>",
+                        cached="<num:-1e400>")
+    doc["stats"]["models"]["gemini-2.5-flash"].update(total_tokens="<num:Infinity>", input_tokens=2**64 - 1)
+    return b"\n".join([*lines[:2], hostile(delta), *lines[3:-1], hostile(doc)]) + b"\n"
+
+
+def _agy_result() -> bytes:
+    lines = golden_lines("agy", "plain")
+    doc = orjson.loads(lines[-1])
+    doc["result"]["response"] = "Hello <lone> from the agy simulator.\n"
+    doc["result"]["usage"].update(input_tokens="<num:2**70>", output_tokens=2**64 - 1, total_tokens="<num:1e400>",
+                                  thinking_tokens=-1)
+    doc["result"]["duration_seconds"] = "<num:NaN>"
+    # agy's json output is only this envelope: the answer must come from it.
+    return hostile(doc["result"]) + b"\n"
+
+
+def _fake_result() -> bytes:
+    lines = golden_lines("fake", "basic")
+    usage = {"type": "usage", "input_tokens": "<num:2**70>", "cache_read": 2**64 - 1, "cache_write": 2**63,
+             "output_tokens": "<num:1e400>", "reasoning": -1, "cost_usd": "<num:NaN>", "model": "fake-model-1"}
+    result = {"type": "result", "ok": True, "text": "Hello <lone>"}
+    return b"\n".join([*lines[:-2], hostile(usage), hostile(result)]) + b"\n"
+
+
+@pytest.mark.parametrize(("vendor", "fmt", "stdout", "final"), [
+    ("claude", "stream-json", _claude_result, "Hello \ufffd from the fake model."),
+    ("gemini", "stream-json", _gemini_result, "Hello \ufffdthe fake Gemini server."),
+    ("agy", "json", _agy_result, "Hello \ufffd from the agy simulator.\n"),
+    ("fake", "stream-json", _fake_result, "Hello \ufffd"),
+], ids=["claude", "gemini", "agy", "fake"])
+def test_a_result_line_with_absurd_numbers_and_a_cut_emoji_still_completes(vendor, fmt, stdout, final):
+    """The result/usage line holds 2**70, 2**64, 1e400, NaN, Infinity, a 5000-digit integer and
+    -1, and the answer a lone surrogate: orjson refuses the line. It must be read tolerantly, so
+    the run is still `completed` with the answer (the surrogate as U+FFFD), usage holds only
+    counts any 64-bit reader takes, and the dropped numbers are said in an `error` item."""
+    events, result, code = replay(vendor, stdout(), fmt=fmt)
+    assert (result["status"], result["failure_kind"], code) == ("completed", None, 0), result["error"]
+    assert result["final_message"] == final
+    for k in ("input_tokens", "output_tokens", "total_tokens", "cached_input_tokens"):
+        assert isinstance(result["usage"][k], int) and 0 <= result["usage"][k] < 2**63
+    assert any("not strict JSON" in m and "outside the 64-bit or float range" in m for m in errors(events))
+    assert result["vendor"]["tolerant_lines"]["numbers_dropped"] >= 3
+
+
+def test_a_claude_success_with_in_range_but_absurd_counts_is_still_completed():
+    """orjson reads 2**64 - 1 (and turns 2**70 into a float): sums of such counts passed the
+    64-bit range that orjson can write. The run is completed and its result line printed."""
+    lines = golden_lines("claude", "plain")
+    doc = orjson.loads(lines[-1])
+    model = next(iter(doc["modelUsage"].values()))
+    model.update(inputTokens=2**64 - 1, outputTokens=2**64 - 1, cacheReadInputTokens=2**64 - 1, thinkingTokens=2**63)
+    doc["model_usage_since_last_result"] = doc["modelUsage"]
+    doc["usage"].update(input_tokens=2**64 - 1, output_tokens=2**64 - 1)
+    events, result, code = replay("claude", b"\n".join([*lines[:-1], orjson.dumps(doc)]) + b"\n")
+    assert (result["status"], code) == ("completed", 0)
+    assert result["final_message"] == "Hello from the fake model."
+
+
+# ---------------------------------------------------------------- deep nesting
+
+
+def _deep(n: int) -> str:
+    return "[" * n + "]" * n
+
+
+@pytest.mark.parametrize(("vendor", "case"), [("claude", "plain"), ("gemini", "plain"), ("agy", "plain"),
+                                              ("fake", "basic")])
+def test_a_deeply_nested_unused_field_does_not_hide_the_result(vendor, case):
+    """A 100 000-deep array in a field nobody reads (orjson stops at 1024 levels, the stdlib
+    scanner raises RecursionError): the result line still decides the run."""
+    lines = golden_lines(vendor, case)
+    last = lines[-1].rstrip()
+    assert last.endswith(b"}")
+    lines[-1] = last[:-1] + b',"unused":{"a":' + _deep(100_000).encode() + b"}}"
+    plain = replay(vendor, b"\n".join(golden_lines(vendor, case)) + b"\n")[1]
+    events, result, code = replay(vendor, b"\n".join(lines) + b"\n")
+    assert (result["status"], code) == ("completed", 0)
+    assert result["final_message"] == plain["final_message"]
+    assert result["usage"]["total_tokens"] == plain["usage"]["total_tokens"]
+    assert any("nested deeper than" in m for m in errors(events))
+
+
+def test_a_deeply_nested_field_does_not_hide_a_claude_failure():
+    """Classified from meaning: the usage-limit result of golden/claude/usage-limit-oauth keeps its
+    kind when the line also carries 5000 levels of nesting."""
+    case = "usage-limit-oauth"
+    meta = json.loads((GOLDEN / "claude" / case / "meta.json").read_text())
+    lines = golden_lines("claude", case)
+    i = max(i for i, line in enumerate(lines) if b'"type":"result"' in line)
+    lines[i] = lines[i].rstrip()[:-1] + b',"junk":' + _deep(5000).encode() + b"}"
+    plain = replay("claude", b"\n".join(golden_lines("claude", case)) + b"\n", exit_code=meta["exit_code"])[1]
+    result = replay("claude", b"\n".join(lines) + b"\n", exit_code=meta["exit_code"])[1]
+    assert (result["status"], result["failure_kind"]) == (plain["status"], plain["failure_kind"])
+    assert result["failure_kind"] == "quota_or_rate_limited"
+
+
+# ---------------------------------------------------------------- invalid UTF-8
+
+
+def test_agy_stream_json_with_invalid_utf8_keeps_every_fragment():
+    """A text fragment with bytes that are not UTF-8 was dropped whole (the answer lost its
+    start). It is read with U+FFFD for the bad bytes; nothing else is lost."""
+    lines = golden_lines("agy", "plain")
+    i = next(i for i, line in enumerate(lines) if b'"text_delta":"Hello' in line)
+    lines[i] = lines[i].replace(b'"text_delta":"Hello', b'"text_delta":"Hel\xff\xfelo')
+    events, result, code = replay("agy", b"\n".join(lines) + b"\n")
+    assert (result["status"], code) == ("completed", 0)
+    messages = [e["item"]["text"] for e in events if e["type"] == "item.completed"
+                and e["item"]["type"] == "agent_message"]
+    assert messages == ["Hel\ufffd\ufffdlo from the agy simulator.\n"]
+    assert result["vendor"]["tolerant_lines"]["lines_with_text_replaced"] == 1
+    assert not errors(events), "a replaced byte loses no figure: no error item"
