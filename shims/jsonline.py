@@ -23,8 +23,9 @@ if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
     from typing import Any
 
 # Below this depth the tolerant path keeps nothing: meaningful vendor fields sit a few levels
-# deep, and the stdlib scanner (like the walk below) must stay far from Python's recursion limit.
-DEEPEST_KEPT = 256
+# deep, the stdlib scanner must stay far from Python's recursion limit, and orjson writes only
+# 254 levels.
+DEEPEST_KEPT = 200
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what orjson reads and writes as an integer
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # A JSON string (escapes included) or a bracket: enough to measure nesting without parsing.

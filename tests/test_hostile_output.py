@@ -9,13 +9,10 @@ prints, the run is classified from what it means and the `result` line is printe
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-from pathlib import Path
 
 import orjson
 import pytest
-from conftest import ROOT, shim_path
+from conftest import ROOT
 from streamcheck import check_stream, parse_stream
 
 from shims.recording import replay_events
@@ -187,3 +184,44 @@ def test_agy_stream_json_with_invalid_utf8_keeps_every_fragment():
     assert messages == ["Hel\ufffd\ufffdlo from the agy simulator.\n"]
     assert result["vendor"]["tolerant_lines"]["lines_with_text_replaced"] == 1
     assert not errors(events), "a replaced byte loses no figure: no error item"
+
+
+# ---------------------------------------------------------------- what orjson reads but cannot write
+
+_MAX = 2**64 - 1  # the largest integer orjson reads as one; two of them make a sum it cannot write
+
+
+@pytest.mark.parametrize(("vendor", "fmt", "doc"), [
+    ("agy", "json", {"status": "SUCCESS", "response": "hi", "num_turns": 1,
+                     "usage": {"input_tokens": _MAX, "output_tokens": _MAX, "total_tokens": 1}}),
+    ("gemini", "json", {"response": "hi", "stats": {"models": {"m": {"tokens": {
+        "prompt": _MAX, "candidates": _MAX, "thoughts": _MAX, "total": 1}}}}}),
+    ("gemini", "stream-json", {"type": "result", "status": "success", "stats": {
+        "input_tokens": _MAX, "output_tokens": _MAX, "total_tokens": 1,
+        "models": {f"m{i}": {"input_tokens": _MAX} for i in range(3)}}}),
+], ids=["agy-json", "gemini-json", "gemini-stream-json"])
+def test_sums_of_counts_past_64_bits_still_print_the_result(vendor, fmt, doc):
+    """Found by this attack: the usage checks summed raw counts, a sum past 2**64 reached
+    `result.vendor.usage_mismatch`, and orjson raised while writing the `result` line: the
+    stream ended without it. The run is completed (the answer came), its line printed."""
+    answer = orjson.dumps({"type": "message", "role": "assistant", "content": "hi", "delta": True}) + b"\n"
+    stdout = (answer if fmt == "stream-json" else b"") + orjson.dumps(doc) + b"\n"
+    events, result, code = replay(vendor, stdout, fmt=fmt)
+    assert (result["status"], code) == ("completed", 0)
+    assert result["final_message"] == "hi"
+
+
+def test_tool_arguments_nested_deeper_than_orjson_writes_still_print():
+    """orjson reads 1024 levels but writes only 254: a Claude tool input nested 600 deep made
+    `encode_line` raise on the item, and nothing after it was printed."""
+    deep: object = "leaf"
+    for _ in range(600):
+        deep = {"a": deep}
+    lines = golden_lines("claude", "plain")
+    tool = {"type": "assistant", "message": {"id": "m-deep", "content": [
+        {"type": "tool_use", "id": "t-deep", "name": "mcp__x__y", "input": {"deep": deep}}]}}
+    text = json.dumps(tool).encode()  # orjson itself cannot write it
+    events, result, code = replay("claude", b"\n".join([*lines[:-1], text, lines[-1]]) + b"\n")
+    assert (result["status"], code) == ("completed", 0)
+    started = [e["item"] for e in events if e["type"] == "item.started" and e["item"]["type"] == "mcp_tool_call"]
+    assert started and started[0]["tool"] == "y"

@@ -12,6 +12,7 @@ import orjson
 
 from normalize import observe as o
 from normalize.failures import FailureKind as K
+from normalize.limits import writable
 from normalize.reconcile import cost_difference, differences, is_all_zero, mismatch_observations
 from normalize.usage import from_parts
 from shims.claude.errors import (
@@ -20,10 +21,10 @@ from shims.claude.errors import (
     quota_from_rate_limit_info,
 )
 from shims.digests import blake2b
+from shims.jsonline import Repaired, Repairs, read_document, read_object
 from shims.jsonline import as_count as _int
 from shims.jsonline import as_str as _str
 from shims.jsonline import as_text as _text
-from shims.jsonline import Repaired, Repairs, read_document, read_object
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
@@ -154,7 +155,11 @@ class ClaudeParser:
                     seen = self._seen_blocks[msg_id] = set()
                     if len(self._seen_blocks) > SEEN_MESSAGES:
                         del self._seen_blocks[next(iter(self._seen_blocks))]
-                digest = blake2b(orjson.dumps(block, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+                try:
+                    key = orjson.dumps(block, option=orjson.OPT_SORT_KEYS)
+                except orjson.JSONEncodeError:  # deeper than orjson writes (found by attack: 600 levels)
+                    key = orjson.dumps(writable(block), option=orjson.OPT_SORT_KEYS)
+                digest = blake2b(key, digest_size=16).digest()
                 if digest in seen:
                     continue
                 seen.add(digest)
@@ -458,7 +463,7 @@ class ClaudeJsonParser:
                 if isinstance(msg, dict):
                     if msg.get("type") == "result" and not any(isinstance(x, o.Session) for x in out):
                         out.append(o.Session(_str(msg.get("session_id"))))
-                    out.extend(self._stream.feed(orjson.dumps(msg)))
+                    out.extend(self._stream.feed(orjson.dumps(writable(msg))))
         out.extend(self._stream.finish(exit))
         return out
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 from normalize import observe as o
 from normalize.usage import from_parts
 from shims.fake.errors import classify_exit, failure_from_result
+from shims.jsonline import Repaired, Repairs, read_object
 from shims.jsonline import as_str as _str
 from shims.jsonline import as_text as _text
-from shims.jsonline import Repaired, Repairs, read_object
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs start-up time

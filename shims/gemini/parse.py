@@ -13,10 +13,10 @@ from normalize.reconcile import differences, mismatch_observations
 from normalize.usage import build_usage
 from shims.gemini.errors import classify_exit, classify_message
 from shims.gemini.prices import PRICES, cost_usd
+from shims.jsonline import Repaired, Repairs, read_document, read_object
 from shims.jsonline import as_count as _int
 from shims.jsonline import as_str as _str
 from shims.jsonline import as_text as _text
-from shims.jsonline import Repaired, Repairs, read_document, read_object
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
