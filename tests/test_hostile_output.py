@@ -9,10 +9,12 @@ prints, the run is classified from what it means and the `result` line is printe
 from __future__ import annotations
 
 import json
+import subprocess
 
 import orjson
+import procs
 import pytest
-from conftest import ROOT
+from conftest import ROOT, shim_path
 from streamcheck import check_stream, parse_stream
 
 from shims.recording import replay_events
@@ -225,3 +227,59 @@ def test_tool_arguments_nested_deeper_than_orjson_writes_still_print():
     assert (result["status"], code) == ("completed", 0)
     started = [e["item"] for e in events if e["type"] == "item.started" and e["item"]["type"] == "mcp_tool_call"]
     assert started and started[0]["tool"] == "y"
+
+
+# ---------------------------------------------------------------- misreports: Gemini
+
+
+# Recorded from the real Gemini CLI 0.61.0 given a 12 MB prompt on stdin (the shim passes
+# prompts over 64 KiB that way): it warns, echoes part of the prompt, and exits 0 with no result.
+_TRUNCATED_STDERR = (
+    b"Warning: Basic terminal detected (TERM=dumb). Visual rendering will be limited. For the best experience, use a "
+    b"terminal emulator with truecolor support.\n"
+    b"Ripgrep is not available. Falling back to GrepTool.\n"
+    b"Warning: stdin input truncated to 8388608 bytes.\n"
+)
+_TRUNCATED_STDOUT = (
+    b'{"type":"init","timestamp":"2026-12-02T06:26:18.740Z","session_id":"10ba41ce-0f0e-4bf9-a87b-201c21db4f53",'
+    b'"model":"gemini-2.5-flash"}\n'
+    b'{"type":"message","timestamp":"2026-12-02T06:26:18.752Z","role":"user","content":"word word word word'
+)
+
+
+@pytest.mark.parametrize("fmt", ["stream-json", "json", "text"])
+def test_gemini_that_read_part_of_a_huge_prompt_is_no_user_cancel(fmt):
+    """It was `cancelled` (130): an exit 0 without a result was taken for a signal, though
+    nobody sent one. The prompt was too large for Gemini's stdin: a bad request, said so."""
+    stdout = _TRUNCATED_STDOUT if fmt == "stream-json" else b""
+    _, result, code = replay("gemini", stdout, fmt=fmt, stderr=_TRUNCATED_STDERR)
+    assert (result["status"], result["failure_kind"], code) == ("failed", "bad_request", 2), result["error"]
+    assert "8388608 bytes" in result["error"] and "prompt" in result["error"]
+
+
+def test_gemini_that_answered_a_truncated_prompt_says_so():
+    """A run that did answer after the prompt was cut is still completed, with an error item."""
+    lines = golden_lines("gemini", "plain")
+    events, result, code = replay("gemini", b"\n".join(lines) + b"\n", stderr=_TRUNCATED_STDERR)
+    assert (result["status"], code) == ("completed", 0)
+    assert any("8388608 bytes" in m for m in errors(events))
+
+
+@pytest.mark.realcli
+@pytest.mark.slow
+def test_real_gemini_given_a_prompt_past_its_stdin_limit(mark, tmp_path):
+    """The real Gemini CLI against the fake API, a 12 MB prompt (through stdin, as the shim
+    passes prompts over 64 KiB): a bad request naming the limit, not a user cancel."""
+    from fakes.fake_gemini import FakeGemini
+    from fakes.gemini_env import GEMINI_BIN, gemini_env
+
+    work = tmp_path / "work"
+    work.mkdir()
+    request = orjson.dumps({"protocol_version": 2, "cwd": str(work), "message": "word " * 2_400_000})
+    with FakeGemini() as api:
+        env = {**gemini_env(api.base_url, tmp_path / "home", settings=False), procs.MARK_ENV: mark}
+        proc = subprocess.run([shim_path("gemini"), "--vendor-bin", str(GEMINI_BIN), "--model", "gemini-2.5-flash",
+                               "--emit", "ndjson"], input=request, env=env, cwd=work, capture_output=True, timeout=300)
+    result = check_stream(parse_stream(proc.stdout), proc.returncode)
+    assert (result["status"], result["failure_kind"], proc.returncode) == ("failed", "bad_request", 2), result["error"]
+    assert "8388608 bytes" in result["error"]

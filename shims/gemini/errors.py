@@ -62,6 +62,28 @@ def classify_message(message: str, exit_code: int | None) -> o.Failed:
     return o.Failed(K.PROVIDER_FAILED, f"Gemini failed: {_short(text) or 'no details given'}.")
 
 
+_STDIN_TRUNCATED = re.compile(r"stdin input truncated to (\d+) bytes")
+
+
+def stdin_truncated(stderr_tail: str) -> int | None:
+    """How many bytes of the prompt Gemini kept, when it cut a prompt given on stdin (8 MiB,
+    gemini.md §3): the shim passes prompts over 64 KiB that way."""
+    m = _STDIN_TRUNCATED.search(stderr_tail)
+    return int(m.group(1)) if m else None
+
+
+def truncated_prompt_failure(kept: int) -> o.Failed:
+    """Gemini 0.61 exits 0 without a result after cutting a huge prompt: no user cancel (no one
+    sent a signal) but a request too large for it."""
+    return o.Failed(K.BAD_REQUEST, f"The prompt is larger than Gemini reads from stdin: it kept only the first {kept} "
+                                   "bytes and ended without an answer; shorten the prompt.")
+
+
+def truncated_prompt_warning(kept: int) -> o.Warning:
+    return o.Warning(f"Gemini read only the first {kept} bytes of the prompt (its stdin limit): the answer is to a cut "
+                     "prompt.")
+
+
 def classify_exit(exit_code: int | None, stderr_tail: str) -> o.Failed | None:
     """No `result` line: failures before `init` print plain text on stderr and an exit code."""
     line = _last_meaningful(stderr_tail)

@@ -11,7 +11,13 @@ from normalize import observe as o
 from normalize.failures import FailureKind as K
 from normalize.reconcile import differences, mismatch_observations
 from normalize.usage import build_usage
-from shims.gemini.errors import classify_exit, classify_message
+from shims.gemini.errors import (
+    classify_exit,
+    classify_message,
+    stdin_truncated,
+    truncated_prompt_failure,
+    truncated_prompt_warning,
+)
 from shims.gemini.prices import PRICES, cost_usd
 from shims.jsonline import Repaired, Repairs, read_document, read_object
 from shims.jsonline import as_count as _int
@@ -84,7 +90,7 @@ class GeminiParser:
         return [o.VendorInfo({"last_unknown_type": str(kind)})]
 
     def finish(self, exit: o.ExitInfo) -> list[o.Observation]:
-        return [*self._repairs.observations("Gemini"), *self._finish(exit)]
+        return [*self._repairs.observations("Gemini"), *_with_truncation(exit, self._finish(exit))]
 
     def _finish(self, exit: o.ExitInfo) -> list[o.Observation]:
         if self._result_error is not None and not (exit.cancelled or exit.timed_out):
@@ -348,7 +354,7 @@ class GeminiJsonParser:
     def finish(self, exit: o.ExitInfo) -> list[o.Observation]:
         repairs = Repairs()
         out = self._finish(exit, repairs)
-        return [*repairs.observations("Gemini"), *out]
+        return [*repairs.observations("Gemini"), *_with_truncation(exit, out)]
 
     def _finish(self, exit: o.ExitInfo, repairs: Repairs) -> list[o.Observation]:
         raw = b"\n".join(self._chunks).strip()
@@ -410,6 +416,9 @@ class GeminiTextParser:
         return []
 
     def finish(self, exit: o.ExitInfo) -> list[o.Observation]:
+        return _with_truncation(exit, self._finish(exit))
+
+    def _finish(self, exit: o.ExitInfo) -> list[o.Observation]:
         text = b"\n".join(self._chunks).decode("utf-8", "replace").strip()
         out: list[o.Observation] = [o.Message(text)] if text else []
         if exit.cancelled or exit.timed_out:
@@ -418,6 +427,18 @@ class GeminiTextParser:
             return [*out, o.Completed()] if text else [o.Failed(K.CANCELLED, "Gemini stopped with no answer (signalled?).")]
         failure = classify_exit(exit.exit_code, exit.stderr_tail)
         return [*out, failure] if failure else out
+
+
+def _with_truncation(exit: o.ExitInfo, out: list[o.Observation]) -> list[o.Observation]:
+    """A prompt Gemini cut (stderr says so): a run that ended without an answer and without a
+    signal from the shim failed because of it (else it would pass for a cancel); one that
+    answered says the answer is to a cut prompt."""
+    kept = stdin_truncated(exit.stderr_tail) if not (exit.cancelled or exit.timed_out) else None
+    if kept is None:
+        return out
+    if any(type(ob) is o.Failed and ob.kind == K.CANCELLED for ob in out) and exit.exit_code == 0 and not exit.signal:
+        return [ob for ob in out if type(ob) is not o.Failed] + [truncated_prompt_failure(kept)]
+    return [truncated_prompt_warning(kept), *out]
 
 
 def _json_doc(raw: bytes | str, repairs: Repairs | None = None) -> dict[str, Any] | None:
