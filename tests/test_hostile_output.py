@@ -9,7 +9,9 @@ prints, the run is classified from what it means and the `result` line is printe
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 
 import orjson
 import procs
@@ -283,3 +285,45 @@ def test_real_gemini_given_a_prompt_past_its_stdin_limit(mark, tmp_path):
     result = check_stream(parse_stream(proc.stdout), proc.returncode)
     assert (result["status"], result["failure_kind"], proc.returncode) == ("failed", "bad_request", 2), result["error"]
     assert "8388608 bytes" in result["error"]
+
+
+# ---------------------------------------------------------------- misreports: agy
+
+_AGY_WRAPPER = """#!{python}
+import os, subprocess, sys
+AGY = {agy!r}
+if sys.argv[1:] == ["--version"]:
+    sys.stdout.buffer.write(b"agy version {version} \\xff\\xfe(build \\xc3)\\n")
+    sys.exit(0)
+p = subprocess.Popen([AGY, *sys.argv[1:]], stdout=subprocess.PIPE)
+for line in p.stdout:
+    sys.stdout.buffer.write(line.replace(b"simulator", b"simul\\xff\\xfetor"))
+    sys.stdout.buffer.flush()
+sys.exit(p.wait())
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("version", "final"), [
+    ("1.2.16", "Hello from the agy simul\ufffd\ufffdtor.\n"),  # stream-json
+    ("1.1.5", "Hello from the agy simul\ufffd\ufffdtor."),  # text: no --output-format yet
+])
+def test_agy_printing_invalid_utf8_is_classified_by_meaning(mark, tmp_path, version, final):
+    """The agy simulator behind a wrapper that puts bytes that are not UTF-8 into its
+    `--version` answer and its output. The version probe decoded strictly, the
+    UnicodeDecodeError (a ValueError) passed for a mode agy cannot honour: unsupported_mode,
+    nothing launched. Decoded with replacement, the run completes with its answer."""
+    wrapper = tmp_path / "agy"
+    wrapper.write_text(_AGY_WRAPPER.format(python=sys.executable,
+                                           agy=str(ROOT / "tests" / "fakes" / "agy" / "agy"), version=version))
+    wrapper.chmod(0o755)
+    home, work = tmp_path / "home", tmp_path / "work"
+    (home / ".gemini" / "antigravity-cli").mkdir(parents=True)
+    (home / ".gemini" / "antigravity-cli" / "antigravity-oauth-token").write_text('{"token": "fake"}')
+    work.mkdir()
+    env = {**os.environ, "HOME": str(home), "LANG": "C.UTF-8", "AGY_SIM_VERSION": version, procs.MARK_ENV: mark}
+    proc = subprocess.run([shim_path("agy"), "--vendor-bin", str(wrapper), "--emit", "ndjson", "say hello"],
+                          env=env, cwd=work, capture_output=True, timeout=120)
+    result = check_stream(parse_stream(proc.stdout), proc.returncode)
+    assert (result["status"], result["failure_kind"], proc.returncode) == ("completed", None, 0), result["error"]
+    assert result["final_message"] == final
