@@ -327,3 +327,31 @@ def test_agy_printing_invalid_utf8_is_classified_by_meaning(mark, tmp_path, vers
     result = check_stream(parse_stream(proc.stdout), proc.returncode)
     assert (result["status"], result["failure_kind"], proc.returncode) == ("completed", None, 0), result["error"]
     assert result["final_message"] == final
+
+
+# Each `-o text` failure recorded from the real Gemini CLI (golden/gemini/text-*) next to the
+# stream-json recording of the same fake-API scenario.
+_TEXT_TWINS = {"text-quota-daily": "quota-daily", "text-rate-limit-429": "rate-limit-429",
+               "text-unavailable-503": "unavailable-503", "text-server-500": "server-500",
+               "text-bad-key-400": "bad-key-400", "text-unauthenticated-401": "unauthenticated-401",
+               "text-forbidden-403": "forbidden-403", "text-connection-refused": "connection-refused",
+               "text-drop-abort": "drop-abort"}
+
+
+@pytest.mark.parametrize("case", sorted(_TEXT_TWINS))
+def test_gemini_text_failures_are_classified_as_stream_json_ones(case):
+    """`-o text` ends every API error with `An unexpected critical error occurred:[object
+    Object]` and exit 1: a daily quota, a refused connection and a cut stream were
+    provider_failed, and every message showed `[object Object]`. The error class and HTTP
+    status earlier on stderr decide, as `result.error` does in stream-json."""
+    def outcome(name):
+        meta = json.loads((GOLDEN / "gemini" / name / "meta.json").read_text())
+        folder = GOLDEN / "gemini" / name
+        stderr = (folder / "native.stderr").read_bytes() if (folder / "native.stderr").exists() else b""
+        return replay("gemini", (folder / "native.stdout").read_bytes(), fmt=meta["format"], stderr=stderr,
+                      exit_code=meta["exit_code"])[1]
+
+    text, stream = outcome(case), outcome(_TEXT_TWINS[case])
+    assert (text["status"], text["failure_kind"]) == (stream["status"], stream["failure_kind"]), text["error"]
+    assert (text["quota"] or {}).get("window") == (stream["quota"] or {}).get("window")
+    assert "[object Object]" not in text["error"]

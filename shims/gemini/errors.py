@@ -93,17 +93,41 @@ def classify_exit(exit_code: int | None, stderr_tail: str) -> o.Failed | None:
             return classify_message(line or hint, exit_code)
         return o.Failed(kind, f"{hint} ({line})" if line else hint)
     if exit_code == 1 and line:
-        # Text mode ends API errors with "An unexpected critical error occurred:[object Object]"
-        # and exit 1; the retry log above it still names the HTTP status.
-        statuses = [a or b for a, b in _STATUS_IN_LOG.findall(stderr_tail)]
-        if statuses and "[object Object]" in line:
-            status = int(statuses[-1])
-            return classify_message(f"HTTP {status} from the Gemini API ({line})", status % 256)
+        if _OBJECT_OBJECT in line:
+            # Text mode ends API errors with "An unexpected critical error occurred:[object
+            # Object]" and exit 1: the error class and message, and the HTTP status, are in the
+            # log above it (recorded: golden/gemini/text-*). Classified as stream-json's
+            # result.error is, the status standing in for the exit code it would have given.
+            text, status = api_error_in_log(stderr_tail)
+            if text or status:
+                return classify_message(text or f"HTTP {status} from the Gemini API",
+                                        status % 256 if status else None)
         return classify_message(line, exit_code)
     return None
 
 
-_STATUS_IN_LOG = re.compile(r"failed with status (\d{3})|\"code\":\s*(\d{3})")
+_OBJECT_OBJECT = "[object Object]"
+# "Error when talking to Gemini API Full report available at: /tmp/….json TerminalQuotaError: …"
+_API_ERROR_LINE = re.compile(r"Error when talking to Gemini API(?: Full report available at: \S+)? (.+)")
+# The HTTP status in the retry log and in the error objects Node prints (`status: 429`).
+_STATUS_IN_LOG = re.compile(r"failed with status (\d{3})|\"code\":\s*(\d{3})|^\s*status: (\d{3})\s*$", re.M)
+
+
+_ERROR_CLASS = re.compile(r"[\w$.]*(?:Error|Exception): ")
+
+
+def api_error_in_log(stderr_tail: str) -> tuple[str, int | None]:
+    """The last API error the CLI logged, spelt as stream-json's `result.error.message` spells
+    it (`[API Error: message]`: the class is left out, it says little: `RetryableQuotaError` is
+    also a 503), and the last HTTP status logged; ("", None) when there is neither."""
+    errors = _API_ERROR_LINE.findall(stderr_tail)
+    statuses = [int(a or b or c) for a, b, c in _STATUS_IN_LOG.findall(stderr_tail)]
+    text = ""
+    if errors:
+        message = errors[-1].strip()
+        m = _ERROR_CLASS.match(message)
+        text = f"[API Error: {message[m.end():] if m else message}]"[:2000]
+    return text, (statuses[-1] if statuses else None)
 
 
 def _http_status(text: str) -> int | None:
