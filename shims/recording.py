@@ -87,8 +87,9 @@ def run_recorded(
 
 
 def feed_lines(pipe: Pipeline, chunks: Iterable[bytes]) -> None:
-    """Recorded stdout to the pipeline, framed into lines as the live runtime frames them."""
-    framer = LineFramer()
+    """Recorded stdout to the pipeline, framed into lines as the live runtime frames them (with
+    the run's line cap)."""
+    framer = LineFramer(pipe.facts.max_line_bytes)
     for chunk in chunks:
         pipe.lines(framer.feed(chunk))
     pipe.lines(framer.finish())

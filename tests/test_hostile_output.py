@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import orjson
 import procs
@@ -355,3 +356,66 @@ def test_gemini_text_failures_are_classified_as_stream_json_ones(case):
     assert (text["status"], text["failure_kind"]) == (stream["status"], stream["failure_kind"]), text["error"]
     assert (text["quota"] or {}).get("window") == (stream["quota"] or {}).get("window")
     assert "[object Object]" not in text["error"]
+
+
+# ---------------------------------------------------------------- a line of hundreds of MB
+
+
+def test_a_line_past_the_cap_is_one_error_item_and_the_run_goes_on():
+    """A 3 MB tool result under a 1 MiB cap: not read, one non-fatal `error` item naming its
+    size, the rest of the run as without it; the framing of the line does not change that."""
+    from normalize import observe as o
+    from shims.pipeline import Facts
+    from shims.recording import run_recorded
+
+    lines = golden_lines("fake", "basic")
+    huge = orjson.dumps({"type": "tool_result", "id": "t1", "output": "x" * 3_000_000, "exit_code": 0})
+    stdout = b"\n".join([*lines[:3], huge, *lines[4:]]) + b"\n"
+    facts = Facts(provider="fake", thread_id="t", max_line_bytes=1 << 20)
+    events, result, code = run_recorded(facts, stdout, b"", o.ExitInfo(exit_code=0))
+    assert check_stream(events, code) == result
+    assert (result["status"], result["final_message"], code) == ("completed", "Hello! You said: Say hello", 0)
+    assert [m for m in errors(events) if "cap" in m] == [
+        f"fake printed a line of {len(huge)} bytes, more than the 1048576-byte cap ([journal] max_line_bytes): it "
+        "was not read; the journal keeps it whole."]
+    assert result["vendor"]["oversized_lines"] == 1
+
+
+def test_the_line_cap_is_checked_in_the_config_file(tmp_path, monkeypatch):
+    from shims.config import ConfigError, load_journal_settings
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[journal]\nmax_line_bytes = "8MiB"\n')
+    assert load_journal_settings(cfg).max_line_bytes == 8 * 1024 * 1024
+    cfg.write_text("[journal]\nmax_line_bytes = 100\n")
+    with pytest.raises(ConfigError, match="max_line_bytes"):
+        load_journal_settings(cfg)
+
+
+@pytest.mark.slow
+def test_a_300_mb_line_costs_bounded_memory_and_replays(fake_env, tmp_path):
+    """The fake vendor prints a tool result of 300 MB on one line; with `[journal]
+    max_line_bytes = "8MiB"` the shim's peak RSS stays bounded (it was about three times the
+    line), the run completes with an error item naming the size, the journal keeps every byte
+    and `shims replay --check` reproduces the printed events byte for byte."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[journal]\nmax_line_bytes = "8MiB"\n')
+    env = {**fake_env, "CODEX_SHIMS_CONFIG": str(cfg), "FAKE_VENDOR_MISBEHAVE": "huge-line",
+           "FAKE_VENDOR_HUGE_BYTES": str(300_000_000)}
+    probe = [sys.executable, str(ROOT / "tests" / "rss_probe.py")]
+    proc = subprocess.run([*probe, shim_path("fake"), "--vendor-bin", str(ROOT / "tests" / "fakes" / "fake_vendor.py"),
+                           "--emit", "ndjson", "hi"], stdin=subprocess.DEVNULL, capture_output=True,
+                          env={**os.environ, **env}, timeout=600)
+    peak_mb = int(proc.stderr.decode().strip().splitlines()[-1].split()[1]) / 1024
+    events = parse_stream(proc.stdout)
+    result = check_stream(events, proc.returncode)
+    assert result["status"] == "completed", result["error"]
+    assert peak_mb < 100, f"peak RSS {peak_mb:.0f} MB"
+    oversized = [m for m in errors(events) if "8388608-byte cap" in m]
+    assert len(oversized) == 1 and " of 3000000" in oversized[0]
+    run = Path(result["journal"])
+    assert (run / "vendor.stdout").stat().st_size > 300_000_000
+    assert json.loads((run / "meta.json").read_text())["attempts"][0]["facts"]["max_line_bytes"] == 8 * 1024 * 1024
+    replay_proc = subprocess.run([str(Path(sys.executable).parent / "shims"), "replay", run.name, "--check"],
+                                 capture_output=True, env={**os.environ, **env}, timeout=600)
+    assert replay_proc.returncode == 0, replay_proc.stdout.decode()[-2000:]
