@@ -63,6 +63,15 @@ def encode_line(event: dict[str, Any]) -> bytes:
     """One stream line (without newline), at most MAX_LINE_BYTES long, still valid under the
     schema: strings keep their tails, lists their last entries, and free-form values (tool
     arguments and results, vendor details) may be folded into a cut JSON text."""
+    try:
+        return _encode_line(event)
+    except RecursionError:
+        # Nested deeper than the walks below recurse (found by attack: a tool input of 1000
+        # levels, which orjson reads): cut to what orjson writes, then as usual.
+        return _encode_line(_writable(event, 0))
+
+
+def _encode_line(event: dict[str, Any]) -> bytes:
     if _has_huge_string(event):
         # A string this long can never fit: cut it before serializing it whole.
         event = _cut_strings(event, KEEP_BYTES, only_over=MAX_LINE_BYTES)

@@ -18,6 +18,8 @@ import orjson
 import procs
 import pytest
 from conftest import ROOT, shim_path
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from streamcheck import check_stream, parse_stream
 
 from shims.recording import replay_events
@@ -216,16 +218,15 @@ def test_sums_of_counts_past_64_bits_still_print_the_result(vendor, fmt, doc):
     assert result["final_message"] == "hi"
 
 
-def test_tool_arguments_nested_deeper_than_orjson_writes_still_print():
+@pytest.mark.parametrize("depth", [600, 1000])
+def test_tool_arguments_nested_deeper_than_orjson_writes_still_print(depth):
     """orjson reads 1024 levels but writes only 254: a Claude tool input nested 600 deep made
-    `encode_line` raise on the item, and nothing after it was printed."""
-    deep: object = "leaf"
-    for _ in range(600):
-        deep = {"a": deep}
+    the block's digest raise (the tool item was lost); at 1000 levels `encode_line`'s own walk
+    hit Python's recursion limit and the stream ended without its result line."""
+    deep = '{"a":' * depth + '"leaf"' + "}" * depth  # as text: no Python encoder nests that deep
     lines = golden_lines("claude", "plain")
-    tool = {"type": "assistant", "message": {"id": "m-deep", "content": [
-        {"type": "tool_use", "id": "t-deep", "name": "mcp__x__y", "input": {"deep": deep}}]}}
-    text = json.dumps(tool).encode()  # orjson itself cannot write it
+    text = ('{"type":"assistant","message":{"id":"m-deep","content":[{"type":"tool_use","id":"t-deep",'
+            '"name":"mcp__x__y","input":{"deep":' + deep + "}}]}}").encode()
     events, result, code = replay("claude", b"\n".join([*lines[:-1], text, lines[-1]]) + b"\n")
     assert (result["status"], code) == ("completed", 0)
     started = [e["item"] for e in events if e["type"] == "item.started" and e["item"]["type"] == "mcp_tool_call"]
@@ -419,3 +420,38 @@ def test_a_300_mb_line_costs_bounded_memory_and_replays(fake_env, tmp_path):
     replay_proc = subprocess.run([str(Path(sys.executable).parent / "shims"), "replay", run.name, "--check"],
                                  capture_output=True, env={**os.environ, **env}, timeout=600)
     assert replay_proc.returncode == 0, replay_proc.stdout.decode()[-2000:]
+
+
+# ---------------------------------------------------------------- encode_line always works
+
+_odd_leaves = st.one_of(
+    st.integers(min_value=-(2**200), max_value=2**200), st.floats(allow_nan=True, allow_infinity=True),
+    st.text(st.characters(codec="utf-8", exclude_categories=()), max_size=30),  # lone surrogates included
+    st.sampled_from(["\ud83d", "x\udc00y", "\ud83d\ude00"]), st.none(), st.booleans(),
+)
+
+
+def _deep_value(depth: int) -> object:
+    value: object = "\ud83d"
+    for i in range(depth):
+        value = [value] if i % 2 else {"k\udc00": value}
+    return value
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.recursive(_odd_leaves, lambda kids: st.one_of(st.lists(kids, max_size=4),
+                                                         st.dictionaries(st.text(max_size=5), kids, max_size=4)),
+                    max_leaves=20),
+       st.sampled_from([0, 10, 300, 1000]))
+def test_encode_line_writes_any_value_a_translation_can_hold(value, depth):
+    """Whatever reaches an event (ints of any size, NaN, lone surrogates in strings and keys,
+    nesting as deep as orjson reads), its line is written: valid JSON, at most 16 KiB."""
+    from normalize.limits import MAX_LINE_BYTES, encode_line
+
+    event = {"type": "item.completed", "item": {"id": "item_0", "type": "mcp_tool_call", "server": "s", "tool": "t",
+                                                 "arguments": [value, _deep_value(depth)], "status": "completed"}}
+    line = encode_line(event)
+    assert len(line) <= MAX_LINE_BYTES
+    assert orjson.loads(line)["item"]["id"] == "item_0"
+    result = {"type": "result", "usage": {"input_tokens": 2**70, "total_tokens": -(2**70)}, "vendor": {"v": value}}
+    assert orjson.loads(encode_line(result))["usage"]["input_tokens"] == 2**63 - 1
