@@ -460,7 +460,7 @@ def test_encode_line_writes_any_value_a_translation_can_hold(value, depth):
 def test_an_agy_error_line_with_a_cut_emoji_keeps_its_kind():
     """`AGY_ERROR: {json}` decides the kind from its status and code; a lone surrogate in its
     message made orjson refuse it, and the run fell back to the text (a 429 became provider_failed)."""
-    stderr = ('AGY_ERROR: {"short_error":"quota \\ud83d","status":"RESOURCE_EXHAUSTED","error_code":429,'
-              '"retryable":true}\n').encode()
+    stderr = (b'AGY_ERROR: {"short_error":"quota \\ud83d","status":"RESOURCE_EXHAUSTED","error_code":429,'
+              b'"retryable":true}\n')
     _, result, code = replay("agy", b"", stderr=stderr, exit_code=3)
     assert (result["failure_kind"], code) == ("quota_or_rate_limited", 5), result["error"]
