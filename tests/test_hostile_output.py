@@ -464,3 +464,31 @@ def test_an_agy_error_line_with_a_cut_emoji_keeps_its_kind():
               b'"retryable":true}\n')
     _, result, code = replay("agy", b"", stderr=stderr, exit_code=3)
     assert (result["failure_kind"], code) == ("quota_or_rate_limited", 5), result["error"]
+
+
+@pytest.mark.parametrize("door", ["scan", "typer"])
+def test_shims_normalize_takes_the_runs_line_cap(tmp_path, door, capfd):
+    """`shims normalize --max-line-bytes N` frames a recording as a run with that cap did,
+    through both doors: the fast command-line scan (shims.entry) and typer's (shims.cli)."""
+    lines = golden_lines("fake", "basic")
+    huge = orjson.dumps({"type": "tool_result", "id": "t1", "output": "y" * 200_000, "exit_code": 0})
+    recording = tmp_path / "stdout"
+    recording.write_bytes(b"\n".join([*lines[:3], huge, *lines[4:]]) + b"\n")
+    argv = ["normalize", "fake", "--stdout", str(recording)]
+
+    def run(*extra: str) -> list[dict]:
+        if door == "scan":
+            out = subprocess.run([str(Path(sys.executable).parent / "shims"), *argv, *extra], capture_output=True,
+                                 timeout=60).stdout
+        else:
+            from typer.testing import CliRunner
+
+            from shims.cli import toolkit
+
+            CliRunner().invoke(toolkit, [*argv, *extra])
+            out = capfd.readouterr().out.encode()  # the emitter writes to fd 1
+        return parse_stream(out)
+
+    capped, plain = run("--max-line-bytes", "65536"), run()
+    assert [m for m in errors(capped) if "65536-byte cap" in m] and not errors(plain)
+    assert check_stream(capped)["status"] == check_stream(plain)["status"] == "completed"
