@@ -29,7 +29,7 @@ DEEPEST_KEPT = 200
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what orjson reads and writes as an integer
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # A JSON string (escapes included) or a bracket: enough to measure nesting without parsing.
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S)
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.S)
 
 
 class Repaired(dict):
@@ -108,16 +108,11 @@ def read_tolerantly(data: bytes | bytearray | str) -> tuple[Any, int, int, bool]
         return None
 
     deep = 0
+    if text.count("[") + text.count("{") > DEEPEST_KEPT:  # else it cannot nest that deep (cheap to count)
+        text, deep = _without_deep_subtrees(text, DEEPEST_KEPT)
     try:
         value = json.loads(text, parse_int=number, parse_float=number, parse_constant=constant)
-    except RecursionError:
-        text, deep = _without_deep_subtrees(text, DEEPEST_KEPT)
-        dropped[0] = 0
-        try:
-            value = json.loads(text, parse_int=number, parse_float=number, parse_constant=constant)
-        except (ValueError, RecursionError):
-            return None
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     value, repaired = _repair_strings(value)
     return value, dropped[0], deep, text_repaired or repaired
