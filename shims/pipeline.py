@@ -99,7 +99,7 @@ class Pipeline:
         self.oversized_lines += 1
         cap = self.facts.max_line_bytes
         self.asm.feed([o.Warning(f"{self.facts.provider} printed a line of {size} bytes, more than the {cap}-byte cap "
-                                 "([journal] max_line_bytes): it was not read; the journal keeps it whole."),
+                                 "([journal] max_line_bytes): it was not read (a journaled run keeps its bytes)."),
                        o.VendorInfo({"oversized_lines": self.oversized_lines})])
 
     def lines(self, lines: list[bytes | bytearray]) -> None:

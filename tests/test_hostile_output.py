@@ -378,7 +378,7 @@ def test_a_line_past_the_cap_is_one_error_item_and_the_run_goes_on():
     assert (result["status"], result["final_message"], code) == ("completed", "Hello! You said: Say hello", 0)
     assert [m for m in errors(events) if "cap" in m] == [
         f"fake printed a line of {len(huge)} bytes, more than the 1048576-byte cap ([journal] max_line_bytes): it "
-        "was not read; the journal keeps it whole."]
+        "was not read (a journaled run keeps its bytes)."]
     assert result["vendor"]["oversized_lines"] == 1
 
 
