@@ -382,7 +382,7 @@ def test_a_line_past_the_cap_is_one_error_item_and_the_run_goes_on():
     assert result["vendor"]["oversized_lines"] == 1
 
 
-def test_the_line_cap_is_checked_in_the_config_file(tmp_path, monkeypatch):
+def test_the_line_cap_is_checked_in_the_config_file(tmp_path):
     from shims.config import ConfigError, load_journal_settings
 
     cfg = tmp_path / "config.toml"
@@ -467,7 +467,7 @@ def test_an_agy_error_line_with_a_cut_emoji_keeps_its_kind():
 
 
 @pytest.mark.parametrize("door", ["scan", "typer"])
-def test_shims_normalize_takes_the_runs_line_cap(tmp_path, door, capfd):
+def test_shims_normalize_takes_the_runs_line_cap(tmp_path, door, capfd, mark):
     """`shims normalize --max-line-bytes N` frames a recording as a run with that cap did,
     through both doors: the fast command-line scan (shims.entry) and typer's (shims.cli)."""
     lines = golden_lines("fake", "basic")
@@ -479,7 +479,7 @@ def test_shims_normalize_takes_the_runs_line_cap(tmp_path, door, capfd):
     def run(*extra: str) -> list[dict]:
         if door == "scan":
             out = subprocess.run([str(Path(sys.executable).parent / "shims"), *argv, *extra], capture_output=True,
-                                 timeout=60).stdout
+                                 env={**os.environ, procs.MARK_ENV: mark}, timeout=60).stdout
         else:
             from typer.testing import CliRunner
 
