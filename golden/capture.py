@@ -208,6 +208,18 @@ GEMINI_CASES: dict[str, Case] = {
                              mode=None, fmt="json"),
     "text-plain": Case("-o text, an answer", G.format("plain") + "Say hello", mode=None, fmt="text"),
     "text-server-500": Case("-o text, 500: exit 1", G.format("server500") + "hi", mode=None, fmt="text"),
+    # -o text ends every API error with "An unexpected critical error occurred:[object Object]"
+    # (issue 13): the kind must come from the error class and HTTP status earlier on stderr.
+    "text-quota-daily": Case("-o text, daily quota 429", G.format("quota-daily") + "hi", mode=None, fmt="text"),
+    "text-rate-limit-429": Case("-o text, plain 429", G.format("rate429") + "hi", mode=None, fmt="text"),
+    "text-unavailable-503": Case("-o text, 503", G.format("unavailable503") + "hi", mode=None, fmt="text"),
+    "text-bad-key-400": Case("-o text, 400 API_KEY_INVALID", G.format("badkey400") + "hi", mode=None, fmt="text"),
+    "text-unauthenticated-401": Case("-o text, 401", G.format("unauth401") + "hi", mode=None, fmt="text"),
+    "text-forbidden-403": Case("-o text, 403", G.format("forbidden403") + "hi", mode=None, fmt="text"),
+    "text-connection-refused": Case("-o text, nothing listens at the base URL", "hi", mode=None, fmt="text",
+                                    base_url="http://127.0.0.1:9"),
+    "text-drop-abort": Case("-o text, connection cut mid-response", G.format("drop-abort") + "hi", mode=None,
+                            fmt="text"),
 }
 
 

@@ -42,6 +42,8 @@ def normalize(case: Path, emit: str) -> bytes:
         argv += ["--ended-at", str(meta["ended_at"])]
     if meta.get("resumed"):
         argv += ["--resumed"]
+    if meta.get("max_line_bytes"):  # the run's line cap ([journal] max_line_bytes), when not the default
+        argv += ["--max-line-bytes", str(meta["max_line_bytes"])]
     proc = subprocess.run(argv, capture_output=True, check=False)
     lines = proc.stdout.splitlines()
     last = json.loads(lines[-1]) if lines else {}

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 
 from normalize import observe as o
 from normalize.failures import FailureKind, exit_code_for
-from normalize.limits import encode_line, tail_bytes
+from normalize.limits import encode_line, tail_bytes, writable
 from normalize.usage import empty_usage, turn_usage
 
 TYPE_CHECKING = False
@@ -216,6 +216,7 @@ class Assembler:
             "journal": journal,
             "vendor": vendor_details,
         }
+        result = writable(result)  # the emitters and the journal write it again whole
         self._emit(result)
         return result, exit_code_for(status, kind, exit.cancelled or "SIGINT")
 

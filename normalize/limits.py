@@ -63,10 +63,23 @@ def encode_line(event: dict[str, Any]) -> bytes:
     """One stream line (without newline), at most MAX_LINE_BYTES long, still valid under the
     schema: strings keep their tails, lists their last entries, and free-form values (tool
     arguments and results, vendor details) may be folded into a cut JSON text."""
+    try:
+        return _encode_line(event)
+    except RecursionError:
+        # Nested deeper than the walks below recurse (found by attack: a tool input of 1000
+        # levels, which orjson reads): cut to what orjson writes, then as usual.
+        return _encode_line(_writable(event, 0))
+
+
+def _encode_line(event: dict[str, Any]) -> bytes:
     if _has_huge_string(event):
         # A string this long can never fit: cut it before serializing it whole.
         event = _cut_strings(event, KEEP_BYTES, only_over=MAX_LINE_BYTES)
-    data = orjson.dumps(event)
+    try:
+        data = orjson.dumps(event)
+    except orjson.JSONEncodeError:
+        event = writable(event)
+        data = orjson.dumps(event)
     if len(data) <= MAX_LINE_BYTES:
         return data
     for keep in _KEEP_STEPS:
@@ -83,6 +96,47 @@ def encode_line(event: dict[str, Any]) -> bytes:
             event = shrunk
             data = orjson.dumps(event)
     return data
+
+
+# orjson writes integers of 64 bits and nests 254 levels deep (it reads 1024).
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+_DEEPEST_WRITTEN = 200
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def writable(value: Any) -> Any:
+    """`value` as orjson can write it: `value` itself when it can; else a copy where integers
+    past 64 bits are clamped to the nearest one that fits, lone surrogates in strings and keys
+    are U+FFFD and anything nested deeper than orjson writes is null. Whatever a vendor made
+    the translation compute (found by attack: sums of counts past 2**64, a tool input 600
+    levels deep), the `result` line can be printed."""
+    try:
+        orjson.dumps(value)
+        return value
+    except orjson.JSONEncodeError:
+        return _writable(value, 0)
+
+
+def _writable(value: Any, depth: int) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        return min(max(value, _INT_MIN), 2**63 - 1 if value > _INT_MAX else _INT_MAX)
+    if isinstance(value, str):
+        return _text(value)
+    if depth >= _DEEPEST_WRITTEN:
+        return None
+    if isinstance(value, dict):
+        return {_text(str(k)): _writable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_writable(v, depth + 1) for v in value]
+    return _text(str(value))
+
+
+def _text(s: str) -> str:
+    if _SURROGATE.search(s) is None:
+        return s
+    return s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 # Where values are free-form (CONTRACT §3/§4: `arguments`, `result`, `vendor`): a value there

@@ -19,6 +19,7 @@ from normalize.observe import new_uuid
 from normalize.records import record
 from normalize.request import BadRequest, RunSpec, parse_request
 from shims import vendors
+from shims.runtime.lines import DEFAULT_MAX_LINE_BYTES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
@@ -203,6 +204,7 @@ class _Run:
         self.launch = None
         self.pipe = None
         self.settings = None
+        self.max_line_bytes = DEFAULT_MAX_LINE_BYTES  # [journal] max_line_bytes
         self.snapshot = None
         self.worktree = None
         self.worktree_owner = ""
@@ -255,6 +257,7 @@ class _Run:
         self.emitter = make_emitter(choose_emit(opts.emit, protocol))
         self.thread_id = (spec.request_thread_id if spec else None) or new_uuid()
         if journal_settings is not None:
+            self.max_line_bytes = journal_settings.max_line_bytes
             self._open_journal(journal_settings)
         if bad is not None:
             return self._refuse(FailureKind.BAD_REQUEST, bad.message)
@@ -450,7 +453,7 @@ class _Run:
                 prices = {}  # already reported: load_defaults read the same file first
             facts = Facts(provider=provider, thread_id=self.thread_id, request_thread_id=spec.request_thread_id,
                           model=pspec.model, max_final_message_bytes=spec.max_final_message_bytes, prices=prices,
-                          previous_total=self._previous_total(provider, pspec))
+                          previous_total=self._previous_total(provider, pspec), max_line_bytes=self.max_line_bytes)
             if self.pipe is None:
                 self.pipe = Pipeline(facts, self._sink)
             else:
@@ -505,7 +508,7 @@ class _Run:
         if spec.timeout_s is not None:  # one deadline for the whole run, whatever the fallbacks
             timeout = max(spec.timeout_s - (time.monotonic() - self.started), 0.001)
         limits = Limits(timeout_s=timeout, idle_timeout_s=opts.idle_timeout or None,
-                        cancel_grace_s=opts.cancel_grace, stop=running_cap)
+                        cancel_grace_s=opts.cancel_grace, stop=running_cap, max_line_bytes=pipe.facts.max_line_bytes)
         while True:
             if launch.output_format != pipe.facts.format:
                 pipe.restart_parser(launch.output_format)

@@ -188,6 +188,7 @@ def normalize(
     max_final_message_bytes: Annotated[int, typer.Option(help="As the request field.", min=1)] = 8192,
     ended_at: Annotated[float | None, typer.Option("--ended-at", help="When the vendor ended (epoch seconds), for relative reset times.")] = None,
     resumed: Annotated[bool, typer.Option("--resumed", help="The recording continued an earlier session: its earlier running total is unknown (else it starts at zero).")] = False,
+    max_line_bytes: Annotated[int | None, typer.Option("--max-line-bytes", help="Longer stdout lines are not read, as in the run ([journal] max_line_bytes; default 64 MiB).", min=1)] = None,
 ) -> None:
     from shims.recording import normalize_recording
 
@@ -203,6 +204,7 @@ def normalize(
             max_final_message_bytes=max_final_message_bytes,
             ended_at=ended_at,
             resumed=resumed,
+            max_line_bytes=max_line_bytes,
         )
     except (KeyError, ValueError) as exc:
         typer.echo(f"shims normalize: {exc.args[0] if exc.args else exc}", err=True)

@@ -24,6 +24,7 @@ Where: `$CODEX_SHIMS_CONFIG`, else `$XDG_CONFIG_HOME/codex-shims/config.toml` (X
     keep_bytes = "2GiB"      # or a number of bytes; KB/MB/GB = 1000^n, KiB/MiB/GiB = 1024^n
     enabled = true
     redact_env = ["MY_GATEWAY_TOKEN"]  # env values never written to the journal
+    max_line_bytes = "64MiB" # a longer vendor stdout line is journaled, not read (an error item)
 
     [prices.gemini."gemini-2.5-pro"]   # USD per million tokens
     input = 1.25
@@ -41,6 +42,7 @@ import os
 import re
 
 from normalize.records import factory, record
+from shims.runtime.lines import DEFAULT_MAX_LINE_BYTES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
@@ -64,6 +66,7 @@ BUILTIN: dict[str, Any] = {
 VENDORS = ("claude", "gemini", "agy")
 KEEP_RUNS = 500
 KEEP_BYTES = 2 * 1024**3
+MIN_LINE_CAP = 64 * 1024  # a cap below what real records need would only lose them
 
 _EXTRA_KEYS = ("args", "env")
 _SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "AUTH")
@@ -88,6 +91,7 @@ class JournalSettings:
     keep_bytes: int = KEEP_BYTES
     enabled: bool = True
     redact_env: list[str] = factory(list)
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 
 
 @record
@@ -327,6 +331,7 @@ def _models() -> tuple[Any, Any]:
         keep_bytes: Any = KEEP_BYTES  # checked below: a plain union would report per member
         enabled: StrictBool = True
         redact_env: list[StrictStr] = Field(default_factory=list)
+        max_line_bytes: Any = DEFAULT_MAX_LINE_BYTES
 
         @field_validator("root")
         @classmethod
@@ -343,6 +348,16 @@ def _models() -> tuple[Any, Any]:
             size = parse_size(v) if isinstance(v, str) else v
             if size < 1:
                 raise ValueError("must be at least 1 byte")
+            return size
+
+        @field_validator("max_line_bytes")
+        @classmethod
+        def _line_cap(cls, v: Any) -> int:
+            if isinstance(v, bool) or not isinstance(v, int | str):
+                raise ValueError('must be a number of bytes or a size such as "8MiB"')
+            size = parse_size(v) if isinstance(v, str) else v
+            if size < MIN_LINE_CAP:
+                raise ValueError(f"must be at least {MIN_LINE_CAP} bytes (64KiB)")
             return size
 
     return Section, Journal
@@ -365,7 +380,8 @@ def _journal_section(data: dict[str, Any] | None, path: str) -> dict[str, Any]:
     """The `[journal]` table with every field filled in (root only when the file sets it)."""
     table = _table(data, "journal", path)
     if not table:  # the defaults, without importing pydantic (start-up time, `make bench`)
-        return {"keep_runs": KEEP_RUNS, "keep_bytes": KEEP_BYTES, "enabled": True, "redact_env": []}
+        return {"keep_runs": KEEP_RUNS, "keep_bytes": KEEP_BYTES, "enabled": True, "redact_env": [],
+                "max_line_bytes": DEFAULT_MAX_LINE_BYTES}
     from pydantic import ValidationError
 
     model = _models()[1]
@@ -432,7 +448,7 @@ def effective_config(vendor: str | None = None, path: str | os.PathLike[str] | N
                 out.append(ConfigValue(f'prices.{v}."{model}".{field_name}', price, where(f"prices.{v}")))
 
     section = _table(data, "journal", path)
-    for name in ("root", "keep_runs", "keep_bytes", "enabled", "redact_env"):
+    for name in ("root", "keep_runs", "keep_bytes", "enabled", "redact_env", "max_line_bytes"):
         value = getattr(journal, name)
         if name in section:
             source = where("journal")

@@ -174,6 +174,7 @@ NORMALIZE_FLAGS: dict[str, tuple[str, str]] = {
     "--emit": ("emit", "emit"),
     "--max-final-message-bytes": ("max_final_message_bytes", "count"),
     "--ended-at": ("ended_at", "float"),
+    "--max-line-bytes": ("max_line_bytes", "count"),
 }
 NORMALIZE_SWITCHES = {"--resumed": "resumed"}
 _NORMALIZE_CHOICES = {
@@ -194,7 +195,8 @@ def parse_normalize_args(argv: list[str]) -> dict[str, Any] | None:
     if len(positional) != 1 or "stdout_path" not in fields:
         return None
     return {"stderr_path": None, "exit_code": None, "cancelled": None, "fmt": "stream-json", "emit": "ndjson",
-            "max_final_message_bytes": 8192, "ended_at": None, "resumed": False, **fields, "vendor": positional[0]}
+            "max_final_message_bytes": 8192, "ended_at": None, "resumed": False, "max_line_bytes": None, **fields,
+            "vendor": positional[0]}
 
 
 def _normalize_value(kind: str, raw: str) -> Any:

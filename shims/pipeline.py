@@ -13,6 +13,7 @@ from normalize.assembler import Assembler, Sink
 from normalize.reconcile import mismatch, mismatch_message, settle
 from normalize.records import factory, record
 from shims import vendors
+from shims.runtime.lines import DEFAULT_MAX_LINE_BYTES, OversizedLine
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
@@ -31,6 +32,8 @@ class Facts:
     # The session's running total before this run (CONTRACT §5): zeros for a new session,
     # the ledger's last total for a resumed one, None when unknown.
     previous_total: dict[str, Any] | None = None
+    # Longer stdout lines are not read (shims.runtime.lines): a replay must frame with the same cap.
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 
     def to_json(self) -> dict[str, Any]:
         return records.asdict(self)
@@ -58,6 +61,7 @@ class Pipeline:
         self.parser = vendors.new_parser(facts.provider, facts.format, prices=facts.prices)
         self.parse_errors: list[str] = []
         self.stdout_bytes = 0
+        self.oversized_lines = 0
         self._ended = False
         self._extra: dict[str, Any] = {}
 
@@ -67,6 +71,7 @@ class Pipeline:
         self.facts = facts
         self.parser = vendors.new_parser(facts.provider, facts.format, prices=facts.prices)
         self.parse_errors, self.stdout_bytes, self._ended, self._extra = [], 0, False, {}
+        self.oversized_lines = 0
 
     def restart_parser(self, fmt: str) -> None:
         """The same provider again in another output format (agy retried under a pty)."""
@@ -75,6 +80,9 @@ class Pipeline:
         self.stdout_bytes = 0
 
     def line(self, line: bytes) -> None:
+        if not line and type(line) is OversizedLine:
+            self._oversized(line.size)
+            return
         self.stdout_bytes += len(line) + 1
         try:
             observations = self.parser.feed(line)
@@ -83,6 +91,16 @@ class Pipeline:
             observations = [o.Unparsed(f"parser error {type(exc).__name__}")]
         if observations:  # many lines say nothing (claude's stream_event, a blank line)
             self.asm.feed(observations)
+
+    def _oversized(self, size: int) -> None:
+        """A line past the cap, not read: one non-fatal `error` item naming its size; the run
+        goes on (its bytes are in the journal)."""
+        self.stdout_bytes += size + 1
+        self.oversized_lines += 1
+        cap = self.facts.max_line_bytes
+        self.asm.feed([o.Warning(f"{self.facts.provider} printed a line of {size} bytes, more than the {cap}-byte cap "
+                                 "([journal] max_line_bytes): it was not read (a journaled run keeps its bytes)."),
+                       o.VendorInfo({"oversized_lines": self.oversized_lines})])
 
     def lines(self, lines: list[bytes | bytearray]) -> None:
         """Many lines of a recording, the same as `line` for each. A parser with a fast path

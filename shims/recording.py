@@ -87,8 +87,9 @@ def run_recorded(
 
 
 def feed_lines(pipe: Pipeline, chunks: Iterable[bytes]) -> None:
-    """Recorded stdout to the pipeline, framed into lines as the live runtime frames them."""
-    framer = LineFramer()
+    """Recorded stdout to the pipeline, framed into lines as the live runtime frames them (with
+    the run's line cap)."""
+    framer = LineFramer(pipe.facts.max_line_bytes)
     for chunk in chunks:
         pipe.lines(framer.feed(chunk))
     pipe.lines(framer.finish())
@@ -135,6 +136,7 @@ def normalize_recording(
     max_final_message_bytes: int = 8192,
     ended_at: float | None = None,
     resumed: bool = False,
+    max_line_bytes: int | None = None,
 ) -> int:
     """`shims normalize` over files of any size: read in chunks, so memory stays flat however
     large the recording (`make bench`). The same output as `replay_events` over the same bytes.
@@ -148,6 +150,8 @@ def normalize_recording(
 
     facts = Facts(provider=vendor, format=fmt, max_final_message_bytes=max_final_message_bytes,
                   previous_total=None if resumed else zero_total())
+    if max_line_bytes:
+        facts.max_line_bytes = max_line_bytes
     emitter = make_emitter(emit)
     pipe = Pipeline(facts, emitter)
     pipe.asm.defer_thread_id(derived)

@@ -134,3 +134,23 @@ hostile_stdin = st.one_of(
     st.builds(lambda head, tail: head + tail, st.sampled_from((b"{", b'{"', b'{"protocol_version":1,', b"\xef\xbb\xbf{")),
               st.binary(max_size=32)),
 )
+
+
+# JSON tokens orjson refuses or cannot write again, as raw JSON text (issue 13): numbers out
+# of range, NaN/Infinity, the largest integers orjson reads (their sums are past 64 bits), lone
+# UTF-16 surrogate escapes (JavaScript's JSON.stringify of a cut emoji), raw bytes that are not
+# UTF-8 inside a string, and nesting deeper than orjson reads (1024) or writes (254).
+def _nested(depth: int, leaf: str = "0") -> str:
+    return "[" * depth + leaf + "]" * depth
+
+
+hostile_json_tokens = st.one_of(
+    odd_numbers,
+    st.sampled_from(("NaN", "Infinity", "-Infinity", str(2**64 - 1), str(2**63), "-1", "1e308", "-0.0")),
+    st.sampled_from(('"\\ud83d"', '"\\udc00 tail"', '"cut \\ud83d\\ud83d emoji"', '"\\ude00\\ud83d"', '"ok \\ud83d\\ude00"')),
+    st.builds(lambda depth: _nested(depth), st.sampled_from((255, 600, 1025, 5000, 100_000))),
+    st.builds(lambda depth: _nested(depth, '{"a":"\\ud83d"}'), st.integers(1, 300)),
+)
+# Bytes to splice into a JSON string: not UTF-8, or UTF-8 of a lone surrogate (CESU-style).
+hostile_string_bytes = st.one_of(non_utf8_bytes.map(lambda b: b.replace(b'"', b"").replace(b"\\", b"")),
+                                 st.sampled_from((b"\xed\xa0\xbd", b"\xed\xb8\x80", b"\xff", b"\xc3")))

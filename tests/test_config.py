@@ -170,7 +170,7 @@ def test_size_strings(tmp_path, text, size):
     ('redact_env = "TOKEN"', "`redact_env`: Input should be a valid list"),
     ('root = ""', "`root`: must not be empty"),
     ('keep_run = 3', "`keep_run`: unknown key (did you mean `keep_runs`?)"),
-    ('colour = "blue"', "`colour`: unknown key (known: root, keep_runs, keep_bytes, enabled, redact_env)"),
+    ('colour = "blue"', "`colour`: unknown key (known: root, keep_runs, keep_bytes, enabled, redact_env, max_line_bytes)"),
 ])
 def test_journal_errors(tmp_path, line, expected):
     path = write(tmp_path, f"[journal]\n{line}\n")

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import hostile
 import orjson
 import pytest
 from hypothesis import HealthCheck, example, given, note, settings
@@ -622,6 +623,38 @@ def retyped(data, pair):
     return b"\n".join(lines), stderr, _draw_exit(data, seed)
 
 
+def hostile_values(data, pair):
+    """Golden records with values (of known keys first) replaced by raw JSON that orjson refuses
+    or cannot write again: numbers out of 64-bit or float range, NaN, 2**64 - 1, lone surrogate
+    escapes, nesting past 1024 levels; and bytes that are not UTF-8 spliced into strings. The
+    tolerant reader must keep the rest of the record, and the result line must be printed."""
+    seed, lines, records = _json_seed(data, pair)
+    for i in data.draw(st.lists(st.sampled_from(records), max_size=3, unique=True), label="records") if records else []:
+        doc = orjson.loads(lines[i])
+        paths = _paths(doc)
+        if not paths:
+            continue
+        tokens: list[str] = []
+        for _ in range(data.draw(st.integers(1, 3), label="values")):
+            read = [p for p in paths if p[-1] in PARSER_KEYS]
+            path = data.draw(st.sampled_from(read if read and data.draw(st.integers(0, 3)) else paths), label="path")
+            tokens.append(data.draw(hostile.hostile_json_tokens, label="token"))
+            try:
+                doc = _replace(doc, path, f"<hostile:{len(tokens) - 1}>")
+            except (KeyError, IndexError, TypeError):
+                continue
+            paths = _paths(doc)
+        raw = dump(doc, pretty=b"\n" in lines[i])
+        for n, token in enumerate(tokens):
+            raw = raw.replace(f'"<hostile:{n}>"'.encode(), token.encode())
+        if data.draw(st.booleans(), label="bad bytes"):
+            at = raw.find(b'":"')
+            if at >= 0:
+                raw = raw[: at + 3] + data.draw(hostile.hostile_string_bytes, label="bytes") + raw[at + 3 :]
+        lines[i] = raw
+    return b"\n".join(lines), seed.stderr, _draw_exit(data, seed)
+
+
 def ended_any_way(data, pair):
     """Golden output as recorded, ended any way: exit codes, vendor signals, the shim's cancel
     and timeouts, a resumed session; stderr recorded, hostile or random."""
@@ -776,6 +809,11 @@ def test_huge_structures(pair):
 @pairs
 def test_wrong_types(pair):
     run_property(pair, retyped, 60)
+
+
+@pairs
+def test_hostile_json_values(pair):
+    run_property(pair, hostile_values, 40)
 
 
 @pairs

@@ -7,7 +7,7 @@ import tracemalloc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shims.runtime.lines import LineFramer, TailBuffer
+from shims.runtime.lines import LineFramer, OversizedLine, TailBuffer
 
 # Newline-heavy bytes with invalid UTF-8 (lone continuation bytes, truncated sequences, 0xff).
 PIECES = st.sampled_from([b"\n", b"\n", b"a", b"xyz", b"\xff", b"\xc3", b"\xa9", b"\xe2\x82", b"\xf0\x9f\x98\x80", b"\r", b""])
@@ -122,3 +122,43 @@ def test_tail_buffer_memory_stays_bounded():
     assert buf.total == 40_960_000
     assert peak < 100_000, f"peak {peak} bytes for a 1 KiB tail"
     assert buf.text() == "x" * 1024
+
+
+# ---------------------------------------------------------------- the line cap (issue 13)
+
+
+def frame_capped(chunks: list[bytes], cap: int) -> list[object]:
+    framer = LineFramer(max_line_bytes=cap)
+    out: list = []
+    for chunk in chunks:
+        out.extend(framer.feed(chunk))
+    out.extend(framer.finish())
+    assert framer.pending == 0
+    return [("oversized", line.size) if isinstance(line, OversizedLine) else bytes(line) for line in out]
+
+
+@settings(max_examples=500, deadline=None)
+@given(chunked(), st.integers(1, 40))
+def test_a_capped_framer_gives_every_line_up_to_the_cap_and_the_size_of_each_longer_one(case, cap):
+    """Whatever the chunking: lines up to `cap` bytes as split gives them, each longer line as
+    one OversizedLine that knows its exact size (so a replay, chunked otherwise, agrees)."""
+    data, chunks = case
+    expected = [line if len(line) <= cap else ("oversized", len(line)) for line in split_semantics(data)]
+    assert frame_capped(chunks, cap) == expected
+
+
+def test_an_oversized_line_is_not_buffered():
+    """A 64 MB line under a 1 MiB cap: the framer holds at most about the cap, never the line."""
+    framer = LineFramer(max_line_bytes=1 << 20)
+    chunk = b"x" * (256 * 1024)
+    tracemalloc.start()
+    try:
+        for _ in range(256):
+            assert framer.feed(chunk) == []
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, f"{peak} bytes traced"
+    (line,) = framer.feed(b"end\nnext")
+    assert isinstance(line, OversizedLine) and line.size == 256 * 256 * 1024 + 3 and line == b""
+    assert framer.finish() == [b"next"]

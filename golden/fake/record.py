@@ -38,6 +38,9 @@ CASES = {
     "signed-out": ("exit 41 with a stderr hint", {"FAKE_VENDOR_SCRIPT": os.devnull, "FAKE_VENDOR_EXIT": "41",
                    "FAKE_VENDOR_STDERR": "Error: please sign in"}, "Hi", None),
     "no-newline": ("last line without a trailing newline", {"FAKE_VENDOR_MISBEHAVE": "no-newline"}, "Hi", None),
+    "hostile-json": ("lines orjson refuses: lone surrogates, a bad byte, 2000-deep nesting, numbers past 64 bits and "
+                     "float range, NaN and Infinity (issue 13)", {"FAKE_VENDOR_SCRIPT": str(SCRIPTS / "hostile.ndjson")},
+                     "Hi", None),
     "sigint": ("shim cancelled by SIGINT while the CLI streamed slowly; the CLI wrote an interrupted result",
                {"FAKE_VENDOR_MISBEHAVE": "slow"}, "Hi", ("INT", 0.5)),
     "sigterm": ("shim cancelled by SIGTERM; the CLI died with no result line",

@@ -75,11 +75,13 @@ def probe_version(program: str, timeout: float = 10.0) -> tuple[int, int, int] |
 
 def _run_version(program: str, timeout: float) -> str | None:
     try:
-        out = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=timeout,
+        out = subprocess.run([program, "--version"], capture_output=True, timeout=timeout,
                              stdin=subprocess.DEVNULL, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    m = _VERSION.search(out.stdout + out.stderr)
+    # Decoded with replacement: a strict decode raised UnicodeDecodeError, a ValueError, which
+    # the launch took for a mode agy cannot honour (unsupported_mode, issue 13).
+    m = _VERSION.search((out.stdout + out.stderr).decode("utf-8", "replace"))
     return m.group(0) if m else None
 
 

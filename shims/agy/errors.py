@@ -11,10 +11,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-import orjson
-
 from normalize import observe as o
 from normalize.failures import FailureKind as K
+from shims.jsonline import read_document
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
@@ -42,11 +41,10 @@ def stderr_markers(stderr: str) -> dict[str, Any]:
     for line in stderr.splitlines():
         s = line.strip()
         if s.startswith("AGY_ERROR:"):
-            try:
-                doc = orjson.loads(s[len("AGY_ERROR:") :].strip())
-                found["agy_error"] = doc if isinstance(doc, dict) else None
-            except orjson.JSONDecodeError:
-                pass
+            # Tolerantly, as stdout lines are: a lone surrogate in its message must not cost the
+            # structured error (its status and code decide the kind).
+            doc = read_document(s[len("AGY_ERROR:") :].strip().encode("utf-8", "surrogatepass"))
+            found["agy_error"] = doc[0] if doc is not None and isinstance(doc[0], dict) else None
         elif s.startswith("error:"):
             found["error"] = s[len("error:") :].strip()
         elif s.startswith("jetski:"):

@@ -10,10 +10,10 @@ from normalize.failures import FailureKind as K
 from normalize.reconcile import mismatch_observations
 from normalize.usage import from_parts, price_estimate
 from shims.agy.errors import classify, classify_no_result, stderr_markers
+from shims.jsonline import Repaired, Repairs, read_object
 from shims.jsonline import as_count as _int
 from shims.jsonline import as_str as _str
 from shims.jsonline import as_text as _text
-from shims.jsonline import read_object
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
@@ -42,11 +42,14 @@ class AgyParser:
         self._model: str | None = None
         self._error_step = False
         self._saw_text = False
+        self._repairs = Repairs()
 
     def feed(self, line: bytes) -> list[o.Observation]:
         msg = read_object(line)
         if not isinstance(msg, dict):
             return [msg] if msg else []
+        if type(msg) is Repaired:
+            self._repairs.note(msg)
         event = msg.get("event")
         if event == "init":
             init = msg.get("init") if isinstance(msg.get("init"), dict) else {}
@@ -115,6 +118,9 @@ class AgyParser:
         return []
 
     def finish(self, exit: o.ExitInfo) -> list[o.Observation]:
+        return [*self._repairs.observations("agy"), *self._finish(exit)]
+
+    def _finish(self, exit: o.ExitInfo) -> list[o.Observation]:
         r = self._result
         marks = stderr_markers(exit.stderr_tail)
         checks = self._checks(r)

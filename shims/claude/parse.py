@@ -12,6 +12,7 @@ import orjson
 
 from normalize import observe as o
 from normalize.failures import FailureKind as K
+from normalize.limits import writable
 from normalize.reconcile import cost_difference, differences, is_all_zero, mismatch_observations
 from normalize.usage import from_parts
 from shims.claude.errors import (
@@ -20,10 +21,10 @@ from shims.claude.errors import (
     quota_from_rate_limit_info,
 )
 from shims.digests import blake2b
+from shims.jsonline import Repaired, Repairs, read_document, read_object
 from shims.jsonline import as_count as _int
 from shims.jsonline import as_str as _str
 from shims.jsonline import as_text as _text
-from shims.jsonline import read_object
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
@@ -58,6 +59,7 @@ class ClaudeParser:
         self._rejected_quota: dict[str, Any] | None = None
         self._saw_result = False
         self._last_text: str | None = None
+        self.repairs = Repairs()
 
     # ------------------------------------------------------------------ lines
 
@@ -65,6 +67,8 @@ class ClaudeParser:
         msg = read_object(line)
         if not isinstance(msg, dict):
             return [msg] if msg else []
+        if type(msg) is Repaired:
+            self.repairs.note(msg)
         kind = msg.get("type")
         if kind == "assistant":
             return self._assistant(msg)
@@ -83,6 +87,9 @@ class ClaudeParser:
         return [o.VendorInfo({"last_unknown_type": str(kind)})]
 
     def finish(self, exit: o.ExitInfo) -> list[o.Observation]:
+        return [*self.repairs.observations("Claude"), *self._finish(exit)]
+
+    def _finish(self, exit: o.ExitInfo) -> list[o.Observation]:
         if self._saw_result or exit.cancelled or exit.timed_out:
             return []
         failure = classify_stderr(exit.stderr_tail)
@@ -148,7 +155,11 @@ class ClaudeParser:
                     seen = self._seen_blocks[msg_id] = set()
                     if len(self._seen_blocks) > SEEN_MESSAGES:
                         del self._seen_blocks[next(iter(self._seen_blocks))]
-                digest = blake2b(orjson.dumps(block, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+                try:
+                    key = orjson.dumps(block, option=orjson.OPT_SORT_KEYS)
+                except orjson.JSONEncodeError:  # deeper than orjson writes (found by attack: 600 levels)
+                    key = orjson.dumps(writable(block), option=orjson.OPT_SORT_KEYS)
+                digest = blake2b(key, digest_size=16).digest()
                 if digest in seen:
                     continue
                 seen.add(digest)
@@ -439,18 +450,20 @@ class ClaudeJsonParser:
         raw = b"\n".join(self._chunks).strip()
         out: list[o.Observation] = []
         if raw:
-            try:
-                doc = orjson.loads(raw)
-            except orjson.JSONDecodeError:
+            found = read_document(raw)
+            if found is None:
                 # claude-code#77112: json output cut at 64 KiB on a pipe.
                 doc = None
                 out.append(o.Unparsed("json output is not one complete JSON document"))
+            else:
+                doc = found[0]
+                self._stream.repairs.note_document(*found[1:])
             messages = doc if isinstance(doc, list) else [doc] if isinstance(doc, dict) else []
             for msg in messages:
                 if isinstance(msg, dict):
                     if msg.get("type") == "result" and not any(isinstance(x, o.Session) for x in out):
                         out.append(o.Session(_str(msg.get("session_id"))))
-                    out.extend(self._stream.feed(orjson.dumps(msg)))
+                    out.extend(self._stream.feed(orjson.dumps(writable(msg))))
         out.extend(self._stream.finish(exit))
         return out
 

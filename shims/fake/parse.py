@@ -19,9 +19,9 @@ from __future__ import annotations
 from normalize import observe as o
 from normalize.usage import from_parts
 from shims.fake.errors import classify_exit, failure_from_result
+from shims.jsonline import Repaired, Repairs, read_object
 from shims.jsonline import as_str as _str
 from shims.jsonline import as_text as _text
-from shims.jsonline import read_object
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
@@ -33,11 +33,14 @@ VENDOR = "fake"
 class FakeParser:
     def __init__(self) -> None:
         self._tools: dict[str, str] = {}  # call id -> tool name
+        self._repairs = Repairs()
 
     def feed(self, line: bytes) -> list[o.Observation]:
         msg = read_object(line)
         if not isinstance(msg, dict):
             return [msg] if msg else []
+        if type(msg) is Repaired:
+            self._repairs.note(msg)
         kind = msg.get("type")
         handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
         if handler is None:
@@ -47,7 +50,7 @@ class FakeParser:
 
     def finish(self, exit: o.ExitInfo) -> list[o.Observation]:
         failure = classify_exit(exit)
-        return [failure] if failure else []
+        return [*self._repairs.observations("The fake vendor"), *([failure] if failure else [])]
 
     # -------------------------------------------------------------- handlers
 

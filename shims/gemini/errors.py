@@ -62,6 +62,28 @@ def classify_message(message: str, exit_code: int | None) -> o.Failed:
     return o.Failed(K.PROVIDER_FAILED, f"Gemini failed: {_short(text) or 'no details given'}.")
 
 
+_STDIN_TRUNCATED = re.compile(r"stdin input truncated to (\d+) bytes")
+
+
+def stdin_truncated(stderr_tail: str) -> int | None:
+    """How many bytes of the prompt Gemini kept, when it cut a prompt given on stdin (8 MiB,
+    gemini.md §3): the shim passes prompts over 64 KiB that way."""
+    m = _STDIN_TRUNCATED.search(stderr_tail)
+    return int(m.group(1)) if m else None
+
+
+def truncated_prompt_failure(kept: int) -> o.Failed:
+    """Gemini 0.61 exits 0 without a result after cutting a huge prompt: no user cancel (no one
+    sent a signal) but a request too large for it."""
+    return o.Failed(K.BAD_REQUEST, f"The prompt is larger than Gemini reads from stdin: it kept only the first {kept} "
+                                   "bytes and ended without an answer; shorten the prompt.")
+
+
+def truncated_prompt_warning(kept: int) -> o.Warning:
+    return o.Warning(f"Gemini read only the first {kept} bytes of the prompt (its stdin limit): the answer is to a cut "
+                     "prompt.")
+
+
 def classify_exit(exit_code: int | None, stderr_tail: str) -> o.Failed | None:
     """No `result` line: failures before `init` print plain text on stderr and an exit code."""
     line = _last_meaningful(stderr_tail)
@@ -71,17 +93,41 @@ def classify_exit(exit_code: int | None, stderr_tail: str) -> o.Failed | None:
             return classify_message(line or hint, exit_code)
         return o.Failed(kind, f"{hint} ({line})" if line else hint)
     if exit_code == 1 and line:
-        # Text mode ends API errors with "An unexpected critical error occurred:[object Object]"
-        # and exit 1; the retry log above it still names the HTTP status.
-        statuses = [a or b for a, b in _STATUS_IN_LOG.findall(stderr_tail)]
-        if statuses and "[object Object]" in line:
-            status = int(statuses[-1])
-            return classify_message(f"HTTP {status} from the Gemini API ({line})", status % 256)
+        if _OBJECT_OBJECT in line:
+            # Text mode ends API errors with "An unexpected critical error occurred:[object
+            # Object]" and exit 1: the error class and message, and the HTTP status, are in the
+            # log above it (recorded: golden/gemini/text-*). Classified as stream-json's
+            # result.error is, the status standing in for the exit code it would have given.
+            text, status = api_error_in_log(stderr_tail)
+            if text or status:
+                return classify_message(text or f"HTTP {status} from the Gemini API",
+                                        status % 256 if status else None)
         return classify_message(line, exit_code)
     return None
 
 
-_STATUS_IN_LOG = re.compile(r"failed with status (\d{3})|\"code\":\s*(\d{3})")
+_OBJECT_OBJECT = "[object Object]"
+# "Error when talking to Gemini API Full report available at: /tmp/….json TerminalQuotaError: …"
+_API_ERROR_LINE = re.compile(r"Error when talking to Gemini API(?: Full report available at: \S+)? (.+)")
+# The HTTP status in the retry log and in the error objects Node prints (`status: 429`).
+_STATUS_IN_LOG = re.compile(r"failed with status (\d{3})|\"code\":\s*(\d{3})|^\s*status: (\d{3})\s*$", re.M)
+
+
+_ERROR_CLASS = re.compile(r"[\w$.]*(?:Error|Exception): ")
+
+
+def api_error_in_log(stderr_tail: str) -> tuple[str, int | None]:
+    """The last API error the CLI logged, spelt as stream-json's `result.error.message` spells
+    it (`[API Error: message]`: the class is left out, it says little: `RetryableQuotaError` is
+    also a 503), and the last HTTP status logged; ("", None) when there is neither."""
+    errors = _API_ERROR_LINE.findall(stderr_tail)
+    statuses = [int(a or b or c) for a, b, c in _STATUS_IN_LOG.findall(stderr_tail)]
+    text = ""
+    if errors:
+        message = errors[-1].strip()
+        m = _ERROR_CLASS.match(message)
+        text = f"[API Error: {message[m.end():] if m else message}]"[:2000]
+    return text, (statuses[-1] if statuses else None)
 
 
 def _http_status(text: str) -> int | None:

@@ -11,12 +11,18 @@ from normalize import observe as o
 from normalize.failures import FailureKind as K
 from normalize.reconcile import differences, mismatch_observations
 from normalize.usage import build_usage
-from shims.gemini.errors import classify_exit, classify_message
+from shims.gemini.errors import (
+    classify_exit,
+    classify_message,
+    stdin_truncated,
+    truncated_prompt_failure,
+    truncated_prompt_warning,
+)
 from shims.gemini.prices import PRICES, cost_usd
+from shims.jsonline import Repaired, Repairs, read_document, read_object
 from shims.jsonline import as_count as _int
 from shims.jsonline import as_str as _str
 from shims.jsonline import as_text as _text
-from shims.jsonline import read_object
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
@@ -48,11 +54,14 @@ class GeminiParser:
         self._last_error: str | None = None
         self._saw_result = False
         self._result_error: str | None = None  # classified at the end, with the exit code
+        self._repairs = Repairs()
 
     def feed(self, line: bytes) -> list[o.Observation]:
         msg = read_object(line)
-        if type(msg) is not dict:  # orjson makes plain dicts; the rest is None or Unparsed
-            return [msg] if msg else []
+        if type(msg) is not dict:  # orjson makes plain dicts; the rest is None, Unparsed or Repaired
+            if type(msg) is not Repaired:
+                return [msg] if msg else []
+            self._repairs.note(msg)
         kind = msg.get("type")
         if kind == "message":
             # Nearly every line is a delta of the answer: handled here, not one call deeper.
@@ -81,6 +90,9 @@ class GeminiParser:
         return [o.VendorInfo({"last_unknown_type": str(kind)})]
 
     def finish(self, exit: o.ExitInfo) -> list[o.Observation]:
+        return [*self._repairs.observations("Gemini"), *_with_truncation(exit, self._finish(exit))]
+
+    def _finish(self, exit: o.ExitInfo) -> list[o.Observation]:
         if self._result_error is not None and not (exit.cancelled or exit.timed_out):
             # The exit code (an HTTP status mod 256) sharpens what the message alone says.
             return [classify_message(self._result_error, exit.exit_code)]
@@ -340,8 +352,13 @@ class GeminiJsonParser:
         return []
 
     def finish(self, exit: o.ExitInfo) -> list[o.Observation]:
+        repairs = Repairs()
+        out = self._finish(exit, repairs)
+        return [*repairs.observations("Gemini"), *_with_truncation(exit, out)]
+
+    def _finish(self, exit: o.ExitInfo, repairs: Repairs) -> list[o.Observation]:
         raw = b"\n".join(self._chunks).strip()
-        doc = _json_doc(raw)
+        doc = _json_doc(raw, repairs)
         if doc is None:
             if exit.cancelled or exit.timed_out:
                 return []
@@ -399,6 +416,9 @@ class GeminiTextParser:
         return []
 
     def finish(self, exit: o.ExitInfo) -> list[o.Observation]:
+        return _with_truncation(exit, self._finish(exit))
+
+    def _finish(self, exit: o.ExitInfo) -> list[o.Observation]:
         text = b"\n".join(self._chunks).decode("utf-8", "replace").strip()
         out: list[o.Observation] = [o.Message(text)] if text else []
         if exit.cancelled or exit.timed_out:
@@ -409,14 +429,27 @@ class GeminiTextParser:
         return [*out, failure] if failure else out
 
 
-def _json_doc(raw: bytes | str) -> dict[str, Any] | None:
+def _with_truncation(exit: o.ExitInfo, out: list[o.Observation]) -> list[o.Observation]:
+    """A prompt Gemini cut (stderr says so): a run that ended without an answer and without a
+    signal from the shim failed because of it (else it would pass for a cancel); one that
+    answered says the answer is to a cut prompt."""
+    kept = stdin_truncated(exit.stderr_tail) if not (exit.cancelled or exit.timed_out) else None
+    if kept is None:
+        return out
+    if any(type(ob) is o.Failed and ob.kind == K.CANCELLED for ob in out) and exit.exit_code == 0 and not exit.signal:
+        return [ob for ob in out if type(ob) is not o.Failed] + [truncated_prompt_failure(kept)]
+    return [truncated_prompt_warning(kept), *out]
+
+
+def _json_doc(raw: bytes | str, repairs: Repairs | None = None) -> dict[str, Any] | None:
     if not raw:
         return None
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+    found = read_document(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw)
+    if found is None:
         return None
-    return doc if isinstance(doc, dict) else None
+    if repairs is not None:
+        repairs.note_document(*found[1:])
+    return found[0] if isinstance(found[0], dict) else None
 
 
 def _last_json_block(text: str) -> str:

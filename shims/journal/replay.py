@@ -91,7 +91,7 @@ def _rebuild(path: Path, meta: dict[str, Any], replay: dict[str, Any], attempts:
             exit = o.ExitInfo(launched=False)
             continue
         pipe.asm.launched()
-        feed_lines(pipe, [_read(path / f"{a['prefix']}.stdout")])
+        feed_lines(pipe, _chunks(path / f"{a['prefix']}.stdout"))  # a line of 300 MB is never held whole
         exit = _exit(a.get("exit"), _read(path / f"{a['prefix']}.stderr"))
         pipe.end_attempt(exit)
     assert pipe is not None
@@ -126,6 +126,16 @@ def _exit(data: Any, stderr: bytes) -> o.ExitInfo:
 
 def _lines(path: Path) -> list[bytes]:
     return [line for line in _read(path).split(b"\n") if line]
+
+
+def _chunks(path: Path, size: int = 1 << 20):
+    try:
+        f = path.open("rb")
+    except OSError:
+        return
+    with f:
+        while chunk := f.read(size):
+            yield chunk
 
 
 def _read(path: Path) -> bytes:

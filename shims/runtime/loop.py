@@ -48,6 +48,7 @@ class Limits:
     cancel_grace_s: float = 3.0
     # Asked after every read: a sentence when the run must stop (the spend cap), else None.
     stop: Callable[[], str | None] | None = None
+    max_line_bytes: int | None = None  # longer stdout lines reach on_line as one OversizedLine
 
 
 class _Ladder:
@@ -154,7 +155,7 @@ def _loop(
     clock: Callable[[], float],
 ) -> ExitInfo:
     sel = selectors.DefaultSelector()
-    framer = LineFramer()
+    framer = LineFramer(limits.max_line_bytes)
     stderr_tail = TailBuffer()
     sel.register(proc.stdout_fd, selectors.EVENT_READ, "out")
     sel.register(proc.stderr_fd, selectors.EVENT_READ, "err")
