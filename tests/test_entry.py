@@ -37,7 +37,8 @@ def test_the_same_flags():
     assert typer_flags() | {"--help"} == set(VALUE_FLAGS) | set(SWITCH_FLAGS) | set(TYPER_ONLY)  # click adds --help
 
 
-def through_typer(argv: list[str], monkeypatch) -> shim_app.ShimOptions:
+def through_typer(argv: list[str], monkeypatch) -> shim_app.ShimOptions | None:
+    """The options typer hands the run, or None when typer refused the command line."""
     seen = []
 
     def fake_run(vendor, opts):
@@ -47,8 +48,8 @@ def through_typer(argv: list[str], monkeypatch) -> shim_app.ShimOptions:
     monkeypatch.setattr(shim_app, "run", fake_run)
     with pytest.raises(SystemExit):
         make_shim_app("fake")(argv, prog_name="shim-fake")
-    (opts,) = seen
-    return opts
+    assert len(seen) <= 1
+    return seen[0] if seen else None
 
 
 @pytest.mark.parametrize("argv", [
@@ -165,6 +166,11 @@ def test_an_option_like_value_is_that_flags_value_on_both_paths(flag, value, eq,
         assert fields[field] == value
     if value.startswith("--") and value.partition("=")[0] in ("--help", "--version", "--preflight") and not eq:
         return  # click reads these eagerly wherever they are
+    if flag == "--cwd" and "\x00" in value:
+        # typer's Path refuses a NUL at once; the hand parser's run refuses it as a folder
+        # that does not exist. A bad_request either way, never a launch.
+        assert through_typer(argv, monkeypatch) is None
+        return
     expected = str(Path(value)) if flag == "--cwd" else value  # typer's Path tidies slashes
     assert getattr(through_typer(argv, monkeypatch), field) == expected
 
