@@ -107,3 +107,11 @@ odd_numbers = st.one_of(
                      "123456789012345678901234567890", "0.1e99999")),
     st.integers(min_value=2**64, max_value=2**200).map(str),
 )
+
+
+def escaped_nested(spelling: str, levels: int) -> str:
+    """`spelling` (already the text inside one JSON string) as it reads after `levels` more
+    rounds of JSON encoding: a JSON document carried inside a JSON string, inside another..."""
+    for _ in range(levels):
+        spelling = json.dumps(spelling)[1:-1]
+    return spelling
