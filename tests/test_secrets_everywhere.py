@@ -94,3 +94,160 @@ def test_stream_equals_whole_for_escaped_spellings(data, cuts) -> None:
         prev = c
     out.append(s.finish())
     assert b"".join(out) == r.redact(line)
+
+
+# ----------------------------------------------------------------- every file, every stream
+
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import orjson  # noqa: E402
+import pytest  # noqa: E402
+from conftest import FAKE_VENDOR, shim_path  # noqa: E402
+
+KEY = "sk-proj-Zq8Yv3Lr5Tn1Wx7Kp2Hs9Dm4Bc6Fg0Jt"  # in the environment as OPENAI_API_KEY
+KEY_U = "".join(f"\\u{ord(c):04X}" for c in KEY)  # the vendor spells it all escaped
+
+
+def _state(env) -> Path:
+    return Path(env["XDG_STATE_HOME"]) / "codex-shims"
+
+
+def _script(tmp_path, records, name="s.jsonl") -> dict[str, str]:
+    path = tmp_path / name
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    return {"FAKE_VENDOR_SCRIPT": str(path)}
+
+
+def _escaped_script(tmp_path, records, name="s.jsonl") -> dict[str, str]:
+    """Native lines where KEY is written with every character as \\uXXXX."""
+    path = tmp_path / name
+    path.write_bytes(b"".join(orjson.dumps(r).replace(KEY.encode(), KEY_U.encode()) + b"\n" for r in records))
+    return {"FAKE_VENDOR_SCRIPT": str(path)}
+
+
+def _run(env, *args, stdin=b"", emit="ndjson"):
+    return subprocess.run([shim_path("fake"), "--vendor-bin", FAKE_VENDOR, "--emit", emit, *args], input=stdin,
+                          capture_output=True, env={**os.environ, **env}, timeout=60)
+
+
+def _shims(*args, env):
+    return subprocess.run([str(Path(sys.executable).parent / "shims"), *args], capture_output=True,
+                          env={**os.environ, **env}, timeout=60)
+
+
+def _leaks(env, *also: bytes) -> list[str]:
+    found = []
+    for path in _state(env).rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            found += [f"{path.name}: {s!r}" for s in (KEY.encode(), KEY_U.encode(), *also) if s in data]
+    return found
+
+
+RECORDS = [
+    {"type": "init", "session_id": "s-1", "model": "fake-model-1", "version": "1.2.3"},
+    {"type": "tool_use", "id": "t1", "name": "shell", "input": {"command": "env"}},
+    {"type": "tool_result", "id": "t1", "output": f"OPENAI_API_KEY={KEY}\n", "exit_code": 0},
+    {"type": "text", "text": f"The key is {KEY}"},
+    {"type": "result", "ok": True, "text": f"The key is {KEY}"},
+]
+
+
+@pytest.mark.parametrize("journal", [[], ["--no-journal"]])
+def test_the_stream_a_host_reads_is_masked(fake_env, tmp_path, journal):
+    env = {**fake_env, **_escaped_script(tmp_path, RECORDS), "OPENAI_API_KEY": KEY}
+    proc = _run(env, *journal, f"please use {KEY}")
+    assert proc.returncode == 0, proc.stderr
+    assert KEY.encode() not in proc.stdout and KEY.encode() not in proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    result = events[-1]
+    assert result["final_message"].startswith("The key is [REDACTED")
+    assert len(result["final_message"]) == len(f"The key is {KEY}")
+    if not journal:  # the journal holds exactly what was printed
+        assert (Path(result["journal"]) / "events.ndjson").read_bytes() == proc.stdout
+    assert _leaks(fake_env) == []
+
+
+def test_protocol_1_answer_and_result_line_are_masked(fake_env, tmp_path):
+    env = {**fake_env, **_script(tmp_path, RECORDS), "OPENAI_API_KEY": KEY}
+    request = orjson.dumps({"message": f"use {KEY}"})
+    proc = _run(env, stdin=request, emit="codex-lab-v1")
+    assert proc.returncode == 0
+    answer = json.loads(proc.stdout)
+    assert answer["status"] == "completed" and "[REDACTED" in answer["final_message"]
+    assert KEY.encode() not in proc.stdout and KEY.encode() not in proc.stderr
+    assert b"shim-result: " in proc.stderr
+
+
+@pytest.mark.parametrize("field", ["thread_id", "role", "task_name", "cwd", "session_id", "model"])
+def test_a_secret_in_any_ledger_field_is_masked(fake_env, tmp_path, field):
+    records = [dict(r) for r in RECORDS]
+    request = {"protocol_version": 2, "message": "hi", "role": "worker"}
+    folder = tmp_path / f"work-{KEY}"
+    folder.mkdir()
+    if field == "session_id":
+        records[0]["session_id"] = f"sess-{KEY}"
+    elif field == "model":
+        records[0]["model"] = f"model-{KEY}"
+    elif field == "cwd":
+        request["cwd"] = str(folder)
+    else:
+        request[field] = f"x-{KEY}" if field != "thread_id" else KEY
+    env = {**fake_env, **_script(tmp_path, records), "OPENAI_API_KEY": KEY}
+    proc = _run(env, stdin=orjson.dumps(request))
+    assert proc.returncode in (0, 1), proc.stderr
+    ledger = (_state(fake_env) / "ledger.ndjson").read_bytes()
+    assert KEY.encode() not in ledger and b"[REDACTED" in ledger
+    for by in ("role", "model", "session"):
+        out = _shims("usage", "--by", by, env=env)
+        assert KEY.encode() not in out.stdout
+    assert _leaks(fake_env) == []
+
+
+def test_quota_memory_never_holds_a_vendor_echoed_secret(fake_env, tmp_path):
+    resets = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    records = [{"type": "init", "session_id": "s-q"},
+               {"type": "result", "ok": False, "error_kind": "quota_or_rate_limited",
+                "message": f"limit reached for key {KEY}", "resets_at": resets, "window": "5h"}]
+    env = {**fake_env, **_escaped_script(tmp_path, records), "OPENAI_API_KEY": KEY}
+    for journal in (["--no-journal"], []):
+        _run(env, *journal, "--ignore-quota-state", "hi")
+        quota = (_state(fake_env) / "quota.json").read_bytes()
+        assert KEY.encode() not in quota and KEY_U.encode() not in quota and b"[REDACTED" in quota
+    assert _leaks(fake_env) == []
+
+
+def test_version_cache_and_config_show_mask_secrets(fake_env, tmp_path):
+    from shims import version_cache
+
+    os.environ["OPENAI_API_KEY"] = KEY
+    try:
+        state = str(tmp_path / "st")
+        assert version_cache.remembered(state, FAKE_VENDOR, lambda p: f"1.0 licensed to {KEY}") is not None
+        assert KEY.encode() not in (tmp_path / "st" / "versions.json").read_bytes()
+    finally:
+        del os.environ["OPENAI_API_KEY"]
+    config = tmp_path / "config.toml"
+    config.write_text(f'[claude]\nargs = ["--api-key={KEY}"]\n[claude.env]\nHOUSE_URL = "https://u:{KEY}@h"\n')
+    env = {**fake_env, "CODEX_SHIMS_CONFIG": str(config), "OPENAI_API_KEY": KEY}
+    for args in (("config", "show"), ("config", "show", "--json")):
+        out = _shims(*args, env=env)
+        assert out.returncode == 0, out.stderr
+        assert KEY.encode() not in out.stdout and b"[REDACTED" in out.stdout
+
+
+def test_gemini_home_settings_never_hold_a_secret(tmp_path):
+    from shims.gemini.command import prepare_home
+
+    user = tmp_path / "home" / ".gemini"
+    user.mkdir(parents=True)
+    (user / "settings.json").write_text(json.dumps({"mcpServers": {"x": {"headers": {"Authorization": f"Bearer {KEY}"}},
+                                                                  "y": {"env": {"K": KEY}}}}))
+    env = {"HOME": str(tmp_path / "home"), "XDG_STATE_HOME": str(tmp_path / "state"), "OPENAI_API_KEY": KEY}
+    home = prepare_home(env)
+    data = (Path(home) / ".gemini" / "settings.json").read_bytes()
+    assert KEY.encode() not in data

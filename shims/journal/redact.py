@@ -550,3 +550,24 @@ def is_secret_env_name(name: str) -> bool:
     """Whether a variable's value is treated as a secret (the journal masks it; `shims config
     show` hides it): one rule for both."""
     return name.upper() in WELL_KNOWN_NAMES or bool(_SECRET_NAME.search(name))
+
+
+# The redactor of this process: a shim run installs its own (the environment, the config's
+# vendor env and `redact_env`) with `use`; other commands get one for the environment. Every
+# state file, printed line and `shim:` message goes through it (shims.journal.run.state_bytes).
+_current: Redactor | None = None
+
+
+def use(redactor: Redactor) -> Redactor:
+    global _current
+    _current = redactor
+    return redactor
+
+
+def current() -> Redactor:
+    global _current
+    if _current is None:
+        import os
+
+        _current = Redactor.from_env(os.environ)
+    return _current
