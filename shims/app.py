@@ -542,6 +542,9 @@ class _Run:
             name = self.journal.run_id if self.journal else _worktree_name(self.vendor)
             parent = os.path.join(self.state_dir, "worktrees")
             try:
+                from shims.journal.run import private_dir
+
+                private_dir(parent)  # 0700, and never a planted link
                 workspace.sweep_abandoned(parent)
                 self.worktree = workspace.create_worktree(spec.cwd, parent, name)
                 self.worktree_owner = workspace.claim(self.worktree, parent)
@@ -622,10 +625,7 @@ class _Run:
         from shims.journal.run import RunJournal
         from shims.journal.store import new_run_id, prune
 
-        # Absolute, with the links of its parents resolved; a link as the root itself is
-        # refused when the root is made (shims.journal.run.private_dir), never written through.
-        given = os.path.abspath(os.path.expanduser(self.opts.journal) if self.opts.journal else settings.root)
-        root = os.path.join(os.path.realpath(os.path.dirname(given)), os.path.basename(given))
+        root = _journal_root(os.path.expanduser(self.opts.journal) if self.opts.journal else settings.root)
         try:
             prune(root, settings.keep_runs, settings.keep_bytes)
         except Exception as exc:  # noqa: BLE001 - retention is housekeeping; the run goes on
@@ -811,6 +811,19 @@ def _configured_env() -> dict[str, str]:
         except ConfigError:
             pass
     return env
+
+
+def _journal_root(given: str) -> str:
+    """Absolute, with links resolved as Path.resolve() did, except inside the state folder and
+    the root itself: a link planted there is refused when the root is made
+    (shims.journal.run.private_dir), never written through."""
+    from shims.config import state_dir
+
+    given = os.path.abspath(given)
+    state = os.path.abspath(state_dir())
+    if given == state or given.startswith(state + os.sep):
+        return os.path.join(os.path.realpath(os.path.dirname(state)), os.path.relpath(given, os.path.dirname(state)))
+    return os.path.join(os.path.realpath(os.path.dirname(given)), os.path.basename(given))
 
 
 def _prefix(index: int, provider: str) -> str:

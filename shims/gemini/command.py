@@ -48,7 +48,7 @@ def prepare_home(env: dict[str, str]) -> str:
 
     home = gemini_home(env)
     dot = os.path.join(home, ".gemini")
-    private_dir(dot)  # 0700 whatever the umask; a planted link at either folder is refused
+    private_dir(dot, within=os.path.dirname(home))  # 0700 whatever the umask; never a planted link
     user = user_gemini_dir(env)
     settings: dict = {}
     try:

@@ -34,12 +34,12 @@ FILE_MODE = 0o600
 DIR_MODE = 0o700
 
 
-def private_dir(path: str | os.PathLike[str]) -> str:
+def private_dir(path: str | os.PathLike[str], within: str | None = None) -> str:
     """A folder only the user can read. Missing folders are made one by one, 0700 whatever the
     umask (makedirs would give the parents it makes the umask's mode). An existing folder keeps
     its mode: a root such as --journal /tmp is the user's choice, and every run folder inside is
     private anyway. A symbolic link in its place is refused, never followed (state planted by
-    someone else)."""
+    someone else) from `within` (default: the state folder, for a folder inside it) down."""
     path = os.path.abspath(os.fspath(path))
     missing = []
     probe = path
@@ -49,6 +49,7 @@ def private_dir(path: str | os.PathLike[str]) -> str:
         if parent == probe:
             break
         probe = parent
+    _refuse_links(path, probe, within)
     for folder in reversed(missing):
         try:
             os.mkdir(folder, DIR_MODE)
@@ -56,7 +57,7 @@ def private_dir(path: str | os.PathLike[str]) -> str:
             pass  # another shim made it meanwhile
         else:
             chmod_private_dir(folder)
-    _refuse_link(path)
+    _refuse_links(path, path, within)
     if not os.path.isdir(path):
         raise NotADirectoryError(20, "Not a directory", path)
     return path
@@ -72,9 +73,21 @@ def chmod_private_dir(path: str) -> None:
         os.close(fd)
 
 
-def _refuse_link(path: str) -> None:
-    if os.path.islink(path):
-        raise OSError(errno.ELOOP, f"refusing to write through a symbolic link: {path}")
+def _refuse_links(path: str, upto: str, within: str | None = None) -> None:
+    """No symbolic link from the state folder (`codex-shims`, when `path` is inside it; else
+    `path` itself) down to `upto`: the folders above it are the user's, links and all."""
+    from shims.config import state_dir
+
+    state = os.path.abspath(within or state_dir())
+    top = path
+    for name in (state, os.path.join(os.path.realpath(os.path.dirname(state)), os.path.basename(state))):
+        if path == name or path.startswith(name + os.sep):
+            top = name
+    folder = upto
+    while folder == top or folder.startswith(top + os.sep):
+        if os.path.islink(folder):
+            raise OSError(errno.ELOOP, f"refusing to write through a symbolic link: {folder}")
+        folder = os.path.dirname(folder)
 
 
 # Every state file is opened with these: never through a planted symbolic link, never
