@@ -251,3 +251,13 @@ def test_gemini_home_settings_never_hold_a_secret(tmp_path):
     home = prepare_home(env)
     data = (Path(home) / ".gemini" / "settings.json").read_bytes()
     assert KEY.encode() not in data
+
+
+def test_preflight_and_doctor_output_mask_what_a_vendor_says(fake_env, tmp_path):
+    vendor = tmp_path / "talkative"
+    vendor.write_text(f'#!/bin/sh\necho "weird-cli {KEY}"\n')
+    vendor.chmod(0o755)
+    proc = subprocess.run([shim_path("fake"), "--vendor-bin", str(vendor), "--preflight"], capture_output=True,
+                          env={**os.environ, **fake_env}, timeout=60)
+    answer = json.loads(proc.stdout)
+    assert answer["cli_version"].startswith("[REDACTED") and KEY.encode() not in proc.stdout
