@@ -1,13 +1,19 @@
-"""Keep secrets out of the journal on disk.
+"""Keep secrets out of everything the shims write and print.
 
-Everything the journal writes (raw vendor stdout/stderr chunks, event lines, the request JSON) goes
-through a `Redactor` first. It masks two kinds of secret:
+Everything the journal writes (raw vendor stdout/stderr chunks, event lines, the request JSON),
+every state file (shims.journal.run.state_bytes), the stream a host reads and the `shim:` lines
+go through a `Redactor` first (one per process: `use`, `current`). It masks two kinds of secret:
 
-* literal values of secret-looking environment variables (`Redactor.from_env`), matched as exact
-  bytes anywhere, also inside longer strings and in their JSON-escaped spelling;
+* literal values of secret-looking environment variables (`Redactor.from_env`), matched anywhere,
+  also inside longer strings, and in any JSON spelling: each character raw or escaped (`\\uXXXX`
+  in either hex case, surrogate pairs, `\\/`, the short escapes), nested up to three levels;
 * well-known credential shapes (API keys, OAuth tokens, JWTs, `Bearer`/`Basic` credentials, and the
   value of JSON/header keys that name a secret), so a key the vendor echoes is masked even when it
-  is not in our environment.
+  is not in our environment; the key and token shapes also with escaped characters.
+
+Text without an escape that could spell such a character goes through the plain pass (the
+secrets raw and as json.dumps spells them, the shapes as written); other text through the wide
+pass, compiled on first use (~20 ms). Both find the same on text the plain pass is used for.
 
 Masks keep the byte length (`mask`): `shims replay` re-normalizes the journal and compares it with
 the recorded events, and output cut markers count bytes. No pattern matches a mask, so redaction
@@ -26,7 +32,13 @@ Known limits, chosen on purpose (a masked word costs less than a leaked credenti
 * a configured secret is found even where a shape match started earlier, but not when such a
   match (a `Bearer` token, a header value) stops inside it: that secret's tail stays visible;
 * the stream gives exactly `redact()` of the whole for matches up to STREAM_KEEP bytes; a longer
-  token is still masked if it sits in the carry whole (see StreamRedactor).
+  token is still masked if it sits in the carry whole (see StreamRedactor);
+* a configured secret over MAX_SPELLED_SECRET_BYTES is matched only raw and as json.dumps
+  spells it; a JSON key name (`"api_key"`) or header name spelled with escapes is not recognized
+  (its value still is when it has a known shape); an escape behind more than ESCAPE_RUN
+  backslashes (four levels of nesting) is not decoded;
+* escaped characters inside a token are any printable ASCII escape, so a run of escaped
+  punctuation glued to a token is masked with it.
 """
 
 from __future__ import annotations
