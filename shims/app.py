@@ -814,16 +814,16 @@ def _configured_env() -> dict[str, str]:
 
 
 def _journal_root(given: str) -> str:
-    """Absolute, with links resolved as Path.resolve() did, except inside the state folder and
-    the root itself: a link planted there is refused when the root is made
-    (shims.journal.run.private_dir), never written through."""
+    """Absolute, with links resolved as Path.resolve() did, except from the state folder down:
+    a link planted there is refused when the root is made (shims.journal.run.private_dir), never
+    written through. A root elsewhere (--journal, `[journal] root`) is the user's, links and all."""
     from shims.config import state_dir
 
     given = os.path.abspath(given)
     state = os.path.abspath(state_dir())
     if given == state or given.startswith(state + os.sep):
         return os.path.join(os.path.realpath(os.path.dirname(state)), os.path.relpath(given, os.path.dirname(state)))
-    return os.path.join(os.path.realpath(os.path.dirname(given)), os.path.basename(given))
+    return os.path.realpath(given)
 
 
 def _prefix(index: int, provider: str) -> str:

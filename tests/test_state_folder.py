@@ -181,3 +181,12 @@ def test_a_planted_state_folder_link_is_refused_below_a_linked_state_home(fake_e
     result = json.loads(proc.stdout.splitlines()[-1])
     assert result["status"] == "completed" and "symbolic link" in result["vendor"]["journal_error"]
     _untouched(victim)
+
+
+def test_a_journal_root_the_user_names_outside_the_state_folder_may_be_a_link(fake_env, tmp_path):
+    (tmp_path / "real-journal").mkdir()
+    (tmp_path / "my-journal").symlink_to(tmp_path / "real-journal")
+    proc = _run(fake_env, "--journal", str(tmp_path / "my-journal"), "hi")
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert result["status"] == "completed" and "journal_error" not in result["vendor"]
+    assert Path(result["journal"]).parent == tmp_path / "real-journal"
