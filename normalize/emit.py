@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import orjson
@@ -74,8 +75,42 @@ class CodexLabV1Emitter:
         return 0  # codex-lab reads stdout only on exit 0
 
 
+# Characters that drive a terminal rather than show: C0 controls, DEL, C1 controls (U+0080-U+009F,
+# which some terminals also obey). ESC starts CSI/OSC/DCS sequences (OSC 52 writes the
+# clipboard), BEL rings, backspace and CR overwrite what was shown.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+_NAMED = {"\x1b": "\\e", "\x07": "\\a", "\x08": "\\b", "\r": "\\r", "\n": "\\n", "\t": "\\t", "\x00": "\\0"}
+
+
+def _shown(m: re.Match[str]) -> str:
+    ch = m.group()
+    return _NAMED.get(ch) or f"\\x{ord(ch):02x}"
+
+
+def visible(text: str, keep: str = "\n\t") -> str:
+    """Text from a vendor or a model as it may reach a person's terminal: every control
+    character but those in `keep` shown as a visible escape (`\\e[31m` for ESC [31m, `\\a`,
+    `\\b`, `\\r`, `\\x9b`...), so it cannot recolor, retitle, clear the screen, overwrite what
+    was shown, or write the clipboard (OSC 52). Backslashes themselves are left as they are."""
+    if _CONTROLS.search(text) is None:
+        return text
+    return _CONTROLS.sub(lambda m: m.group() if m.group() in keep else _shown(m), text)
+
+
+def _visible_strings(value: Any) -> Any:
+    """Every string in an event, made visible (layout newlines and tabs kept)."""
+    if isinstance(value, str):
+        return visible(value)
+    if isinstance(value, dict):
+        return {k: _visible_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_visible_strings(v) for v in value]
+    return value
+
+
 class PrettyEmitter:
-    """Readable progress: messages, tool calls with their status, a final usage table."""
+    """Readable progress: messages, tool calls with their status, a final usage table. Vendor
+    and model text never reaches the terminal raw (see `visible`)."""
 
     _ICONS = {"completed": "✓", "failed": "✗", "declined": "⊘", "in_progress": "…"}
 
@@ -96,6 +131,7 @@ class PrettyEmitter:
             pass
 
     def __call__(self, event: dict[str, Any], line: bytes) -> None:
+        event = _visible_strings(event)
         t = event["type"]
         if t == "thread.started":
             self._w(self._c("2", f"── thread {event['thread_id']}"))

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+import orjson
+
 from normalize import observe as o
 from normalize.assembler import fail_before_launch, full_quota
 from normalize.emit import make_emitter
@@ -620,6 +622,9 @@ class _Run:
             name = self.journal.run_id if self.journal else _worktree_name(self.vendor)
             parent = os.path.join(self.state_dir, "worktrees")
             try:
+                from shims.journal.run import private_dir
+
+                private_dir(parent)  # 0700, and never a planted link
                 workspace.sweep_abandoned(parent)
                 self.worktree = workspace.create_worktree(spec.cwd, parent, name)
                 self.worktree_owner = workspace.claim(self.worktree, parent)
@@ -689,16 +694,18 @@ class _Run:
     # ------------------------------------------------------------------ journal, ledger, quota
 
     def _open_journal(self, settings) -> None:
+        from shims.journal.redact import Redactor, use
+
+        # One redactor per run, journal or not: the stream, the `shim:` lines and every state
+        # file are masked with it (README, "Secrets").
+        self.redactor = use(Redactor.from_env({**os.environ, **_configured_env()}, settings.redact_env))
         # An explicit --journal wins over `[journal] enabled = false`; --no-journal over both.
         if self.opts.no_journal or not (settings.enabled or self.opts.journal):
             return
-        from shims.journal.redact import Redactor
         from shims.journal.run import RunJournal
         from shims.journal.store import new_run_id, prune
 
-        # as Path.resolve() did: absolute, symlinks resolved
-        root = os.path.realpath(os.path.expanduser(self.opts.journal) if self.opts.journal else settings.root)
-        self.redactor = Redactor.from_env({**os.environ, **_configured_env()}, settings.redact_env)
+        root = _journal_root(os.path.expanduser(self.opts.journal) if self.opts.journal else settings.root)
         try:
             prune(root, settings.keep_runs, settings.keep_bytes)
         except Exception as exc:  # noqa: BLE001 - retention is housekeeping; the run goes on
@@ -739,12 +746,21 @@ class _Run:
     def _sink(self, event: dict[str, Any], line: bytes) -> None:
         """Every event goes to the journal, then out. The result is journaled, and the ledger
         and quota memory updated, *before* it is written: a host may kill the shim's group as
-        soon as it reads the result line."""
+        soon as it reads the result line. Secrets are masked in what is printed (hosts forward
+        streams to logs, UIs and other models), so events.ndjson is exactly the printed bytes."""
         if event["type"] == "result" and self.journal and self.journal.error:
             event["vendor"]["journal_error"] = f"The journal is incomplete: {self.journal.error}"
             line = encode_line(event)
+        masked = self._redactor().redact(line)
+        if masked is not line and masked != line:
+            line, clean = masked, orjson.loads(masked)  # masks keep the JSON valid
+            if event["type"] == "result":  # the same dict goes to the emitter's close (protocol 1)
+                event.clear()
+                event.update(clean)
+            else:
+                event = clean
         if self.journal:
-            self.journal.event(event, line)
+            self.journal.event(event, line, redacted=True)
         if event["type"] == "result":
             self._on_result(event)
         self.emitter(event, line)
@@ -803,14 +819,20 @@ class _Run:
     def _update_quota_memory(self, status: str, kind: str | None, quota: dict[str, Any] | None) -> None:
         from shims.journal.quota import QuotaMemory
 
-        memory = QuotaMemory(self.state_dir)
+        memory = QuotaMemory(self.state_dir)  # masks what it writes (the message is the vendor's)
         if status == "completed":
             memory.clear(self.vendor, self.account)
         elif kind == FailureKind.QUOTA_OR_RATE_LIMITED and quota and self.launch is not None:
-            if quota.get("message") and self.redactor is not None:
-                quota = {**quota, "message": self.redactor.redact_text(quota["message"])}
             memory.remember(self.vendor, self.account, quota, ended_at=time.time(),
                             run_id=self.journal.run_id if self.journal else None)
+
+    def _redactor(self):
+        """The run's redactor; the environment's when the config could not be read."""
+        if self.redactor is None:
+            from shims.journal.redact import current
+
+            self.redactor = current()
+        return self.redactor
 
     def _previous_total(self, provider: str, spec: RunSpec) -> dict[str, Any] | None:
         from normalize.reconcile import zero_total
@@ -892,6 +914,19 @@ def _configured_env() -> dict[str, str]:
     return env
 
 
+def _journal_root(given: str) -> str:
+    """Absolute, with links resolved as Path.resolve() did, except from the state folder down:
+    a link planted there is refused when the root is made (shims.journal.run.private_dir), never
+    written through. A root elsewhere (--journal, `[journal] root`) is the user's, links and all."""
+    from shims.config import state_dir
+
+    given = os.path.abspath(given)
+    state = os.path.abspath(state_dir())
+    if given == state or given.startswith(state + os.sep):
+        return os.path.join(os.path.realpath(os.path.dirname(state)), os.path.relpath(given, os.path.dirname(state)))
+    return os.path.realpath(given)
+
+
 def _prefix(index: int, provider: str) -> str:
     """The journal's file prefix for an attempt's vendor bytes."""
     return "vendor" if index == 0 else f"vendor-{index}-{provider}"
@@ -942,7 +977,12 @@ def _iso(epoch: float) -> str:
 
 
 def _stderr_last(message: str) -> None:
-    """Hosts keep only a tail of stderr: the line that explains a failure goes last."""
+    """Hosts keep only a tail of stderr: the line that explains a failure goes last. It may quote
+    a vendor: masked, and with control characters shown as visible escapes (one line)."""
+    from normalize.emit import visible
+    from shims.journal.redact import current
+
+    message = visible(current().redact_text(message), keep="\t")
     try:
         sys.stderr.write(f"shim: {message}\n")
         sys.stderr.flush()

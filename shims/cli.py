@@ -373,7 +373,10 @@ def config_show(
         typer.echo(orjson.dumps([{"key": r.key, "value": r.value, "source": r.source} for r in rows]).decode())
         return
     # Strings bare so paths read naturally; anything else as JSON so null, [] and true are unambiguous.
-    table = [(r.key, r.value if isinstance(r.value, str) else orjson.dumps(r.value).decode(), r.source) for r in rows]
+    from normalize.emit import visible
+
+    table = [(r.key, visible(r.value if isinstance(r.value, str) else orjson.dumps(r.value).decode(), keep=""), r.source)
+             for r in rows]
     key_w, value_w = (max(len(row[i]) for row in [("key", "value", ""), *table]) for i in (0, 1))
     for key, value, source in [("key", "value", "source"), *table]:
         typer.echo(f"{key:<{key_w}}  {value:<{value_w}}  {source}")

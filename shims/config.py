@@ -468,4 +468,24 @@ def effective_config(vendor: str | None = None, path: str | os.PathLike[str] | N
         source = "built-in"
     out.append(ConfigValue("config.path", str(path), source))
     out.append(ConfigValue("config.exists", data is not None, "filesystem"))
-    return out
+    return _masked(out, data, path, journal.redact_env)
+
+
+def _masked(rows: list[ConfigValue], data: dict[str, Any] | None, path: str, names: list[str]) -> list[ConfigValue]:
+    """Values as `shims config show` may print them: a key in an argument, a URL or a path
+    is masked like everything the shims write (the secret-named env values are `***` already)."""
+    from shims.journal.redact import Redactor
+
+    env = dict(os.environ)
+    for table in (*VENDORS, "defaults"):
+        env.update({k: v for k, v in (_section(data, table, path).get("env") or {}).items() if isinstance(v, str)})
+    redactor = Redactor.from_env(env, names)
+
+    def mask(value: Any) -> Any:
+        if isinstance(value, str):
+            return redactor.redact_text(value)
+        if isinstance(value, list):
+            return [mask(v) for v in value]
+        return value
+
+    return [ConfigValue(r.key, mask(r.value), r.source) for r in rows]

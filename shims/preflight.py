@@ -95,7 +95,7 @@ def remembered_quota(vendor: str) -> dict | None:
 
 def preflight(vendor: str, vendor_bin: str | None = None, *, ignore_quota_state: bool = False) -> int:
     answer = check(vendor, vendor_bin, ignore_quota_state=ignore_quota_state)
-    print(orjson.dumps(answer).decode())
+    print(_masked(orjson.dumps(answer).decode()))
     return 0 if answer["ready"] else EXIT_CODES[answer["failure_kind"]]
 
 
@@ -133,7 +133,7 @@ def doctor(json_out: bool, modes: bool = False) -> int:
         row["modes"] = mode_support(name, program) if program else {}
         rows.append(row)
     if json_out:
-        print(orjson.dumps(rows).decode())
+        print(_masked(orjson.dumps(rows).decode()))
     else:
         head = ("provider", "ready", "cli version", "auth", "quota", "modes", "problem")
         body = []
@@ -178,6 +178,16 @@ def _configured_bin(vendor: str) -> str | None:
 
 
 def _print_table(head: tuple[str, ...], body: list[tuple[str, ...]]) -> None:
+    from normalize.emit import visible
+
+    # Cells quote vendors (versions, errors, quota messages): masked and shown visibly.
+    body = [tuple(visible(_masked(str(c)), keep="") for c in r) for r in body]
     widths = [max(len(str(r[i])) for r in (head, *body)) for i in range(len(head))]
     for r in (head, *body):
         print("  ".join(str(c).ljust(widths[i]) for i, c in enumerate(r)).rstrip())
+
+
+def _masked(text: str) -> str:
+    from shims.journal.redact import current
+
+    return current().redact_text(text)

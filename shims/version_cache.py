@@ -49,9 +49,10 @@ def remembered(state_dir: str | None, program: str, ask: Callable[[str], str | N
 
 
 def _load(path: str) -> list[dict]:
+    from shims.journal.run import read_private
+
     try:
-        with open(path, "rb") as f:
-            data = orjson.loads(f.read())
+        data = orjson.loads(read_private(path))
     except (OSError, orjson.JSONDecodeError):
         return []
     if not isinstance(data, list):
@@ -60,10 +61,10 @@ def _load(path: str) -> list[dict]:
 
 
 def _store(path: str, entries: list[dict]) -> None:
-    from shims.journal.run import private_dir, replace_private_file
+    from shims.journal.run import private_dir, replace_private_file, state_bytes
 
     try:
         private_dir(os.path.dirname(path))
-        replace_private_file(path, orjson.dumps(entries))
+        replace_private_file(path, state_bytes(orjson.dumps(entries)))
     except OSError:
         pass  # a cache: the binary is asked next time

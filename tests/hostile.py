@@ -154,3 +154,11 @@ hostile_json_tokens = st.one_of(
 # Bytes to splice into a JSON string: not UTF-8, or UTF-8 of a lone surrogate (CESU-style).
 hostile_string_bytes = st.one_of(non_utf8_bytes.map(lambda b: b.replace(b'"', b"").replace(b"\\", b"")),
                                  st.sampled_from((b"\xed\xa0\xbd", b"\xed\xb8\x80", b"\xff", b"\xc3")))
+
+
+def escaped_nested(spelling: str, levels: int) -> str:
+    """`spelling` (already the text inside one JSON string) as it reads after `levels` more
+    rounds of JSON encoding: a JSON document carried inside a JSON string, inside another..."""
+    for _ in range(levels):
+        spelling = json.dumps(spelling)[1:-1]
+    return spelling

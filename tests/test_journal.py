@@ -142,7 +142,10 @@ def test_secrets_never_reach_disk(fake_env, tmp_path):
            "FAKE_VENDOR_STDERR": f"debug: using key {SECRET}"}
     proc, events, result = run_fake(env, f"please use {SECRET}")
     assert proc.returncode == 0
-    assert SECRET.encode() in proc.stdout  # the host gets the vendor's words; only the disk is protected
+    # the stream is masked too (hosts forward it to logs and other models), and events.ndjson
+    # stays exactly the printed bytes
+    assert SECRET.encode() not in proc.stdout and ANTHROPIC.encode() not in proc.stdout
+    assert b"[REDACTED" in proc.stdout
     leaked = []
     for path in state(fake_env).rglob("*"):
         if path.is_file():
@@ -153,6 +156,7 @@ def test_secrets_never_reach_disk(fake_env, tmp_path):
     meta = json.loads((run / "meta.json").read_text())
     assert {"OPENAI_API_KEY", "MY_DEPLOY_PASSPHRASE_VALUE"} <= set(meta["redacted_env"])
     assert b"[REDACTED" in (run / "vendor.stdout").read_bytes()
+    assert (run / "events.ndjson").read_bytes() == proc.stdout
     # masks keep lengths, so the redacted journal still replays to its own events
     assert shims("replay", run.name, "--check", env=fake_env).returncode == 0
 

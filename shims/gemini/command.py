@@ -45,10 +45,11 @@ def user_gemini_dir(env: dict[str, str]) -> str:
 
 def prepare_home(env: dict[str, str]) -> str:
     """The shim's Gemini home, with settings = the user's settings + RUN_SETTINGS."""
+    from shims.journal.run import private_dir, replace_private_file, state_bytes
+
     home = gemini_home(env)
     dot = os.path.join(home, ".gemini")
-    os.makedirs(dot, exist_ok=True)
-    os.chmod(home, 0o700)
+    private_dir(dot, within=os.path.dirname(home))  # 0700 whatever the umask; never a planted link
     user = user_gemini_dir(env)
     settings: dict = {}
     try:
@@ -62,10 +63,10 @@ def prepare_home(env: dict[str, str]) -> str:
         # Needed whenever GOOGLE_GEMINI_BASE_URL is set (else exit 41, gemini-cli#27550); right
         # whenever a key is what the user gave.
         _merge(settings, {"security": {"auth": {"selectedType": "gemini-api-key"}}})
-    tmp = os.path.join(dot, f".settings.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        f.write(json.dumps(settings, indent=2))
-    os.replace(tmp, os.path.join(dot, "settings.json"))  # atomic: concurrent runs never read half a file
+    # Atomic: concurrent runs never read half a file. The user's settings may hold keys (MCP
+    # server headers and env): masked like every state file, so such settings should name the
+    # key as "$VAR" (the CLI expands variables) rather than hold it.
+    replace_private_file(os.path.join(dot, "settings.json"), state_bytes(json.dumps(settings, indent=2).encode()))
     for name in CREDENTIAL_FILES:
         src, dst = os.path.join(user, name), os.path.join(dot, name)
         if os.path.exists(src) and not os.path.lexists(dst) and os.path.realpath(user) != os.path.realpath(dot):

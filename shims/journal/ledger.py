@@ -29,20 +29,19 @@ class Ledger:
         self.path = os.path.join(state_dir, LEDGER_NAME)
 
     def append(self, entry: dict[str, Any]) -> None:
-        from shims.journal.run import FILE_MODE, private_dir
+        """One line, masked like every state file: a request's thread_id, role or task_name, a
+        vendor's session id or model name may carry a secret."""
+        from shims.journal.run import append_private, private_dir, state_bytes
 
         private_dir(os.path.dirname(self.path))
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, FILE_MODE)
-        try:
-            os.write(fd, orjson.dumps(entry) + b"\n")
-        finally:
-            os.close(fd)
+        append_private(self.path, state_bytes(orjson.dumps(entry)) + b"\n")
 
     def entries(self) -> Iterator[dict[str, Any]]:
         """Every readable entry, oldest first (a line cut by a crash is skipped)."""
+        from shims.journal.run import read_private
+
         try:
-            with open(self.path, "rb") as f:
-                data = f.read()
+            data = read_private(self.path)
         except OSError:
             return
         for line in data.splitlines():
@@ -56,6 +55,7 @@ class Ledger:
     def last_total(self, provider: str, session_id: str) -> dict[str, Any] | None:
         """The vendor's running total after the latest run of that session, if recorded."""
         found = None
+        session_id = _as_stored(session_id)
         for e in self.entries():
             if e.get("provider") == provider and e.get("session_id") == session_id and isinstance(e.get("session_total"), dict):
                 found = e["session_total"]
@@ -64,10 +64,18 @@ class Ledger:
     def last_session(self, provider: str, cwd: str) -> str | None:
         """The session of the latest run of that provider in that folder (`--resume last`)."""
         found = None
+        cwd = _as_stored(cwd)
         for e in self.entries():
             if e.get("provider") == provider and e.get("cwd") == cwd and e.get("session_id"):
                 found = e["session_id"]
         return found
+
+
+def _as_stored(text: str) -> str:
+    """A value as an entry holds it (masked where it looks like a secret), to compare with it."""
+    from shims.journal.run import state_bytes
+
+    return orjson.loads(state_bytes(orjson.dumps(text)))
 
 
 _TEXT_FIELDS = ("at", "provider", "model", "session_id", "cwd", "role", "account", "status")

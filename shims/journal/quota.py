@@ -119,9 +119,10 @@ class QuotaMemory:
         }
 
     def _read(self) -> dict[str, Any]:
+        from shims.journal.run import read_private
+
         try:
-            with open(self.path, "rb") as f:
-                data = orjson.loads(f.read())
+            data = orjson.loads(read_private(self.path))
         except (OSError, orjson.JSONDecodeError):
             return {}
         return data if isinstance(data, dict) else {}
@@ -141,10 +142,10 @@ class _Locked:
         self.data: dict[str, Any] = {}
 
     def __enter__(self) -> dict[str, Any]:
-        from shims.journal.run import FILE_MODE, private_dir
+        from shims.journal.run import open_private, private_dir
 
         private_dir(os.path.dirname(self._m.path))
-        self._fd = os.open(self._m._sibling(".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        self._fd = open_private(self._m._sibling(".lock"), os.O_RDWR | os.O_CREAT)
         # Never wait long: quota memory is advice, and the shim still has a result to write.
         deadline = time.monotonic() + 2.0
         while True:
@@ -162,10 +163,9 @@ class _Locked:
     def __exit__(self, exc_type, *rest: object) -> None:
         try:
             if exc_type is None:
-                from shims.journal.run import write_private_file
+                from shims.journal.run import replace_private_file, state_bytes
 
-                tmp = self._m._sibling(".tmp")
-                write_private_file(tmp, orjson.dumps(self.data))
-                os.replace(tmp, self._m.path)
+                # Messages come from vendors: masked like every state file.
+                replace_private_file(self._m.path, state_bytes(orjson.dumps(self.data)))
         finally:
             os.close(self._fd)

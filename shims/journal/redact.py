@@ -1,13 +1,19 @@
-"""Keep secrets out of the journal on disk.
+"""Keep secrets out of everything the shims write and print.
 
-Everything the journal writes (raw vendor stdout/stderr chunks, event lines, the request JSON) goes
-through a `Redactor` first. It masks two kinds of secret:
+Everything the journal writes (raw vendor stdout/stderr chunks, event lines, the request JSON),
+every state file (shims.journal.run.state_bytes), the stream a host reads and the `shim:` lines
+go through a `Redactor` first (one per process: `use`, `current`). It masks two kinds of secret:
 
-* literal values of secret-looking environment variables (`Redactor.from_env`), matched as exact
-  bytes anywhere, also inside longer strings and in their JSON-escaped spelling;
+* literal values of secret-looking environment variables (`Redactor.from_env`), matched anywhere,
+  also inside longer strings, and in any JSON spelling: each character raw or escaped (`\\uXXXX`
+  in either hex case, surrogate pairs, `\\/`, the short escapes), nested up to three levels;
 * well-known credential shapes (API keys, OAuth tokens, JWTs, `Bearer`/`Basic` credentials, and the
   value of JSON/header keys that name a secret), so a key the vendor echoes is masked even when it
-  is not in our environment.
+  is not in our environment; the key and token shapes also with escaped characters.
+
+Text without an escape that could spell such a character goes through the plain pass (the
+secrets raw and as json.dumps spells them, the shapes as written); other text through the wide
+pass, compiled on first use (~20 ms). Both find the same on text the plain pass is used for.
 
 Masks keep the byte length (`mask`): `shims replay` re-normalizes the journal and compares it with
 the recorded events, and output cut markers count bytes. No pattern matches a mask, so redaction
@@ -26,7 +32,13 @@ Known limits, chosen on purpose (a masked word costs less than a leaked credenti
 * a configured secret is found even where a shape match started earlier, but not when such a
   match (a `Bearer` token, a header value) stops inside it: that secret's tail stays visible;
 * the stream gives exactly `redact()` of the whole for matches up to STREAM_KEEP bytes; a longer
-  token is still masked if it sits in the carry whole (see StreamRedactor).
+  token is still masked if it sits in the carry whole (see StreamRedactor);
+* a configured secret over MAX_SPELLED_SECRET_BYTES is matched only raw and as json.dumps
+  spells it; a JSON key name (`"api_key"`) or header name spelled with escapes is not recognized
+  (its value still is when it has a known shape); an escape behind more than ESCAPE_RUN
+  backslashes (four levels of nesting) is not decoded;
+* escaped characters inside a token are any printable ASCII escape, so a run of escaped
+  punctuation glued to a token is masked with it.
 """
 
 from __future__ import annotations
@@ -89,8 +101,114 @@ def mask(n: int) -> bytes:
     return _mask_cached(n) if n <= 4096 else b"[REDACTED" + b"*" * (n - 10) + b"]"
 
 
+# JSON spellings. A JSON writer may spell any character of a string as `\uXXXX` (either hex
+# case; non-BMP characters as a surrogate pair), `/` as `\/`, and the short escapes (`\"`, `\\`,
+# `\n`...); a JSON document carried inside a JSON string doubles every backslash, once per level.
+# Listing the spellings is exponential, so each character becomes an alternation (itself, or a
+# run of 1-8 backslashes and its escape: nesting up to three levels deep). An escape is matched
+# only from the start of its run of backslashes, so a mask never leaves half an escape behind
+# and the JSON stays valid.
+ESCAPE_RUN = 8
+_BACKSLASHES = rb"\\{1,%d}" % ESCAPE_RUN
+# An escape spelled from the start of its run, after the run's first backslash.
+_ESCAPE_START = rb"(?<!\\\\)\\{0,%d}" % (ESCAPE_RUN - 1)
+_SHORT_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t"}
+
+
+def _split_first(pattern: bytes) -> tuple[bytes, bytes]:
+    """(the literal byte a pattern starts with, the rest of the pattern)."""
+    if pattern[:1] == b"\\":
+        return pattern[1:2], pattern[2:]
+    return pattern[:1], pattern[1:]
+
+
+def _hex_digits(text: str) -> bytes:
+    return b"".join(f"[{c.lower()}{c.upper()}]".encode() if c.isalpha() else c.encode() for c in text)
+
+
+def _unicode_escapes(ch: str) -> tuple[bytes, int]:
+    """(pattern, longest match) for `\\uXXXX` (or a surrogate pair) spelling one character."""
+    code = ord(ch)
+    units = [code] if code < 0x10000 else [0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)]
+    pattern = b"".join(_BACKSLASHES + b"u" + _hex_digits(f"{u:04x}") for u in units)
+    return pattern, len(units) * (ESCAPE_RUN + 5)
+
+
+def _char_spellings(ch: str) -> tuple[list[bytes], int]:
+    """The alternatives spelling one character (raw first), and the longest of them."""
+    raw = ch.encode("utf-8", "surrogateescape")
+    alts = [re.escape(raw)]
+    longest = len(raw)
+    if not 0xD800 <= ord(ch) <= 0xDFFF:  # a lone surrogate (undecodable byte) has no escape
+        pattern, n = _unicode_escapes(ch)
+        alts.append(pattern)
+        longest = max(longest, n)
+    short = _SHORT_ESCAPES.get(ch)
+    if short is not None:
+        alts.append(_BACKSLASHES + re.escape(short.encode()))
+        longest = max(longest, ESCAPE_RUN + 1)
+    return alts, longest
+
+
+def _atom(alts: list[bytes]) -> bytes:
+    return alts[0] if len(alts) == 1 else b"(?:" + b"|".join(alts) + b")"
+
+
+def _first_alternatives(alts: list[bytes], rest: bytes) -> list[tuple[bytes, bytes]]:
+    """A pattern whose first character has these spellings, as (first byte, regex for the rest)
+    alternatives (see _compile). An escaped first character must start its run of backslashes."""
+    out = []
+    for alt in alts:
+        if alt.startswith(_BACKSLASHES):
+            out.append((b"\\", _ESCAPE_START + alt[len(_BACKSLASHES):] + rest))
+        else:
+            first, tail = _split_first(alt)
+            out.append((first, tail + rest))
+    return out
+
+
+# An escaped character inside a token: any printable ASCII one (a token class spelled exactly
+# would make the pattern several times bigger, and slower to compile, for a run of escaped
+# punctuation nobody writes).
+_CLASS_ESCAPE = _BACKSLASHES + rb"(?:u00[2-7][0-9a-fA-F]|/)"
+
+
+def _spelled(*elements: str | tuple[str, str, int, int | None]) -> list[tuple[bytes, bytes]]:
+    """A credential shape whose every character may be escaped: literal text, or (raw class, its
+    characters, at least, at most). Returns its alternatives for _compile: every shape starts
+    with a literal character."""
+    first, *rest = elements
+    assert isinstance(first, str)
+    parts = [_atom(_char_spellings(c)[0]) for c in first[1:]]
+    for el in rest:
+        if isinstance(el, str):
+            parts += [_atom(_char_spellings(c)[0]) for c in el]
+        else:
+            parts.append(_class_run(*el))
+    return _first_alternatives(_char_spellings(first[0])[0], b"".join(parts))
+
+
+def _class_run(raw: str, chars: str, least: int, most: int | None) -> bytes:
+    """`[raw]{least,most}+`, each character also as an escape. Past the first `least`, raw
+    characters are taken as whole runs (a class run is several times faster in `re` than one
+    alternation per character). A bounded run counts its raw characters, and at most 64 escapes."""
+    cls = b"[" + raw.encode() + b"]"
+    one = b"(?:" + cls + b"|" + _CLASS_ESCAPE + b")"
+    if most == least:
+        return one + (b"{%d}" % least if least > 1 else b"")
+    head = one + b"{%d}" % least
+    if most is None:
+        return b"(?>" + head + b"(?:" + cls + b"++|" + _CLASS_ESCAPE + b")*+)"
+    return (b"(?>" + head + cls + b"{0,%d}+" % (most - least)
+            + b"(?:" + _CLASS_ESCAPE + cls + b"{0,%d}+){0,64}+)" % (most - least))
+
+
+_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_TOKEN = ("A-Za-z0-9_-", _ALNUM + "_-")
+
 # Every alternative starts with a plain literal byte: then `re` only tries the pattern at bytes
-# that can start one (its charset prefix scan), which keeps a pass over ordinary text cheap.
+# that can start one (its charset prefix scan), which keeps a pass over ordinary text cheap; a
+# shape spelled from its first character on starts with `\`, a byte JSON has anyway.
 # Quantifiers over a class are possessive: the classes never contain the byte that follows, so
 # backtracking could not produce a match anyway, and it would make failures quadratic. A failed
 # JWT attempt still reads its whole first run, so that run (the JWT header) is capped at 1 KiB:
@@ -107,6 +225,19 @@ _TOKEN_PATTERNS: tuple[bytes, ...] = (
     rb"A[KS]IA[0-9A-Z]{16}",
     rb"eyJ[A-Za-z0-9_-]{8,1024}+\.[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_-]{8,}+",
 )
+# The same shapes with every character also in its escaped spellings (the wide pass).
+_TOKEN_SHAPES: tuple[list[tuple[bytes, bytes]], ...] = (
+    _spelled("sk-ant-", (*_TOKEN, 8, None)),
+    _spelled("sk-", (*_TOKEN, 20, None)),
+    _spelled("AIza", (*_TOKEN, 30, None)),
+    _spelled("ya29.", ("0-9A-Za-z_.-", _ALNUM + "_.-", 10, None)),
+    _spelled("1//0", (*_TOKEN, 20, None)),
+    _spelled("gh", ("pousr", "pousr", 1, 1), "_", ("A-Za-z0-9", _ALNUM, 20, None)),
+    _spelled("github_pat_", ("A-Za-z0-9_", _ALNUM + "_", 20, None)),
+    _spelled("xox", ("abpr", "abpr", 1, 1), "-", ("A-Za-z0-9-", _ALNUM + "-", 10, None)),
+    _spelled("A", ("KS", "KS", 1, 1), "IA", ("0-9A-Z", _ALNUM[:26] + _ALNUM[52:], 16, 16)),
+    _spelled("eyJ", (*_TOKEN, 8, 1024), ".", (*_TOKEN, 8, None), ".", (*_TOKEN, 8, None)),
+)
 
 # Alternatives whose group 1 (the only group each has) is the part to mask; the rest names it.
 # A value starting with `*` or `[` is a mask already: leaving it alone keeps redaction idempotent.
@@ -114,7 +245,9 @@ _TOKEN_PATTERNS: tuple[bytes, ...] = (
 # authentication"): base64 and opaque tokens have digits, symbols or inner capitals. Every prefix
 # of a plain word is plain, so a secret masked inside one cannot make it match the next time.
 _PLAIN_WORD = rb"(?:[A-Za-z][a-z]*+|[A-Z]++)(?:[.-][a-z]++)*+[.-]?(?![A-Za-z0-9._~+/=-])"
+_SCHEME_VALUE = b"(?:[A-Za-z0-9._~+/=-]|" + _CLASS_ESCAPE + b")"
 _SCHEMES = rb"(?i:earer|asic)[ \t]++((?!" + _PLAIN_WORD + rb")[A-Za-z0-9._~+/=-]{8,}+)"
+_WIDE_SCHEMES = rb"(?i:earer|asic)[ \t]++((?!" + _PLAIN_WORD + rb")" + _SCHEME_VALUE + rb"{8,}+)"
 _JSON_KEYS = (
     rb"(?:x-(?:goog-)?)?api[_-]?key|(?:access|refresh|id|auth|session)[_-]?token"
     rb"|client[_-]?secret|private[_-]?key|password|passwd|secret"
@@ -135,6 +268,14 @@ _VALUE_PATTERNS: tuple[bytes, ...] = (
     rb"x(?i:-(?:goog-)?api-key)[ \t]*+[:=][ \t]*+(" + _HEADER_VALUE + b")",
     rb"X(?i:-(?:goog-)?api-key)[ \t]*+[:=][ \t]*+(" + _HEADER_VALUE + b")",
 )
+_WIDE_VALUE_PATTERNS: tuple[bytes, ...] = (
+    b"B" + _WIDE_SCHEMES,
+    b"b" + _WIDE_SCHEMES,
+    rb'"(?=[aAcCiIpPrRsSxX])(?i:' + _JSON_KEYS + rb')"[ \t]*+:[ \t]*+"(' + _JSON_VALUE + b")",
+    rb'\\\\*+"(?i:' + _JSON_KEYS + rb')\\++"[ \t]*+:[ \t]*+\\++"(' + _ESCAPED_JSON_VALUE + b")",
+    rb"x(?i:-(?:goog-)?api-key)[ \t]*+[:=][ \t]*+(" + _HEADER_VALUE + b")",
+    rb"X(?i:-(?:goog-)?api-key)[ \t]*+[:=][ \t]*+(" + _HEADER_VALUE + b")",
+)
 
 
 def _to_bytes(secret: bytes | str) -> bytes:
@@ -150,9 +291,28 @@ def _usable(secret: bytes) -> bool:
     return secret not in mask(len(secret) + 12)
 
 
+# A secret longer than this is matched only as its exact JSON spellings (json.dumps): a pattern
+# per character would make the stream's window (and the regex) grow to many times its length.
+MAX_SPELLED_SECRET_BYTES = 4096
+
+
+def _secret_alternatives(secret: bytes) -> tuple[list[tuple[bytes, bytes]], int]:
+    """The secret in any JSON spelling (see ESCAPE_RUN), as alternatives for _compile, and the
+    longest text they match."""
+    try:
+        text = secret.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or len(secret) > MAX_SPELLED_SECRET_BYTES:
+        spellings = sorted((v for v in _spellings(secret) if _usable(v)), key=lambda b: (-len(b), b))
+        return [(b[:1], re.escape(b[1:])) for b in spellings], max(map(len, spellings), default=0)
+    atoms = [_char_spellings(c) for c in text]
+    rest = b"".join(_atom(alts) for alts, _ in atoms[1:])
+    return _first_alternatives(atoms[0][0], rest), sum(n for _, n in atoms)
+
+
 def _spellings(secret: bytes) -> set[bytes]:
-    """The secret as it may appear on disk: raw, and escaped inside a JSON string (a vendor's
-    JSON output, our event lines and the request JSON all escape quotes, backslashes, controls)."""
+    """The secret raw and as json.dumps spells it inside a string (ASCII-only or not)."""
     out = {secret}
     try:
         text = secret.decode("utf-8")
@@ -161,13 +321,6 @@ def _spellings(secret: bytes) -> set[bytes]:
     for ascii_only in (False, True):
         out.add(json.dumps(text, ensure_ascii=ascii_only)[1:-1].encode("ascii" if ascii_only else "utf-8"))
     return out
-
-
-def _split_first(pattern: bytes) -> tuple[bytes, bytes]:
-    """(the literal byte a pattern starts with, the rest of the pattern)."""
-    if pattern[:1] == b"\\":
-        return pattern[1:2], pattern[2:]
-    return pattern[:1], pattern[1:]
 
 
 def _compile(alternatives: list[tuple[bytes, bytes]]) -> re.Pattern[bytes]:
@@ -179,11 +332,28 @@ def _compile(alternatives: list[tuple[bytes, bytes]]) -> re.Pattern[bytes]:
     groups: dict[bytes, list[bytes]] = {}
     for first, rest in alternatives:
         groups.setdefault(first, []).append(rest)
-    branches = [
-        re.escape(first) + (rests[0] if len(rests) == 1 else b"(?:" + b"|".join(rests) + b")")
-        for first, rests in groups.items()
-    ]
+    branches = []
+    for first, rests in groups.items():
+        if first == b"\\":
+            rests = _factor_escape_runs(rests)
+        branches.append(re.escape(first) + (rests[0] if len(rests) == 1 else b"(?:" + b"|".join(rests) + b")"))
     return re.compile(b"|".join(branches))
+
+
+def _factor_escape_runs(rests: list[bytes]) -> list[bytes]:
+    """The alternatives after a `\\` with the start of an escape run taken out into one branch,
+    by the byte after the run: at every backslash of a JSON text `re` reads the run once,
+    instead of once per spelled secret and shape. (An escape and the escaped JSON value
+    pattern never start at the same byte, so moving them apart changes no match.)"""
+    escapes = [r[len(_ESCAPE_START):] for r in rests if r.startswith(_ESCAPE_START)]
+    if len(escapes) < 2:
+        return rests
+    by_next: dict[bytes, list[bytes]] = {}
+    for r in escapes:
+        nxt, tail = _split_first(r)
+        by_next.setdefault(nxt, []).append(tail)
+    inner = b"|".join(re.escape(n) + (t[0] if len(t) == 1 else b"(?:" + b"|".join(t) + b")") for n, t in by_next.items())
+    return [_ESCAPE_START + b"(?:" + inner + b")", *(r for r in rests if not r.startswith(_ESCAPE_START))]
 
 
 class Redactor:
@@ -196,19 +366,50 @@ class Redactor:
         for s in secrets:
             b = _to_bytes(s).strip()
             if _usable(b):
-                literal |= {v for v in _spellings(b) if _usable(v)}
+                literal.add(b)
         # Longest first: where two secrets start at the same byte the longer one must win, or its
         # tail would leak.
         ordered = sorted(literal, key=lambda b: (-len(b), b))
+        # Two passes with the same matches on text that has no escape that could spell a
+        # character (see _needs_wide): a plain one (each secret raw and as json.dumps spells it),
+        # and a wide one where each character may be escaped (see ESCAPE_RUN). The wide one is
+        # compiled when first needed: its pattern is big, and ~20 ms to compile.
         # Secrets before patterns: a pattern stopping inside a secret (a class it does not cover)
         # would leak the secret's tail.
-        alternatives = [(b[:1], re.escape(b[1:])) for b in ordered]
+        plain: list[tuple[bytes, bytes]] = []
+        wide: list[tuple[bytes, bytes]] = []
+        longest = 0
+        spelled = sorted({v for b in ordered for v in _spellings(b) if _usable(v)}, key=lambda b: (-len(b), b))
+        plain += [(b[:1], re.escape(b[1:])) for b in spelled]
+        for secret in ordered:
+            alts, n = _secret_alternatives(secret)
+            wide += alts
+            longest = max(longest, n)
         if patterns:
-            alternatives += [_split_first(p) for p in (*_TOKEN_PATTERNS, *_VALUE_PATTERNS)]
-        self._re: re.Pattern[bytes] | None = _compile(alternatives) if alternatives else None
+            plain += [_split_first(p) for p in (*_TOKEN_PATTERNS, *_VALUE_PATTERNS)]
+            for shape in _TOKEN_SHAPES:
+                wide += shape
+            wide += [_split_first(p) for p in _WIDE_VALUE_PATTERNS]
+        self._re: re.Pattern[bytes] | None = _compile(plain) if plain else None
+        self._wide_alternatives = wide
+        self._wide_re: re.Pattern[bytes] | None = None
+        # What text must hold for the wide pass to find more than the plain one: an escape of a
+        # printable ASCII character or `\/`; any `\u` escape when a secret has other characters;
+        # a doubled backslash when a secret has characters JSON escapes short (nested escapes).
+        other = any(not 0x20 <= c < 0x7F for b in ordered for c in b)
+        short = any(c in b'"\\/' for b in ordered for c in b) or other
+        self._needs_wide = re.compile(rb"\\(?:u00[2-7]|/" + (rb"|u" if other else b"") + (rb"|\\" if short else b"") + b")")
         self._names: list[str] = []
         self._multiline = any(b"\n" in b for b in ordered)
-        self._window = max(STREAM_KEEP, max(map(len, ordered), default=0) + 1)
+        self._window = max(STREAM_KEEP, longest + 1)
+
+    def _pattern_for(self, data: bytes | bytearray) -> re.Pattern[bytes] | None:
+        """The plain pass, or the wide one when `data` has an escape that may spell a character."""
+        if self._re is None or b"\\" not in data or self._needs_wide.search(data) is None:
+            return self._re
+        if self._wide_re is None:
+            self._wide_re = _compile(self._wide_alternatives)
+        return self._wide_re
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], extra_names: Iterable[str] = ()) -> Redactor:
@@ -234,7 +435,7 @@ class Redactor:
         return list(self._names)
 
     def redact(self, data: bytes) -> bytes:
-        pattern = self._re
+        pattern = self._pattern_for(data)
         if pattern is None:
             return bytes(data)
         out: bytearray | None = None
@@ -257,7 +458,7 @@ class Redactor:
 # Bytes no token class contains, so a cut just after one does not split a token (a JSON value
 # may contain them; the cut is moved out of such a match). Most common first: each search only
 # looks after the best cut found so far.
-_SEPARATORS = b" \n\",\t'\\\r;()<>{}[]`|"
+_SEPARATORS = b" \n\",\t'\r;()<>{}[]`|"
 
 
 class StreamRedactor:
@@ -275,10 +476,13 @@ class StreamRedactor:
     """
 
     def __init__(self, redactor: Redactor) -> None:
+        self._redactor = redactor
         self._re = redactor._re
         self._newline_cuts = not redactor._multiline
         self._window = redactor._window
         self._hold_max = redactor._window + STREAM_BACKOFF
+        # Room for the carry and then some (a long configured secret widens the window).
+        self._limit = max(STREAM_LIMIT, 2 * self._hold_max)
         self._buf = bytearray()
 
     def feed(self, chunk: bytes) -> bytes:
@@ -290,7 +494,7 @@ class StreamRedactor:
         while pos < n:
             # A big chunk goes in slices, so the buffer never exceeds STREAM_LIMIT; a release at
             # the limit always frees room, since the carry is at most _hold_max bytes.
-            take = min(n - pos, STREAM_LIMIT - len(self._buf))
+            take = min(n - pos, self._limit - len(self._buf))
             self._buf += view[pos : pos + take]
             pos += take
             out.append(self._release(final=False))
@@ -328,10 +532,11 @@ class StreamRedactor:
         target = size if final else self._target()
         if target <= 0:
             return b""
-        assert self._re is not None
+        pattern = self._redactor._pattern_for(buf)
+        assert pattern is not None
         cut = target
         spans: list[tuple[int, int]] = []
-        for m in self._re.finditer(buf):
+        for m in pattern.finditer(buf):
             start, end = m.span()
             if start >= target:
                 break
@@ -357,3 +562,24 @@ def is_secret_env_name(name: str) -> bool:
     """Whether a variable's value is treated as a secret (the journal masks it; `shims config
     show` hides it): one rule for both."""
     return name.upper() in WELL_KNOWN_NAMES or bool(_SECRET_NAME.search(name))
+
+
+# The redactor of this process: a shim run installs its own (the environment, the config's
+# vendor env and `redact_env`) with `use`; other commands get one for the environment. Every
+# state file, printed line and `shim:` message goes through it (shims.journal.run.state_bytes).
+_current: Redactor | None = None
+
+
+def use(redactor: Redactor) -> Redactor:
+    global _current
+    _current = redactor
+    return redactor
+
+
+def current() -> Redactor:
+    global _current
+    if _current is None:
+        import os
+
+        _current = Redactor.from_env(os.environ)
+    return _current

@@ -84,6 +84,9 @@ def usage_rows(entries: Iterable[dict[str, Any]], by: tuple[str, ...], since: st
     """Sums per group. Each ledger entry is one run's own share (resumed runs were measured
     against the session's earlier total when they ran), so plain sums never double count.
     A run that used several models is split by its per-model figures."""
+    from shims.journal.redact import current
+
+    redactor = current()  # entries written before masking reached the ledger are masked here
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
     for e in entries:
         at = e.get("at") or ""
@@ -98,6 +101,7 @@ def usage_rows(entries: Iterable[dict[str, Any]], by: tuple[str, ...], since: st
                 "account": e.get("account"),
                 "session": e.get("session_id"),
             }
+            fields = {k: redactor.redact_text(v) if isinstance(v, str) else v for k, v in fields.items()}
             key = tuple(fields[k] for k in by)
             g = groups.get(key)
             if g is None:
@@ -150,7 +154,10 @@ def usage_table(rows: list[dict[str, Any]], by: tuple[str, ...]) -> str:
 
 
 def _table(header: tuple[str, ...], body: list[tuple[str, ...]], right: tuple[int, ...] = ()) -> str:
-    rows = [header, *body]
+    """Cells hold vendor and request text (models, roles, sessions): shown visibly, one line each."""
+    from normalize.emit import visible
+
+    rows = [header, *[tuple(visible(c, keep="") for c in r) for r in body]]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     out = []
     for r in rows:

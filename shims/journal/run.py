@@ -17,6 +17,7 @@ run: the journal stops, and the run's result says why (`vendor.journal_error`).
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 
@@ -33,14 +34,107 @@ FILE_MODE = 0o600
 DIR_MODE = 0o700
 
 
-def private_dir(path: str | os.PathLike[str]) -> str:
-    """A folder only the user can read. An existing folder keeps its mode: a root such as
-    --journal /tmp is the user's choice, and every run folder inside is private anyway."""
-    path = os.fspath(path)
+def private_dir(path: str | os.PathLike[str], within: str | None = None) -> str:
+    """A folder only the user can read. Missing folders are made one by one, 0700 whatever the
+    umask (makedirs would give the parents it makes the umask's mode). An existing folder keeps
+    its mode: a root such as --journal /tmp is the user's choice, and every run folder inside is
+    private anyway. A symbolic link in its place is refused, never followed (state planted by
+    someone else) from `within` (default: the state folder, for a folder inside it) down."""
+    path = os.path.abspath(os.fspath(path))
+    missing = []
+    probe = path
+    while not os.path.lexists(probe):
+        missing.append(probe)
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    _refuse_links(path, probe, within)
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, DIR_MODE)
+        except FileExistsError:
+            pass  # another shim made it meanwhile
+        else:
+            chmod_private_dir(folder)
+    _refuse_links(path, path, within)
     if not os.path.isdir(path):
-        os.makedirs(path, mode=DIR_MODE, exist_ok=True)
-        os.chmod(path, DIR_MODE)
+        raise NotADirectoryError(20, "Not a directory", path)
     return path
+
+
+def chmod_private_dir(path: str) -> None:
+    """0700 for a folder just made (an odd umask may have taken bits the user needs), through
+    a descriptor that refuses a link."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | NOFOLLOW)
+    try:
+        os.fchmod(fd, DIR_MODE)
+    finally:
+        os.close(fd)
+
+
+def _refuse_links(path: str, upto: str, within: str | None = None) -> None:
+    """No symbolic link from the state folder (`codex-shims`, when `path` is inside it; else
+    `path` itself) down to `upto`: the folders above it are the user's, links and all."""
+    from shims.config import state_dir
+
+    state = os.path.abspath(within or state_dir())
+    top = path
+    for name in (state, os.path.join(os.path.realpath(os.path.dirname(state)), os.path.basename(state))):
+        if path == name or path.startswith(name + os.sep):
+            top = name
+    folder = upto
+    while folder == top or folder.startswith(top + os.sep):
+        if os.path.islink(folder):
+            raise OSError(errno.ELOOP, f"refusing to write through a symbolic link: {folder}")
+        folder = os.path.dirname(folder)
+
+
+# Every state file is opened with these: never through a planted symbolic link, never
+# inherited by the vendor.
+NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def open_private(path: str, flags: int) -> int:
+    """os.open for a state file: 0600, no link followed (a link at `path` fails clearly)."""
+    try:
+        fd = os.open(path, flags | NOFOLLOW, FILE_MODE)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a link at the path
+            raise OSError(errno.ELOOP, f"refusing to write through a symbolic link: {path}") from None
+        raise
+    if flags & os.O_CREAT:
+        os.fchmod(fd, FILE_MODE)  # whatever the umask took
+    return fd
+
+
+def read_private(path: str) -> bytes:
+    """The whole of a state file, not read through a link."""
+    fd = open_private(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def state_bytes(data: bytes) -> bytes:
+    """What a state file (ledger, quota memory, version cache, Gemini settings) may hold: the
+    one redaction point for everything the shims keep besides the journal."""
+    from shims.journal.redact import current
+
+    return current().redact(data)
+
+
+def append_private(path: str, data: bytes) -> None:
+    """One write to the end of a state file (concurrent shims never interleave lines)."""
+    fd = open_private(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        write_all(fd, data)
+    finally:
+        os.close(fd)
 
 
 class RunJournal:
@@ -55,7 +149,8 @@ class RunJournal:
     @classmethod
     def create(cls, root: str | os.PathLike[str], run_id: str, redactor: Redactor) -> RunJournal:
         path = os.path.join(private_dir(root), run_id)
-        os.mkdir(path, DIR_MODE)
+        os.mkdir(path, DIR_MODE)  # fails on anything already there, a link included
+        chmod_private_dir(path)
         return cls(path, run_id, redactor)
 
     # ------------------------------------------------------------------ JSON files
@@ -66,8 +161,7 @@ class RunJournal:
 
     def write_json(self, name: str, obj: Any) -> None:
         data = self._redactor.redact(orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
-        tmp = self._file(f".{name}.tmp")
-        self._guard(lambda: (write_private_file(tmp, data), os.replace(tmp, self._file(name))))
+        self._guard(lambda: replace_private_file(self._file(name), data))
 
     def write_request(self, stdin: bytes | None, prompt: str | None) -> None:
         """The request exactly as received (redacted): the JSON line from stdin, or the prompt."""
@@ -76,15 +170,16 @@ class RunJournal:
 
     # ------------------------------------------------------------------ streams
 
-    def event(self, event: dict[str, Any], line: bytes) -> None:
-        """An emitter-shaped sink: every event line as it is emitted."""
+    def event(self, event: dict[str, Any], line: bytes, *, redacted: bool = False) -> None:
+        """An emitter-shaped sink: every event line as it is emitted (`redacted`: the line was
+        masked already, as printed)."""
         if self._events_fd is None:
             if self.error:
                 return
             self._events_fd = self._open("events.ndjson")
             if self._events_fd is None:
                 return
-        self._append(self._events_fd, self._redactor.redact(line) + b"\n")
+        self._append(self._events_fd, (line if redacted else self._redactor.redact(line)) + b"\n")
 
     def write_patch(self, patch: bytes) -> str | None:
         """The run's whole patch (CONTRACT §10); its path, or None when it could not be written."""
@@ -122,8 +217,7 @@ class RunJournal:
 
     def _open(self, name: str) -> int | None:
         try:
-            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-            return os.open(self._file(name), flags, FILE_MODE)
+            return open_private(self._file(name), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         except OSError as exc:
             self._failed(exc)
             return None
@@ -183,11 +277,12 @@ class VendorRecorder:
 
 
 def replace_private_file(path: str, data: bytes) -> None:
-    """`data` as the whole of `path` (0600), or `path` as it was: written beside it under this
-    process's name (shims write at once) and renamed over it. The temp file never stays."""
-    tmp = f"{path}.{os.getpid()}.tmp"
+    """`data` as the whole of `path` (0600), or `path` as it was: written to a new file beside
+    it (a fresh random name, O_EXCL: never a planted file or link) and renamed over it; a link at
+    `path` is replaced, not followed. The temp file never stays."""
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     try:
-        write_private_file(tmp, data)
+        write_private_file(tmp, data, new=True)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -197,9 +292,11 @@ def replace_private_file(path: str, data: bytes) -> None:
         raise
 
 
-def write_private_file(path: str | os.PathLike[str], data: bytes) -> None:
-    """The whole of `data` in a new 0600 file (any write error raises: a full disk, EFBIG)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+def write_private_file(path: str | os.PathLike[str], data: bytes, *, new: bool = False) -> None:
+    """The whole of `data` in a 0600 file (any write error raises: a full disk, EFBIG); `new`:
+    the file must not exist yet."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if new else os.O_TRUNC)
+    fd = open_private(os.fspath(path), flags)
     try:
         write_all(fd, data)
     finally:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import orjson
 
-from normalize.emit import PrettyEmitter
+from normalize.emit import PrettyEmitter, visible
 from shims.journal.store import load
 
 
@@ -30,7 +30,7 @@ def show_run(path: Path, out=None) -> None:
     ]
     for name, value in head:
         if value:
-            out.write(f"{name:<9}{value}\n")
+            out.write(f"{name:<9}{visible(str(value), keep='')}\n")
     out.write("\n")
     pretty = PrettyEmitter(out=out)
     try:

@@ -120,9 +120,10 @@ def record_size(run_path: str) -> None:
     line (O_APPEND) needs no lock among shims finishing at once. Best effort: a run missing
     from the file is measured instead."""
     line = orjson.dumps([os.path.basename(run_path), _size(run_path)]) + b"\n"
+    from shims.journal.run import open_private
+
     try:
-        fd = os.open(os.path.join(os.path.dirname(run_path), SIZES_NAME),
-                     os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        fd = open_private(os.path.join(os.path.dirname(run_path), SIZES_NAME), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     except OSError:
         return
     try:

@@ -1,0 +1,105 @@
+"""Issue 13, terminal escapes: text from a vendor or a model never reaches a person's terminal
+raw. `--emit pretty`, the `shim:` stderr lines, `shims runs show`, `shims usage`/`runs` tables
+show control sequences as visible escapes (`\\e[31m` for ESC [31m; README, "Terminal escapes")."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+from conftest import FAKE_VENDOR, shim_path
+from hostile import TERMINAL_ESCAPES, terminal_text
+from hypothesis import given, settings
+
+from normalize import observe as o
+from normalize.assembler import Assembler
+from normalize.emit import PrettyEmitter, visible
+
+# What may reach the terminal: printable text, newlines and tabs (the layout).
+RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+HOSTILE = "".join(TERMINAL_ESCAPES)
+
+
+def _pretty(observations, exit=o.ExitInfo(exit_code=0)) -> str:
+    out = io.StringIO()
+    emitter = PrettyEmitter(out=out, color=False)
+    asm = Assembler(emitter, provider="claude", fallback_thread_id="t", cli_version="1", model="m")
+    asm.launched()
+    asm.feed(observations)
+    result, code = asm.finish(exit)
+    emitter.close(result, code)
+    return out.getvalue()
+
+
+@settings(max_examples=150, deadline=None)
+@given(terminal_text)
+def test_pretty_never_prints_a_raw_control_sequence(text):
+    shown = _pretty([
+        o.Session(f"s{text}"),
+        o.Message(text),
+        o.ToolStarted("c1", {"type": "command_execution", "command": text, "aggregated_output": "", "exit_code": None}),
+        o.ToolCompleted("c1", {"aggregated_output": text, "exit_code": 1, "status": "failed"}),
+        o.Failed("provider_failed", text),
+    ], o.ExitInfo(exit_code=1))
+    assert RAW_CONTROL.search(shown) is None, repr(shown)
+
+
+def test_pretty_shows_each_escape_visibly():
+    shown = _pretty([o.Message(HOSTILE), o.Completed()])
+    assert RAW_CONTROL.search(shown) is None
+    assert "\\e]52;c;ZWNobyBwd25lZA==\\a" in shown  # the clipboard write, as text
+    assert "\\e[31mred\\e[0m" in shown and "abc\\b\\b\\bxyz" in shown and "line\\rover" in shown
+    assert "\\x9b31m" in shown and "\\x7f" in shown and "\\eP+q544e\\e\\" in shown
+
+
+def test_visible_keeps_layout_and_ordinary_text():
+    assert visible("a\n\tb — ünïcode \\e") == "a\n\tb — ünïcode \\e"
+    assert visible("a\nb", keep="\t") == "a\\nb"
+
+
+def _run(env, *args, stdin=b"", emit="ndjson"):
+    return subprocess.run([shim_path("fake"), "--vendor-bin", FAKE_VENDOR, "--emit", emit, *args], input=stdin,
+                          capture_output=True, env={**os.environ, **env}, timeout=60)
+
+
+def _script(tmp_path, records) -> dict[str, str]:
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    return {"FAKE_VENDOR_SCRIPT": str(path)}
+
+
+def _shims(*args, env):
+    return subprocess.run([str(Path(sys.executable).parent / "shims"), *args], capture_output=True,
+                          env={**os.environ, **env}, timeout=60)
+
+
+def test_shim_stderr_lines_show_escapes(fake_env, tmp_path):
+    records = [{"type": "init", "session_id": "s-e"},
+               {"type": "result", "ok": False, "error_kind": "provider_failed", "message": f"boom {HOSTILE}"}]
+    proc = _run({**fake_env, **_script(tmp_path, records), "FAKE_VENDOR_EXIT": "1"}, "hi")
+    lines = [line for line in proc.stderr.decode().split("\n") if line.startswith("shim:")]
+    assert lines and "boom" in lines[-1]
+    assert RAW_CONTROL.search(proc.stderr.decode().replace("\n", "")) is None, proc.stderr
+    assert "\\e]52;c;" in lines[-1]
+
+
+def test_pretty_emit_of_a_live_run_and_runs_show_and_usage(fake_env, tmp_path):
+    records = [{"type": "init", "session_id": "s-e", "model": f"m{HOSTILE}"},
+               {"type": "text", "text": f"hello {HOSTILE}"},
+               {"type": "result", "ok": True, "text": f"done {HOSTILE}"}]
+    env = {**fake_env, **_script(tmp_path, records)}
+    request = orjson.dumps({"protocol_version": 2, "message": "hi", "role": f"r{HOSTILE}"})
+    proc = _run(env, stdin=request, emit="pretty")
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout.decode()
+    assert "hello \\e[2J\\e[H\\e[31mred" in text and RAW_CONTROL.search(text) is None
+    assert _run(env, stdin=request).returncode == 0
+    for args in (("runs", "show", "last"), ("runs",), ("usage", "--by", "role,model")):
+        out = _shims(*args, env=env)
+        assert out.returncode == 0, (args, out.stderr)
+        assert RAW_CONTROL.search(out.stdout.decode()) is None, (args, out.stdout)
