@@ -152,25 +152,25 @@ class _Run:
         self.replay_attempts: list[dict[str, Any]] = []
         self.redactor = None
         self.spent = 0.0  # dollars spent by the attempts a fallback moved on from
-        self.cancel_signal: str | None = None
+        self.cancels = None  # shims.runtime.signals.Cancels, made in go()
 
     # ------------------------------------------------------------------ the run
 
     def go(self) -> int:
-        """SIGINT/SIGTERM outside the vendor's lifetime (journal, worktree, bookkeeping) must
-        not kill the shim before its result: they are noted, and cancel what has not started
-        (while the vendor runs, the runtime's own handlers take over: CONTRACT §14)."""
-        import signal
+        """SIGINT/SIGTERM/SIGHUP/SIGQUIT stay blocked for the whole run (shims/__init__.py blocks
+        them first thing) and are taken with their sender: outside the vendor's lifetime at the
+        checkpoints (`cancel_signal`), while it runs by the runtime's loop. None can kill the shim
+        before its result, and one sent by the run's own processes is not a cancel (CONTRACT §14)."""
+        from shims.runtime.signals import Cancels, hold
 
-        def note(signum: int, frame: object) -> None:
-            self.cancel_signal = self.cancel_signal or ("SIGINT" if signum == signal.SIGINT else "SIGTERM")
+        hold()  # again: typer's command line (shims.cli) runs with them unblocked
+        self.cancels = Cancels()
+        return self._go()
 
-        old = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            return self._go()
-        finally:
-            for sig, handler in old.items():
-                signal.signal(sig, handler)
+    @property
+    def cancel_signal(self) -> str | None:
+        """The run's cancel so far (a checkpoint: takes the signals waiting now)."""
+        return self.cancels.poll()
 
     def _go(self) -> int:
         from shims import config
@@ -380,10 +380,10 @@ class _Run:
                 self.pipe.switch(facts, note or "")
             record: dict[str, Any] = {"facts": facts.to_json(), "prefix": _prefix(index, provider), "note": None}
             self.replay_attempts.append(record)
-            if self.cancel_signal:
-                message = f"Cancelled by {self.cancel_signal} before the {provider} CLI started."
+            if cancel := self.cancel_signal:
+                message = f"Cancelled by {cancel} before the {provider} CLI started."
                 record["refusal"] = [FailureKind.CANCELLED.value, message, None]
-                return self._finish(o.ExitInfo(launched=False, cancelled=self.cancel_signal), attempts,
+                return self._finish(o.ExitInfo(launched=False, cancelled=cancel), attempts,
                                     failure=(FailureKind.CANCELLED.value, message))
             cap = spec.max_cost_usd
             if not primary and cap and self.spent >= cap:
@@ -428,14 +428,14 @@ class _Run:
         if spec.timeout_s is not None:  # one deadline for the whole run, whatever the fallbacks
             timeout = max(spec.timeout_s - (time.monotonic() - self.started), 0.001)
         limits = Limits(timeout_s=timeout, idle_timeout_s=opts.idle_timeout or None,
-                        cancel_grace_s=opts.cancel_grace, stop=running_cap)
+                        cancel_grace_s=opts.cancel_grace, stop=running_cap, host_gone=self._host_gone)
         while True:
             if launch.output_format != pipe.facts.format:
                 pipe.restart_parser(launch.output_format)
             record["facts"] = pipe.facts.to_json()
             recorder = self._record_launch(launch, record["prefix"])
             try:
-                exit = run_vendor(launch, limits, pipe.line, recorder=recorder,
+                exit = run_vendor(launch, limits, pipe.line, recorder=recorder, cancels=self.cancels,
                                   on_started=lambda proc, a=pipe.asm: a.launched())
             except LaunchError as exc:
                 kind = FailureKind.COMMAND_MISSING if exc.missing else FailureKind.PROVIDER_FAILED
@@ -456,6 +456,16 @@ class _Run:
         record["exit"] = _exit_json(exit)
         record["vendor_extra"] = {"argv0": launch.argv[0], **({"pty": True} if launch.pty else {})}
         return exit
+
+    def _host_gone(self) -> str | None:
+        """Why nobody can read the stream any more (the host closed stdout, a full disk), or
+        None: asked by the loop at its wakes, so a vendor is not left to run for no one."""
+        from shims.runtime.loop import stdout_reader_gone
+
+        broken = getattr(self.emitter, "broken", None)
+        if broken:
+            return broken
+        return "SIGPIPE" if stdout_reader_gone() else None
 
     def _spend_cap_check(self, spec: RunSpec, *, ended: bool = False):
         """The shim's own spend cap, from the usage the vendor streams (Claude enforces it itself

@@ -124,6 +124,7 @@ def _number(raw: str, kind: type) -> Any:
 def _shim_main(vendor: str) -> None:
     fields = parse_run_args(sys.argv[1:])
     if fields is None:
+        _unblock_signals()  # help, version, preflight: Ctrl-C works as always (a run blocks them again)
         from shims.cli import shim_command_line
 
         shim_command_line(vendor)
@@ -131,6 +132,13 @@ def _shim_main(vendor: str) -> None:
     from shims import app
 
     _leave(app.run(vendor, app.ShimOptions(**fields)))
+
+
+def _unblock_signals() -> None:
+    """shims/__init__.py blocked the cancel signals for a run; what is not a run unblocks them."""
+    from shims.runtime.signals import release
+
+    release()
 
 
 def _leave(code: int) -> None:
@@ -220,6 +228,7 @@ def _normalize_main(fields: dict[str, Any]) -> int:
 
 
 def toolkit_main() -> None:
+    _unblock_signals()
     if sys.argv[1:2] == ["normalize"]:
         # typer and pydantic are ~100 ms of start-up: a third of normalizing 100 MB
         fields = parse_normalize_args(sys.argv[2:])
