@@ -135,7 +135,8 @@ def _shim_main(vendor: str) -> None:
 
 
 def _unblock_signals() -> None:
-    """shims/__init__.py blocked the cancel signals for a run; what is not a run unblocks them."""
+    """shims/__init__.py blocked the cancel signals in a shim program for a run; what is not a
+    run (help, version, preflight) unblocks them. The `shims` toolkit never blocks them."""
     from shims.runtime.signals import release
 
     release()
@@ -228,7 +229,6 @@ def _normalize_main(fields: dict[str, Any]) -> int:
 
 
 def toolkit_main() -> None:
-    _unblock_signals()
     if sys.argv[1:2] == ["normalize"]:
         # typer and pydantic are ~100 ms of start-up: a third of normalizing 100 MB
         fields = parse_normalize_args(sys.argv[2:])

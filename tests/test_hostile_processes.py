@@ -337,19 +337,49 @@ def test_a_signal_at_any_moment_of_start_up_ends_with_a_result(sig, delay, fake_
         end_for_sure(proc)
 
 
-def test_toolkit_commands_still_die_on_ctrl_c(fake_env, tmp_path):
-    """`shims` commands are not runs: the signals the package blocks at import are unblocked,
-    so Ctrl-C stops one that waits (here: for a recording on a FIFO nobody writes)."""
-    fifo = tmp_path / "fifo"
-    os.mkfifo(fifo)
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "shims"), "normalize", "fake", "--stdout", str(fifo)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **fake_env})
+def test_the_typer_paths_of_a_shim_still_die_on_ctrl_c(fake_env, tmp_path):
+    """`--preflight`, `--help`, `--version` are not runs: the signals the shim program blocks at
+    its start are unblocked, so Ctrl-C stops one that waits (here: a preflight whose vendor CLI
+    hangs on `--version`)."""
+    slow = tmp_path / "slow-cli"
+    slow.write_text("#!/bin/sh\nexec sleep 600\n")
+    slow.chmod(0o755)
+    proc = subprocess.Popen([shim_path("fake"), "--preflight", "--vendor-bin", str(slow)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, **fake_env})
     try:
-        proc.send_signal(signal.SIGINT)  # blocked at first: it waits, and lands once unblocked
-        proc.communicate(timeout=30)
+        end = time.monotonic() + 20
+        while not any(b"sleep" in _cmdline(p) for p in _children_of(proc.pid)):
+            assert proc.poll() is None and time.monotonic() < end, "the preflight never asked the CLI"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=4)  # the version probe's own timeout is 5 s
         assert proc.returncode != 0
     finally:
         end_for_sure(proc)
+
+
+def test_importing_the_package_blocks_nothing():
+    """Only the shim programs block their signals: a program that imports `shims` (a test
+    runner, the `shims` toolkit) keeps Ctrl-C."""
+    code = "import signal, shims, shims.app; print(sorted(signal.pthread_sigmask(signal.SIG_BLOCK, [])))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert done.stdout.strip() == b"[]", done.stderr
+
+
+def _children_of(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
 
 
 # ---------------------------------------------------------------------------- a gone host

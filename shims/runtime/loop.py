@@ -93,12 +93,14 @@ class SignalWatch:
         self.continued = False
         self._old: dict[int, object] = {}
         self._old_wakeup = -1
+        self._old_mask: set[int] = set()
 
     def __enter__(self) -> SignalWatch:
         self._old_wakeup = signal.set_wakeup_fd(self.w, warn_on_full_buffer=False)
         for sig in (signal.SIGCHLD, signal.SIGCONT):
             self._old[sig] = signal.signal(sig, self._handle)
-        signals.hold()  # a caller that did not go through the shim programs' start
+        # Already blocked in a shim program; a library caller gets its own mask back at the end.
+        self._old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, signals.CANCEL_SIGNALS)
         self.sfd = signals.open_signalfd()
         return self
 
@@ -128,6 +130,7 @@ class SignalWatch:
         for fd in (self.r, self.w, self.sfd):
             if fd is not None:
                 os.close(fd)
+        signal.pthread_sigmask(signal.SIG_SETMASK, self._old_mask)
 
 
 def stdout_reader_gone(fd: int = 1) -> bool:
@@ -237,7 +240,8 @@ def _loop(
             if watch.continued:  # a tool's `kill -STOP 0` stopped us, the guardian continued us
                 watch.continued = False
                 proc.signal_group(signal.SIGCONT)
-            if limits.host_gone is not None and cancelled is None and exited_at is None and (gone := limits.host_gone()):
+            if (limits.host_gone is not None and cancelled is None and timed_out is None and stopped is None
+                    and exited_at is None and (gone := limits.host_gone())):
                 cancelled = gone  # nobody reads the stream: the vendor must not run on for no one
                 ladder.start(now)
             if cancelled is None and timed_out is None and stopped is None and exited_at is None:
