@@ -381,10 +381,7 @@ class _Run:
             record: dict[str, Any] = {"facts": facts.to_json(), "prefix": _prefix(index, provider), "note": None}
             self.replay_attempts.append(record)
             if cancel := self.cancel_signal:
-                message = f"Cancelled by {cancel} before the {provider} CLI started."
-                record["refusal"] = [FailureKind.CANCELLED.value, message, None]
-                return self._finish(o.ExitInfo(launched=False, cancelled=cancel), attempts,
-                                    failure=(FailureKind.CANCELLED.value, message))
+                return self._cancelled_before_launch(cancel, provider, record, attempts)
             cap = spec.max_cost_usd
             if not primary and cap and self.spent >= cap:
                 message = (f"The earlier attempts spent ${self.spent:.4f}, the whole --max-cost-usd cap of ${_dollars(cap)}; "
@@ -395,6 +392,8 @@ class _Run:
                                     failure=(FailureKind.QUOTA_OR_RATE_LIMITED.value, message), quota=quota)
             try:
                 self.launch = launch = self._setup(provider, pspec, primary)
+                if cancel := self.cancel_signal:  # came during the setup (a version probe)
+                    return self._cancelled_before_launch(cancel, provider, record, attempts)
                 exit = self._launch(spec, pspec, launch, record)
             except _Refusal as r:
                 record["refusal"] = [r.kind, r.message, r.quota]
@@ -415,6 +414,13 @@ class _Run:
                     continue
             return self._finish(exit, attempts, changes=changes)
         raise AssertionError("the chain always ends in _finish")  # pragma: no cover
+
+    def _cancelled_before_launch(self, cancel: str, provider: str, record: dict[str, Any],
+                                 attempts: list[dict[str, Any]]) -> int:
+        message = f"Cancelled by {cancel} before the {provider} CLI started."
+        record["refusal"] = [FailureKind.CANCELLED.value, message, None]
+        return self._finish(o.ExitInfo(launched=False, cancelled=cancel), attempts,
+                            failure=(FailureKind.CANCELLED.value, message))
 
     def _launch(self, spec: RunSpec, pspec: RunSpec, launch, record: dict[str, Any]) -> o.ExitInfo:
         from shims.runtime.loop import Limits, run_vendor

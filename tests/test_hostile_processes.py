@@ -345,6 +345,35 @@ def test_a_signal_at_any_moment_of_start_up_ends_with_a_result(sig, delay, fake_
         end_for_sure(proc)
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_the_version_probe_ends_with_a_result(sig, fake_env, tmp_path):
+    """shim-agy asks `agy --version` before it builds the command line (the agy simulator,
+    behind a wrapper whose --version is slow): a signal then waits for the probe to end and
+    cancels the run before the CLI starts, with its `result`."""
+    probing, home = tmp_path / "probing", tmp_path / "home"
+    (home / ".gemini" / "antigravity-cli").mkdir(parents=True)
+    (home / ".gemini" / "antigravity-cli" / "antigravity-oauth-token").write_text('{"token": "fake"}')
+    agy = ROOT / "tests" / "fakes" / "agy" / "agy"
+    wrapper = tmp_path / "agy"
+    wrapper.write_text(f'#!/bin/sh\nif [ "$1" = --version ]; then echo probing >"{probing}"; sleep 1; fi\nexec "{agy}" "$@"\n')
+    wrapper.chmod(0o755)
+    env = {**os.environ, **fake_env, "HOME": str(home), "AGY_SIM_VERSION": "1.2.16"}
+    proc = subprocess.Popen([shim_path("agy"), "--vendor-bin", str(wrapper), "--emit", "ndjson", "hi"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            cwd=tmp_path, process_group=0)
+    try:
+        wait_for_file(probing)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+        assert b"Traceback" not in err, err.decode()[-2000:]
+        result = check_stream(parse_stream(out), proc.returncode)
+        code = 130 if sig == signal.SIGINT else 143
+        assert (result["status"], proc.returncode) == ("cancelled", code)
+        assert "before the agy CLI started" in result["error"]
+    finally:
+        end_for_sure(proc)
+
+
 def test_the_typer_paths_of_a_shim_still_die_on_ctrl_c(fake_env, tmp_path):
     """`--preflight`, `--help`, `--version` are not runs: the signals the shim program blocks at
     its start are unblocked, so Ctrl-C stops one that waits (here: a preflight whose vendor CLI
