@@ -68,7 +68,7 @@ def read_stdin() -> bytes | None:
         return None
     try:
         return sys.stdin.buffer.read()
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):  # AttributeError: started with stdin closed
         return b""
 
 
@@ -77,7 +77,7 @@ def choose_emit(flag: str, protocol_version: int | None) -> str:
         return flag
     if protocol_version == 1:
         return "codex-lab-v1"
-    if protocol_version is None and sys.stdout.isatty():
+    if protocol_version is None and os.isatty(1):
         return "pretty"
     return "ndjson"
 
@@ -861,5 +861,5 @@ def _stderr_last(message: str) -> None:
     try:
         sys.stderr.write(f"shim: {message}\n")
         sys.stderr.flush()
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):  # AttributeError: started with stderr closed
         pass

@@ -459,3 +459,18 @@ def test_stdout_on_a_full_disk_keeps_journal_and_ledger(cgroup_mode, fake_env, t
         assert len(ledger(env)) == 1
     finally:
         end_for_sure(proc)
+
+
+@pytest.mark.parametrize("closed", [">&-", ">&- 2>&-", "<&- >&- 2>&-"], ids=["stdout", "stdout+stderr", "all-three"])
+def test_started_with_stdout_closed_keeps_journal_and_ledger(closed, fake_env, tmp_path):
+    """A host that starts the shim with stdout (and more) closed: no traceback, no stream
+    written into a file that took fd 1, and the run's result is in the journal and the ledger."""
+    env = {**os.environ, **fake_env}
+    done = subprocess.run(["sh", "-c", f'exec "$0" --vendor-bin "$1" --emit ndjson hi {closed}', shim_path("fake"),
+                           FAKE_VENDOR], stdin=subprocess.DEVNULL, capture_output=True, env=env, timeout=60)
+    assert b"Traceback" not in done.stderr and done.returncode == 0, done.stderr.decode()[-2000:]
+    [run] = journal_runs(env)
+    assert json.loads((run / "result.json").read_text())["status"] == "completed"
+    events = (run / "events.ndjson").read_bytes().splitlines()
+    assert [json.loads(line)["type"] for line in events].count("result") == 1
+    assert [line["status"] for line in ledger(env)] == ["completed"]
