@@ -239,6 +239,14 @@ def test_run_cgroups_do_not_accumulate(fake_env, tmp_path):
         proc = shim(env)
         out, _ = proc.communicate(timeout=60)
         assert proc.returncode == 0
+    garbage = tmp_path / "not-a-program"  # executable, but exec fails: the vendor never starts
+    garbage.write_bytes(b"\x7fELF garbage")
+    garbage.chmod(0o755)
+    failing = subprocess.Popen([shim_path("fake"), "--vendor-bin", str(garbage), "--emit", "ndjson", "hi"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    out, _ = failing.communicate(timeout=60)
+    assert check_stream(parse_stream(out), failing.returncode)["status"] == "failed"
+    assert not [n for n in os.listdir(base) if n.startswith(f"{cgroups.PREFIX}{failing.pid}-")]
     assert not os.path.exists(stale)
     assert not [n for n in os.listdir(base) if n.startswith(cgroups.PREFIX)]
 

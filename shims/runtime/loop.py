@@ -193,6 +193,8 @@ def run_vendor(
                 if proc.poll() is not None:
                     procs.reap_children()
     finally:
+        if group is not None:  # the vendor could not start: the cgroup is still empty
+            group.kill_all(wait_s=0.0)
         os.close(guardian)
         if launch.scratch_dir:
             remove_tree(launch.scratch_dir)
