@@ -1,7 +1,7 @@
 """A cgroup v2 per run: the kernel's own list of the run's processes (CONTRACT §14). Linux only.
 
-The vendor is moved into a fresh child of the shim's own v2 cgroup before it execs (so nothing
-it starts can be outside), and whatever it started, in any session or group, with any
+The vendor is moved into a fresh child of the shim's own v2 cgroup as soon as it has started,
+with whatever it forked before the move (after it, a fork lands inside), and whatever it started, in any session or group, with any
 environment, is killed at the end with one write to `cgroup.kill`. The guardian, which is not
 in the run cgroup, does the same when the shim itself was killed.
 
@@ -47,22 +47,28 @@ class RunCgroup:
         self.path = path
         self.rel = rel
 
-    def enter_fn(self):
-        """For the vendor's preexec (after fork, before exec): move this process in. A failure
-        leaves it outside; the shim sees that afterwards (`holds`) and does without."""
-        procs_file = os.path.join(self.path, "cgroup.procs").encode()
+    def adopt(self, pid: int) -> bool:
+        """Move a started process into the cgroup, then whatever it forked before the move (a
+        fork waits while a move is under way, and lands inside after it), until all of its
+        tree is inside. From the parent, after the exec: a move waits for an RCU grace period
+        (~10 ms), which the vendor's own start-up then overlaps instead of the shim's wait for
+        the exec. True when `pid` is inside."""
+        from shims.runtime.procs import tree
 
-        def enter() -> None:
-            try:
-                fd = os.open(procs_file, os.O_WRONLY)
+        procs_file = os.path.join(self.path, "cgroup.procs")
+        moved: set[int] = set()
+        for _ in range(8):
+            todo = [p for p in (pid, *tree(pid)) if p not in moved and not self.holds(p)]
+            if not todo:
+                break
+            for p in todo:
                 try:
-                    os.write(fd, b"0")
-                finally:
-                    os.close(fd)
-            except OSError:
-                pass
-
-        return enter
+                    with open(procs_file, "w") as f:
+                        f.write(str(p))
+                except OSError:
+                    pass  # gone already, or not ours to move
+                moved.add(p)
+        return self.holds(pid)
 
     def holds(self, pid: int) -> bool:
         try:

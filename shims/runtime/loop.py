@@ -170,8 +170,8 @@ def run_vendor(
     guardian, guardian_pid = procs.start_guardian(run_id, launch.scratch_dir, group.path if group else None)
     try:
         with SignalWatch(cancels) as watch:
-            proc = VendorProcess(launch, cgroup=group)
-            if group is not None and not group.holds(proc.pid):
+            proc = VendorProcess(launch)
+            if group is not None and not group.adopt(proc.pid) and proc.poll() is None:
                 group.kill_all(wait_s=0.0)  # could not move the vendor in: do without
                 group = None
             cancels.cgroup_path = group.rel if group else None

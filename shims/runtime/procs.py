@@ -40,18 +40,16 @@ def become_subreaper() -> bool:
         return False
 
 
-def child_setup(own_group: bool, parent_pid: int, enter_cgroup=None):
+def child_setup(own_group: bool, parent_pid: int):
     """A preexec function for the vendor: die with the shim, default signal dispositions and
     an empty signal mask (the shim blocks its cancel signals; a shim started with SIGINT
-    ignored must still be able to interrupt its vendor), the run's cgroup when there is one,
-    and a group of its own when the shim does not lead one."""
+    ignored must still be able to interrupt its vendor), and a group of its own when the shim
+    does not lead one."""
 
     def setup() -> None:
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent_pid:  # the shim died between fork and prctl
             os._exit(137)
-        if enter_cgroup is not None:
-            enter_cgroup()
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, ())

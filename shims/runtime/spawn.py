@@ -55,14 +55,13 @@ class Launch:
 class VendorProcess:
     """A started vendor: its pid, how to signal it, and the fds to read."""
 
-    def __init__(self, launch: Launch, cgroup=None) -> None:
+    def __init__(self, launch: Launch) -> None:
         self.launch = launch
         self.shared_group = procs.leads_own_group()
         self.pgid = os.getpgrp() if self.shared_group else -1
         self.returncode: int | None = None
         self._pty_master: int | None = None
-        setup = procs.child_setup(own_group=not self.shared_group, parent_pid=os.getpid(),
-                                  enter_cgroup=cgroup.enter_fn() if cgroup is not None else None)
+        setup = procs.child_setup(own_group=not self.shared_group, parent_pid=os.getpid())
         try:
             if launch.pty:
                 master, slave = os.openpty()
