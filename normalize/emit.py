@@ -35,14 +35,27 @@ def write_all(fd: int, data: bytes) -> bool:
     return True
 
 
+def _errno_name(exc: OSError) -> str:
+    import errno
+
+    return errno.errorcode.get(exc.errno or 0, "EIO")
+
+
 class NdjsonEmitter:
+    """`broken` names why stdout took no more (SIGPIPE: the reader is gone; ENOSPC: /dev/full):
+    the run then cancels its vendor, and the journal and the ledger still get the result."""
+
     def __init__(self, fd: int = 1) -> None:
         self._fd = fd
-        self._open = True
+        self.broken: str | None = None
 
     def __call__(self, event: dict[str, Any], line: bytes) -> None:
-        if self._open:
-            self._open = write_all(self._fd, line + b"\n")
+        if self.broken is None:
+            try:
+                if not write_all(self._fd, line + b"\n"):
+                    self.broken = "SIGPIPE"
+            except OSError as exc:
+                self.broken = _errno_name(exc)
 
     def close(self, result: dict[str, Any], exit_code: int) -> int:
         return exit_code
@@ -70,8 +83,12 @@ class CodexLabV1Emitter:
         pass  # protocol 1 prints nothing until the end
 
     def close(self, result: dict[str, Any], exit_code: int) -> int:
-        write_all(self._fd, orjson.dumps(protocol1_answer(result)) + b"\n")
-        write_all(self._err_fd, b"shim-result: " + orjson.dumps(result) + b"\n")
+        for fd, data in ((self._fd, orjson.dumps(protocol1_answer(result))),
+                         (self._err_fd, b"shim-result: " + orjson.dumps(result))):
+            try:
+                write_all(fd, data + b"\n")
+            except OSError:  # /dev/full: the journal has the result
+                pass
         return 0  # codex-lab reads stdout only on exit 0
 
 

@@ -71,7 +71,7 @@ def read_stdin() -> bytes | None:
         return None
     try:
         return sys.stdin.buffer.read()
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):  # AttributeError: started with stdin closed
         return b""
 
 
@@ -80,7 +80,7 @@ def choose_emit(flag: str, protocol_version: int | None) -> str:
         return flag
     if protocol_version == 1:
         return "codex-lab-v1"
-    if protocol_version is None and sys.stdout.isatty():
+    if protocol_version is None and os.isatty(1):
         return "pretty"
     return "ndjson"
 
@@ -213,25 +213,25 @@ class _Run:
         self.replay_attempts: list[dict[str, Any]] = []
         self.redactor = None
         self.spent = 0.0  # dollars spent by the attempts a fallback moved on from
-        self.cancel_signal: str | None = None
+        self.cancels = None  # shims.runtime.signals.Cancels, made in go()
 
     # ------------------------------------------------------------------ the run
 
     def go(self) -> int:
-        """SIGINT/SIGTERM outside the vendor's lifetime (journal, worktree, bookkeeping) must
-        not kill the shim before its result: they are noted, and cancel what has not started
-        (while the vendor runs, the runtime's own handlers take over: CONTRACT §14)."""
-        import signal
+        """SIGINT/SIGTERM/SIGHUP/SIGQUIT stay blocked for the whole run (shims/__init__.py blocks
+        them first thing) and are taken with their sender: outside the vendor's lifetime at the
+        checkpoints (`cancel_signal`), while it runs by the runtime's loop. None can kill the shim
+        before its result, and one sent by the run's own processes is not a cancel (CONTRACT §14)."""
+        from shims.runtime.signals import Cancels, hold
 
-        def note(signum: int, frame: object) -> None:
-            self.cancel_signal = self.cancel_signal or ("SIGINT" if signum == signal.SIGINT else "SIGTERM")
+        hold()  # again: typer's command line (shims.cli) runs with them unblocked
+        self.cancels = Cancels()
+        return self._go()
 
-        old = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            return self._go()
-        finally:
-            for sig, handler in old.items():
-                signal.signal(sig, handler)
+    @property
+    def cancel_signal(self) -> str | None:
+        """The run's cancel so far (a checkpoint: takes the signals waiting now)."""
+        return self.cancels.poll()
 
     def _go(self) -> int:
         from shims import config
@@ -462,11 +462,8 @@ class _Run:
                 self.pipe.switch(facts, note or "")
             record: dict[str, Any] = {"facts": facts.to_json(), "prefix": _prefix(index, provider), "note": None}
             self.replay_attempts.append(record)
-            if self.cancel_signal:
-                message = f"Cancelled by {self.cancel_signal} before the {provider} CLI started."
-                record["refusal"] = [FailureKind.CANCELLED.value, message, None]
-                return self._finish(o.ExitInfo(launched=False, cancelled=self.cancel_signal), attempts,
-                                    failure=(FailureKind.CANCELLED.value, message))
+            if cancel := self.cancel_signal:
+                return self._cancelled_before_launch(cancel, provider, record, attempts)
             cap = spec.max_cost_usd
             if not primary and cap and self.spent >= cap:
                 message = (f"The earlier attempts spent ${self.spent:.4f}, the whole --max-cost-usd cap of ${_dollars(cap)}; "
@@ -477,6 +474,8 @@ class _Run:
                                     failure=(FailureKind.QUOTA_OR_RATE_LIMITED.value, message), quota=quota)
             try:
                 self.launch = launch = self._setup(provider, pspec, primary)
+                if cancel := self.cancel_signal:  # came during the setup (a version probe)
+                    return self._cancelled_before_launch(cancel, provider, record, attempts)
                 exit = self._launch(spec, pspec, launch, record)
             except _Refusal as r:
                 record["refusal"] = [r.kind, r.message, r.quota]
@@ -498,6 +497,13 @@ class _Run:
             return self._finish(exit, attempts, changes=changes)
         raise AssertionError("the chain always ends in _finish")  # pragma: no cover
 
+    def _cancelled_before_launch(self, cancel: str, provider: str, record: dict[str, Any],
+                                 attempts: list[dict[str, Any]]) -> int:
+        message = f"Cancelled by {cancel} before the {provider} CLI started."
+        record["refusal"] = [FailureKind.CANCELLED.value, message, None]
+        return self._finish(o.ExitInfo(launched=False, cancelled=cancel), attempts,
+                            failure=(FailureKind.CANCELLED.value, message))
+
     def _launch(self, spec: RunSpec, pspec: RunSpec, launch, record: dict[str, Any]) -> o.ExitInfo:
         from shims.runtime.loop import Limits, run_vendor
         from shims.runtime.spawn import LaunchError
@@ -510,14 +516,15 @@ class _Run:
         if spec.timeout_s is not None:  # one deadline for the whole run, whatever the fallbacks
             timeout = max(spec.timeout_s - (time.monotonic() - self.started), 0.001)
         limits = Limits(timeout_s=timeout, idle_timeout_s=opts.idle_timeout or None,
-                        cancel_grace_s=opts.cancel_grace, stop=running_cap, max_line_bytes=pipe.facts.max_line_bytes)
+                        cancel_grace_s=opts.cancel_grace, stop=running_cap, host_gone=self._host_gone,
+                        max_line_bytes=pipe.facts.max_line_bytes)
         while True:
             if launch.output_format != pipe.facts.format:
                 pipe.restart_parser(launch.output_format)
             record["facts"] = pipe.facts.to_json()
             recorder = self._record_launch(launch, record["prefix"])
             try:
-                exit = run_vendor(launch, limits, pipe.line, recorder=recorder,
+                exit = run_vendor(launch, limits, pipe.line, recorder=recorder, cancels=self.cancels,
                                   on_started=lambda proc, a=pipe.asm: a.launched())
             except LaunchError as exc:
                 kind = FailureKind.COMMAND_MISSING if exc.missing else FailureKind.PROVIDER_FAILED
@@ -538,6 +545,16 @@ class _Run:
         record["exit"] = _exit_json(exit)
         record["vendor_extra"] = {"argv0": launch.argv[0], **({"pty": True} if launch.pty else {})}
         return exit
+
+    def _host_gone(self) -> str | None:
+        """Why nobody can read the stream any more (the host closed stdout, a full disk), or
+        None: asked by the loop at its wakes, so a vendor is not left to run for no one."""
+        from shims.runtime.loop import stdout_reader_gone
+
+        broken = getattr(self.emitter, "broken", None)
+        if broken:
+            return broken
+        return "SIGPIPE" if stdout_reader_gone() else None
 
     def _spend_cap_check(self, spec: RunSpec, *, ended: bool = False):
         """The shim's own spend cap, from the usage the vendor streams (Claude enforces it itself
@@ -986,5 +1003,5 @@ def _stderr_last(message: str) -> None:
     try:
         sys.stderr.write(f"shim: {message}\n")
         sys.stderr.flush()
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):  # AttributeError: started with stderr closed
         pass

@@ -121,9 +121,27 @@ def _number(raw: str, kind: type) -> Any:
         return None
 
 
+def _hold_standard_fds() -> None:
+    """A host may start us with stdin, stdout or stderr closed (`>&-`). The next file we open
+    would then take that number, and the stream meant for stdout would land in it (a journal
+    file, the vendor's pipe): /dev/null holds the place instead."""
+    import os
+
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+
+
 def _shim_main(vendor: str) -> None:
+    _hold_standard_fds()
     fields = parse_run_args(sys.argv[1:])
     if fields is None:
+        _unblock_signals()  # help, version, preflight: Ctrl-C works as always (a run blocks them again)
         from shims.cli import shim_command_line
 
         shim_command_line(vendor)
@@ -131,6 +149,14 @@ def _shim_main(vendor: str) -> None:
     from shims import app
 
     _leave(app.run(vendor, app.ShimOptions(**fields)))
+
+
+def _unblock_signals() -> None:
+    """shims/__init__.py blocked the cancel signals in a shim program for a run; what is not a
+    run (help, version, preflight) unblocks them. The `shims` toolkit never blocks them."""
+    from shims.runtime.signals import release
+
+    release()
 
 
 def _leave(code: int) -> None:
@@ -141,7 +167,8 @@ def _leave(code: int) -> None:
 
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            if stream is not None:  # None: started with that fd closed
+                stream.flush()
         except (OSError, ValueError):  # the host closed our stdout: nothing more can reach it
             pass
     os._exit(code)

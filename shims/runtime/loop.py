@@ -1,18 +1,21 @@
 """The run loop: read the vendor's output, enforce deadlines, run the cancel ladder.
 
-One thread, one selector: the vendor's stdout and stderr, and a wake-up pipe that signal
-handlers (SIGINT, SIGTERM from a host or a person; SIGCHLD when the vendor ends) write to.
+One thread, one selector: the vendor's stdout and stderr, a signalfd that carries the cancel
+signals with their sender, and a wake-up pipe the SIGCHLD (the vendor ended) and SIGCONT
+handlers write to.
 Nothing here knows any vendor's format: lines go to `on_line`, raw bytes to the recorder.
 
-The cancel ladder (on SIGINT/SIGTERM to the shim, or a deadline): SIGINT to the vendor's
-group, `cancel_grace` later SIGTERM, `cancel_grace` after that SIGKILL; the shim ignores
-further SIGINT/SIGTERM meanwhile so it can still write its terminal events and `result`.
+The cancel ladder (on SIGINT/SIGTERM/SIGHUP/SIGQUIT to the shim from outside the run, a
+deadline, or a host that closed our stdout): SIGINT to the vendor's group, `cancel_grace` later
+SIGTERM, `cancel_grace` after that SIGKILL; the shim's cancel signals stay blocked meanwhile
+(shims.runtime.signals) so it can still write its terminal events and `result`.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import select
 import selectors
 import signal
 import time
@@ -20,7 +23,7 @@ from collections.abc import Callable
 
 from normalize.observe import ExitInfo
 from normalize.records import record
-from shims.runtime import procs
+from shims.runtime import procs, signals
 from shims.runtime.lines import LineFramer, TailBuffer
 from shims.runtime.scratch import remove_tree
 from shims.runtime.spawn import Launch, VendorProcess
@@ -29,8 +32,6 @@ READ_CHUNK = 256 * 1024
 # After the vendor's main process ends, how long its pipes may stay open (held by a
 # grandchild) before the leftovers are killed.
 DRAIN_S = 1.0
-
-_SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
 
 
 class Recorder:
@@ -49,6 +50,8 @@ class Limits:
     # Asked after every read: a sentence when the run must stop (the spend cap), else None.
     stop: Callable[[], str | None] | None = None
     max_line_bytes: int | None = None  # longer stdout lines reach on_line as one OversizedLine
+    # Asked at every wake: why nobody can read the stream any more (e.g. "SIGPIPE"), else None.
+    host_gone: Callable[[], str | None] | None = None
 
 
 class _Ladder:
@@ -75,25 +78,36 @@ class _Ladder:
 
 
 class SignalWatch:
-    """Turns SIGINT/SIGTERM/SIGCHLD into bytes on a pipe the selector watches."""
+    """Wakes the selector for the signals that matter while the vendor runs.
 
-    def __init__(self) -> None:
+    The cancel signals (blocked since start-up, shims.runtime.signals) are read with their
+    sender from a signalfd; `cancels` decides which are a cancel. SIGCHLD (the vendor ended)
+    and SIGCONT (something continued the stopped shim) come through a Python handler and the
+    wake-up pipe."""
+
+    def __init__(self, cancels: signals.Cancels) -> None:
+        self.cancels = cancels
         self.r, self.w = os.pipe()
         for fd in (self.r, self.w):
             os.set_blocking(fd, False)
-        self.pending: list[int] = []
+        self.sfd: int | None = None
+        self.continued = False
         self._old: dict[int, object] = {}
         self._old_wakeup = -1
+        self._old_mask: set[int] = set()
 
     def __enter__(self) -> SignalWatch:
         self._old_wakeup = signal.set_wakeup_fd(self.w, warn_on_full_buffer=False)
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+        for sig in (signal.SIGCHLD, signal.SIGCONT):
             self._old[sig] = signal.signal(sig, self._handle)
+        # Already blocked in a shim program; a library caller gets its own mask back at the end.
+        self._old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, signals.CANCEL_SIGNALS)
+        self.sfd = signals.open_signalfd()
         return self
 
     def _handle(self, signum: int, frame: object) -> None:
-        if signum != signal.SIGCHLD:
-            self.pending.append(signum)
+        if signum == signal.SIGCONT:
+            self.continued = True
 
     def drain(self) -> None:
         try:
@@ -102,12 +116,33 @@ class SignalWatch:
         except BlockingIOError:
             pass
 
+    def take(self) -> str | None:
+        """Take the waiting cancel signals; the run's cancel, if one came from outside it."""
+        if self.sfd is None:
+            return self.cancels.poll()
+        for signo, code, pid in signals.read_signalfd(self.sfd):
+            self.cancels.take(signo, code, pid)
+        return self.cancels.signal
+
     def __exit__(self, *exc: object) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)  # type: ignore[arg-type]
         signal.set_wakeup_fd(self._old_wakeup)
-        os.close(self.r)
-        os.close(self.w)
+        for fd in (self.r, self.w, self.sfd):
+            if fd is not None:
+                os.close(fd)
+        signal.pthread_sigmask(signal.SIG_SETMASK, self._old_mask)
+
+
+def stdout_reader_gone(fd: int = 1) -> bool:
+    """Whether the reading end of our stdout (a pipe, a socket, a terminal) was closed: poll
+    reports POLLERR/POLLHUP for it without writing anything."""
+    try:
+        p = select.poll()
+        p.register(fd, 0)
+        return any(ev & (select.POLLERR | select.POLLHUP | select.POLLNVAL) for _, ev in p.poll(0))
+    except (OSError, ValueError):
+        return False
 
 
 def run_vendor(
@@ -117,29 +152,50 @@ def run_vendor(
     *,
     recorder: Recorder | None = None,
     on_started: Callable[[VendorProcess], None] | None = None,
+    cancels: signals.Cancels | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> ExitInfo:
-    """Run the vendor to its end and say how it ended. Raises LaunchError if it cannot start."""
+    """Run the vendor to its end and say how it ended. Raises LaunchError if it cannot start.
+
+    Nothing the vendor started outlives this call: with a run cgroup (where the machine has a
+    writable cgroup v2) one `cgroup.kill` ends all of it; without, every descendant of the shim
+    (we are their subreaper, so orphans come back to us) is frozen and killed. The guardian
+    does the same if the shim itself is killed."""
+    from shims.runtime import cgroup as cgroups
+
+    cancels = cancels or signals.Cancels()
     procs.become_subreaper()
     run_id = os.urandom(16).hex()
     launch.env = {**launch.env, procs.RUN_MARK_ENV: run_id}
-    guardian = procs.start_guardian(run_id, launch.scratch_dir)
+    group = cgroups.create(run_id)
+    guardian, guardian_pid = procs.start_guardian(run_id, launch.scratch_dir, group.path if group else None)
     try:
-        with SignalWatch() as watch:
+        with SignalWatch(cancels) as watch:
             proc = VendorProcess(launch)
+            if group is not None and not group.adopt(proc.pid) and proc.poll() is None:
+                group.kill_all(wait_s=0.0)  # could not move the vendor in: do without
+                group = None
+            cancels.cgroup_path = group.rel if group else None
             try:
                 if on_started:
                     on_started(proc)
                 return _loop(proc, launch, limits, on_line, recorder, watch, clock)
             finally:
                 proc.kill_leftovers()
+                if group is not None:
+                    group.kill_all()
+                    cancels.cgroup_path = None
                 # Tool processes in sessions of their own are still this run's: nothing of it
                 # may outlive the shim (CONTRACT §14).
                 procs.signal_pids(procs.processes_marked(run_id), signal.SIGKILL)
+                proc.poll()
+                procs.kill_tree(exclude=(guardian_pid,))
                 proc.close()
                 if proc.poll() is not None:
                     procs.reap_children()
     finally:
+        if group is not None:  # the vendor could not start: the cgroup is still empty
+            group.kill_all(wait_s=0.0)
         os.close(guardian)
         if launch.scratch_dir:
             remove_tree(launch.scratch_dir)
@@ -160,6 +216,8 @@ def _loop(
     sel.register(proc.stdout_fd, selectors.EVENT_READ, "out")
     sel.register(proc.stderr_fd, selectors.EVENT_READ, "err")
     sel.register(watch.r, selectors.EVENT_READ, "sig")
+    if watch.sfd is not None:
+        sel.register(watch.sfd, selectors.EVENT_READ, "sig")
     open_fds = {proc.stdout_fd, proc.stderr_fd}
     pending_stdin = memoryview(launch.stdin_data or b"")
     if proc.stdin_fd is not None:
@@ -178,11 +236,17 @@ def _loop(
         while True:
             now = clock()
             # ---- decide what is due
-            if watch.pending:
-                sigs, watch.pending[:] = list(watch.pending), []
-                if cancelled is None and timed_out is None:
-                    cancelled = _SIGNAL_NAMES.get(sigs[0], "SIGTERM")
-                    ladder.start(now)
+            cancel = watch.take()
+            if cancel and cancelled is None and timed_out is None:
+                cancelled = cancel
+                ladder.start(now)
+            if watch.continued:  # a tool's `kill -STOP 0` stopped us, the guardian continued us
+                watch.continued = False
+                proc.signal_group(signal.SIGCONT)
+            if (limits.host_gone is not None and cancelled is None and timed_out is None and stopped is None
+                    and exited_at is None and (gone := limits.host_gone())):
+                cancelled = gone  # nobody reads the stream: the vendor must not run on for no one
+                ladder.start(now)
             if cancelled is None and timed_out is None and stopped is None and exited_at is None:
                 if limits.stop is not None and (reason := limits.stop()):
                     stopped = reason
@@ -207,7 +271,11 @@ def _loop(
             if exited_at is not None:
                 wake.append(exited_at + DRAIN_S)
             if proc.poll() is None:
-                wake.append(now + 0.5)  # SIGCHLD wakes us too; this only bounds a missed one
+                # SIGCHLD wakes us too; this only bounds a missed one, and looks at what no
+                # event reports: a host that closed our stdout, a vendor stopped by its tool
+                wake.append(now + 0.5)
+                if procs.state_of(proc.pid) == "T":
+                    proc.signal_group(signal.SIGCONT)
             timeout = max(0.0, min(wake) - now) if wake else None
             for key, _ in sel.select(timeout):
                 if key.data == "sig":
