@@ -136,16 +136,21 @@ class PrettyEmitter:
         if color is None:
             color = self._out.isatty() and not os.environ.get("NO_COLOR")
         self._color = color
+        self.broken: str | None = None  # why the terminal took no more (see NdjsonEmitter)
 
     def _c(self, code: str, text: str) -> str:
         return f"\x1b[{code}m{text}\x1b[0m" if self._color else text
 
     def _w(self, text: str) -> None:
+        if self.broken is not None:
+            return
         try:
             self._out.write(text + "\n")
             self._out.flush()
         except BrokenPipeError:
-            pass
+            self.broken = "SIGPIPE"
+        except OSError as exc:  # /dev/full: the run cancels its vendor, as with NdjsonEmitter
+            self.broken = _errno_name(exc)
 
     def __call__(self, event: dict[str, Any], line: bytes) -> None:
         event = _visible_strings(event)

@@ -454,10 +454,11 @@ def test_a_host_that_closes_stdout_gets_its_vendor_cancelled(cgroup_mode, fake_e
         end_for_sure(proc)
 
 
-def test_stdout_on_a_full_disk_keeps_journal_and_ledger(cgroup_mode, fake_env, tmp_path):
+@pytest.mark.parametrize("emit", ["ndjson", "pretty", "codex-lab-v1"])
+def test_stdout_on_a_full_disk_keeps_journal_and_ledger(cgroup_mode, emit, fake_env, tmp_path):
     env = hostile_env(fake_env, tmp_path, cgroup_mode, HOSTILE_TOOL="none")
     with open("/dev/full", "wb") as full:
-        proc = shim(env, stdout=full)
+        proc = shim(env, "--emit", emit, stdout=full)
     try:
         _, err = proc.communicate(timeout=30)
         assert b"Traceback" not in err, err.decode()[-2000:]
