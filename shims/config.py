@@ -245,6 +245,16 @@ _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|[kmgt]|b)?\s*", re.IGNORECA
 _UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
 
 
+def _byte_size(value: Any, minimum: int, least: str, example: str) -> int:
+    """A config value in bytes: a number, or a size text parse_size reads."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"must be a number of bytes or a size such as {example}")
+    size = parse_size(value) if isinstance(value, str) else value
+    if size < minimum:
+        raise ValueError(f"must be at least {least}")
+    return size
+
+
 def parse_size(text: str) -> int:
     """Bytes in "500MB", "2GiB", "1.5 GB", "4096": KB/MB/GB/TB are powers of 1000, KiB/MiB/
     GiB/TiB powers of 1024."""
@@ -343,22 +353,12 @@ def _models() -> tuple[Any, Any]:
         @field_validator("keep_bytes")
         @classmethod
         def _size(cls, v: Any) -> int:
-            if isinstance(v, bool) or not isinstance(v, int | str):
-                raise ValueError('must be a number of bytes or a size such as "500MB" or "2GiB"')
-            size = parse_size(v) if isinstance(v, str) else v
-            if size < 1:
-                raise ValueError("must be at least 1 byte")
-            return size
+            return _byte_size(v, 1, "1 byte", '"500MB" or "2GiB"')
 
         @field_validator("max_line_bytes")
         @classmethod
         def _line_cap(cls, v: Any) -> int:
-            if isinstance(v, bool) or not isinstance(v, int | str):
-                raise ValueError('must be a number of bytes or a size such as "8MiB"')
-            size = parse_size(v) if isinstance(v, str) else v
-            if size < MIN_LINE_CAP:
-                raise ValueError(f"must be at least {MIN_LINE_CAP} bytes (64KiB)")
-            return size
+            return _byte_size(v, MIN_LINE_CAP, f"{MIN_LINE_CAP} bytes (64KiB)", '"8MiB"')
 
     return Section, Journal
 

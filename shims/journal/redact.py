@@ -268,14 +268,9 @@ _VALUE_PATTERNS: tuple[bytes, ...] = (
     rb"x(?i:-(?:goog-)?api-key)[ \t]*+[:=][ \t]*+(" + _HEADER_VALUE + b")",
     rb"X(?i:-(?:goog-)?api-key)[ \t]*+[:=][ \t]*+(" + _HEADER_VALUE + b")",
 )
-_WIDE_VALUE_PATTERNS: tuple[bytes, ...] = (
-    b"B" + _WIDE_SCHEMES,
-    b"b" + _WIDE_SCHEMES,
-    rb'"(?=[aAcCiIpPrRsSxX])(?i:' + _JSON_KEYS + rb')"[ \t]*+:[ \t]*+"(' + _JSON_VALUE + b")",
-    rb'\\\\*+"(?i:' + _JSON_KEYS + rb')\\++"[ \t]*+:[ \t]*+\\++"(' + _ESCAPED_JSON_VALUE + b")",
-    rb"x(?i:-(?:goog-)?api-key)[ \t]*+[:=][ \t]*+(" + _HEADER_VALUE + b")",
-    rb"X(?i:-(?:goog-)?api-key)[ \t]*+[:=][ \t]*+(" + _HEADER_VALUE + b")",
-)
+# The same, with the credential schemes' value class widened to escapes (the JSON-key and
+# header patterns are used as they are).
+_WIDE_VALUE_PATTERNS: tuple[bytes, ...] = (b"B" + _WIDE_SCHEMES, b"b" + _WIDE_SCHEMES, *_VALUE_PATTERNS[2:])
 
 
 def _to_bytes(secret: bytes | str) -> bytes:
