@@ -395,7 +395,10 @@ def shim_command_line(vendor: str) -> None:
     flag, so a host reading stdout learns why, not just an exit status: protocol 1 (one
     `{status, final_message}` object, exit 0) when `--emit codex-lab-v1` is on the command line
     or stdin holds a protocol-1 request (read for that, since the run never will), else NDJSON."""
-    from typer._click.exceptions import ClickException  # typer's own copy of click
+    try:
+        from typer._click.exceptions import ClickException  # typer >= 0.2x carries its own copy of click
+    except ImportError:  # older typer runs on click itself
+        from click.exceptions import ClickException
 
     argv = sys.argv[1:]
     try:
