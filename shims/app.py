@@ -224,7 +224,7 @@ class _Run:
         before its result, and one sent by the run's own processes is not a cancel (CONTRACT §14)."""
         from shims.runtime.signals import Cancels, hold
 
-        hold()  # again: typer's command line (shims.cli) runs with them unblocked
+        hold()  # again: a library caller (tests, the toolkit) runs with them unblocked
         self.cancels = Cancels()
         return self._go()
 

@@ -80,6 +80,10 @@ def make_shim_app(vendor: str) -> typer.Typer:
     ) -> None:
         from shims import app as shim_app
 
+        if version or preflight:  # not a run: Ctrl-C works there as always (a run keeps them blocked)
+            from shims.runtime.signals import release
+
+            release()
         if (version or preflight) and vendor_bin is None:
             from shims.config import ConfigError, load_defaults
 
@@ -439,26 +443,36 @@ _STDIN_WAIT_S = 5.0
 
 
 def _read_stdin_briefly() -> bytes:
+    """What stdin holds within _STDIN_WAIT_S. The cancel signals are still blocked here
+    (shims/__init__.py): one that comes ends the wait (read from a signalfd; without one the
+    wait runs out), and the refusal is answered at once rather than the shim dying unanswered."""
     import os
     import select
     import time
 
+    from shims.runtime.signals import open_signalfd
+
+    if os.isatty(0):
+        return b""
+    signals = open_signalfd()
+    watched = [0] if signals is None else [0, signals]
+    chunks: list[bytes] = []
     try:
-        if os.isatty(0):
-            return b""
-        chunks: list[bytes] = []
         deadline = time.monotonic() + _STDIN_WAIT_S
         while (left := deadline - time.monotonic()) > 0:
-            ready, _, _ = select.select([0], [], [], left)
-            if not ready:
+            ready, _, _ = select.select(watched, [], [], left)
+            if not ready or signals in ready:
                 break
             chunk = os.read(0, 1 << 16)
             if not chunk:
                 break
             chunks.append(chunk)
-        return b"".join(chunks)
     except (OSError, ValueError):
         return b""
+    finally:
+        if signals is not None:
+            os.close(signals)
+    return b"".join(chunks)
 
 
 def _wants_protocol_1(argv: list[str]) -> bool:
