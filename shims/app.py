@@ -341,6 +341,13 @@ class _Run:
             vendor_bin = self.opts.vendor_bin if primary else config.load_defaults(provider)["vendor_bin"]
         except config.ConfigError as exc:
             raise _Refusal(FailureKind.BAD_REQUEST, str(exc)) from None
+        if not primary:  # its own configured model (_provider_spec): _apply_flags checked the first one's
+            from normalize.request import check_argv_value
+
+            try:
+                check_argv_value(f"The config file's `model` for {provider}", spec.model)
+            except BadRequest as exc:
+                raise _Refusal(FailureKind.BAD_REQUEST, exc.message) from None
         self.account = account_for(provider, {**os.environ, **self.settings.env})
         self._check_quota_memory(provider)
         self._check_spend_cap_support(provider, spec)
