@@ -161,6 +161,28 @@ def test_secrets_never_reach_disk(fake_env, tmp_path):
     assert shims("replay", run.name, "--check", env=fake_env).returncode == 0
 
 
+def test_a_secret_the_vendor_spells_with_json_escapes_still_replays(fake_env, tmp_path):
+    """The vendor's JSON spells the key with `\\uXXXX` escapes: vendor.stdout masks that spelling
+    (longer than the key), the printed stream masks the decoded key. Replaying the journal must
+    still give the recorded events, and `shims replay --check` pass."""
+    escaped = "".join(f"\\u{ord(c):04x}" if i % 2 else c for i, c in enumerate(SECRET))
+    records = [{"type": "start", "session_id": "s-esc", "model": "fake-1"},
+               {"type": "tool_use", "id": "t1", "name": "shell", "input": {"command": "echo $OPENAI_API_KEY"}},
+               {"type": "tool_result", "id": "t1", "output": "K", "exit_code": 0},
+               {"type": "text", "text": "The key is K"},
+               {"type": "result", "ok": True, "text": "The key is K"}]
+    path = tmp_path / "escaped.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(r).replace(b'"K"', b'"' + escaped.encode() + b'"')
+                              .replace(b"is K", b"is " + escaped.encode()) + b"\n" for r in records))
+    proc, events, result = run_fake({**fake_env, "FAKE_VENDOR_SCRIPT": str(path), "OPENAI_API_KEY": SECRET}, "hi")
+    assert result["status"] == "completed", result["error"]
+    assert SECRET.encode() not in proc.stdout and b"[REDACTED" in proc.stdout
+    run = Path(result["journal"])
+    assert escaped.encode() not in (run / "vendor.stdout").read_bytes()
+    check = shims("replay", run.name, "--check", env=fake_env)
+    assert check.returncode == 0, check.stdout.decode()[-3000:]
+
+
 # ----------------------------------------------------------------- replay
 
 
