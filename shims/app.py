@@ -269,6 +269,7 @@ class _Run:
             chain = self._chain()
             self._prepare_workspace(spec)
         except _Refusal as r:
+            self._cleanup_workspace()  # a worktree made before the refusal (its owner file failed)
             return self._refuse(r.kind, r.message, r.quota)
         try:
             return self._run_chain(spec, chain)
