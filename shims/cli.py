@@ -408,11 +408,31 @@ def shim_command_line(vendor: str) -> None:
     try:
         code = make_shim_app(vendor)(args=argv, prog_name=f"shim-{vendor}", standalone_mode=False)
     except ClickException as exc:
-        exc.show()
+        import io
+
+        redactor = _redactor()  # the message may quote a flag value: a secret given as one is masked
+        shown = io.StringIO()
+        exc.show(file=shown)
+        sys.stderr.write(redactor.redact_text(shown.getvalue()))
         if exc.exit_code == 2 and not _answered:
-            _answer_bad_command_line(vendor, argv, exc.format_message())
+            _answer_bad_command_line(vendor, argv, redactor.redact_text(exc.format_message()))
         sys.exit(exc.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _redactor():
+    """The run's masking (shims.app._open_journal) as far as a bad command line allows: the
+    environment's secrets, the names the config adds, credential shapes."""
+    import os
+
+    from shims.config import ConfigError, load_journal_settings
+    from shims.journal.redact import Redactor
+
+    try:
+        names = load_journal_settings().redact_env
+    except ConfigError:
+        names = ()
+    return Redactor.from_env(os.environ, names)
 
 
 def _answer_bad_command_line(vendor: str, argv: list[str], problem: str) -> None:

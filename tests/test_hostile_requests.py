@@ -294,3 +294,17 @@ def test_a_bad_flag_still_answers_when_a_cancel_signal_comes_during_the_stdin_wa
     events, result = stream_of(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
     assert proc.returncode == 2 and result["failure_kind"] == "bad_request" and "--mode" in result["error"]
     assert waited < cli._STDIN_WAIT_S, f"the signal did not end the stdin wait ({waited:.1f} s)"
+
+
+@pytest.mark.parametrize("args", [["--mode", "{secret}"], ["--{secret}"]], ids=["bad-value", "unknown-flag"])
+@pytest.mark.parametrize("secret", ["sk-proj-Zq8Yv3Lr5Tn1Wx7Kp2Hs9Dm4Bc6Fg0Jt", "plain-but-in-the-env-42"])
+def test_a_secret_in_a_bad_flag_is_masked_in_the_answer(fake_env, args, secret):
+    """The refusal of a bad command line quotes the flag typer could not use. Like every other
+    stream the shims print (README, "Secrets"), its answer and its stderr mask a secret there:
+    an environment secret's value, or a credential shape (was: printed as given)."""
+    argv = [a.format(secret=secret) for a in args]
+    proc = run_fake({**fake_env, "MY_SERVICE_TOKEN": secret}, *argv, "hi")
+    events, result = stream_of(proc)
+    assert proc.returncode == 2 and result["failure_kind"] == "bad_request"
+    assert secret.encode() not in proc.stdout and secret.encode() not in proc.stderr
+    assert "[REDACTED" in result["error"]
