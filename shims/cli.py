@@ -271,8 +271,10 @@ def replay(
         typer.echo(f"{outcome.run.name}: identical, {len(outcome.recorded)} events{suffix}")
         raise typer.Exit(0)
     typer.echo(f"{outcome.run.name}: the replay differs from the recorded events{suffix}")
-    for line in outcome.diff():
-        typer.echo(line)
+    from normalize.emit import visible
+
+    for line in outcome.diff():  # event lines: JSON leaves C1 controls and DEL raw in vendor text
+        typer.echo(visible(line, keep=""))
     raise typer.Exit(1 if check else 0)
 
 

@@ -220,6 +220,22 @@ def test_replay_shows_a_difference(fake_env, tmp_path):
     assert check.returncode == 1 and b"Hullo" in check.stdout
 
 
+def test_replay_shows_a_difference_with_control_characters_visible(fake_env):
+    """The diff quotes event lines, which JSON leaves C1 controls (U+009B is CSI) and DEL raw
+    in: on a person's terminal they are shown, never obeyed (was: printed raw)."""
+    prompt = "clear \u009b2J\u009b]52;c;cHduZWQ=\u0007 del \x7f"
+    proc, _, result = run_fake(fake_env, prompt)
+    run = Path(result["journal"])
+    events = (run / "events.ndjson").read_bytes()
+    assert "\u009b".encode() in events  # the stream keeps the text (JSON-escaped where JSON must)
+    (run / "events.ndjson").write_bytes(events.replace(b"Hello! You said", b"Hullo! You said"))
+    out = shims("replay", run.name, env=fake_env)
+    assert b"differs" in out.stdout and b"Hullo" in out.stdout
+    shown = out.stdout.decode()
+    assert "\u009b" not in shown and "\x7f" not in shown, shown
+    assert "\\x9b2J" in shown
+
+
 def test_replay_of_an_unknown_run_is_a_clear_error(fake_env):
     out = shims("replay", "nope", env=fake_env)
     assert out.returncode == 2 and b"No run" in out.stderr
