@@ -174,9 +174,12 @@ def vendor_version(program: str, vendor: str, timeout: float = VERSION_TIMEOUT_S
 
 
 def _ask_version(program: str, timeout: float) -> str | None:
+    from shims.runtime.signals import child_defaults
+
     try:
-        out = subprocess.run(
-            [program, "--version"], capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False
+        out = subprocess.run(  # the shim's blocked cancel signals are not the probe's
+            [program, "--version"], capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False,
+            preexec_fn=child_defaults,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
