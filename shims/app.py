@@ -317,6 +317,10 @@ class _Run:
             if not found:
                 raise _Refusal(FailureKind.BAD_REQUEST,
                                f"--resume last: no earlier {self.vendor} session was recorded in {spec.cwd}.")
+            try:  # a session id a vendor reported: checked like one given on the command line
+                check_argv_value(f"--resume last: the session {self.vendor} reported in {spec.cwd}", found)
+            except BadRequest as exc:
+                raise _Refusal(FailureKind.BAD_REQUEST, exc.message) from None
             spec.resume_session = found
 
     def _chain(self) -> list[str]:

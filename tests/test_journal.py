@@ -381,6 +381,22 @@ def test_resume_measures_usage_against_the_journal(fake_env, tmp_path):
     assert (row["input_tokens"], row["output_tokens"]) == (400, 35)
 
 
+@pytest.mark.parametrize("session", ["--dangerously-skip-permissions", "s\x00x"], ids=["option-like", "NUL"])
+def test_resume_last_checks_the_remembered_session_like_a_given_one(fake_env, tmp_path, session):
+    """`--resume last` takes the session id a vendor reported in an earlier run (vendor output:
+    hostile). It reaches the vendor's argv like `--resume ID`, and is refused the same way
+    (was: launched with it; a NUL in it was a ValueError traceback, exit 1)."""
+    records = [{"type": "init", "session_id": session, "model": "m", "version": "1"}, {"type": "result", "ok": True, "text": "ok"}]
+    proc, _, first = run_fake({**fake_env, **script(tmp_path, "first.jsonl", records)}, "go")
+    assert first["status"] == "completed" and ledger(fake_env)[-1]["session_id"] == session
+    pidfile = tmp_path / "pids"
+    proc, events, result = run_fake({**fake_env, "FAKE_VENDOR_PIDFILE": str(pidfile)}, "--resume", "last", "again")
+    assert b"Traceback" not in proc.stderr, proc.stderr.decode(errors="replace")
+    assert (proc.returncode, result["failure_kind"]) == (2, "bad_request"), result["error"]
+    assert "--resume last" in result["error"]
+    assert not pidfile.exists(), "the vendor was launched"
+
+
 def test_a_running_total_that_does_not_add_up_is_reported(fake_env, tmp_path):
     env = {**fake_env, **script(tmp_path, "a.jsonl", _turn("s-x", {"input_tokens": 100, "output_tokens": 10},
                                                           {"input_tokens": 100, "output_tokens": 10}))}
