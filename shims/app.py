@@ -174,9 +174,12 @@ def vendor_version(program: str, vendor: str, timeout: float = VERSION_TIMEOUT_S
 
 
 def _ask_version(program: str, timeout: float) -> str | None:
+    from shims.runtime.signals import child_defaults
+
     try:
-        out = subprocess.run(
-            [program, "--version"], capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False
+        out = subprocess.run(  # the shim's blocked cancel signals are not the probe's
+            [program, "--version"], capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False,
+            preexec_fn=child_defaults,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -224,7 +227,7 @@ class _Run:
         before its result, and one sent by the run's own processes is not a cancel (CONTRACT §14)."""
         from shims.runtime.signals import Cancels, hold
 
-        hold()  # again: typer's command line (shims.cli) runs with them unblocked
+        hold()  # again: a library caller (tests, the toolkit) runs with them unblocked
         self.cancels = Cancels()
         return self._go()
 
@@ -269,6 +272,7 @@ class _Run:
             chain = self._chain()
             self._prepare_workspace(spec)
         except _Refusal as r:
+            self._cleanup_workspace()  # a worktree made before the refusal (its owner file failed)
             return self._refuse(r.kind, r.message, r.quota)
         try:
             return self._run_chain(spec, chain)
@@ -313,6 +317,10 @@ class _Run:
             if not found:
                 raise _Refusal(FailureKind.BAD_REQUEST,
                                f"--resume last: no earlier {self.vendor} session was recorded in {spec.cwd}.")
+            try:  # a session id a vendor reported: checked like one given on the command line
+                check_argv_value(f"--resume last: the session {self.vendor} reported in {spec.cwd}", found)
+            except BadRequest as exc:
+                raise _Refusal(FailureKind.BAD_REQUEST, exc.message) from None
             spec.resume_session = found
 
     def _chain(self) -> list[str]:
@@ -341,6 +349,13 @@ class _Run:
             vendor_bin = self.opts.vendor_bin if primary else config.load_defaults(provider)["vendor_bin"]
         except config.ConfigError as exc:
             raise _Refusal(FailureKind.BAD_REQUEST, str(exc)) from None
+        if not primary:  # its own configured model (_provider_spec): _apply_flags checked the first one's
+            from normalize.request import check_argv_value
+
+            try:
+                check_argv_value(f"The config file's `model` for {provider}", spec.model)
+            except BadRequest as exc:
+                raise _Refusal(FailureKind.BAD_REQUEST, exc.message) from None
         self.account = account_for(provider, {**os.environ, **self.settings.env})
         self._check_quota_memory(provider)
         self._check_spend_cap_support(provider, spec)

@@ -80,6 +80,10 @@ def make_shim_app(vendor: str) -> typer.Typer:
     ) -> None:
         from shims import app as shim_app
 
+        if version or preflight:  # not a run: Ctrl-C works there as always (a run keeps them blocked)
+            from shims.runtime.signals import release
+
+            release()
         if (version or preflight) and vendor_bin is None:
             from shims.config import ConfigError, load_defaults
 
@@ -267,8 +271,10 @@ def replay(
         typer.echo(f"{outcome.run.name}: identical, {len(outcome.recorded)} events{suffix}")
         raise typer.Exit(0)
     typer.echo(f"{outcome.run.name}: the replay differs from the recorded events{suffix}")
-    for line in outcome.diff():
-        typer.echo(line)
+    from normalize.emit import visible
+
+    for line in outcome.diff():  # event lines: JSON leaves C1 controls and DEL raw in vendor text
+        typer.echo(visible(line, keep=""))
     raise typer.Exit(1 if check else 0)
 
 
@@ -404,11 +410,31 @@ def shim_command_line(vendor: str) -> None:
     try:
         code = make_shim_app(vendor)(args=argv, prog_name=f"shim-{vendor}", standalone_mode=False)
     except ClickException as exc:
-        exc.show()
+        import io
+
+        redactor = _redactor()  # the message may quote a flag value: a secret given as one is masked
+        shown = io.StringIO()
+        exc.show(file=shown)
+        sys.stderr.write(redactor.redact_text(shown.getvalue()))
         if exc.exit_code == 2 and not _answered:
-            _answer_bad_command_line(vendor, argv, exc.format_message())
+            _answer_bad_command_line(vendor, argv, redactor.redact_text(exc.format_message()))
         sys.exit(exc.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _redactor():
+    """The run's masking (shims.app._open_journal) as far as a bad command line allows: the
+    environment's secrets, the names the config adds, credential shapes."""
+    import os
+
+    from shims.config import ConfigError, load_journal_settings
+    from shims.journal.redact import Redactor
+
+    try:
+        names = load_journal_settings().redact_env
+    except ConfigError:
+        names = ()
+    return Redactor.from_env(os.environ, names)
 
 
 def _answer_bad_command_line(vendor: str, argv: list[str], problem: str) -> None:
@@ -439,26 +465,36 @@ _STDIN_WAIT_S = 5.0
 
 
 def _read_stdin_briefly() -> bytes:
+    """What stdin holds within _STDIN_WAIT_S. The cancel signals are still blocked here
+    (shims/__init__.py): one that comes ends the wait (read from a signalfd; without one the
+    wait runs out), and the refusal is answered at once rather than the shim dying unanswered."""
     import os
     import select
     import time
 
+    from shims.runtime.signals import open_signalfd
+
+    if os.isatty(0):
+        return b""
+    signals = open_signalfd()
+    watched = [0] if signals is None else [0, signals]
+    chunks: list[bytes] = []
     try:
-        if os.isatty(0):
-            return b""
-        chunks: list[bytes] = []
         deadline = time.monotonic() + _STDIN_WAIT_S
         while (left := deadline - time.monotonic()) > 0:
-            ready, _, _ = select.select([0], [], [], left)
-            if not ready:
+            ready, _, _ = select.select(watched, [], [], left)
+            if not ready or signals in ready:
                 break
             chunk = os.read(0, 1 << 16)
             if not chunk:
                 break
             chunks.append(chunk)
-        return b"".join(chunks)
     except (OSError, ValueError):
         return b""
+    finally:
+        if signals is not None:
+            os.close(signals)
+    return b"".join(chunks)
 
 
 def _wants_protocol_1(argv: list[str]) -> bool:

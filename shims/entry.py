@@ -141,7 +141,8 @@ def _shim_main(vendor: str) -> None:
     _hold_standard_fds()
     fields = parse_run_args(sys.argv[1:])
     if fields is None:
-        _unblock_signals()  # help, version, preflight: Ctrl-C works as always (a run blocks them again)
+        # The cancel signals stay blocked through typer's parsing: a bad command line is still
+        # answered under a host's SIGTERM (shims.cli). --version and --preflight unblock them.
         from shims.cli import shim_command_line
 
         shim_command_line(vendor)
@@ -149,14 +150,6 @@ def _shim_main(vendor: str) -> None:
     from shims import app
 
     _leave(app.run(vendor, app.ShimOptions(**fields)))
-
-
-def _unblock_signals() -> None:
-    """shims/__init__.py blocked the cancel signals in a shim program for a run; what is not a
-    run (help, version, preflight) unblocks them. The `shims` toolkit never blocks them."""
-    from shims.runtime.signals import release
-
-    release()
 
 
 def _leave(code: int) -> None:

@@ -643,11 +643,13 @@ def _delete_branch(wt: Worktree) -> None:
 
 
 def claim(wt: Worktree, parent_dir: str) -> str:
+    from shims.journal.run import write_private_file
+
     path = os.path.join(parent_dir, os.path.basename(wt.path) + ".owner")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(json.dumps({"pid": os.getpid(), "host": os.uname().nodename, "repo_root": wt.repo_root,
-                            "path": wt.path, "branch": wt.branch, "cwd": wt.cwd, "head": wt.head,
-                            "git_dir": wt.git_dir, "common_dir": wt.common_dir}))
+    # A state file like the others: 0600, never written through a link planted at its name.
+    write_private_file(path, json.dumps({"pid": os.getpid(), "host": os.uname().nodename, "repo_root": wt.repo_root,
+                                         "path": wt.path, "branch": wt.branch, "cwd": wt.cwd, "head": wt.head,
+                                         "git_dir": wt.git_dir, "common_dir": wt.common_dir}).encode())
     return path
 
 

@@ -127,6 +127,21 @@ def test_a_configured_option_like_model_is_refused_too(fake_env, tmp_path):
     assert result["failure_kind"] == "bad_request" and "config file" in result["error"]
 
 
+@pytest.mark.parametrize("model", ["--yolo", "a\\u0000b"], ids=["option-like", "NUL"])
+def test_a_fallback_providers_configured_model_is_checked_like_the_first_ones(fake_env, tmp_path, model):
+    """A fallback provider launches with its own configured model (not the first one's): that
+    value reaches its argv too, and is refused the same way (was: launched with `--model=--yolo`;
+    a NUL in it was a ValueError traceback and exit 1, provider_failed to a host)."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'[agy]\nvendor_bin = "{AGY}"\nmodel = "{model}"\n')
+    env = {**agy_env(fake_env, tmp_path), "CODEX_SHIMS_CONFIG": str(config)}
+    proc, events, result = run_shim("fake", env, "--fallback", "agy", "hi", vendor_bin=str(tmp_path / "missing"))
+    assert b"Traceback" not in proc.stderr, proc.stderr.decode(errors="replace")
+    assert (proc.returncode, result["failure_kind"]) == (2, "bad_request"), result["error"]
+    assert "config file" in result["error"] and "agy" in result["error"]
+    assert "turn.started" not in [e["type"] for e in events]
+
+
 @pytest.mark.parametrize("prompt", ESCALATING_FLAGS[:-2])
 def test_an_option_like_prompt_reaches_the_fake_vendor_as_the_prompt(fake_env, prompt):
     proc, events, result = run_shim("fake", fake_env, "--", prompt)

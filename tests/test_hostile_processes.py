@@ -382,6 +382,46 @@ def test_a_signal_during_the_version_probe_ends_with_a_result(sig, fake_env, tmp
         end_for_sure(proc)
 
 
+def test_a_host_signalling_the_group_during_the_version_probe_leaves_nothing(fake_env, tmp_path):
+    """The shim blocks its cancel signals; the `agy --version` probe it starts before the launch
+    must not inherit that mask. A host that SIGTERMs the shim's process group during the probe
+    (its children too) ends the probe and whatever it forked, and the run cancels (was: the
+    probe's processes ignored the SIGTERM, the shim waited out the probe's timeout, and a
+    process the probe forked outlived the run with the cancel signals blocked)."""
+    pids, home = tmp_path / "pids", tmp_path / "home"
+    (home / ".gemini" / "antigravity-cli").mkdir(parents=True)
+    (home / ".gemini" / "antigravity-cli" / "antigravity-oauth-token").write_text('{"token": "fake"}')
+    agy = ROOT / "tests" / "fakes" / "agy" / "agy"
+    wrapper = tmp_path / "agy"
+    wrapper.write_text(f'#!/bin/sh\nif [ "$1" = --version ]; then sleep 600 & echo $! >"{pids}"; wait; fi\n'
+                       f'exec "{agy}" "$@"\n')
+    wrapper.chmod(0o755)
+    env = {**os.environ, **fake_env, "HOME": str(home), "AGY_SIM_VERSION": "1.2.16"}
+    proc = subprocess.Popen([shim_path("agy"), "--vendor-bin", str(wrapper), "--emit", "ndjson", "hi"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            cwd=tmp_path, process_group=0)
+    try:
+        forked = int(wait_for_file(pids))
+        os.killpg(proc.pid, signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        result = check_stream(parse_stream(out), proc.returncode)
+        assert (result["status"], proc.returncode) == ("cancelled", 143), err.decode()[-2000:]
+        end = time.monotonic() + 5
+        while _alive(forked) and time.monotonic() < end:
+            time.sleep(0.01)
+        assert not _alive(forked), f"the probe's child outlived the run, blocking {_blocked(forked) & _CANCEL_BITS:#x}"
+    finally:
+        end_for_sure(proc)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
 def test_the_typer_paths_of_a_shim_still_die_on_ctrl_c(fake_env, tmp_path):
     """`--preflight`, `--help`, `--version` are not runs: the signals the shim program blocks at
     its start are unblocked, so Ctrl-C stops one that waits (here: a preflight whose vendor CLI

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import time
 
 import orjson
 import pytest
@@ -262,3 +264,47 @@ def test_a_bad_flag_without_protocol_1_is_still_an_ndjson_bad_request(fake_env):
     proc = run_fake(fake_env, "--mode", "bogus", "hi")
     events, result = stream_of(proc)
     assert proc.returncode == 2 and result["failure_kind"] == "bad_request" and "--mode" in result["error"]
+
+
+@pytest.mark.parametrize("signo", [signal.SIGTERM, signal.SIGINT])
+def test_a_bad_flag_still_answers_when_a_cancel_signal_comes_during_the_stdin_wait(fake_env, signo):
+    """A bad command line reads stdin (up to 5 s) for a protocol-1 request. A host that leaves
+    stdin open and sends SIGTERM (or a Ctrl-C) meanwhile still gets the bad_request answer at
+    once: not a shim killed with an empty stdout, not a KeyboardInterrupt traceback."""
+    from shims import cli
+
+    proc = subprocess.Popen([shim_path("fake"), "--vendor-bin", FAKE_VENDOR, "--mode", "bogus", "hi"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, **fake_env})
+    try:
+        seen = b""
+        while b"Error:" not in seen:  # the usage error is shown before the stdin wait begins
+            line = proc.stderr.readline()
+            assert line, f"the shim ended before its usage error: {seen!r}"
+            seen += line
+        sent = time.monotonic()
+        proc.send_signal(signo)
+        out, err = proc.communicate(timeout=30)
+        waited = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert b"Traceback" not in seen + err, (seen + err).decode(errors="replace")
+    events, result = stream_of(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+    assert proc.returncode == 2 and result["failure_kind"] == "bad_request" and "--mode" in result["error"]
+    assert waited < cli._STDIN_WAIT_S, f"the signal did not end the stdin wait ({waited:.1f} s)"
+
+
+@pytest.mark.parametrize("args", [["--mode", "{secret}"], ["--{secret}"]], ids=["bad-value", "unknown-flag"])
+@pytest.mark.parametrize("secret", ["sk-proj-Zq8Yv3Lr5Tn1Wx7Kp2Hs9Dm4Bc6Fg0Jt", "plain-but-in-the-env-42"])
+def test_a_secret_in_a_bad_flag_is_masked_in_the_answer(fake_env, args, secret):
+    """The refusal of a bad command line quotes the flag typer could not use. Like every other
+    stream the shims print (README, "Secrets"), its answer and its stderr mask a secret there:
+    an environment secret's value, or a credential shape (was: printed as given)."""
+    argv = [a.format(secret=secret) for a in args]
+    proc = run_fake({**fake_env, "MY_SERVICE_TOKEN": secret}, *argv, "hi")
+    events, result = stream_of(proc)
+    assert proc.returncode == 2 and result["failure_kind"] == "bad_request"
+    assert secret.encode() not in proc.stdout and secret.encode() not in proc.stderr
+    assert "[REDACTED" in result["error"]

@@ -161,6 +161,28 @@ def test_secrets_never_reach_disk(fake_env, tmp_path):
     assert shims("replay", run.name, "--check", env=fake_env).returncode == 0
 
 
+def test_a_secret_the_vendor_spells_with_json_escapes_still_replays(fake_env, tmp_path):
+    """The vendor's JSON spells the key with `\\uXXXX` escapes: vendor.stdout masks that spelling
+    (longer than the key), the printed stream masks the decoded key. Replaying the journal must
+    still give the recorded events, and `shims replay --check` pass."""
+    escaped = "".join(f"\\u{ord(c):04x}" if i % 2 else c for i, c in enumerate(SECRET))
+    records = [{"type": "start", "session_id": "s-esc", "model": "fake-1"},
+               {"type": "tool_use", "id": "t1", "name": "shell", "input": {"command": "echo $OPENAI_API_KEY"}},
+               {"type": "tool_result", "id": "t1", "output": "K", "exit_code": 0},
+               {"type": "text", "text": "The key is K"},
+               {"type": "result", "ok": True, "text": "The key is K"}]
+    path = tmp_path / "escaped.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(r).replace(b'"K"', b'"' + escaped.encode() + b'"')
+                              .replace(b"is K", b"is " + escaped.encode()) + b"\n" for r in records))
+    proc, events, result = run_fake({**fake_env, "FAKE_VENDOR_SCRIPT": str(path), "OPENAI_API_KEY": SECRET}, "hi")
+    assert result["status"] == "completed", result["error"]
+    assert SECRET.encode() not in proc.stdout and b"[REDACTED" in proc.stdout
+    run = Path(result["journal"])
+    assert escaped.encode() not in (run / "vendor.stdout").read_bytes()
+    check = shims("replay", run.name, "--check", env=fake_env)
+    assert check.returncode == 0, check.stdout.decode()[-3000:]
+
+
 # ----------------------------------------------------------------- replay
 
 
@@ -196,6 +218,22 @@ def test_replay_shows_a_difference(fake_env, tmp_path):
     assert out.returncode == 0 and b"differs" in out.stdout and b"+" in out.stdout
     check = shims("replay", run.name[:20], "--check", env=fake_env)
     assert check.returncode == 1 and b"Hullo" in check.stdout
+
+
+def test_replay_shows_a_difference_with_control_characters_visible(fake_env):
+    """The diff quotes event lines, which JSON leaves C1 controls (U+009B is CSI) and DEL raw
+    in: on a person's terminal they are shown, never obeyed (was: printed raw)."""
+    prompt = "clear \u009b2J\u009b]52;c;cHduZWQ=\u0007 del \x7f"
+    proc, _, result = run_fake(fake_env, prompt)
+    run = Path(result["journal"])
+    events = (run / "events.ndjson").read_bytes()
+    assert "\u009b".encode() in events  # the stream keeps the text (JSON-escaped where JSON must)
+    (run / "events.ndjson").write_bytes(events.replace(b"Hello! You said", b"Hullo! You said"))
+    out = shims("replay", run.name, env=fake_env)
+    assert b"differs" in out.stdout and b"Hullo" in out.stdout
+    shown = out.stdout.decode()
+    assert "\u009b" not in shown and "\x7f" not in shown, shown
+    assert "\\x9b2J" in shown
 
 
 def test_replay_of_an_unknown_run_is_a_clear_error(fake_env):
@@ -341,6 +379,22 @@ def test_resume_measures_usage_against_the_journal(fake_env, tmp_path):
     assert results[2]["vendor"]["session_usage"]["previous_total"]["input_tokens"] == 250
     (row,) = json.loads(shims("usage", "--by", "session", "--json", env=fake_env).stdout)
     assert (row["input_tokens"], row["output_tokens"]) == (400, 35)
+
+
+@pytest.mark.parametrize("session", ["--dangerously-skip-permissions", "s\x00x"], ids=["option-like", "NUL"])
+def test_resume_last_checks_the_remembered_session_like_a_given_one(fake_env, tmp_path, session):
+    """`--resume last` takes the session id a vendor reported in an earlier run (vendor output:
+    hostile). It reaches the vendor's argv like `--resume ID`, and is refused the same way
+    (was: launched with it; a NUL in it was a ValueError traceback, exit 1)."""
+    records = [{"type": "init", "session_id": session, "model": "m", "version": "1"}, {"type": "result", "ok": True, "text": "ok"}]
+    proc, _, first = run_fake({**fake_env, **script(tmp_path, "first.jsonl", records)}, "go")
+    assert first["status"] == "completed" and ledger(fake_env)[-1]["session_id"] == session
+    pidfile = tmp_path / "pids"
+    proc, events, result = run_fake({**fake_env, "FAKE_VENDOR_PIDFILE": str(pidfile)}, "--resume", "last", "again")
+    assert b"Traceback" not in proc.stderr, proc.stderr.decode(errors="replace")
+    assert (proc.returncode, result["failure_kind"]) == (2, "bad_request"), result["error"]
+    assert "--resume last" in result["error"]
+    assert not pidfile.exists(), "the vendor was launched"
 
 
 def test_a_running_total_that_does_not_add_up_is_reported(fake_env, tmp_path):

@@ -8,6 +8,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -190,3 +191,52 @@ def test_a_journal_root_the_user_names_outside_the_state_folder_may_be_a_link(fa
     result = json.loads(proc.stdout.splitlines()[-1])
     assert result["status"] == "completed" and "journal_error" not in result["vendor"]
     assert Path(result["journal"]).parent == tmp_path / "real-journal"
+
+
+def test_a_worktree_owner_file_is_private_and_never_written_through_a_link(tmp_path):
+    """The owner file beside a --worktree worktree (read back by later runs' sweep) is a state
+    file like the others: 0600 whatever the umask, and a link planted at its name is refused,
+    its target left as it was (was: open(..., "w") wrote through the link, 0644 under umask 022)."""
+    from shims.workspace import Worktree, claim
+
+    parent = tmp_path / "worktrees"
+    parent.mkdir(mode=0o700)
+    wt = Worktree(repo_root=str(tmp_path / "repo"), path=str(parent / "run-1"), branch="codex-shims/run-1",
+                  cwd=str(parent / "run-1"))
+    old = os.umask(0)
+    try:
+        owner = claim(wt, str(parent))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(owner).st_mode) == 0o600
+    assert json.loads(Path(owner).read_text())["path"] == wt.path
+    os.remove(owner)
+    target = tmp_path / "victim"
+    target.write_text("keep me\n")
+    (parent / "run-1.owner").symlink_to(target)
+    with pytest.raises(OSError, match="symbolic link"):
+        claim(wt, str(parent))
+    assert target.read_text() == "keep me\n"
+
+
+def test_a_worktree_that_could_not_be_claimed_is_not_left_behind(fake_env, tmp_path):
+    """--worktree makes the worktree, then its owner file; when the owner file cannot be
+    written (a planted link, a full disk) the run is refused, and the worktree and its branch
+    just made are removed, not left for no sweep to find (it has no owner file)."""
+    from test_workspace import git, make_repo
+
+    repo = make_repo(tmp_path / "repo", {"a.txt": "a\n"})
+    code = ("import sys, errno\n"
+            "import shims.workspace as w\n"
+            "def refuse(wt, parent): raise OSError(errno.ELOOP, 'refusing to write through a symbolic link')\n"
+            "w.claim = refuse\n"
+            "from shims import app\n"
+            f"sys.exit(app.run('fake', app.ShimOptions(prompt='hi', cwd={str(repo)!r}, worktree=True, emit='ndjson', "
+            f"vendor_bin={FAKE_VENDOR!r})))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, env={**os.environ, **fake_env}, timeout=60)
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert (proc.returncode, result["failure_kind"]) == (2, "bad_request") and "--worktree" in result["error"]
+    worktrees = Path(fake_env["XDG_STATE_HOME"]) / "codex-shims" / "worktrees"
+    assert [p.name for p in worktrees.iterdir()] == []
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert "codex-shims/" not in git(repo, "branch", "--list", "--all")

@@ -14,6 +14,7 @@ import subprocess
 import orjson
 
 from normalize.request import RunSpec
+from shims.runtime.signals import child_defaults  # the shim blocks its cancel signals; its probes must not
 from shims.runtime.spawn import Launch
 
 STRUCTURED_SINCE = (1, 1, 8)
@@ -76,7 +77,7 @@ def probe_version(program: str, timeout: float = 10.0) -> tuple[int, int, int] |
 def _run_version(program: str, timeout: float) -> str | None:
     try:
         out = subprocess.run([program, "--version"], capture_output=True, timeout=timeout,
-                             stdin=subprocess.DEVNULL, check=False)
+                             stdin=subprocess.DEVNULL, check=False, preexec_fn=child_defaults)
     except (OSError, subprocess.TimeoutExpired):
         return None
     # Decoded with replacement: a strict decode raised UnicodeDecodeError, a ValueError, which
@@ -180,7 +181,8 @@ def quota_status(program: str, env: dict[str, str], timeout: float = 10.0) -> di
     any quota spent (agy.md §13). The most constrained bucket decides."""
     try:
         out = subprocess.run([program, "--prompt=/usage", "--output-format", "json"], capture_output=True, text=True,
-                             timeout=timeout, env={**env, "AGY_CLI_DISABLE_AUTO_UPDATE": "true"}, input="", check=False)
+                             timeout=timeout, env={**env, "AGY_CLI_DISABLE_AUTO_UPDATE": "true"}, input="", check=False,
+                             preexec_fn=child_defaults)
         import json
 
         doc = json.loads(out.stdout.strip().splitlines()[-1])
