@@ -191,6 +191,10 @@ def run_vendor(
                 proc.poll()
                 procs.kill_tree(exclude=(guardian_pid,))
                 proc.close()
+                # A tool's `kill 0` may still wait unread (it came after the loop's last look):
+                # take it while its sender is an unreaped zombie of ours, which still says
+                # whose it was; once reaped, the sender would count as outside (a cancel).
+                watch.take()
                 if proc.poll() is not None:
                     procs.reap_children()
     finally:
