@@ -83,7 +83,6 @@ class Cancels:
     def __init__(self) -> None:
         self.signal: str | None = None
         self.cgroup_path: str | None = None  # the run cgroup's path below the v2 mount, while it exists
-        self.ignored: list[tuple[int, int]] = []  # (signal, sender) of the run's own signals
 
     def own_sender(self, code: int, pid: int) -> bool:
         if code not in (SI_USER, SI_QUEUE, SI_TKILL) or pid <= 0:
@@ -95,7 +94,6 @@ class Cancels:
     def take(self, signo: int, code: int, pid: int) -> str | None:
         """Note one received signal; the cancel's name when it is one."""
         if self.own_sender(code, pid):
-            self.ignored.append((signo, pid))
             return None
         if self.signal is None:
             self.signal = name_of(signo)
