@@ -726,11 +726,12 @@ class _Run:
     # ------------------------------------------------------------------ journal, ledger, quota
 
     def _open_journal(self, settings) -> None:
-        from shims.journal.redact import Redactor, use
+        from shims.config import secrets_redactor
+        from shims.journal.redact import use
 
         # One redactor per run, journal or not: the stream, the `shim:` lines and every state
         # file are masked with it (README, "Secrets").
-        self.redactor = use(Redactor.from_env({**os.environ, **_configured_env()}, settings.redact_env))
+        self.redactor = use(secrets_redactor(settings.redact_env))
         # An explicit --journal wins over `[journal] enabled = false`; --no-journal over both.
         if self.opts.no_journal or not (settings.enabled or self.opts.journal):
             return
@@ -931,19 +932,6 @@ def _price_table(provider: str) -> dict[str, Any]:
 
 def _dollars(amount: float) -> str:
     return f"{amount:.6f}".rstrip("0").rstrip(".")
-
-
-def _configured_env() -> dict[str, str]:
-    """Every vendor's `env` from the config file: their secrets are masked in the journal too."""
-    from shims.config import ConfigError, load_vendor_settings
-
-    env: dict[str, str] = {}
-    for name in vendors.NAMES:
-        try:
-            env.update(load_vendor_settings(name).env)
-        except ConfigError:
-            pass
-    return env
 
 
 def _journal_root(given: str) -> str:

@@ -423,18 +423,15 @@ def shim_command_line(vendor: str) -> None:
 
 
 def _redactor():
-    """The run's masking (shims.app._open_journal) as far as a bad command line allows: the
-    environment's secrets, the names the config adds, credential shapes."""
-    import os
-
-    from shims.config import ConfigError, load_journal_settings
-    from shims.journal.redact import Redactor
+    """The run's masking (shims.config.secrets_redactor), with the config's redact_env names
+    when the config can be read."""
+    from shims.config import ConfigError, load_journal_settings, secrets_redactor
 
     try:
         names = load_journal_settings().redact_env
     except ConfigError:
         names = ()
-    return Redactor.from_env(os.environ, names)
+    return secrets_redactor(names)
 
 
 def _answer_bad_command_line(vendor: str, argv: list[str], problem: str) -> None:

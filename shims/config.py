@@ -46,7 +46,10 @@ from shims.runtime.lines import DEFAULT_MAX_LINE_BYTES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
+    from collections.abc import Iterable
     from typing import Any
+
+    from shims.journal.redact import Redactor
 
 BUILTIN: dict[str, Any] = {
     "mode": None,
@@ -194,6 +197,22 @@ def load_defaults(vendor: str, path: str | os.PathLike[str] | None = None) -> di
         section = _section(data, table, path)
         values.update({k: v for k, v in section.items() if k not in _EXTRA_KEYS})
     return values
+
+
+def secrets_redactor(redact_env: Iterable[str] = ()) -> Redactor:
+    """What the shims mask, in one rule for a run and for the answer to a bad command line:
+    secret-looking environment variables, every vendor's `env` table in the config file (their
+    values reach the vendor too), the `redact_env` names, and known credential shapes."""
+    from shims import vendors
+    from shims.journal.redact import Redactor
+
+    env = dict(os.environ)
+    for name in vendors.NAMES:
+        try:
+            env.update(load_vendor_settings(name).env)
+        except ConfigError:
+            pass
+    return Redactor.from_env(env, redact_env)
 
 
 def load_vendor_settings(vendor: str, path: str | os.PathLike[str] | None = None) -> VendorSettings:

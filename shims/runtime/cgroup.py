@@ -40,6 +40,15 @@ def _v2_base() -> str | None:
     return None
 
 
+def is_member(pid: int, rel: str) -> bool:
+    """Whether the process is in the v2 cgroup `rel` (as /proc/<pid>/cgroup names it)."""
+    try:
+        with open(f"/proc/{pid}/cgroup", "rb") as f:
+            return f"0::{rel}".encode() in f.read().splitlines()
+    except OSError:
+        return False
+
+
 class RunCgroup:
     """One run's cgroup: `path` on disk, `rel` as /proc/<pid>/cgroup names it."""
 
@@ -71,11 +80,7 @@ class RunCgroup:
         return self.holds(pid)
 
     def holds(self, pid: int) -> bool:
-        try:
-            with open(f"/proc/{pid}/cgroup", "rb") as f:
-                return f"0::{self.rel}".encode() in f.read().splitlines()
-        except OSError:
-            return False
+        return is_member(pid, self.rel)
 
     def populated(self) -> bool:
         return populated(self.path)

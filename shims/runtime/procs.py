@@ -76,6 +76,12 @@ def _stat(pid: int) -> tuple[int, int, str] | None:
     return None if rest is None else (int(rest[1]), int(rest[2]), rest[0].decode())
 
 
+def parent_of(pid: int) -> int | None:
+    """The parent's pid (a zombie's too: it still names whose child it was), None if gone."""
+    rest = _fields(pid)
+    return None if rest is None else int(rest[1])
+
+
 def state_of(pid: int) -> str | None:
     rest = _fields(pid)
     return None if rest is None else rest[0].decode()

@@ -47,30 +47,14 @@ def name_of(signo: int) -> str:
     return "SIGINT" if signo == signal.SIGINT else "SIGTERM"
 
 
-def _parent(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    return int(data[data.rfind(b")") + 2 :].split()[1])
-
-
-def _in_cgroup(pid: int, cgroup_path: str) -> bool:
-    try:
-        with open(f"/proc/{pid}/cgroup", "rb") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return False
-    return f"0::{cgroup_path}".encode() in lines
-
-
 def descends_from(pid: int, ancestor: int) -> bool:
+    from shims.runtime.procs import parent_of  # only when a signal came: procs loads ctypes
+
     seen = 0
     while pid > 1 and seen < 4096:
         if pid == ancestor:
             return True
-        parent = _parent(pid)
+        parent = parent_of(pid)
         if parent is None:
             return False
         pid, seen = parent, seen + 1
@@ -89,7 +73,11 @@ class Cancels:
             return False  # the kernel: a terminal's Ctrl-C, a hang-up
         if pid != os.getpid() and descends_from(pid, os.getpid()):
             return True
-        return self.cgroup_path is not None and _in_cgroup(pid, self.cgroup_path)
+        if self.cgroup_path is None:
+            return False
+        from shims.runtime.cgroup import is_member
+
+        return is_member(pid, self.cgroup_path)
 
     def take(self, signo: int, code: int, pid: int) -> str | None:
         """Note one received signal; the cancel's name when it is one."""
