@@ -13,13 +13,8 @@ case "$HOSTILE_TOOL" in
   leaf)
     "$HOSTILE_PY" "$here/hostile_leaf.py" "$HOSTILE_TOKEN" "$HOSTILE_PIDFILE" "$HOSTILE_MODES" &
     while [ ! -s "$HOSTILE_PIDFILE" ]; do sleep 0.01; done ;;
-  # In the background, so the tool is not reaped before the shim looks at who signalled it
-  # (the fake vendor this script becomes never reaps it): see README, "not covered".
-  kill0) sh -c 'kill 0; echo >"$HOSTILE_READY"' & ;;
-  trap-kill0) sh -c "trap 'kill 0; echo >\"\$HOSTILE_READY\"' EXIT; true" & ;;
+  # From a parent that never reaps the tool (dash would, at once): hostile_signaller.py.
+  kill0|trap-kill0) exec "$HOSTILE_PY" "$here/hostile_signaller.py" "$@" ;;
   stop0) sh -c 'kill -STOP 0; echo >"$HOSTILE_READY"' ;;
-esac
-case "$HOSTILE_TOOL" in
-  kill0|trap-kill0) while [ ! -e "$HOSTILE_READY" ]; do :; done ;;  # builtins only: no wait() reaps it
 esac
 exec "$HOSTILE_PY" "$here/fake_vendor.py" "$@"
