@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import os
 from collections import namedtuple
-
-from normalize.records import record
+from dataclasses import dataclass
 
 
 def new_uuid() -> str:
@@ -230,7 +229,7 @@ for _cls in (Session, Message, MessageDelta, MessageEnd, Reasoning, ToolStarted,
     _cls.__eq__, _cls.__ne__, _cls.__hash__ = _eq, _ne, tuple.__hash__
 
 
-@record(frozen=True)
+@dataclass(slots=True, frozen=True)
 class ExitInfo:
     """How the vendor process ended and why, as the runtime (or a recording) saw it.
 

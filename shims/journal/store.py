@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import re
 import time
+from dataclasses import dataclass
 
 import orjson
 
-from normalize.records import record
 from shims.runtime.procs import owner_alive
 from shims.runtime.scratch import remove_tree
 
@@ -61,7 +61,7 @@ def resolve(root: str | os.PathLike[str], ref: str) -> str:
     raise RunNotFound(f"{ref!r} matches {len(hits)} runs under {root}; give more of the id.")
 
 
-@record
+@dataclass(slots=True)
 class RunRecord:
     path: str
     meta: dict[str, Any]

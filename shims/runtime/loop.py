@@ -20,9 +20,9 @@ import selectors
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from normalize.observe import ExitInfo
-from normalize.records import record
 from shims.runtime import procs, signals
 from shims.runtime.lines import LineFramer, TailBuffer
 from shims.runtime.scratch import remove_tree
@@ -42,7 +42,7 @@ class Recorder:
     def stderr(self, chunk: bytes) -> None: ...
 
 
-@record
+@dataclass(slots=True)
 class Limits:
     timeout_s: float | None = None
     idle_timeout_s: float | None = 600.0
