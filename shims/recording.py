@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from hashlib import sha256
 
 from normalize import observe as o
 from normalize.emit import make_emitter
 from normalize.reconcile import zero_total
-from shims.digests import sha256
 from shims.pipeline import Facts, Pipeline
 from shims.runtime.lines import LineFramer, TailBuffer
 

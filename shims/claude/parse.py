@@ -7,6 +7,7 @@ stable, so lines are always parsed whole, never matched on prefixes.
 from __future__ import annotations
 
 import re
+from hashlib import blake2b
 
 import orjson
 
@@ -20,7 +21,6 @@ from shims.claude.errors import (
     classify_stderr,
     quota_from_rate_limit_info,
 )
-from shims.digests import blake2b
 from shims.jsonline import Repaired, Repairs, read_document, read_object
 from shims.jsonline import as_count as _int
 from shims.jsonline import as_str as _str

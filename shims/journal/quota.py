@@ -18,8 +18,6 @@ from datetime import UTC, datetime
 
 import orjson
 
-from shims.digests import sha256
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
     from typing import Any
@@ -32,7 +30,9 @@ def account_key(env: Mapping[str, str], names: Iterable[str]) -> str:
     values = [f"{n}={env[n]}" for n in names if env.get(n)]
     if not values:
         return "default"
-    return "key-" + sha256("\n".join(values).encode()).hexdigest()[:12]
+    import hashlib  # here, not at the top: it loads OpenSSL (~2.5 ms), and most runs hash nothing
+
+    return "key-" + hashlib.sha256("\n".join(values).encode()).hexdigest()[:12]
 
 
 def parse_time(value: str | None) -> float | None:
