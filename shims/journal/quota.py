@@ -14,7 +14,7 @@ import os
 import re
 import time
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 
 import orjson
 
@@ -36,29 +36,23 @@ def account_key(env: Mapping[str, str], names: Iterable[str]) -> str:
 
 
 def parse_time(value: str | None) -> float | None:
-    """RFC 3339 UTC (`…Z` or `+00:00`, optional fraction) -> epoch seconds."""
-    if not value:
-        return None
-    text = value.strip().replace("+00:00", "Z")
-    if not text.endswith("Z"):
-        return None
-    base, _, frac = text[:-1].partition(".")
-    # What time.strptime(base, "%Y-%m-%dT%H:%M:%S") takes, without importing _strptime,
-    # calendar and locale on every run's path: 1-2 digit fields, `t`, a leap second.
-    m = _DATE_TIME.fullmatch(base)
+    """RFC 3339 in UTC (`…Z` or `+00:00`, optional fraction) -> epoch seconds; else None."""
+    m = _UTC_TIME.fullmatch(value.strip()) if value else None
     if m is None:
         return None
-    year, month, day, hour, minute, second = map(int, m.groups())
-    if hour > 23 or minute > 59 or second > 61:
-        return None
+    year, month, day, hour, minute, second, rest = m.groups()
+    leap = int(second) - 59 if second in ("60", "61") else 0
     try:
-        secs = datetime(year, month, day, hour, minute, tzinfo=UTC).timestamp() + second
-    except ValueError:
+        when = datetime.fromisoformat(f"{year}-{month:0>2}-{day:0>2}T{hour:0>2}:{minute:0>2}:{int(second) - leap:02}{rest}")
+    except ValueError:  # no such day or hour
         return None
-    return secs + (float("0." + frac) if frac.isdigit() else 0.0)
+    return when.timestamp() + leap
 
 
-_DATE_TIME = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})[Tt](\d{1,2}):(\d{1,2}):(\d{1,2})", re.ASCII)
+# The shape is checked first: fromisoformat takes more than RFC 3339 (week dates, no seconds,
+# junk before the offset). Besides RFC 3339, what time.strptime took when it read these times:
+# one-digit fields, a lowercase `t`, a leap second (:60, :61).
+_UTC_TIME = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})[Tt](\d{1,2}):(\d{1,2}):(\d{1,2})((?:\.\d*)?(?:Z|\+00:00))", re.ASCII)
 
 
 def format_time(epoch: float) -> str:
