@@ -11,6 +11,7 @@ import json
 import os
 
 from normalize.request import RunSpec
+from shims.journal.private_files import private_dir, replace_private_file, state_bytes
 from shims.runtime.scratch import make_private_dir
 from shims.runtime.spawn import Launch
 
@@ -45,8 +46,6 @@ def user_gemini_dir(env: dict[str, str]) -> str:
 
 def prepare_home(env: dict[str, str]) -> str:
     """The shim's Gemini home, with settings = the user's settings + RUN_SETTINGS."""
-    from shims.journal.run import private_dir, replace_private_file, state_bytes
-
     home = gemini_home(env)
     dot = os.path.join(home, ".gemini")
     private_dir(dot, within=os.path.dirname(home))  # 0700 whatever the umask; never a planted link

@@ -18,6 +18,14 @@ from datetime import datetime
 
 import orjson
 
+from shims.journal.private_files import (
+    open_private,
+    private_dir,
+    read_private,
+    replace_private_file,
+    state_bytes,
+)
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
     from typing import Any
@@ -113,8 +121,6 @@ class QuotaMemory:
         }
 
     def _read(self) -> dict[str, Any]:
-        from shims.journal.run import read_private
-
         try:
             data = orjson.loads(read_private(self.path))
         except (OSError, orjson.JSONDecodeError):
@@ -136,8 +142,6 @@ class _Locked:
         self.data: dict[str, Any] = {}
 
     def __enter__(self) -> dict[str, Any]:
-        from shims.journal.run import open_private, private_dir
-
         private_dir(os.path.dirname(self._m.path))
         self._fd = open_private(self._m._sibling(".lock"), os.O_RDWR | os.O_CREAT)
         # Never wait long: quota memory is advice, and the shim still has a result to write.
@@ -157,8 +161,6 @@ class _Locked:
     def __exit__(self, exc_type, *rest: object) -> None:
         try:
             if exc_type is None:
-                from shims.journal.run import replace_private_file, state_bytes
-
                 # Messages come from vendors: masked like every state file.
                 replace_private_file(self._m.path, state_bytes(orjson.dumps(self.data)))
         finally:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from shims.journal.private_files import open_private, replace_private_file
 from shims.runtime.procs import owner_alive
 from shims.runtime.scratch import remove_tree
 
@@ -120,8 +121,6 @@ def record_size(run_path: str) -> None:
     line (O_APPEND) needs no lock among shims finishing at once. Best effort: a run missing
     from the file is measured instead."""
     line = orjson.dumps([os.path.basename(run_path), _size(run_path)]) + b"\n"
-    from shims.journal.run import open_private
-
     try:
         fd = open_private(os.path.join(os.path.dirname(run_path), SIZES_NAME), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     except OSError:
@@ -154,8 +153,6 @@ def _recorded_sizes(root: str) -> dict[str, int]:
 def _rewrite_sizes(root: str, sizes: dict[str, int]) -> None:
     """Drop the lines of runs that are gone. A line appended meanwhile by another shim may be
     lost: that run is then measured, nothing worse."""
-    from shims.journal.run import replace_private_file
-
     try:
         replace_private_file(os.path.join(root, SIZES_NAME),
                              b"".join(orjson.dumps([n, b]) + b"\n" for n, b in sizes.items()))
