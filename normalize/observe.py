@@ -2,10 +2,7 @@
 
 A parser turns one native line into zero or more of these; the assembler turns them into
 contract events. They are named tuples (plain data, cheap to build per line): validation
-happens at the edges, not here. They are made with `collections.namedtuple` rather than
-`typing.NamedTuple` or dataclasses: a shim starts once per task, and those would cost a few
-milliseconds of start-up (typing itself, code generation per class); field types are in the
-docstrings.
+happens at the edges, not here. Field types are in the docstrings.
 
 Items are plain dicts in Codex's shape without the `id` key (the assembler owns ids):
   {"type": "command_execution", "command": ..., "aggregated_output": ..., "exit_code": ..., "status": ...}

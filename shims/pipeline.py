@@ -8,16 +8,13 @@ it; a replay reads it back.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 from normalize import observe as o
 from normalize.assembler import Assembler, Sink
 from normalize.reconcile import mismatch, mismatch_message, settle
 from shims import vendors
 from shims.runtime.lines import DEFAULT_MAX_LINE_BYTES, OversizedLine
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from typing import Any
 
 
 @dataclass(slots=True)

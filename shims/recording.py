@@ -6,16 +6,13 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from hashlib import sha256
+from typing import Any
 
 from normalize import observe as o
 from normalize.emit import make_emitter
 from normalize.reconcile import zero_total
 from shims.pipeline import Facts, Pipeline
 from shims.runtime.lines import LineFramer, TailBuffer
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from typing import Any
 
 
 def derived_thread_id(*parts: bytes) -> str:

@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import orjson
 
 from shims.journal.private_files import append_private, private_dir, read_private, state_bytes
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from typing import Any
 
 LEDGER_NAME = "ledger.ndjson"
 

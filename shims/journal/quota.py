@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 import orjson
 
@@ -25,10 +26,6 @@ from shims.journal.private_files import (
     replace_private_file,
     state_bytes,
 )
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from typing import Any
 
 QUOTA_NAME = "quota.json"
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 import orjson
 
@@ -36,10 +37,6 @@ from shims.journal.private_files import (
 )
 from shims.journal.redact import Redactor, StreamRedactor
 from shims.journal.store import record_size
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from typing import Any
 
 # The private-file helpers lived here first; they are still importable from here.
 __all__ = ["RunJournal", "VendorRecorder", "append_private", "open_private", "private_dir", "read_private",

@@ -6,16 +6,13 @@ import os
 import re
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
 from shims.journal.private_files import open_private, replace_private_file
 from shims.runtime.procs import owner_alive
 from shims.runtime.scratch import remove_tree
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from typing import Any
 
 # 20261124T183327.042Z-claude-1a2b3c: sorts by start time (to the millisecond: retention keeps
 # the newest), says whose run it is, unique enough for many shims starting at once.

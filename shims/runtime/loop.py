@@ -21,6 +21,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from normalize.observe import ExitInfo
 from shims.runtime import procs, signals
@@ -34,9 +35,8 @@ READ_CHUNK = 256 * 1024
 DRAIN_S = 1.0
 
 
-class Recorder:
-    """What the loop hands the vendor's raw output to (the journal's VendorRecorder has this
-    shape). A plain class, not a typing.Protocol: typing is not imported at run time."""
+class Recorder(Protocol):
+    """What the loop hands the vendor's raw output to (the journal's VendorRecorder)."""
 
     def stdout(self, chunk: bytes) -> None: ...
     def stderr(self, chunk: bytes) -> None: ...
