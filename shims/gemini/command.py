@@ -36,6 +36,8 @@ CREDENTIAL_FILES = ("oauth_creds.json", "google_accounts.json", "installation_id
 COST_SOURCE = "price_table"
 
 def gemini_home(env: dict[str, str]) -> str:
+    """In the state folder of `env`, the environment Gemini is launched with (tests give their
+    own): platformdirs would read os.environ instead, so the XDG rule is spelled out here."""
     state = env.get("XDG_STATE_HOME") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".local", "state")
     return os.path.join(state, "codex-shims", "gemini-home")
 
