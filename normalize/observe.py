@@ -10,19 +10,14 @@ Items are plain dicts in Codex's shape without the `id` key (the assembler owns 
 
 from __future__ import annotations
 
-import os
+import uuid
 from collections import namedtuple
 from dataclasses import dataclass
 
 
 def new_uuid() -> str:
-    """A random (version 4) UUID string, without importing `uuid` (it pulls in `platform` and
-    more: start-up time counts for a worker started per task)."""
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40
-    b[8] = (b[8] & 0x3F) | 0x80
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """A random (version 4) UUID string."""
+    return str(uuid.uuid4())
 
 
 class Session(namedtuple("Session", ("session_id", "model", "cli_version"), defaults=(None, None))):
