@@ -10,15 +10,12 @@ no wall-clock values inside events (the same observations always give the same l
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from normalize import observe as o
 from normalize.failures import FailureKind, exit_code_for
 from normalize.limits import encode_line, tail_bytes, writable
 from normalize.usage import empty_usage, turn_usage
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from typing import Any
 
 Sink = Callable[[dict, bytes], None]  # (event, its encoded line)
 

@@ -11,12 +11,9 @@ from __future__ import annotations
 import os
 import re
 import sys
+from typing import Any, TextIO
 
 import orjson
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from typing import Any, TextIO
 
 EMIT_CHOICES = ("auto", "ndjson", "codex-lab-v1", "pretty")
 

@@ -8,12 +8,9 @@ whole text; only the stream is cut.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import orjson
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from typing import Any
 
 MAX_LINE_BYTES = 16 * 1024
 KEEP_BYTES = 4 * 1024

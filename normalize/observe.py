@@ -2,10 +2,7 @@
 
 A parser turns one native line into zero or more of these; the assembler turns them into
 contract events. They are named tuples (plain data, cheap to build per line): validation
-happens at the edges, not here. They are made with `collections.namedtuple` rather than
-`typing.NamedTuple` or dataclasses: a shim starts once per task, and those would cost a few
-milliseconds of start-up (typing itself, code generation per class); field types are in the
-docstrings.
+happens at the edges, not here. Field types are in the docstrings.
 
 Items are plain dicts in Codex's shape without the `id` key (the assembler owns ids):
   {"type": "command_execution", "command": ..., "aggregated_output": ..., "exit_code": ..., "status": ...}
@@ -13,20 +10,14 @@ Items are plain dicts in Codex's shape without the `id` key (the assembler owns 
 
 from __future__ import annotations
 
-import os
+import uuid
 from collections import namedtuple
-
-from normalize.records import record
+from dataclasses import dataclass
 
 
 def new_uuid() -> str:
-    """A random (version 4) UUID string, without importing `uuid` (it pulls in `platform` and
-    more: start-up time counts for a worker started per task)."""
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40
-    b[8] = (b[8] & 0x3F) | 0x80
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """A random (version 4) UUID string."""
+    return str(uuid.uuid4())
 
 
 class Session(namedtuple("Session", ("session_id", "model", "cli_version"), defaults=(None, None))):
@@ -230,7 +221,7 @@ for _cls in (Session, Message, MessageDelta, MessageEnd, Reasoning, ToolStarted,
     _cls.__eq__, _cls.__ne__, _cls.__hash__ = _eq, _ne, tuple.__hash__
 
 
-@record(frozen=True)
+@dataclass(slots=True, frozen=True)
 class ExitInfo:
     """How the vendor process ended and why, as the runtime (or a recording) saw it.
 

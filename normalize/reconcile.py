@@ -13,13 +13,10 @@ last running total (CONTRACT §5).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from normalize import observe as o
 from normalize.usage import COUNT_FIELDS, TURN_USAGE_FIELDS, add, build_usage, subtract
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from typing import Any
 
 # Costs are floats summed in different orders by vendor and shim: a micro-dollar is noise.
 COST_TOLERANCE_USD = 1e-6

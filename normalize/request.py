@@ -6,14 +6,10 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
-
-from normalize.records import factory, record
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from typing import Any
 
 
 class BadRequest(Exception):
@@ -26,11 +22,11 @@ class BadRequest(Exception):
         self.protocol_version = protocol_version
 
 
-@record
+@dataclass(slots=True)
 class RunSpec:
     prompt: str
     protocol_version: int | None = None  # None: no JSON request (argv or plain-text prompt)
-    cwd: str = factory(os.getcwd)
+    cwd: str = field(default_factory=os.getcwd)
     mode: str | None = None
     model: str | None = None
     timeout_s: float | None = None

@@ -10,10 +10,7 @@ never knows a vendor's field names.
 
 from __future__ import annotations
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from typing import Any
-
+from typing import Any
 
 TURN_USAGE_FIELDS = (
     "input_tokens",

@@ -440,7 +440,8 @@ class _Run:
         first one: its model name and its session."""
         if primary:
             return spec
-        from normalize.records import replace
+        from dataclasses import replace
+
         from shims.config import ConfigError, load_defaults
 
         try:

@@ -144,7 +144,12 @@ def read_carried_config(out: bytes, root: str) -> dict[str, str | None]:
 
 
 def _default_excludes() -> str:
-    """git's core.excludesFile when unset: $XDG_CONFIG_HOME/git/ignore, else ~/.config/git/ignore."""
+    """git's core.excludesFile when unset: $XDG_CONFIG_HOME/git/ignore, else ~/.config/git/ignore.
+
+    git's own rule (path.c, xdg_config_home), not platformdirs': the file must be the one git
+    reads, and git takes any non-empty XDG_CONFIG_HOME (a relative one too) and ~/.config on
+    every system, where platformdirs ignores a relative value and names ~/Library/Application
+    Support on macOS."""
     xdg = os.environ.get("XDG_CONFIG_HOME")
     return os.path.join(xdg, "git", "ignore") if xdg else os.path.join(os.path.expanduser("~"), ".config", "git", "ignore")
 

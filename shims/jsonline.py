@@ -13,14 +13,11 @@ of the run (`Repairs`).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import orjson
 
 from normalize import observe as o
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from typing import Any
 
 # Below this depth the tolerant path keeps nothing: meaningful vendor fields sit a few levels
 # deep, the stdlib scanner must stay far from Python's recursion limit, and orjson writes only

@@ -7,20 +7,17 @@ it; a replay reads it back.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
 from normalize import observe as o
-from normalize import records
 from normalize.assembler import Assembler, Sink
 from normalize.reconcile import mismatch, mismatch_message, settle
-from normalize.records import factory, record
 from shims import vendors
 from shims.runtime.lines import DEFAULT_MAX_LINE_BYTES, OversizedLine
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from typing import Any
 
-
-@record
+@dataclass(slots=True)
 class Facts:
     provider: str
     format: str = "stream-json"
@@ -28,7 +25,7 @@ class Facts:
     request_thread_id: str | None = None
     model: str | None = None
     max_final_message_bytes: int = 8192
-    prices: dict[str, dict[str, float]] = factory(dict)
+    prices: dict[str, dict[str, float]] = field(default_factory=dict)
     # The session's running total before this run (CONTRACT §5): zeros for a new session,
     # the ledger's last total for a resumed one, None when unknown.
     previous_total: dict[str, Any] | None = None
@@ -36,11 +33,11 @@ class Facts:
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 
     def to_json(self) -> dict[str, Any]:
-        return records.asdict(self)
+        return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Facts:
-        known = {k: data[k] for k in records.fields(cls) if k in data}
+        known = {f.name: data[f.name] for f in fields(cls) if f.name in data}
         return cls(**known)
 
 

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from hashlib import sha256
+from typing import Any
 
 from normalize import observe as o
-from normalize import records
 from normalize.emit import make_emitter
 from normalize.reconcile import zero_total
-from shims.digests import sha256
 from shims.pipeline import Facts, Pipeline
 from shims.runtime.lines import LineFramer, TailBuffer
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from typing import Any
 
 
 def derived_thread_id(*parts: bytes) -> str:
@@ -81,7 +78,7 @@ def run_recorded(
     pipe = Pipeline(facts, collect)
     pipe.asm.launched()
     feed_lines(pipe, [stdout])
-    exit = records.replace(exit, stderr_tail=stderr_tail([stderr]))
+    exit = replace(exit, stderr_tail=stderr_tail([stderr]))
     result, code = pipe.finish(exit, duration_ms=duration_ms, journal=journal, vendor_extra=vendor_extra)
     return events, result, code
 

@@ -8,12 +8,11 @@ translation) and `errors` (classification).
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from types import ModuleType
 
-from normalize.records import record
 
-
-@record(frozen=True)
+@dataclass(slots=True, frozen=True)
 class VendorInfo:
     name: str
     program: str  # the CLI's name on PATH

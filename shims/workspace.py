@@ -25,8 +25,8 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
-from normalize.records import factory, record
 from shims import gitsafe
 from shims.gitdir import may_be_in_work_tree, plain_repository
 from shims.runtime.procs import owner_alive
@@ -178,7 +178,7 @@ def _carried_config(root: str) -> tuple[str, str]:
 # Snapshot and diff
 
 
-@record
+@dataclass(slots=True)
 class Snapshot:
     root: str  # repository top level (of the worktree when cwd is in one)
     index: str  # the repository's own index file (copied, never written)
@@ -191,12 +191,12 @@ class Snapshot:
     excludes: str = ""
 
 
-@record
+@dataclass(slots=True)
 class Changes:
     """files: contract file_change entries {path, kind, diff, move_path?}, paths relative to
     the repository root; patch: the whole `--binary` patch, for `git apply`."""
 
-    files: list[dict] = factory(list)
+    files: list[dict] = field(default_factory=list)
     insertions: int = 0
     deletions: int = 0
     patch: bytes = b""
@@ -296,7 +296,7 @@ _DIFF = ["diff-tree", "-r", "-M", "--no-ext-diff", "--no-textconv", "--no-color"
 _KINDS = {"A": "add", "D": "delete", "M": "update", "T": "update", "R": "update", "C": "add"}
 
 
-@record
+@dataclass(slots=True)
 class _Entry:
     status: str
     old: bytes
@@ -452,7 +452,7 @@ def _diff_header(old: bytes, new: bytes) -> bytes:
 # Worktree
 
 
-@record
+@dataclass(slots=True)
 class Worktree:
     repo_root: str  # the user's repository top level
     path: str  # the new worktree folder

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 from normalize import observe as o
 from normalize.failures import FailureKind as K
 from shims.jsonline import read_document
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from typing import Any
 
 _RESETS = re.compile(r"Resets in ((?:\d+h)?(?:\d+m)?(?:\d+(?:\.\d+)?s)?)\b")
 _GO_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")

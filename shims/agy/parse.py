@@ -5,6 +5,8 @@ Notes: ../shared/reference/agy.md §4 (formats), §5 (usage), §6 (stderr), §11
 
 from __future__ import annotations
 
+from typing import Any
+
 from normalize import observe as o
 from normalize.failures import FailureKind as K
 from normalize.reconcile import mismatch_observations
@@ -14,10 +16,6 @@ from shims.jsonline import Repaired, Repairs, read_object
 from shims.jsonline import as_count as _int
 from shims.jsonline import as_str as _str
 from shims.jsonline import as_text as _text
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from typing import Any
 
 PROVIDER = "agy"
 SERVER = "agy"

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 from normalize import observe as o
 from normalize.failures import FailureKind as K
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from typing import Any
 
 WINDOWS = {"five_hour": "5h", "seven_day": "weekly", "seven_day_opus": "weekly", "seven_day_sonnet": "weekly"}
 _STATES = {"allowed": "ok", "allowed_warning": "warning", "rejected": "exhausted"}

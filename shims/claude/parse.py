@@ -7,6 +7,8 @@ stable, so lines are always parsed whole, never matched on prefixes.
 from __future__ import annotations
 
 import re
+from hashlib import blake2b
+from typing import Any
 
 import orjson
 
@@ -20,15 +22,10 @@ from shims.claude.errors import (
     classify_stderr,
     quota_from_rate_limit_info,
 )
-from shims.digests import blake2b
 from shims.jsonline import Repaired, Repairs, read_document, read_object
 from shims.jsonline import as_count as _int
 from shims.jsonline import as_str as _str
 from shims.jsonline import as_text as _text
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from typing import Any
 
 PROVIDER = "claude"
 SERVER = "claude"  # the mcp_tool_call server of Claude's built-in tools

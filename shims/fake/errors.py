@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from normalize import observe as o
 from normalize.failures import FailureKind, is_known_kind
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from typing import Any
 
 
 def failure_from_result(m: dict[str, Any]) -> o.Failed:

@@ -16,16 +16,14 @@ The format (NDJSON, one object per line, tagged by "type"):
 
 from __future__ import annotations
 
+from typing import Any
+
 from normalize import observe as o
 from normalize.usage import from_parts
 from shims.fake.errors import classify_exit, failure_from_result
 from shims.jsonline import Repaired, Repairs, read_object
 from shims.jsonline import as_str as _str
 from shims.jsonline import as_text as _text
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from typing import Any
 
 VENDOR = "fake"
 

@@ -11,6 +11,7 @@ import json
 import os
 
 from normalize.request import RunSpec
+from shims.journal.private_files import private_dir, replace_private_file, state_bytes
 from shims.runtime.scratch import make_private_dir
 from shims.runtime.spawn import Launch
 
@@ -35,6 +36,8 @@ CREDENTIAL_FILES = ("oauth_creds.json", "google_accounts.json", "installation_id
 COST_SOURCE = "price_table"
 
 def gemini_home(env: dict[str, str]) -> str:
+    """In the state folder of `env`, the environment Gemini is launched with (tests give their
+    own): platformdirs would read os.environ instead, so the XDG rule is spelled out here."""
     state = env.get("XDG_STATE_HOME") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".local", "state")
     return os.path.join(state, "codex-shims", "gemini-home")
 
@@ -45,8 +48,6 @@ def user_gemini_dir(env: dict[str, str]) -> str:
 
 def prepare_home(env: dict[str, str]) -> str:
     """The shim's Gemini home, with settings = the user's settings + RUN_SETTINGS."""
-    from shims.journal.run import private_dir, replace_private_file, state_bytes
-
     home = gemini_home(env)
     dot = os.path.join(home, ".gemini")
     private_dir(dot, within=os.path.dirname(home))  # 0700 whatever the umask; never a planted link

@@ -5,6 +5,9 @@ Notes: ../shared/reference/gemini.md §4 (stream-json), §5 (json), §6 (text), 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import orjson
 
 from normalize import observe as o
@@ -23,11 +26,6 @@ from shims.jsonline import Repaired, Repairs, read_document, read_object
 from shims.jsonline import as_count as _int
 from shims.jsonline import as_str as _str
 from shims.jsonline import as_text as _text
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from collections.abc import Callable
-    from typing import Any
 
 PROVIDER = "gemini"
 SERVER = "gemini"

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import orjson
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from typing import Any
+from shims.journal.private_files import append_private, private_dir, read_private, state_bytes
 
 LEDGER_NAME = "ledger.ndjson"
 
@@ -31,15 +30,11 @@ class Ledger:
     def append(self, entry: dict[str, Any]) -> None:
         """One line, masked like every state file: a request's thread_id, role or task_name, a
         vendor's session id or model name may carry a secret."""
-        from shims.journal.run import append_private, private_dir, state_bytes
-
         private_dir(os.path.dirname(self.path))
         append_private(self.path, state_bytes(orjson.dumps(entry)) + b"\n")
 
     def entries(self) -> Iterator[dict[str, Any]]:
         """Every readable entry, oldest first (a line cut by a crash is skipped)."""
-        from shims.journal.run import read_private
-
         try:
             data = read_private(self.path)
         except OSError:
@@ -73,8 +68,6 @@ class Ledger:
 
 def _as_stored(text: str) -> str:
     """A value as an entry holds it (masked where it looks like a secret), to compare with it."""
-    from shims.journal.run import state_bytes
-
     return orjson.loads(state_bytes(orjson.dumps(text)))
 
 

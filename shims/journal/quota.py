@@ -14,15 +14,18 @@ import os
 import re
 import time
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import Any
 
 import orjson
 
-from shims.digests import sha256
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from typing import Any
+from shims.journal.private_files import (
+    open_private,
+    private_dir,
+    read_private,
+    replace_private_file,
+    state_bytes,
+)
 
 QUOTA_NAME = "quota.json"
 
@@ -32,33 +35,29 @@ def account_key(env: Mapping[str, str], names: Iterable[str]) -> str:
     values = [f"{n}={env[n]}" for n in names if env.get(n)]
     if not values:
         return "default"
-    return "key-" + sha256("\n".join(values).encode()).hexdigest()[:12]
+    import hashlib  # here, not at the top: it loads OpenSSL (~2.5 ms), and most runs hash nothing
+
+    return "key-" + hashlib.sha256("\n".join(values).encode()).hexdigest()[:12]
 
 
 def parse_time(value: str | None) -> float | None:
-    """RFC 3339 UTC (`…Z` or `+00:00`, optional fraction) -> epoch seconds."""
-    if not value:
-        return None
-    text = value.strip().replace("+00:00", "Z")
-    if not text.endswith("Z"):
-        return None
-    base, _, frac = text[:-1].partition(".")
-    # What time.strptime(base, "%Y-%m-%dT%H:%M:%S") takes, without importing _strptime,
-    # calendar and locale on every run's path: 1-2 digit fields, `t`, a leap second.
-    m = _DATE_TIME.fullmatch(base)
+    """RFC 3339 in UTC (`…Z` or `+00:00`, optional fraction) -> epoch seconds; else None."""
+    m = _UTC_TIME.fullmatch(value.strip()) if value else None
     if m is None:
         return None
-    year, month, day, hour, minute, second = map(int, m.groups())
-    if hour > 23 or minute > 59 or second > 61:
-        return None
+    year, month, day, hour, minute, second, rest = m.groups()
+    leap = int(second) - 59 if second in ("60", "61") else 0
     try:
-        secs = datetime(year, month, day, hour, minute, tzinfo=UTC).timestamp() + second
-    except ValueError:
+        when = datetime.fromisoformat(f"{year}-{month:0>2}-{day:0>2}T{hour:0>2}:{minute:0>2}:{int(second) - leap:02}{rest}")
+    except ValueError:  # no such day or hour
         return None
-    return secs + (float("0." + frac) if frac.isdigit() else 0.0)
+    return when.timestamp() + leap
 
 
-_DATE_TIME = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})[Tt](\d{1,2}):(\d{1,2}):(\d{1,2})", re.ASCII)
+# The shape is checked first: fromisoformat takes more than RFC 3339 (week dates, no seconds,
+# junk before the offset). Besides RFC 3339, what time.strptime took when it read these times:
+# one-digit fields, a lowercase `t`, a leap second (:60, :61).
+_UTC_TIME = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})[Tt](\d{1,2}):(\d{1,2}):(\d{1,2})((?:\.\d*)?(?:Z|\+00:00))", re.ASCII)
 
 
 def format_time(epoch: float) -> str:
@@ -119,8 +118,6 @@ class QuotaMemory:
         }
 
     def _read(self) -> dict[str, Any]:
-        from shims.journal.run import read_private
-
         try:
             data = orjson.loads(read_private(self.path))
         except (OSError, orjson.JSONDecodeError):
@@ -142,8 +139,6 @@ class _Locked:
         self.data: dict[str, Any] = {}
 
     def __enter__(self) -> dict[str, Any]:
-        from shims.journal.run import open_private, private_dir
-
         private_dir(os.path.dirname(self._m.path))
         self._fd = open_private(self._m._sibling(".lock"), os.O_RDWR | os.O_CREAT)
         # Never wait long: quota memory is advice, and the shim still has a result to write.
@@ -163,8 +158,6 @@ class _Locked:
     def __exit__(self, exc_type, *rest: object) -> None:
         try:
             if exc_type is None:
-                from shims.journal.run import replace_private_file, state_bytes
-
                 # Messages come from vendors: masked like every state file.
                 replace_private_file(self._m.path, state_bytes(orjson.dumps(self.data)))
         finally:

@@ -1,8 +1,9 @@
 """Keep secrets out of everything the shims write and print.
 
 Everything the journal writes (raw vendor stdout/stderr chunks, event lines, the request JSON),
-every state file (shims.journal.run.state_bytes), the stream a host reads and the `shim:` lines
-go through a `Redactor` first (one per process: `use`, `current`). It masks two kinds of secret:
+every state file (shims.journal.private_files.state_bytes), the stream a host reads and the
+`shim:` lines go through a `Redactor` first (one per process: `use`, `current`). It masks two
+kinds of secret:
 
 * literal values of secret-looking environment variables (`Redactor.from_env`), matched anywhere,
   also inside longer strings, and in any JSON spelling: each character raw or escaped (`\\uXXXX`

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from normalize import observe as o
-from normalize import records
 from shims.journal.redact import Redactor
 from shims.journal.store import load
 from shims.recording import feed_lines, stderr_tail
@@ -136,8 +135,9 @@ def _rebuild(path: Path, meta: dict[str, Any], replay: dict[str, Any], attempts:
 def _exit(data: Any, stderr: bytes) -> o.ExitInfo:
     if not isinstance(data, dict):  # the shim died before the vendor ended
         data = {"signal": 9}
-    fields = {k: v for k, v in data.items() if k in records.fields(o.ExitInfo)}
-    return o.ExitInfo(**{**fields, "stderr_tail": stderr_tail([stderr])})
+    known = {f.name for f in fields(o.ExitInfo)}
+    recorded = {k: v for k, v in data.items() if k in known}
+    return o.ExitInfo(**{**recorded, "stderr_tail": stderr_tail([stderr])})
 
 
 def _lines(path: Path) -> list[bytes]:

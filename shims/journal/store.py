@@ -5,16 +5,14 @@ from __future__ import annotations
 import os
 import re
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
-from normalize.records import record
+from shims.journal.private_files import open_private, replace_private_file
 from shims.runtime.procs import owner_alive
 from shims.runtime.scratch import remove_tree
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from typing import Any
 
 # 20261124T183327.042Z-claude-1a2b3c: sorts by start time (to the millisecond: retention keeps
 # the newest), says whose run it is, unique enough for many shims starting at once.
@@ -61,7 +59,7 @@ def resolve(root: str | os.PathLike[str], ref: str) -> str:
     raise RunNotFound(f"{ref!r} matches {len(hits)} runs under {root}; give more of the id.")
 
 
-@record
+@dataclass(slots=True)
 class RunRecord:
     path: str
     meta: dict[str, Any]
@@ -120,8 +118,6 @@ def record_size(run_path: str) -> None:
     line (O_APPEND) needs no lock among shims finishing at once. Best effort: a run missing
     from the file is measured instead."""
     line = orjson.dumps([os.path.basename(run_path), _size(run_path)]) + b"\n"
-    from shims.journal.run import open_private
-
     try:
         fd = open_private(os.path.join(os.path.dirname(run_path), SIZES_NAME), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     except OSError:
@@ -154,8 +150,6 @@ def _recorded_sizes(root: str) -> dict[str, int]:
 def _rewrite_sizes(root: str, sizes: dict[str, int]) -> None:
     """Drop the lines of runs that are gone. A line appended meanwhile by another shim may be
     lost: that run is then measured, nothing worse."""
-    from shims.journal.run import replace_private_file
-
     try:
         replace_private_file(os.path.join(root, SIZES_NAME),
                              b"".join(orjson.dumps([n, b]) + b"\n" for n, b in sizes.items()))

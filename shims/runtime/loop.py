@@ -20,9 +20,10 @@ import selectors
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 
 from normalize.observe import ExitInfo
-from normalize.records import record
 from shims.runtime import procs, signals
 from shims.runtime.lines import LineFramer, TailBuffer
 from shims.runtime.scratch import remove_tree
@@ -34,15 +35,14 @@ READ_CHUNK = 256 * 1024
 DRAIN_S = 1.0
 
 
-class Recorder:
-    """What the loop hands the vendor's raw output to (the journal's VendorRecorder has this
-    shape). A plain class, not a typing.Protocol: typing is not imported at run time."""
+class Recorder(Protocol):
+    """What the loop hands the vendor's raw output to (the journal's VendorRecorder)."""
 
     def stdout(self, chunk: bytes) -> None: ...
     def stderr(self, chunk: bytes) -> None: ...
 
 
-@record
+@dataclass(slots=True)
 class Limits:
     timeout_s: float | None = None
     idle_timeout_s: float | None = 600.0

@@ -18,8 +18,8 @@ import signal
 import struct
 import subprocess
 import termios
+from dataclasses import dataclass, field
 
-from normalize.records import factory, record
 from shims.runtime import procs
 
 
@@ -32,7 +32,7 @@ class LaunchError(Exception):
         self.missing = missing
 
 
-@record
+@dataclass(slots=True)
 class Launch:
     argv: list[str]
     env: dict[str, str]
@@ -41,7 +41,7 @@ class Launch:
     # Some vendors (agy) clean up their tool sessions on SIGINT and must not be SIGKILLed
     # before this many seconds have passed since it.
     min_sigint_grace_s: float = 0.0
-    env_names_added: list[str] = factory(list)
+    env_names_added: list[str] = field(default_factory=list)
     # Written to the vendor's stdin, which is then closed (pipe mode only).
     stdin_data: bytes | None = None
     # A per-run folder (settings, TMPDIR) removed when the run ends, however it ends.
