@@ -6,34 +6,16 @@ Heavy modules (pydantic, the runtime, vendor packages) are imported inside comma
 
 from __future__ import annotations
 
+import inspect
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from shims import __version__
-
-
-class Mode(str, Enum):
-    read_only = "read-only"
-    write = "write"
-    full = "full"
-
-
-class Emit(str, Enum):
-    auto = "auto"
-    ndjson = "ndjson"
-    codex_lab_v1 = "codex-lab-v1"
-    pretty = "pretty"
-
-
-class Pty(str, Enum):
-    auto = "auto"
-    always = "always"
-    never = "never"
-
+from shims.options import ACTION_OPTIONS, PROMPT_ARGUMENT_HELP, RUN_OPTIONS, Option
 
 _SHIM_HELP = """Run the {vendor} CLI as a Codex worker and print one normalized event stream.
 
@@ -52,34 +34,39 @@ always 0 under codex-lab-v1 once its object is written.
 """
 
 
+def _typer_parameter(option: Option) -> inspect.Parameter:
+    """A run option as typer reads a parameter of the command's function."""
+    if option.kind == "choice":
+        kind: Any = Enum(option.name.title().replace("_", ""), {c: c for c in option.choices}, type=str)
+    else:
+        kind = {"text": str, "path": Path, "number": float, "switch": bool}[option.kind]
+    plain_switch = option.python_type is bool
+    bound = {} if option.minimum is None or option.bound_checked_by_run else {"min": option.minimum}
+    if option.exclusive and bound:
+        bound["min_open"] = True
+    flag = f"{option.flag}/{option.negative_flag}" if option.negative else option.flag
+    return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY,
+                             default=False if plain_switch else None,
+                             annotation=Annotated[kind if plain_switch else kind | None,
+                                                  typer.Option(flag, help=option.help, **bound)])
+
+
+def _plain(value: Any) -> Any:
+    """A value as the run takes it: an enum's text, a path as str."""
+    if isinstance(value, Enum):
+        return value.value
+    return str(value) if isinstance(value, Path) else value
+
+
 def make_shim_app(vendor: str) -> typer.Typer:
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
 
-    @app.command(help=_SHIM_HELP.format(vendor=vendor))
-    def main(
-        prompt_arg: Annotated[str | None, typer.Argument(metavar="PROMPT", help="The task; without it the request is read from stdin.")] = None,
-        prompt: Annotated[str | None, typer.Option("--prompt", help="The task text (same as PROMPT).")] = None,
-        mode: Annotated[Mode | None, typer.Option(help="Sandbox policy mapped onto the vendor's permission flags.")] = None,
-        model: Annotated[str | None, typer.Option(help="Vendor model name; default: the vendor's own default.")] = None,
-        cwd: Annotated[Path | None, typer.Option(help="Working directory (default: the request's cwd, else the current directory).")] = None,
-        emit: Annotated[Emit | None, typer.Option(help="auto (default): protocol 1 for a protocol_version 1 request, pretty on a terminal without a request, else ndjson.")] = None,
-        timeout: Annotated[float | None, typer.Option(help="Whole-run deadline in seconds (the request's deadline_ms also applies; the earlier wins).", min=0.001)] = None,
-        idle_timeout: Annotated[float | None, typer.Option(help="Seconds without vendor output after which the run counts as stalled; 0 = never. Default 600.", min=0)] = None,
-        cancel_grace: Annotated[float | None, typer.Option(help="Seconds between the signals of the cancel ladder (SIGINT, SIGTERM, SIGKILL). Default 3.", min=0)] = None,
-        resume: Annotated[str | None, typer.Option(help="Continue this vendor session id; `last` = the latest session of this provider in the same folder.")] = None,
-        worktree: Annotated[bool | None, typer.Option("--worktree/--no-worktree", help="Run in a fresh git worktree of the repository (branch from HEAD); kept when changed, removed when clean.")] = None,
-        fallback: Annotated[str | None, typer.Option(help="Providers to try, in order, when this one is missing, signed out, out of quota or unavailable before it changed anything, e.g. gemini,agy.")] = None,
-        max_cost_usd: Annotated[float | None, typer.Option(help="Stop a run whose cost passes this many dollars (Claude: its own budget flag; others: the shim's estimate from streamed usage).")] = None,
-        vendor_bin: Annotated[str | None, typer.Option(help="The vendor CLI to run: a path (a relative one is from the folder the shim starts in), or a name looked up on PATH.")] = None,
-        pty: Annotated[Pty | None, typer.Option(help="Run the vendor under a pseudo-terminal: always, never (default), or auto (when the vendor needs one).")] = None,
-        journal: Annotated[str | None, typer.Option(help="Journal root for this run (default: [journal] root in the config, else $XDG_STATE_HOME/codex-shims/runs).")] = None,
-        no_journal: Annotated[bool, typer.Option("--no-journal", help="Do not record the run's transcript (the usage ledger and quota memory are still kept).")] = False,
-        ignore_quota_state: Annotated[bool, typer.Option("--ignore-quota-state", help="Launch even when a recorded quota or rate limit for this provider is still in force.")] = False,
-        preflight: Annotated[bool, typer.Option("--preflight", help="Check readiness (binary, version, credentials, remembered quota) and exit; prints one JSON object.")] = False,
-        version: Annotated[bool, typer.Option("--version", help="Print the shim version and the vendor CLI version.")] = False,
-    ) -> None:
+    def main(**given: Any) -> None:
         from shims import app as shim_app
 
+        prompt_arg, preflight, version = given.pop("prompt_arg"), given.pop("preflight"), given.pop("version")
+        values = {name: _plain(value) for name, value in given.items()}
+        vendor_bin = values["vendor_bin"]
         if version or preflight:  # not a run: Ctrl-C works there as always (a run keeps them blocked)
             from shims.runtime.signals import release
 
@@ -98,32 +85,21 @@ def make_shim_app(vendor: str) -> typer.Typer:
         if preflight:
             from shims.preflight import preflight as run_preflight
 
-            raise typer.Exit(run_preflight(vendor, vendor_bin, ignore_quota_state=ignore_quota_state))
-        if prompt_arg is not None and prompt is not None:
+            raise typer.Exit(run_preflight(vendor, vendor_bin, ignore_quota_state=values["ignore_quota_state"]))
+        if prompt_arg is not None and values["prompt"] is not None:
             raise typer.BadParameter("give the prompt once: PROMPT or --prompt")
-        opts = shim_app.ShimOptions(
-            prompt=prompt if prompt is not None else prompt_arg,
-            mode=mode.value if mode else None,
-            model=model,
-            cwd=str(cwd) if cwd else None,
-            emit=emit.value if emit else None,
-            timeout=timeout,
-            idle_timeout=idle_timeout,
-            cancel_grace=cancel_grace,
-            resume=resume,
-            worktree=worktree,
-            fallback=fallback,
-            max_cost_usd=max_cost_usd,
-            vendor_bin=vendor_bin,
-            pty=pty.value if pty else None,
-            journal=journal,
-            no_journal=no_journal,
-            ignore_quota_state=ignore_quota_state,
-        )
+        if values["prompt"] is None:
+            values["prompt"] = prompt_arg
         global _answered
         _answered = True
-        raise typer.Exit(shim_app.run(vendor, opts))
+        raise typer.Exit(shim_app.run(vendor, shim_app.ShimOptions(**values)))
 
+    # The command's parameters, in --help's order: PROMPT, the run options, then the actions.
+    prompt = inspect.Parameter("prompt_arg", inspect.Parameter.KEYWORD_ONLY, default=None,
+                               annotation=Annotated[str | None, typer.Argument(metavar="PROMPT",
+                                                                               help=PROMPT_ARGUMENT_HELP)])
+    main.__signature__ = inspect.Signature([prompt, *map(_typer_parameter, RUN_OPTIONS + ACTION_OPTIONS)])
+    app.command(help=_SHIM_HELP.format(vendor=vendor))(main)
     return app
 
 

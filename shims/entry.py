@@ -1,56 +1,33 @@
-"""Entry points of the programs. The shim programs' hot path parses argv here, by hand, for the
-flags a host passes on every run: typer (with the pydantic it imports) costs ~60 ms of start-up,
-more than the whole budget of a worker's start (`make bench`). Anything this parser does not
-take for certain — --help, --version, --preflight, an unknown flag, a bad value, a value that
-looks like a flag — goes to the typer command line (shims.cli), which has the help texts and the
-error messages. tests/test_entry.py keeps the two in step.
+"""Entry points of the programs. The shim programs' hot path parses argv here with a small
+scanner generated from the option table (shims.options) rather than with typer: typer, with
+the pydantic it validates through, is ~50 ms of imports, and parsing a run's command line with
+it made a trivial `shim-fake` run ~75 ms slower (median wall time, 20 interleaved runs) and
+14 MiB bigger: most of the shim's 100 ms budget (`make bench`). Anything the scanner does not take for
+certain — --help, --version, --preflight, an unknown flag, a bad value, a value that looks like
+a flag — goes to the typer command line (shims.cli), built from the same table, which has the
+help texts and the error messages. tests/test_entry.py checks that both read a command line
+the same way.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import Any
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from typing import Any
+from shims.options import RUN_OPTIONS, Option
 
-_CHOICES = {
-    "--mode": ("read-only", "write", "full"),
-    "--emit": ("auto", "ndjson", "codex-lab-v1", "pretty"),
-    "--pty": ("auto", "always", "never"),
-}
-# flag -> (ShimOptions field, kind, minimum)
-VALUE_FLAGS: dict[str, tuple[str, str, float | None]] = {
-    "--prompt": ("prompt", "str", None),
-    "--mode": ("mode", "choice", None),
-    "--model": ("model", "str", None),
-    "--cwd": ("cwd", "str", None),
-    "--emit": ("emit", "choice", None),
-    "--timeout": ("timeout", "float", 0.001),
-    "--idle-timeout": ("idle_timeout", "float", 0.0),
-    "--cancel-grace": ("cancel_grace", "float", 0.0),
-    "--resume": ("resume", "str", None),
-    "--fallback": ("fallback", "str", None),
-    "--max-cost-usd": ("max_cost_usd", "float", None),
-    "--vendor-bin": ("vendor_bin", "str", None),
-    "--pty": ("pty", "choice", None),
-    "--journal": ("journal", "str", None),
-}
+VALUE_FLAGS: dict[str, Option] = {o.flag: o for o in RUN_OPTIONS if o.kind != "switch"}
 SWITCH_FLAGS: dict[str, tuple[str, bool]] = {
-    "--worktree": ("worktree", True),
-    "--no-worktree": ("worktree", False),
-    "--no-journal": ("no_journal", True),
-    "--ignore-quota-state": ("ignore_quota_state", True),
+    **{o.flag: (o.name, True) for o in RUN_OPTIONS if o.kind == "switch"},
+    **{o.negative_flag: (o.name, False) for o in RUN_OPTIONS if o.negative_flag},
 }
-# Left to typer on purpose: they print or check something rather than run.
-TYPER_ONLY = ("--help", "--version", "--preflight")
 
 
 def parse_run_args(argv: list[str]) -> dict[str, Any] | None:
     """ShimOptions fields for a run, or None when typer must parse this command line."""
     scanned = _scan(argv, SWITCH_FLAGS,
-                    lambda name, raw: (VALUE_FLAGS[name][0], _value(name, *VALUE_FLAGS[name][1:], raw))
+                    lambda name, raw: (VALUE_FLAGS[name].name, _value(VALUE_FLAGS[name], raw))
                     if name in VALUE_FLAGS else None)
     if scanned is None:
         return None
@@ -99,13 +76,17 @@ def _scan(argv: list[str], switches: dict[str, tuple[str, Any]],
     return out, positional
 
 
-def _value(name: str, kind: str, minimum: float | None, raw: str) -> Any:
-    if kind == "str":
+def _value(option: Option, raw: str) -> Any:
+    """The value of `option` in `raw` as the typer command line reads it, or None."""
+    if option.kind in ("text", "path"):
         return raw
-    if kind == "choice":
-        return raw if raw in _CHOICES[name] else None
+    if option.kind == "choice":
+        return raw if raw in option.choices else None
     number = _number(raw, float)
-    if number is None or number != number or (minimum is not None and number < minimum):  # NaN, or too small
+    if number is None or number != number:  # NaN
+        return None
+    low = None if option.bound_checked_by_run else option.minimum
+    if low is not None and (number < low or (option.exclusive and number == low)):
         return None
     return number
 

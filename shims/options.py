@@ -1,0 +1,142 @@
+"""Every option of a shim run, declared once (CONTRACT §1).
+
+RUN_OPTIONS is the single source: the `shim-<vendor>` command line (shims.cli, with its help
+texts), the run path's parser (shims.entry), ShimOptions, the config file's `[defaults]` and
+`[<vendor>]` keys with their built-in defaults and validation (shims.config), `shims config
+show` and the options' schema (`options_schema`) are all derived from it. Plain data, cheap to
+import: the run path reads it on every start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, make_dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One run option. Its flag is `--` + name with dashes; its config key is the name."""
+
+    name: str
+    kind: str  # "text" | "path" | "choice" | "number" | "switch"
+    help: str
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None  # the smallest value taken
+    exclusive: bool = False  # minimum itself is refused too (config, schema)
+    # The command line leaves the bound to the run, which refuses it as a bad_request naming
+    # the flag (and also refuses inf and NaN, which a bound alone would not).
+    bound_checked_by_run: bool = False
+    default: Any = None  # the built-in default, for a config key; a run without it has None
+    config: bool = True  # a key of the config file's [defaults] and [<vendor>] tables
+    request: str | None = None  # the request field that sets the same thing (CONTRACT §2)
+    # The request's value comes before the config file's (the run resolves it: shims.app).
+    request_first: bool = False
+    negative: bool = False  # a switch with a --no- form: True, False, or None when not given
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def negative_flag(self) -> str | None:
+        return "--no-" + self.name.replace("_", "-") if self.negative else None
+
+    @property
+    def python_type(self) -> Any:
+        base = {"text": str, "path": str, "choice": str, "number": float, "switch": bool}[self.kind]
+        return bool if self.kind == "switch" and not self.negative else base | None
+
+
+RUN_OPTIONS: tuple[Option, ...] = (
+    Option("prompt", "text", "The task text (same as PROMPT).", config=False, request="message"),
+    Option("mode", "choice", "Sandbox policy mapped onto the vendor's permission flags.",
+           choices=("read-only", "write", "full"), request="mode", request_first=True),
+    Option("model", "text", "Vendor model name; default: the vendor's own default.",
+           request="model", request_first=True),
+    Option("cwd", "path", "Working directory (default: the request's cwd, else the current directory).",
+           config=False, request="cwd"),
+    Option("emit", "choice", "auto (default): protocol 1 for a protocol_version 1 request, pretty on a terminal "
+           "without a request, else ndjson.", choices=("auto", "ndjson", "codex-lab-v1", "pretty"), default="auto"),
+    # The earlier of this and the request's deadline_ms wins (shims.app).
+    Option("timeout", "number", "Whole-run deadline in seconds (the request's deadline_ms also applies; the "
+           "earlier wins).", minimum=0.001, request="deadline_ms"),
+    Option("idle_timeout", "number", "Seconds without vendor output after which the run counts as stalled; "
+           "0 = never. Default 600.", minimum=0, default=600.0),
+    Option("cancel_grace", "number", "Seconds between the signals of the cancel ladder (SIGINT, SIGTERM, "
+           "SIGKILL). Default 3.", minimum=0, default=3.0),
+    Option("resume", "text", "Continue this vendor session id; `last` = the latest session of this provider in "
+           "the same folder.", config=False, request="resume.session_id"),
+    Option("worktree", "switch", "Run in a fresh git worktree of the repository (branch from HEAD); kept when "
+           "changed, removed when clean.", negative=True, request="worktree", request_first=True),
+    Option("fallback", "text", "Providers to try, in order, when this one is missing, signed out, out of quota "
+           "or unavailable before it changed anything, e.g. gemini,agy."),
+    Option("max_cost_usd", "number", "Stop a run whose cost passes this many dollars (Claude: its own budget "
+           "flag; others: the shim's estimate from streamed usage).", minimum=0, exclusive=True,
+           bound_checked_by_run=True),
+    Option("vendor_bin", "text", "The vendor CLI to run: a path (a relative one is from the folder the shim "
+           "starts in), or a name looked up on PATH."),
+    Option("pty", "choice", "Run the vendor under a pseudo-terminal: always, never (default), or auto (when "
+           "the vendor needs one).", choices=("auto", "always", "never"), default="never"),
+    Option("journal", "text", "Journal root for this run (default: [journal] root in the config, else "
+           "$XDG_STATE_HOME/codex-shims/runs)."),
+    Option("no_journal", "switch", "Do not record the run's transcript (the usage ledger and quota memory are "
+           "still kept).", config=False),
+    Option("ignore_quota_state", "switch", "Launch even when a recorded quota or rate limit for this provider "
+           "is still in force.", config=False),
+)
+
+# Flags of the shim programs that print or check something rather than run: only the typer
+# command line takes them (and click adds --help).
+ACTION_OPTIONS: tuple[Option, ...] = (
+    Option("preflight", "switch", "Check readiness (binary, version, credentials, remembered quota) and exit; "
+           "prints one JSON object.", config=False),
+    Option("version", "switch", "Print the shim version and the vendor CLI version.", config=False),
+)
+
+PROMPT_ARGUMENT_HELP = "The task; without it the request is read from stdin."
+
+BY_FLAG: dict[str, Option] = {o.flag: o for o in RUN_OPTIONS}
+CONFIG_OPTIONS: tuple[Option, ...] = tuple(o for o in RUN_OPTIONS if o.config)
+# The config keys' built-in defaults (`shims config show` prints them as "built-in").
+BUILTIN: dict[str, Any] = {o.name: o.default for o in CONFIG_OPTIONS}
+# Values handed on as text (journaled, put on the vendor's argv): each must be UTF-8.
+TEXT_OPTIONS: tuple[str, ...] = tuple(o.name for o in RUN_OPTIONS if o.kind in ("text", "path"))
+
+
+def _with_defaults(self: Any, defaults: dict[str, Any]) -> Any:
+    """Flags given on the command line win; the rest come from the config file or the
+    built-in defaults. Options whose request field comes first are left to the run."""
+    for name, value in defaults.items():
+        if name not in _REQUEST_FIRST and getattr(self, name) is None:
+            setattr(self, name, value)
+    return self
+
+
+_REQUEST_FIRST = frozenset(o.name for o in RUN_OPTIONS if o.request_first)
+
+ShimOptions = make_dataclass(
+    "ShimOptions",
+    [(o.name, o.python_type, field(default=False if o.python_type is bool else None)) for o in RUN_OPTIONS],
+    namespace={"with_defaults": _with_defaults, "__module__": __name__,
+               "__doc__": "What the command line gave a run: None (False for a plain switch) where it gave nothing."},
+    slots=True,
+)
+
+
+_JSON_TYPES = {"text": "string", "path": "string", "choice": "string", "number": "number", "switch": "boolean"}
+
+
+def options_schema(options: tuple[Option, ...] = RUN_OPTIONS) -> dict[str, Any]:
+    """The options as a JSON Schema object (name, type, enum, minimum, default, description):
+    what a host may pass, e.g. as an MCP tool's input schema or to map Codex `exec` flags."""
+    properties: dict[str, Any] = {}
+    for o in options:
+        prop: dict[str, Any] = {"type": _JSON_TYPES[o.kind], "description": o.help}
+        if o.choices:
+            prop["enum"] = list(o.choices)
+        if o.minimum is not None:
+            prop["exclusiveMinimum" if o.exclusive else "minimum"] = o.minimum
+        if o.default is not None:
+            prop["default"] = o.default
+        properties[o.name] = prop
+    return {"type": "object", "properties": properties, "additionalProperties": False}
