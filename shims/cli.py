@@ -15,7 +15,14 @@ from typing import Annotated, Any
 import typer
 
 from shims import __version__
-from shims.options import ACTION_OPTIONS, PROMPT_ARGUMENT_HELP, RUN_OPTIONS, Option
+from shims.options import (
+    ACTION_OPTIONS,
+    NORMALIZE_OPTIONS,
+    NORMALIZE_VENDOR_HELP,
+    PROMPT_ARGUMENT_HELP,
+    RUN_OPTIONS,
+    Option,
+)
 
 _SHIM_HELP = """Run the {vendor} CLI as a Codex worker and print one normalized event stream.
 
@@ -34,21 +41,28 @@ always 0 under codex-lab-v1 once its object is written.
 """
 
 
-def _typer_parameter(option: Option) -> inspect.Parameter:
-    """A run option as typer reads a parameter of the command's function."""
+def _typer_parameter(option: Option, *, defaulted: bool = True) -> inspect.Parameter:
+    """An option as typer reads a parameter of the command's function. Not `defaulted`: None
+    (False for a plain switch) when not given, for the config file to fill in (a run)."""
     if option.kind == "choice":
         kind: Any = Enum(option.name.title().replace("_", ""), {c: c for c in option.choices}, type=str)
     else:
-        kind = {"text": str, "path": Path, "number": float, "switch": bool}[option.kind]
-    plain_switch = option.python_type is bool
-    bound = {} if option.minimum is None or option.bound_checked_by_run else {"min": option.minimum}
-    if option.exclusive and bound:
-        bound["min_open"] = True
+        kind = {"text": str, "path": Path, "file": Path, "number": float, "integer": int, "switch": bool}[option.kind]
+    details: dict[str, Any] = {"help": option.help}
+    if option.minimum is not None and not option.bound_checked_by_run:
+        details["min"] = option.minimum  # inclusive: the one exclusive bound is left to the run
+    if option.kind == "file":
+        details.update(exists=True, dir_okay=False)
+    if option.python_type is bool:  # a plain switch
+        default: Any = bool(option.default)
+    elif option.required:
+        default = inspect.Parameter.empty
+    else:
+        default = kind(option.default) if defaulted and option.default is not None else None
+        kind = kind | None
     flag = f"{option.flag}/{option.negative_flag}" if option.negative else option.flag
-    return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY,
-                             default=False if plain_switch else None,
-                             annotation=Annotated[kind if plain_switch else kind | None,
-                                                  typer.Option(flag, help=option.help, **bound)])
+    return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                             annotation=Annotated[kind, typer.Option(flag, **details)])
 
 
 def _plain(value: Any) -> Any:
@@ -98,7 +112,8 @@ def make_shim_app(vendor: str) -> typer.Typer:
     prompt = inspect.Parameter("prompt_arg", inspect.Parameter.KEYWORD_ONLY, default=None,
                                annotation=Annotated[str | None, typer.Argument(metavar="PROMPT",
                                                                                help=PROMPT_ARGUMENT_HELP)])
-    main.__signature__ = inspect.Signature([prompt, *map(_typer_parameter, RUN_OPTIONS + ACTION_OPTIONS)])
+    main.__signature__ = inspect.Signature([prompt, *(_typer_parameter(o, defaulted=False) for o in RUN_OPTIONS),
+                                            *map(_typer_parameter, ACTION_OPTIONS)])
     app.command(help=_SHIM_HELP.format(vendor=vendor))(main)
     return app
 
@@ -139,57 +154,20 @@ def schema(
         typer.echo(str(path))
 
 
-class NativeFormat(str, Enum):
-    stream_json = "stream-json"
-    json = "json"
-    text = "text"
+def normalize(vendor: str, **given: Any) -> None:
+    from shims.entry import normalize_main, recording_arguments
+
+    values = {name: _plain(value) for name, value in given.items()}
+    raise typer.Exit(normalize_main(recording_arguments(vendor, values)))
 
 
-class NormalizeEmit(str, Enum):
-    ndjson = "ndjson"
-    codex_lab_v1 = "codex-lab-v1"
-    pretty = "pretty"
-
-
-class SignalName(str, Enum):
-    INT = "INT"
-    TERM = "TERM"
-
-
-@toolkit.command(help="Print the stream a live run would have printed for recorded vendor output (CONTRACT §13).")
-def normalize(
-    vendor: Annotated[str, typer.Argument(help="claude, gemini, agy or fake.")],
-    stdout: Annotated[Path, typer.Option("--stdout", help="The vendor's recorded stdout.", exists=True, dir_okay=False)],
-    stderr: Annotated[Path | None, typer.Option("--stderr", help="The vendor's recorded stderr.", exists=True, dir_okay=False)] = None,
-    exit_code: Annotated[int | None, typer.Option("--exit-code", help="The vendor's exit status (omit when it was killed by a signal).")] = None,
-    signal: Annotated[SignalName | None, typer.Option("--signal", help="The shim was cancelled by this signal during the recording.")] = None,
-    format: Annotated[NativeFormat, typer.Option("--format", help="The vendor's output format.")] = NativeFormat.stream_json,
-    emit: Annotated[NormalizeEmit, typer.Option("--emit", help="ndjson (protocol 2), codex-lab-v1 (protocol 1) or pretty.")] = NormalizeEmit.ndjson,
-    max_final_message_bytes: Annotated[int, typer.Option(help="As the request field.", min=1)] = 8192,
-    ended_at: Annotated[float | None, typer.Option("--ended-at", help="When the vendor ended (epoch seconds), for relative reset times.")] = None,
-    resumed: Annotated[bool, typer.Option("--resumed", help="The recording continued an earlier session: its earlier running total is unknown (else it starts at zero).")] = False,
-    max_line_bytes: Annotated[int | None, typer.Option("--max-line-bytes", help="Longer stdout lines are not read, as in the run ([journal] max_line_bytes; default 64 MiB).", min=1)] = None,
-) -> None:
-    from shims.recording import normalize_recording
-
-    try:
-        code = normalize_recording(
-            vendor,
-            str(stdout),
-            str(stderr) if stderr else None,
-            exit_code=exit_code,
-            cancelled=f"SIG{signal.value}" if signal else None,
-            fmt=format.value,
-            emit=emit.value if emit else None,
-            max_final_message_bytes=max_final_message_bytes,
-            ended_at=ended_at,
-            resumed=resumed,
-            max_line_bytes=max_line_bytes,
-        )
-    except (KeyError, ValueError) as exc:
-        typer.echo(f"shims normalize: {exc.args[0] if exc.args else exc}", err=True)
-        raise typer.Exit(2) from None
-    raise typer.Exit(0 if emit != NormalizeEmit.ndjson else code)
+normalize.__signature__ = inspect.Signature([
+    inspect.Parameter("vendor", inspect.Parameter.KEYWORD_ONLY,
+                      annotation=Annotated[str, typer.Argument(help=NORMALIZE_VENDOR_HELP)]),
+    *map(_typer_parameter, NORMALIZE_OPTIONS),
+])
+toolkit.command(help="Print the stream a live run would have printed for recorded vendor output (CONTRACT §13).")(
+    normalize)
 
 
 @toolkit.command(help="Each provider: binary and version, credentials, remembered or reported quota with its reset "

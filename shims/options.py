@@ -3,8 +3,9 @@
 RUN_OPTIONS is the single source: the `shim-<vendor>` command line (shims.cli, with its help
 texts), the run path's parser (shims.entry), ShimOptions, the config file's `[defaults]` and
 `[<vendor>]` keys with their built-in defaults and validation (shims.config), `shims config
-show` and the options' schema (`options_schema`) are all derived from it. Plain data, cheap to
-import: the run path reads it on every start.
+show` and the options' schema (`options_schema`) are all derived from it. NORMALIZE_OPTIONS
+does the same for `shims normalize`. Plain data, cheap to import: the run path reads it on
+every start.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ class Option:
     """One run option. Its flag is `--` + name with dashes; its config key is the name."""
 
     name: str
-    kind: str  # "text" | "path" | "choice" | "number" | "switch"
+    kind: str  # "text" | "path" | "file" (an existing file) | "choice" | "number" | "integer" | "switch"
     help: str
     choices: tuple[str, ...] = ()
     minimum: float | None = None  # the smallest value taken
@@ -26,7 +27,10 @@ class Option:
     # The command line leaves the bound to the run, which refuses it as a bad_request naming
     # the flag (and also refuses inf and NaN, which a bound alone would not).
     bound_checked_by_run: bool = False
-    default: Any = None  # the built-in default, for a config key; a run without it has None
+    # The value when the option is not given. A run's options are None then, and the config
+    # file fills them in (this is the built-in value of its key); other commands take it as is.
+    default: Any = None
+    required: bool = False
     config: bool = True  # a key of the config file's [defaults] and [<vendor>] tables
     request: str | None = None  # the request field that sets the same thing (CONTRACT §2)
     # The request's value comes before the config file's (the run resolves it: shims.app).
@@ -43,7 +47,8 @@ class Option:
 
     @property
     def python_type(self) -> Any:
-        base = {"text": str, "path": str, "choice": str, "number": float, "switch": bool}[self.kind]
+        base = {"text": str, "path": str, "file": str, "choice": str, "number": float, "integer": int,
+                "switch": bool}[self.kind]
         return bool if self.kind == "switch" and not self.negative else base | None
 
 
@@ -103,6 +108,26 @@ BUILTIN: dict[str, Any] = {o.name: o.default for o in CONFIG_OPTIONS}
 TEXT_OPTIONS: tuple[str, ...] = tuple(o.name for o in RUN_OPTIONS if o.kind in ("text", "path"))
 
 
+# `shims normalize VENDOR --stdout FILE ...` (CONTRACT §13).
+NORMALIZE_OPTIONS: tuple[Option, ...] = (
+    Option("stdout", "file", "The vendor's recorded stdout.", required=True),
+    Option("stderr", "file", "The vendor's recorded stderr."),
+    Option("exit_code", "integer", "The vendor's exit status (omit when it was killed by a signal)."),
+    Option("signal", "choice", "The shim was cancelled by this signal during the recording.", choices=("INT", "TERM")),
+    Option("format", "choice", "The vendor's output format.", choices=("stream-json", "json", "text"),
+           default="stream-json"),
+    Option("emit", "choice", "ndjson (protocol 2), codex-lab-v1 (protocol 1) or pretty.",
+           choices=("ndjson", "codex-lab-v1", "pretty"), default="ndjson"),
+    Option("max_final_message_bytes", "integer", "As the request field.", minimum=1, default=8192),
+    Option("ended_at", "number", "When the vendor ended (epoch seconds), for relative reset times."),
+    Option("resumed", "switch", "The recording continued an earlier session: its earlier running total is "
+           "unknown (else it starts at zero).", default=False),
+    Option("max_line_bytes", "integer", "Longer stdout lines are not read, as in the run ([journal] "
+           "max_line_bytes; default 64 MiB).", minimum=1),
+)
+NORMALIZE_VENDOR_HELP = "claude, gemini, agy or fake."
+
+
 def _with_defaults(self: Any, defaults: dict[str, Any]) -> Any:
     """Flags given on the command line win; the rest come from the config file or the
     built-in defaults. Options whose request field comes first are left to the run."""
@@ -123,7 +148,8 @@ ShimOptions = make_dataclass(
 )
 
 
-_JSON_TYPES = {"text": "string", "path": "string", "choice": "string", "number": "number", "switch": "boolean"}
+_JSON_TYPES = {"text": "string", "path": "string", "file": "string", "choice": "string", "number": "number",
+               "integer": "integer", "switch": "boolean"}
 
 
 def options_schema(options: tuple[Option, ...] = RUN_OPTIONS) -> dict[str, Any]:

@@ -7,19 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import typer
 from hostile import option_like
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shims import app as shim_app
 from shims.cli import make_shim_app
-from shims.entry import (
-    NORMALIZE_FLAGS,
-    NORMALIZE_SWITCHES,
-    parse_normalize_args,
-    parse_run_args,
-)
+from shims.entry import parse_normalize_args, parse_run_args
 from shims.options import BY_FLAG
 
 
@@ -64,18 +58,6 @@ def test_everything_else_goes_to_typer(argv):
 
 
 # ----------------------------------------------------------------- shims normalize
-
-
-def typer_normalize_flags() -> set[str]:
-    from shims.cli import toolkit
-
-    group = typer.main.get_command(toolkit)
-    command = group.commands["normalize"]
-    return {o for p in command.params for o in (*p.opts, *getattr(p, "secondary_opts", ())) if o.startswith("--")}
-
-
-def test_normalize_takes_the_same_flags_as_typer():
-    assert typer_normalize_flags() | {"--help"} == set(NORMALIZE_FLAGS) | set(NORMALIZE_SWITCHES) | {"--help"}
 
 
 def normalize_through_typer(argv: list[str], monkeypatch) -> dict:
