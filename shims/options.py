@@ -13,13 +13,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field, make_dataclass
 from typing import Any
 
+# kind -> (Python type, JSON Schema type). "file": an existing file, not a folder.
+KINDS: dict[str, tuple[type, str]] = {
+    "text": (str, "string"), "path": (str, "string"), "file": (str, "string"), "choice": (str, "string"),
+    "number": (float, "number"), "integer": (int, "integer"), "switch": (bool, "boolean"),
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Option:
-    """One run option. Its flag is `--` + name with dashes; its config key is the name."""
+    """One option of a command line. Its flag is `--` + name with dashes; a run option's
+    config key is its name."""
 
     name: str
-    kind: str  # "text" | "path" | "file" (an existing file) | "choice" | "number" | "integer" | "switch"
+    kind: str  # a key of KINDS
     help: str
     choices: tuple[str, ...] = ()
     minimum: float | None = None  # the smallest value taken
@@ -31,7 +38,7 @@ class Option:
     # file fills them in (this is the built-in value of its key); other commands take it as is.
     default: Any = None
     required: bool = False
-    config: bool = True  # a key of the config file's [defaults] and [<vendor>] tables
+    config: bool = True  # a run option that is a key of the config file's [defaults] and [<vendor>]
     request: str | None = None  # the request field that sets the same thing (CONTRACT §2)
     # The request's value comes before the config file's (the run resolves it: shims.app).
     request_first: bool = False
@@ -47,8 +54,7 @@ class Option:
 
     @property
     def python_type(self) -> Any:
-        base = {"text": str, "path": str, "file": str, "choice": str, "number": float, "integer": int,
-                "switch": bool}[self.kind]
+        base = KINDS[self.kind][0]
         return bool if self.kind == "switch" and not self.negative else base | None
 
 
@@ -100,7 +106,6 @@ ACTION_OPTIONS: tuple[Option, ...] = (
 
 PROMPT_ARGUMENT_HELP = "The task; without it the request is read from stdin."
 
-BY_FLAG: dict[str, Option] = {o.flag: o for o in RUN_OPTIONS}
 CONFIG_OPTIONS: tuple[Option, ...] = tuple(o for o in RUN_OPTIONS if o.config)
 # The config keys' built-in defaults (`shims config show` prints them as "built-in").
 BUILTIN: dict[str, Any] = {o.name: o.default for o in CONFIG_OPTIONS}
@@ -148,16 +153,12 @@ ShimOptions = make_dataclass(
 )
 
 
-_JSON_TYPES = {"text": "string", "path": "string", "file": "string", "choice": "string", "number": "number",
-               "integer": "integer", "switch": "boolean"}
-
-
 def options_schema(options: tuple[Option, ...] = RUN_OPTIONS) -> dict[str, Any]:
     """The options as a JSON Schema object (name, type, enum, minimum, default, description):
     what a host may pass, e.g. as an MCP tool's input schema or to map Codex `exec` flags."""
     properties: dict[str, Any] = {}
     for o in options:
-        prop: dict[str, Any] = {"type": _JSON_TYPES[o.kind], "description": o.help}
+        prop: dict[str, Any] = {"type": KINDS[o.kind][1], "description": o.help}
         if o.choices:
             prop["enum"] = list(o.choices)
         if o.minimum is not None:
@@ -165,4 +166,6 @@ def options_schema(options: tuple[Option, ...] = RUN_OPTIONS) -> dict[str, Any]:
         if o.default is not None:
             prop["default"] = o.default
         properties[o.name] = prop
-    return {"type": "object", "properties": properties, "additionalProperties": False}
+    schema = {"type": "object", "properties": properties, "additionalProperties": False}
+    required = [o.name for o in options if o.required]
+    return {**schema, "required": required} if required else schema

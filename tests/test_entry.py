@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 
 from shims import app as shim_app
 from shims.cli import make_shim_app
-from shims.entry import parse_normalize_args, parse_run_args
-from shims.options import BY_FLAG
+from shims.entry import VALUE_FLAGS, parse_normalize_args, parse_run_args
 
 
 def through_typer(argv: list[str], monkeypatch) -> shim_app.ShimOptions | None:
@@ -123,7 +122,7 @@ def test_an_option_like_value_is_that_flags_value_on_both_paths(flag, value, eq,
     argv = [f"{flag}={value}"] if eq else [flag, value]
     if flag != "--prompt":
         argv.append("x")
-    field = BY_FLAG[flag].name
+    field = VALUE_FLAGS[flag].name
     fields = parse_run_args(argv)
     if fields is not None:
         assert fields[field] == value
@@ -154,16 +153,18 @@ def test_help_through_the_program(vendor):
 def test_the_schema_describes_every_run_option():
     import dataclasses
 
-    from shims.options import options_schema
+    from shims.options import NORMALIZE_OPTIONS, options_schema
 
     schema = options_schema()
     assert list(schema["properties"]) == [f.name for f in dataclasses.fields(shim_app.ShimOptions)]
     assert schema["properties"]["mode"] == {"type": "string", "enum": ["read-only", "write", "full"],
-                                            "description": BY_FLAG["--mode"].help}
+                                            "description": VALUE_FLAGS["--mode"].help}
     assert schema["properties"]["timeout"]["minimum"] == 0.001
     assert schema["properties"]["max_cost_usd"]["exclusiveMinimum"] == 0
     assert schema["properties"]["idle_timeout"]["default"] == 600.0
     assert schema["properties"]["worktree"]["type"] == "boolean"
+    assert "required" not in schema
+    assert options_schema(NORMALIZE_OPTIONS)["required"] == ["stdout"]
 
 
 def test_options_take_the_config_files_defaults_but_leave_request_fields_to_the_run():
