@@ -18,9 +18,9 @@ from normalize.emit import make_emitter
 from normalize.failures import FailureKind
 from normalize.limits import encode_line
 from normalize.observe import new_uuid
-from normalize.records import record
 from normalize.request import BadRequest, RunSpec, parse_request
 from shims import vendors
+from shims.options import TEXT_OPTIONS, ShimOptions
 from shims.runtime.lines import DEFAULT_MAX_LINE_BYTES
 
 TYPE_CHECKING = False
@@ -28,37 +28,6 @@ if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
     from typing import Any
 
 _NOT_LOOKED = object()  # the workspace has not been compared with its snapshot yet
-
-
-@record
-class ShimOptions:
-    prompt: str | None = None
-    mode: str | None = None
-    model: str | None = None
-    cwd: str | None = None
-    emit: str | None = None
-    timeout: float | None = None
-    idle_timeout: float | None = None
-    cancel_grace: float | None = None
-    resume: str | None = None
-    worktree: bool | None = None
-    fallback: str | None = None
-    max_cost_usd: float | None = None
-    vendor_bin: str | None = None
-    pty: str | None = None
-    journal: str | None = None
-    no_journal: bool = False
-    ignore_quota_state: bool = False
-
-    def with_defaults(self, defaults: dict[str, Any]) -> ShimOptions:
-        """Flags given on the command line win; the rest come from the config file or the
-        built-in defaults. Mode and model are left to the request first (see _apply_flags)."""
-        for name, value in defaults.items():
-            if name in ("mode", "model", "worktree"):  # the request's value comes before the config's
-                continue
-            if getattr(self, name) is None:
-                setattr(self, name, value)
-        return self
 
 
 def read_stdin() -> bytes | None:
@@ -881,16 +850,13 @@ class _Run:
         return Ledger(self.state_dir)
 
 
-_TEXT_FLAGS = ("prompt", "model", "cwd", "resume", "fallback", "vendor_bin", "journal")
-
-
 def _undecodable_flag(opts: ShimOptions) -> BadRequest | None:
     """A command-line value that is not UTF-8 (Python holds its bytes as lone surrogates): it
     could not be journaled or handed on as text. Refused, naming the flag; the value is made
     printable so the refusal itself can be recorded."""
     from normalize.request import check_text
 
-    for name in _TEXT_FLAGS:
+    for name in TEXT_OPTIONS:
         value = getattr(opts, name)
         if not isinstance(value, str):
             continue

@@ -6,34 +6,23 @@ Heavy modules (pydantic, the runtime, vendor packages) are imported inside comma
 
 from __future__ import annotations
 
+import inspect
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from shims import __version__
-
-
-class Mode(str, Enum):
-    read_only = "read-only"
-    write = "write"
-    full = "full"
-
-
-class Emit(str, Enum):
-    auto = "auto"
-    ndjson = "ndjson"
-    codex_lab_v1 = "codex-lab-v1"
-    pretty = "pretty"
-
-
-class Pty(str, Enum):
-    auto = "auto"
-    always = "always"
-    never = "never"
-
+from shims.options import (
+    ACTION_OPTIONS,
+    NORMALIZE_OPTIONS,
+    NORMALIZE_VENDOR_HELP,
+    PROMPT_ARGUMENT_HELP,
+    RUN_OPTIONS,
+    Option,
+)
 
 _SHIM_HELP = """Run the {vendor} CLI as a Codex worker and print one normalized event stream.
 
@@ -52,34 +41,46 @@ always 0 under codex-lab-v1 once its object is written.
 """
 
 
+def _typer_parameter(option: Option, *, defaulted: bool = True) -> inspect.Parameter:
+    """An option as typer reads a parameter of the command's function. Not `defaulted`: None
+    (False for a plain switch) when not given, for the config file to fill in (a run)."""
+    if option.kind == "choice":
+        kind: Any = Enum(option.name.title().replace("_", ""), {c: c for c in option.choices}, type=str)
+    else:
+        kind = {"text": str, "path": Path, "file": Path, "number": float, "integer": int, "switch": bool}[option.kind]
+    details: dict[str, Any] = {"help": option.help}
+    if option.minimum is not None and not option.bound_checked_by_run:
+        details["min"] = option.minimum  # inclusive: the one exclusive bound is left to the run
+    if option.kind == "file":
+        details.update(exists=True, dir_okay=False)
+    if option.python_type is bool:  # a plain switch
+        default: Any = bool(option.default)
+    elif option.required:
+        default = inspect.Parameter.empty
+    else:
+        default = kind(option.default) if defaulted and option.default is not None else None
+        kind = kind | None
+    flag = f"{option.flag}/{option.negative_flag}" if option.negative else option.flag
+    return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                             annotation=Annotated[kind, typer.Option(flag, **details)])
+
+
+def _plain(value: Any) -> Any:
+    """A value as the run takes it: an enum's text, a path as str."""
+    if isinstance(value, Enum):
+        return value.value
+    return str(value) if isinstance(value, Path) else value
+
+
 def make_shim_app(vendor: str) -> typer.Typer:
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
 
-    @app.command(help=_SHIM_HELP.format(vendor=vendor))
-    def main(
-        prompt_arg: Annotated[str | None, typer.Argument(metavar="PROMPT", help="The task; without it the request is read from stdin.")] = None,
-        prompt: Annotated[str | None, typer.Option("--prompt", help="The task text (same as PROMPT).")] = None,
-        mode: Annotated[Mode | None, typer.Option(help="Sandbox policy mapped onto the vendor's permission flags.")] = None,
-        model: Annotated[str | None, typer.Option(help="Vendor model name; default: the vendor's own default.")] = None,
-        cwd: Annotated[Path | None, typer.Option(help="Working directory (default: the request's cwd, else the current directory).")] = None,
-        emit: Annotated[Emit | None, typer.Option(help="auto (default): protocol 1 for a protocol_version 1 request, pretty on a terminal without a request, else ndjson.")] = None,
-        timeout: Annotated[float | None, typer.Option(help="Whole-run deadline in seconds (the request's deadline_ms also applies; the earlier wins).", min=0.001)] = None,
-        idle_timeout: Annotated[float | None, typer.Option(help="Seconds without vendor output after which the run counts as stalled; 0 = never. Default 600.", min=0)] = None,
-        cancel_grace: Annotated[float | None, typer.Option(help="Seconds between the signals of the cancel ladder (SIGINT, SIGTERM, SIGKILL). Default 3.", min=0)] = None,
-        resume: Annotated[str | None, typer.Option(help="Continue this vendor session id; `last` = the latest session of this provider in the same folder.")] = None,
-        worktree: Annotated[bool | None, typer.Option("--worktree/--no-worktree", help="Run in a fresh git worktree of the repository (branch from HEAD); kept when changed, removed when clean.")] = None,
-        fallback: Annotated[str | None, typer.Option(help="Providers to try, in order, when this one is missing, signed out, out of quota or unavailable before it changed anything, e.g. gemini,agy.")] = None,
-        max_cost_usd: Annotated[float | None, typer.Option(help="Stop a run whose cost passes this many dollars (Claude: its own budget flag; others: the shim's estimate from streamed usage).")] = None,
-        vendor_bin: Annotated[str | None, typer.Option(help="The vendor CLI to run: a path (a relative one is from the folder the shim starts in), or a name looked up on PATH.")] = None,
-        pty: Annotated[Pty | None, typer.Option(help="Run the vendor under a pseudo-terminal: always, never (default), or auto (when the vendor needs one).")] = None,
-        journal: Annotated[str | None, typer.Option(help="Journal root for this run (default: [journal] root in the config, else $XDG_STATE_HOME/codex-shims/runs).")] = None,
-        no_journal: Annotated[bool, typer.Option("--no-journal", help="Do not record the run's transcript (the usage ledger and quota memory are still kept).")] = False,
-        ignore_quota_state: Annotated[bool, typer.Option("--ignore-quota-state", help="Launch even when a recorded quota or rate limit for this provider is still in force.")] = False,
-        preflight: Annotated[bool, typer.Option("--preflight", help="Check readiness (binary, version, credentials, remembered quota) and exit; prints one JSON object.")] = False,
-        version: Annotated[bool, typer.Option("--version", help="Print the shim version and the vendor CLI version.")] = False,
-    ) -> None:
+    def main(**given: Any) -> None:
         from shims import app as shim_app
 
+        prompt_arg, preflight, version = given.pop("prompt_arg"), given.pop("preflight"), given.pop("version")
+        values = {name: _plain(value) for name, value in given.items()}
+        vendor_bin = values["vendor_bin"]
         if version or preflight:  # not a run: Ctrl-C works there as always (a run keeps them blocked)
             from shims.runtime.signals import release
 
@@ -98,32 +99,22 @@ def make_shim_app(vendor: str) -> typer.Typer:
         if preflight:
             from shims.preflight import preflight as run_preflight
 
-            raise typer.Exit(run_preflight(vendor, vendor_bin, ignore_quota_state=ignore_quota_state))
-        if prompt_arg is not None and prompt is not None:
+            raise typer.Exit(run_preflight(vendor, vendor_bin, ignore_quota_state=values["ignore_quota_state"]))
+        if prompt_arg is not None and values["prompt"] is not None:
             raise typer.BadParameter("give the prompt once: PROMPT or --prompt")
-        opts = shim_app.ShimOptions(
-            prompt=prompt if prompt is not None else prompt_arg,
-            mode=mode.value if mode else None,
-            model=model,
-            cwd=str(cwd) if cwd else None,
-            emit=emit.value if emit else None,
-            timeout=timeout,
-            idle_timeout=idle_timeout,
-            cancel_grace=cancel_grace,
-            resume=resume,
-            worktree=worktree,
-            fallback=fallback,
-            max_cost_usd=max_cost_usd,
-            vendor_bin=vendor_bin,
-            pty=pty.value if pty else None,
-            journal=journal,
-            no_journal=no_journal,
-            ignore_quota_state=ignore_quota_state,
-        )
+        if values["prompt"] is None:
+            values["prompt"] = prompt_arg
         global _answered
         _answered = True
-        raise typer.Exit(shim_app.run(vendor, opts))
+        raise typer.Exit(shim_app.run(vendor, shim_app.ShimOptions(**values)))
 
+    # The command's parameters, in --help's order: PROMPT, the run options, then the actions.
+    prompt = inspect.Parameter("prompt_arg", inspect.Parameter.KEYWORD_ONLY, default=None,
+                               annotation=Annotated[str | None, typer.Argument(metavar="PROMPT",
+                                                                               help=PROMPT_ARGUMENT_HELP)])
+    main.__signature__ = inspect.Signature([prompt, *(_typer_parameter(o, defaulted=False) for o in RUN_OPTIONS),
+                                            *map(_typer_parameter, ACTION_OPTIONS)])
+    app.command(help=_SHIM_HELP.format(vendor=vendor))(main)
     return app
 
 
@@ -163,57 +154,20 @@ def schema(
         typer.echo(str(path))
 
 
-class NativeFormat(str, Enum):
-    stream_json = "stream-json"
-    json = "json"
-    text = "text"
+def normalize(vendor: str, **given: Any) -> None:
+    from shims.entry import normalize_main, recording_arguments
+
+    values = {name: _plain(value) for name, value in given.items()}
+    raise typer.Exit(normalize_main(recording_arguments(vendor, values)))
 
 
-class NormalizeEmit(str, Enum):
-    ndjson = "ndjson"
-    codex_lab_v1 = "codex-lab-v1"
-    pretty = "pretty"
-
-
-class SignalName(str, Enum):
-    INT = "INT"
-    TERM = "TERM"
-
-
-@toolkit.command(help="Print the stream a live run would have printed for recorded vendor output (CONTRACT §13).")
-def normalize(
-    vendor: Annotated[str, typer.Argument(help="claude, gemini, agy or fake.")],
-    stdout: Annotated[Path, typer.Option("--stdout", help="The vendor's recorded stdout.", exists=True, dir_okay=False)],
-    stderr: Annotated[Path | None, typer.Option("--stderr", help="The vendor's recorded stderr.", exists=True, dir_okay=False)] = None,
-    exit_code: Annotated[int | None, typer.Option("--exit-code", help="The vendor's exit status (omit when it was killed by a signal).")] = None,
-    signal: Annotated[SignalName | None, typer.Option("--signal", help="The shim was cancelled by this signal during the recording.")] = None,
-    format: Annotated[NativeFormat, typer.Option("--format", help="The vendor's output format.")] = NativeFormat.stream_json,
-    emit: Annotated[NormalizeEmit, typer.Option("--emit", help="ndjson (protocol 2), codex-lab-v1 (protocol 1) or pretty.")] = NormalizeEmit.ndjson,
-    max_final_message_bytes: Annotated[int, typer.Option(help="As the request field.", min=1)] = 8192,
-    ended_at: Annotated[float | None, typer.Option("--ended-at", help="When the vendor ended (epoch seconds), for relative reset times.")] = None,
-    resumed: Annotated[bool, typer.Option("--resumed", help="The recording continued an earlier session: its earlier running total is unknown (else it starts at zero).")] = False,
-    max_line_bytes: Annotated[int | None, typer.Option("--max-line-bytes", help="Longer stdout lines are not read, as in the run ([journal] max_line_bytes; default 64 MiB).", min=1)] = None,
-) -> None:
-    from shims.recording import normalize_recording
-
-    try:
-        code = normalize_recording(
-            vendor,
-            str(stdout),
-            str(stderr) if stderr else None,
-            exit_code=exit_code,
-            cancelled=f"SIG{signal.value}" if signal else None,
-            fmt=format.value,
-            emit=emit.value if emit else None,
-            max_final_message_bytes=max_final_message_bytes,
-            ended_at=ended_at,
-            resumed=resumed,
-            max_line_bytes=max_line_bytes,
-        )
-    except (KeyError, ValueError) as exc:
-        typer.echo(f"shims normalize: {exc.args[0] if exc.args else exc}", err=True)
-        raise typer.Exit(2) from None
-    raise typer.Exit(0 if emit != NormalizeEmit.ndjson else code)
+normalize.__signature__ = inspect.Signature([
+    inspect.Parameter("vendor", inspect.Parameter.KEYWORD_ONLY,
+                      annotation=Annotated[str, typer.Argument(help=NORMALIZE_VENDOR_HELP)]),
+    *map(_typer_parameter, NORMALIZE_OPTIONS),
+])
+toolkit.command(help="Print the stream a live run would have printed for recorded vendor output (CONTRACT §13).")(
+    normalize)
 
 
 @toolkit.command(help="Each provider: binary and version, credentials, remembered or reported quota with its reset "

@@ -2,7 +2,7 @@
 extra vendor arguments and environment, the run journal, and price overrides.
 
 Where: `$CODEX_SHIMS_CONFIG`, else `$XDG_CONFIG_HOME/codex-shims/config.toml` (XDG default
-`~/.config`). Precedence for a flag: the flag, then the request, then `[<vendor>]`, then
+`~/.config`; a relative value is ignored, as XDG says). Precedence for a flag: the flag, then the request, then `[<vendor>]`, then
 `[defaults]`, then the built-in default. `shims config show` prints what applies and why.
 
     [defaults]
@@ -31,8 +31,8 @@ Where: `$CODEX_SHIMS_CONFIG`, else `$XDG_CONFIG_HOME/codex-shims/config.toml` (X
     cached_input = 0.31
     output = 10.0
 
-Paths are `str` (functions also take `os.PathLike`): pathlib, through urllib.parse and
-ipaddress, costs milliseconds of start-up on every run, and nothing on the run path needs it.
+Paths are `str` (functions also take `os.PathLike`), as the run path hands them on. The flag
+keys, their built-in defaults and their bounds come from the option table (shims.options).
 """
 
 from __future__ import annotations
@@ -40,32 +40,17 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
-from normalize.records import factory, record
+from shims.options import BUILTIN, CONFIG_OPTIONS, Option
 from shims.runtime.lines import DEFAULT_MAX_LINE_BYTES
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from collections.abc import Iterable
-    from typing import Any
-
+if TYPE_CHECKING:
     from shims.journal.redact import Redactor
 
-BUILTIN: dict[str, Any] = {
-    "mode": None,
-    "model": None,
-    "emit": "auto",
-    "timeout": None,
-    "idle_timeout": 600.0,
-    "cancel_grace": 3.0,
-    "vendor_bin": None,
-    "pty": "never",
-    "fallback": None,
-    "max_cost_usd": None,
-    "journal": None,
-    "worktree": None,
-}
-
+APP = "codex-shims"
 VENDORS = ("claude", "gemini", "agy")
 KEEP_RUNS = 500
 KEEP_BYTES = 2 * 1024**3
@@ -79,25 +64,25 @@ class ConfigError(Exception):
     pass
 
 
-@record
+@dataclass(slots=True)
 class VendorSettings:
     """`args` go after the shim's own vendor argv; `env` is laid over the shim's environment."""
 
-    args: list[str] = factory(list)
-    env: dict[str, str] = factory(dict)
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
 
 
-@record
+@dataclass(slots=True)
 class JournalSettings:
     root: str
     keep_runs: int = KEEP_RUNS
     keep_bytes: int = KEEP_BYTES
     enabled: bool = True
-    redact_env: list[str] = factory(list)
+    redact_env: list[str] = field(default_factory=list)
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 
 
-@record
+@dataclass(slots=True)
 class ConfigValue:
     key: str
     value: Any
@@ -108,20 +93,23 @@ def config_path() -> str:
     explicit = os.environ.get("CODEX_SHIMS_CONFIG")
     if explicit:
         return _tidy(explicit)
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return _tidy(os.path.join(base, "codex-shims", "config.toml"))
+    # Imported here, not with the module: platformdirs brings pathlib, tempfile and shutil
+    # (~12 ms of start-up), which a run whose config is named does not need for it.
+    import platformdirs
+
+    return _tidy(os.path.join(platformdirs.user_config_dir(APP), "config.toml"))
 
 
 def state_dir() -> str:
-    """`$XDG_STATE_HOME/codex-shims`; the XDG spec says a relative value is to be ignored."""
-    return os.path.join(_state_base()[0], "codex-shims")
+    """`$XDG_STATE_HOME/codex-shims` (platformdirs ignores a relative value, as XDG says)."""
+    import platformdirs
+
+    return _tidy(platformdirs.user_state_dir(APP))
 
 
-def _state_base() -> tuple[str, bool]:
-    env = os.environ.get("XDG_STATE_HOME")
-    if env and os.path.isabs(env):
-        return _tidy(env), True
-    return os.path.join(os.path.expanduser("~"), ".local", "state"), False
+def _state_from_environment() -> bool:
+    """Whether state_dir() comes from $XDG_STATE_HOME (for `shims config show`)."""
+    return os.path.isabs(os.environ.get("XDG_STATE_HOME", ""))
 
 
 def _tidy(path: str) -> str:
@@ -315,43 +303,45 @@ def _first_error(exc: Any, where: str, known: list[str]) -> ConfigError:
 @functools.cache
 def _models() -> tuple[Any, Any]:
     """Built on first use: pydantic costs tens of milliseconds to import."""
-    from typing import Any, Literal  # noqa: F401 - pydantic resolves the annotations below by name
+    from pydantic import (
+        BaseModel,
+        ConfigDict,
+        Field,
+        StrictBool,
+        StrictInt,
+        StrictStr,
+        create_model,
+        field_validator,
+    )
 
-    from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+    def run_key(option: Option) -> tuple[Any, Any]:
+        """A flag's key as the command line takes it (lax types: `idle_timeout = 300` is 300.0)."""
+        kind = Literal[option.choices] | None if option.choices else option.python_type
+        bound = {} if option.minimum is None else {"gt" if option.exclusive else "ge": option.minimum}
+        return kind, Field(default=None, **bound)
 
-    class Section(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        mode: Literal["read-only", "write", "full"] | None = None
-        model: str | None = None
-        emit: Literal["auto", "ndjson", "codex-lab-v1", "pretty"] | None = None
-        timeout: float | None = Field(default=None, gt=0)
-        idle_timeout: float | None = Field(default=None, ge=0)
-        cancel_grace: float | None = Field(default=None, ge=0)
-        vendor_bin: str | None = None
-        pty: Literal["auto", "always", "never"] | None = None
-        fallback: str | None = None
-        max_cost_usd: float | None = Field(default=None, gt=0)
-        journal: str | None = None
-        worktree: bool | None = None
-        args: list[StrictStr] | None = None
-        env: dict[StrictStr, StrictStr] | None = None
+    def check_args(cls: Any, v: list[str] | None) -> list[str] | None:
+        if v and any("\0" in a for a in v):
+            raise ValueError("an argument contains a NUL character")
+        return v
 
-        @field_validator("args")
-        @classmethod
-        def _args(cls, v: list[str] | None) -> list[str] | None:
-            if v and any("\0" in a for a in v):
-                raise ValueError("an argument contains a NUL character")
-            return v
+    def check_env(cls: Any, v: dict[str, str] | None) -> dict[str, str] | None:
+        for name, value in (v or {}).items():
+            if not name or "=" in name or "\0" in name:
+                raise ValueError(f"{name!r} is not a usable environment variable name")
+            if "\0" in value:
+                raise ValueError(f"the value of {name} contains a NUL character")
+        return v
 
-        @field_validator("env")
-        @classmethod
-        def _env(cls, v: dict[str, str] | None) -> dict[str, str] | None:
-            for name, value in (v or {}).items():
-                if not name or "=" in name or "\0" in name:
-                    raise ValueError(f"{name!r} is not a usable environment variable name")
-                if "\0" in value:
-                    raise ValueError(f"the value of {name} contains a NUL character")
-            return v
+    # [defaults] and [<vendor>]: every config key of the option table, then args and env.
+    section = create_model(
+        "Section",
+        __config__=ConfigDict(extra="forbid"),
+        __validators__={"_args": field_validator("args")(check_args), "_env": field_validator("env")(check_env)},
+        **{o.name: run_key(o) for o in CONFIG_OPTIONS},
+        args=(list[StrictStr] | None, None),
+        env=(dict[StrictStr, StrictStr] | None, None),
+    )
 
     class Journal(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -379,7 +369,7 @@ def _models() -> tuple[Any, Any]:
         def _line_cap(cls, v: Any) -> int:
             return _byte_size(v, MIN_LINE_CAP, f"{MIN_LINE_CAP} bytes (64KiB)", '"8MiB"')
 
-    return Section, Journal
+    return section, Journal
 
 
 def _validated(section: dict[str, Any], where: str) -> dict[str, Any]:
@@ -471,7 +461,7 @@ def effective_config(vendor: str | None = None, path: str | os.PathLike[str] | N
         value = getattr(journal, name)
         if name in section:
             source = where("journal")
-        elif name == "root" and _state_base()[1]:
+        elif name == "root" and _state_from_environment():
             source = "environment (XDG_STATE_HOME)"
         else:
             source = "built-in"

@@ -1,57 +1,37 @@
-"""Entry points of the programs. The shim programs' hot path parses argv here, by hand, for the
-flags a host passes on every run: typer (with the pydantic it imports) costs ~60 ms of start-up,
-more than the whole budget of a worker's start (`make bench`). Anything this parser does not
-take for certain — --help, --version, --preflight, an unknown flag, a bad value, a value that
-looks like a flag — goes to the typer command line (shims.cli), which has the help texts and the
-error messages. tests/test_entry.py keeps the two in step.
+"""Entry points of the programs. The shim programs' hot path parses argv here with a small
+scanner generated from the option table (shims.options) rather than with typer: typer, with
+the pydantic it validates through, is ~50 ms of imports, and parsing a run's command line with
+it made a trivial `shim-fake` run ~75 ms slower (median wall time, 20 interleaved runs) and
+14 MiB bigger: most of the shim's 100 ms budget (`make bench`). Anything the scanner does not take for
+certain — --help, --version, --preflight, an unknown flag, a bad value, a value that looks like
+a flag — goes to the typer command line (shims.cli), built from the same table, which has the
+help texts and the error messages. tests/test_entry.py checks that both read a command line
+the same way.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from typing import Any
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
-    from typing import Any
+from shims.options import NORMALIZE_OPTIONS, RUN_OPTIONS, Option
 
-_CHOICES = {
-    "--mode": ("read-only", "write", "full"),
-    "--emit": ("auto", "ndjson", "codex-lab-v1", "pretty"),
-    "--pty": ("auto", "always", "never"),
-}
-# flag -> (ShimOptions field, kind, minimum)
-VALUE_FLAGS: dict[str, tuple[str, str, float | None]] = {
-    "--prompt": ("prompt", "str", None),
-    "--mode": ("mode", "choice", None),
-    "--model": ("model", "str", None),
-    "--cwd": ("cwd", "str", None),
-    "--emit": ("emit", "choice", None),
-    "--timeout": ("timeout", "float", 0.001),
-    "--idle-timeout": ("idle_timeout", "float", 0.0),
-    "--cancel-grace": ("cancel_grace", "float", 0.0),
-    "--resume": ("resume", "str", None),
-    "--fallback": ("fallback", "str", None),
-    "--max-cost-usd": ("max_cost_usd", "float", None),
-    "--vendor-bin": ("vendor_bin", "str", None),
-    "--pty": ("pty", "choice", None),
-    "--journal": ("journal", "str", None),
-}
-SWITCH_FLAGS: dict[str, tuple[str, bool]] = {
-    "--worktree": ("worktree", True),
-    "--no-worktree": ("worktree", False),
-    "--no-journal": ("no_journal", True),
-    "--ignore-quota-state": ("ignore_quota_state", True),
-}
-# Left to typer on purpose: they print or check something rather than run.
-TYPER_ONLY = ("--help", "--version", "--preflight")
+
+def _flags(options: tuple[Option, ...]) -> tuple[dict[str, Option], dict[str, tuple[str, bool]]]:
+    """The scanner's tables: value flags -> option, switches -> (option name, value)."""
+    values = {o.flag: o for o in options if o.kind != "switch"}
+    switches = {o.flag: (o.name, True) for o in options if o.kind == "switch"}
+    switches.update({o.negative_flag: (o.name, False) for o in options if o.negative_flag})
+    return values, switches
+
+
+VALUE_FLAGS, SWITCH_FLAGS = _flags(RUN_OPTIONS)
+NORMALIZE_FLAGS, NORMALIZE_SWITCHES = _flags(NORMALIZE_OPTIONS)
 
 
 def parse_run_args(argv: list[str]) -> dict[str, Any] | None:
     """ShimOptions fields for a run, or None when typer must parse this command line."""
-    scanned = _scan(argv, SWITCH_FLAGS,
-                    lambda name, raw: (VALUE_FLAGS[name][0], _value(name, *VALUE_FLAGS[name][1:], raw))
-                    if name in VALUE_FLAGS else None)
+    scanned = _scan(argv, VALUE_FLAGS, SWITCH_FLAGS)
     if scanned is None:
         return None
     out, positional = scanned
@@ -62,12 +42,12 @@ def parse_run_args(argv: list[str]) -> dict[str, Any] | None:
     return out
 
 
-def _scan(argv: list[str], switches: dict[str, tuple[str, Any]],
-          take: Callable[[str, str], tuple[str, Any] | None]) -> tuple[dict[str, Any], list[str]] | None:
-    """(fields, positional arguments) of a command line, as click reads it: `--flag value`,
-    `--flag=value`, switches, `--` ending the flags. `take(flag, text)` gives (field, value),
-    None for a flag it does not know; a value of None is a text it does not take. None when
-    anything is not certain: typer must parse it (and explain)."""
+def _scan(argv: list[str], values: dict[str, Option],
+          switches: dict[str, tuple[str, bool]]) -> tuple[dict[str, Any], list[str]] | None:
+    """({option name: value}, positional arguments) of a command line, as click reads it:
+    `--flag value`, `--flag=value`, switches, `--` ending the flags. None when anything is not
+    certain (a flag it does not know, a value it does not take): typer must parse it (and
+    explain)."""
     out: dict[str, Any] = {}
     positional: list[str] = []
     i = 0
@@ -85,6 +65,8 @@ def _scan(argv: list[str], switches: dict[str, tuple[str, Any]],
             field, value = switches[name]
             out[field] = value
             continue
+        if name not in values:
+            return None
         if eq:
             raw = inline
         else:
@@ -92,20 +74,28 @@ def _scan(argv: list[str], switches: dict[str, tuple[str, Any]],
                 return None
             raw = argv[i]
             i += 1
-        taken = take(name, raw)
-        if taken is None or taken[1] is None:
+        value = _value(values[name], raw)
+        if value is None:
             return None
-        out[taken[0]] = taken[1]
+        out[values[name].name] = value
     return out, positional
 
 
-def _value(name: str, kind: str, minimum: float | None, raw: str) -> Any:
-    if kind == "str":
+def _value(option: Option, raw: str) -> Any:
+    """The value of `option` in `raw` as the typer command line reads it, or None."""
+    if option.kind in ("text", "path"):
         return raw
-    if kind == "choice":
-        return raw if raw in _CHOICES[name] else None
-    number = _number(raw, float)
-    if number is None or number != number or (minimum is not None and number < minimum):  # NaN, or too small
+    if option.kind == "file":  # typer's exists=True, dir_okay=False
+        import os
+
+        return raw if os.path.exists(raw) and not os.path.isdir(raw) else None
+    if option.kind == "choice":
+        return raw if raw in option.choices else None
+    number = _number(raw, int if option.kind == "integer" else float)
+    if number is None or number != number:  # NaN
+        return None
+    low = None if option.bound_checked_by_run else option.minimum
+    if low is not None and (number < low or (option.exclusive and number == low)):
         return None
     return number
 
@@ -183,62 +173,40 @@ def fake_main() -> None:
     _shim_main("fake")
 
 
-# `shims normalize`: flag -> (normalize_recording argument, kind). Same rule as the shims: a
-# command line this does not take for certain goes to typer (help, errors, other commands).
-NORMALIZE_FLAGS: dict[str, tuple[str, str]] = {
-    "--stdout": ("stdout_path", "file"),
-    "--stderr": ("stderr_path", "file"),
-    "--exit-code": ("exit_code", "int"),
-    "--signal": ("cancelled", "signal"),
-    "--format": ("fmt", "format"),
-    "--emit": ("emit", "emit"),
-    "--max-final-message-bytes": ("max_final_message_bytes", "count"),
-    "--ended-at": ("ended_at", "float"),
-    "--max-line-bytes": ("max_line_bytes", "count"),
-}
-NORMALIZE_SWITCHES = {"--resumed": "resumed"}
-_NORMALIZE_CHOICES = {
-    "signal": {"INT": "SIGINT", "TERM": "SIGTERM"},
-    "format": {v: v for v in ("stream-json", "json", "text")},
-    "emit": {v: v for v in ("ndjson", "codex-lab-v1", "pretty")},
-}
-
-
 def parse_normalize_args(argv: list[str]) -> dict[str, Any] | None:
-    """normalize_recording's arguments for `shims normalize ARGV`, or None for typer."""
-    scanned = _scan(argv, {k: (v, True) for k, v in NORMALIZE_SWITCHES.items()},
-                    lambda name, raw: (NORMALIZE_FLAGS[name][0], _normalize_value(NORMALIZE_FLAGS[name][1], raw))
-                    if name in NORMALIZE_FLAGS else None)
+    """normalize_recording's arguments for `shims normalize ARGV`, or None for typer (help,
+    errors, other commands)."""
+    scanned = _scan(argv, NORMALIZE_FLAGS, NORMALIZE_SWITCHES)
     if scanned is None:
         return None
-    fields, positional = scanned
-    if len(positional) != 1 or "stdout_path" not in fields:
+    given, positional = scanned
+    if len(positional) != 1 or any(o.required and o.name not in given for o in NORMALIZE_OPTIONS):
         return None
-    return {"stderr_path": None, "exit_code": None, "cancelled": None, "fmt": "stream-json", "emit": "ndjson",
-            "max_final_message_bytes": 8192, "ended_at": None, "resumed": False, "max_line_bytes": None, **fields,
-            "vendor": positional[0]}
+    return recording_arguments(positional[0], {**{o.name: o.default for o in NORMALIZE_OPTIONS}, **given})
 
 
-def _normalize_value(kind: str, raw: str) -> Any:
-    import os
+def recording_arguments(vendor: str, values: dict[str, Any]) -> dict[str, Any]:
+    """normalize_recording's arguments for the values of NORMALIZE_OPTIONS (either parser's)."""
+    signal = values["signal"]
+    return {"vendor": vendor, "stdout_path": values["stdout"], "stderr_path": values["stderr"],
+            "exit_code": values["exit_code"], "cancelled": f"SIG{signal}" if signal else None,
+            "fmt": values["format"], "emit": values["emit"],
+            "max_final_message_bytes": values["max_final_message_bytes"], "ended_at": values["ended_at"],
+            "resumed": values["resumed"], "max_line_bytes": values["max_line_bytes"]}
 
-    if kind == "file":  # typer's exists=True, dir_okay=False
-        return raw if os.path.exists(raw) and not os.path.isdir(raw) else None
-    if kind in _NORMALIZE_CHOICES:
-        return _NORMALIZE_CHOICES[kind].get(raw)
-    number = _number(raw, float if kind == "float" else int)
-    return None if number is None or (kind == "count" and number < 1) else number
 
-
-def _normalize_main(fields: dict[str, Any]) -> int:
+def normalize_main(arguments: dict[str, Any]) -> int:
+    """`shims normalize` with recording_arguments: its exit status (2: unusable arguments)."""
     from shims.recording import normalize_recording
 
+    arguments = dict(arguments)
     try:
-        code = normalize_recording(fields.pop("vendor"), fields.pop("stdout_path"), fields.pop("stderr_path"), **fields)
+        code = normalize_recording(arguments.pop("vendor"), arguments.pop("stdout_path"),
+                                   arguments.pop("stderr_path"), **arguments)
     except (KeyError, ValueError) as exc:
         sys.stderr.write(f"shims normalize: {exc.args[0] if exc.args else exc}\n")
         return 2
-    return code if fields["emit"] == "ndjson" else 0
+    return code if arguments["emit"] == "ndjson" else 0
 
 
 def toolkit_main() -> None:
@@ -246,7 +214,7 @@ def toolkit_main() -> None:
         # typer and pydantic are ~100 ms of start-up: a third of normalizing 100 MB
         fields = parse_normalize_args(sys.argv[2:])
         if fields is not None:
-            _leave(_normalize_main(fields))
+            _leave(normalize_main(fields))
     from shims.cli import toolkit_main as main
 
     main()

@@ -1,40 +1,19 @@
-"""The hand-written run path of the shim programs (shims.entry) against the typer command line
-(shims.cli): the same flags, and the same options for every command line it takes itself."""
+"""The run path's scanner (shims.entry) against the typer command line (shims.cli), both built
+from the option table (shims.options): the same options for every command line the scanner
+takes itself, and typer for everything else."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-import typer
 from hostile import option_like
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from normalize import records
 from shims import app as shim_app
 from shims.cli import make_shim_app
-from shims.entry import (
-    NORMALIZE_FLAGS,
-    NORMALIZE_SWITCHES,
-    SWITCH_FLAGS,
-    TYPER_ONLY,
-    VALUE_FLAGS,
-    parse_normalize_args,
-    parse_run_args,
-)
-
-
-def typer_flags() -> set[str]:
-    command = typer.main.get_command(make_shim_app("fake"))
-    names: set[str] = set()
-    for param in command.params:
-        names.update(o for o in (*param.opts, *getattr(param, "secondary_opts", ())) if o.startswith("--"))
-    return names
-
-
-def test_the_same_flags():
-    assert typer_flags() | {"--help"} == set(VALUE_FLAGS) | set(SWITCH_FLAGS) | set(TYPER_ONLY)  # click adds --help
+from shims.entry import VALUE_FLAGS, parse_normalize_args, parse_run_args
 
 
 def through_typer(argv: list[str], monkeypatch) -> shim_app.ShimOptions | None:
@@ -77,24 +56,7 @@ def test_everything_else_goes_to_typer(argv):
     assert parse_run_args(argv) is None
 
 
-def test_options_fields_exist():
-    fields = set(records.fields(shim_app.ShimOptions))
-    assert {f for f, *_ in VALUE_FLAGS.values()} | {f for f, _ in SWITCH_FLAGS.values()} <= fields
-
-
 # ----------------------------------------------------------------- shims normalize
-
-
-def typer_normalize_flags() -> set[str]:
-    from shims.cli import toolkit
-
-    group = typer.main.get_command(toolkit)
-    command = group.commands["normalize"]
-    return {o for p in command.params for o in (*p.opts, *getattr(p, "secondary_opts", ())) if o.startswith("--")}
-
-
-def test_normalize_takes_the_same_flags_as_typer():
-    assert typer_normalize_flags() | {"--help"} == set(NORMALIZE_FLAGS) | set(NORMALIZE_SWITCHES) | {"--help"}
 
 
 def normalize_through_typer(argv: list[str], monkeypatch) -> dict:
@@ -160,7 +122,7 @@ def test_an_option_like_value_is_that_flags_value_on_both_paths(flag, value, eq,
     argv = [f"{flag}={value}"] if eq else [flag, value]
     if flag != "--prompt":
         argv.append("x")
-    field = VALUE_FLAGS[flag][0]
+    field = VALUE_FLAGS[flag].name
     fields = parse_run_args(argv)
     if fields is not None:
         assert fields[field] == value
@@ -183,3 +145,30 @@ def test_help_through_the_program(vendor):
 
     proc = subprocess.run([shim_path(vendor), "--help"], capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0 and b"Usage: shim-" in proc.stdout and b"--vendor-bin" in proc.stdout, proc.stderr
+
+
+# ----------------------------------------------------------------- the option table (shims.options)
+
+
+def test_the_schema_describes_every_run_option():
+    import dataclasses
+
+    from shims.options import NORMALIZE_OPTIONS, options_schema
+
+    schema = options_schema()
+    assert list(schema["properties"]) == [f.name for f in dataclasses.fields(shim_app.ShimOptions)]
+    assert schema["properties"]["mode"] == {"type": "string", "enum": ["read-only", "write", "full"],
+                                            "description": VALUE_FLAGS["--mode"].help}
+    assert schema["properties"]["timeout"]["minimum"] == 0.001
+    assert schema["properties"]["max_cost_usd"]["exclusiveMinimum"] == 0
+    assert schema["properties"]["idle_timeout"]["default"] == 600.0
+    assert schema["properties"]["worktree"]["type"] == "boolean"
+    assert "required" not in schema
+    assert options_schema(NORMALIZE_OPTIONS)["required"] == ["stdout"]
+
+
+def test_options_take_the_config_files_defaults_but_leave_request_fields_to_the_run():
+    opts = shim_app.ShimOptions(emit="ndjson")
+    opts.with_defaults({"emit": "auto", "pty": "never", "mode": "full", "model": "m", "worktree": True})
+    assert (opts.emit, opts.pty) == ("ndjson", "never")
+    assert (opts.mode, opts.model, opts.worktree) == (None, None, None)  # the request's value comes first
