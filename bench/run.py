@@ -48,27 +48,25 @@ targets were met (the table and the JSON say which were); 1 when a measurement b
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import platform
 import re
-import select
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT / "bench"))
 
 import inputs  # noqa: E402
-from fakes.claude_env import CLAUDE_BIN, claude_env  # noqa: E402 - how the tests run the real CLIs offline
-from fakes.gemini_env import GEMINI_BIN, gemini_env  # noqa: E402
+import real_clis  # noqa: E402
+from real_clis import CLAUDE_BIN, GEMINI_BIN  # noqa: E402
 
 BIN = Path(sys.executable).parent
 REPLAYER_SRC = ROOT / "bench" / "replay_vendor.py"
@@ -272,106 +270,29 @@ def bench_overhead(tmp: Path, replayer: Path) -> None:
 
 # ---------------------------------------------------------------- the real vendor CLIs
 
-# vendor -> the pinned CLI, its loopback fake API, the environment that runs the CLI offline
-# against it (tests/fakes), and the shim flags of the run. Claude keeps its temporary files in
-# TMPDIR (as gemini_env has it, a folder in the home): the bench leaves nothing behind. Gemini
-# gets a model so the answer is one call (its default `auto` asks a classifier model first).
-REAL_CLIS: dict[str, tuple[Path, Path, Callable[[str, Path], dict[str, str]], list[str]]] = {
-    "claude": (CLAUDE_BIN, FAKES / "fake_anthropic.py",
-               lambda url, home: claude_env(url, home, extra={"TMPDIR": str(home / "tmp")}), []),
-    "gemini": (GEMINI_BIN, FAKES / "fake_gemini.py", lambda url, home: gemini_env(url, home),
-               ["--model", "gemini-2.5-flash"]),
-}
-PROMPT = "Say hello"  # the fakes' `plain` scenario: an instant answer
-
-# The vendor's launch exactly as the shim builds it (its vendor package's build_launch, in a
-# fresh interpreter with the run's environment): the bare run is the shim's own child.
-VENDOR_LAUNCH = (
-    "import os, sys, orjson\n"
-    "from normalize.request import RunSpec\n"
-    "from shims import vendors\n"
-    "vendor, program, model, prompt = sys.argv[1:]\n"
-    "spec = RunSpec(prompt=prompt, model=model or None, cwd=os.getcwd())\n"
-    "launch = vendors.command_module(vendor).build_launch(spec, program)\n"
-    "sys.stdout.buffer.write(orjson.dumps({'argv': launch.argv, 'env': launch.env, 'scratch': launch.scratch_dir}))\n"
-)
-
-
-@contextlib.contextmanager
-def fake_api(script: Path, log: Path) -> Iterator[str]:
-    """A fake vendor API (tests/fakes) serving on 127.0.0.1 in a process of its own: its base
-    URL while the block runs; then that process is ended, by its pid."""
-    with open(log, "wb") as err:
-        proc = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=err)
-    try:
-        ready, _, _ = select.select([proc.stdout], [], [], 20)
-        line = proc.stdout.readline().decode(errors="replace") if ready else ""
-        if not line.startswith("listening http://127.0.0.1:"):
-            raise RuntimeError(f"{script.name} did not start: {line!r} {log.read_text(errors='replace')[-300:]}")
-        yield line.split()[1]
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-
-
-def first_line_and_end(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, bytes]:
-    """Run `argv`: milliseconds to its first stdout line, to its exit, and its stdout."""
-    with tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, env=env, cwd=cwd)
-        first = proc.stdout.readline()
-        t1 = time.perf_counter()
-        out = first + proc.stdout.read()
-        proc.stdout.close()
-        rc = proc.wait()
-        t2 = time.perf_counter()
-        if rc != 0 or last_event(out).get("type") != "result":
-            err.seek(0)
-            raise RuntimeError(f"{Path(argv[0]).name} exited {rc}, last line {out.splitlines()[-1:]}: "
-                               f"{err.read().decode(errors='replace')[-500:]}")
-    return (t1 - t0) * 1000, (t2 - t0) * 1000, out
-
-
-def vendor_launch(vendor: str, program: Path, model: str, env: dict[str, str]) -> dict:
-    out = subprocess.run([sys.executable, "-c", VENDOR_LAUNCH, vendor, str(program), model, PROMPT],
-                         stdin=subprocess.DEVNULL, capture_output=True, env=env, cwd=WORK, check=False)
-    if out.returncode != 0:
-        raise RuntimeError(f"building {vendor}'s launch failed: {out.stderr.decode(errors='replace')[-500:]}")
-    return json.loads(out.stdout)
-
-
-def newest_run_meta(state: Path) -> dict:
-    runs = sorted((state / "codex-shims" / "runs").iterdir())
-    return json.loads((runs[-1] / "meta.json").read_text(encoding="utf-8"))
-
 
 def bench_vendors(tmp: Path) -> None:
     say(f"vendor: the shims around the real pinned CLIs vs those CLIs run bare, on the loopback fake APIs; "
         f"{VENDOR_RUNS} interleaved runs each, in the small git repo, journal on")
-    for vendor, (program, api_script, offline_env, flags) in REAL_CLIS.items():
+    for vendor, (program, api_script, offline_env, flags) in real_clis.REAL_CLIS.items():
         if not program.exists():
             raise RuntimeError(f"the pinned {vendor} CLI is missing ({program}): run `make vendor-clis`")
         home = tmp / f"{vendor}-home"
         (home / "tmp").mkdir(parents=True, exist_ok=True)
-        with fake_api(api_script, tmp / f"{vendor}-api.log") as url:
+        with real_clis.fake_api(api_script, tmp / f"{vendor}-api.log") as url:
             env = shim_env(tmp, **offline_env(url, home))
-            shim = [str(BIN / f"shim-{vendor}"), "--vendor-bin", str(program), *flags, "--emit", "ndjson", PROMPT]
-            launch = vendor_launch(vendor, program, flags[1] if flags else "", env)
+            shim = [str(BIN / f"shim-{vendor}"), "--vendor-bin", str(program), *flags, "--emit", "ndjson",
+                    real_clis.PROMPT]
+            launch = real_clis.vendor_launch(vendor, program, flags[1] if flags else "", env, WORK)
             bare, bare_env = launch["argv"], launch["env"]
             try:
                 # Warm both (page cache, the shim's version cache and Gemini home), and check the
                 # bare run is the very launch the shim ran: the same argv, the same variables.
-                first_line_and_end(bare, bare_env, WORK)
-                _, _, out = first_line_and_end(shim, env, WORK)
+                real_clis.first_line_and_end(bare, bare_env, WORK)
+                _, _, out = real_clis.first_line_and_end(shim, env, WORK)
                 if last_event(out).get("status") != "completed":
                     raise RuntimeError(f"shim-{vendor} did not complete on the fake API: {out[-300:]!r}")
-                ran = newest_run_meta(Path(env["XDG_STATE_HOME"]))
+                ran = real_clis.newest_run_meta(Path(env["XDG_STATE_HOME"]))
                 if ran["argv"] != bare or sorted(ran["env_names"]) != sorted(bare_env):
                     raise RuntimeError(f"shim-{vendor} ran {ran['argv']} with {sorted(ran['env_names'])}, "
                                        f"not the bare {bare} with {sorted(bare_env)}")
@@ -380,7 +301,7 @@ def bench_vendors(tmp: Path) -> None:
                 for i in range(VENDOR_RUNS):
                     for name in ("shim", "bare") if i % 2 == 0 else ("bare", "shim"):
                         argv, run_env = (shim, env) if name == "shim" else (bare, bare_env)
-                        t_first, t_wall, _ = first_line_and_end(argv, run_env, WORK)
+                        t_first, t_wall, _ = real_clis.first_line_and_end(argv, run_env, WORK)
                         first[name].append(t_first)
                         wall[name].append(t_wall)
             finally:
