@@ -58,9 +58,11 @@ lint: install
 	$(BIN)/ruff check normalize shims tests golden bench
 	$(BIN)/shims schema --out schema --check
 
-# Overhead, throughput, latency, memory and concurrency of the shims, each against a baseline
-# measured in the same run (~2 min; BENCH_QUICK=1 for a smoke run). Writes bench/results/latest.json.
-bench: install
+# The shims against the real pinned Claude and Gemini CLIs (on the loopback fake APIs), overhead
+# around a stand-in vendor, preflight and doctor, throughput, latency, memory and concurrency, each
+# against a baseline measured in the same run (~3 min; BENCH_QUICK=1 for a ~30 s smoke run).
+# Writes bench/results/latest.json.
+bench: install vendor-clis
 	$(BIN)/python bench/run.py
 
 demo: install

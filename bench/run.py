@@ -1,11 +1,27 @@
 """`make bench`: what a shim adds to running its vendor CLI, each figure against a baseline
 measured in the same run (interleaved where it is a timing), so machine load affects both alike.
 
+  vendor       shim-claude around the REAL pinned Claude Code (vendor-clis/claude) against the
+               loopback fake Anthropic API (tests/fakes/fake_anthropic.py), against that same
+               launch run bare (`claude -p --output-format stream-json ...`, the argv and
+               environment the shim builds, taken from the vendor package); shim-gemini around
+               the real Gemini CLI against tests/fakes/fake_gemini.py, against bare
+               `gemini -o stream-json ...`. An instant answer (the fakes' plain scenario), in
+               the small git repository, journal on. Time to the first stdout line and wall
+               time, median of interleaved runs (shim, bare, shim, bare...). Targets: at most
+               15 % (Claude) / 5 % (Gemini) added to the wall time and at most 100 ms added,
+               to either figure. The fake APIs run in their own processes, ended by pid.
   overhead     shim-claude / shim-gemini / shim-agy around a stand-in vendor CLI that replays a
                golden recording instantly (bench/replay_vendor.py), against running that stand-in
                directly: median added milliseconds and the ratio. The shims run in a small git
                repository with the journal on (as users run them), and also with --no-journal,
-               and outside any git repository (no workspace snapshots). Target: under 60 ms added.
+               and outside any git repository (no workspace snapshots). The worst case: a vendor
+               CLI that starts in 10 ms. Target: at most 100 ms added.
+  preflight    `shim-X --preflight --vendor-bin <the pinned CLI / the agy simulator / the fake
+               vendor>` for every vendor, and `shims doctor` with a config file naming the three
+               CLIs: median of warm runs (after one that fills the version cache, reported as
+               `cold_ms`), against starting the same python with `-c pass` (interleaved).
+               Targets: under 100 ms per preflight, under 300 ms for doctor.
   throughput   `shims normalize` over 100 MB of Claude stream-json with ~100 KB tool outputs and
                over 100 MB of Gemini `message` deltas, against a bare loop that only parses each
                line with orjson (also a fresh interpreter): MB/s and the ratio. Target: >= 0.5.
@@ -24,7 +40,8 @@ The stand-ins are started by the bench's own interpreter (a copy with a `#!` lin
 The packages' bytecode is compiled first (compile_bytecode), as an installed wheel has it.
 
 BENCH_QUICK=1 shrinks sizes and run counts for a smoke run (its numbers are not the figures).
-BENCH_RUNS overrides the overhead run count; BENCH_OUT the JSON path (default
+BENCH_RUNS overrides the overhead run count, BENCH_VENDOR_RUNS the real-CLI one,
+BENCH_PREFLIGHT_RUNS the preflight one; BENCH_OUT the JSON path (default
 bench/results/latest.json). Exit status 0 when every measurement ran, whether or not the
 targets were met (the table and the JSON say which were); 1 when a measurement broke.
 """
@@ -44,20 +61,26 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
 
 import inputs  # noqa: E402
+import real_clis  # noqa: E402
+from real_clis import CLAUDE_BIN, GEMINI_BIN  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 REPLAYER_SRC = ROOT / "bench" / "replay_vendor.py"
-FAKE = ROOT / "tests" / "fakes" / "fake_vendor.py"
+FAKES = ROOT / "tests" / "fakes"
+FAKE = FAKES / "fake_vendor.py"
+AGY_SIMULATOR = FAKES / "agy" / "agy"
 FAKE_RECORDING = ROOT / "golden" / "fake" / "tools"
 RSS_PROBE = ROOT / "tests" / "rss_probe.py"
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 MB = 1_000_000
 OVERHEAD_RUNS = int(os.environ.get("BENCH_RUNS") or (5 if QUICK else 30))
+VENDOR_RUNS = int(os.environ.get("BENCH_VENDOR_RUNS") or (2 if QUICK else 12))
+PREFLIGHT_RUNS = int(os.environ.get("BENCH_PREFLIGHT_RUNS") or (3 if QUICK else 12))
 THROUGHPUT_BYTES = (5 if QUICK else 100) * MB
 THROUGHPUT_RUNS = 1 if QUICK else 3
 LATENCY_PAIRS = 30 if QUICK else 260  # two timed lines each: >= 500 samples per vendor
@@ -67,7 +90,10 @@ MEMORY_LARGE = (20 if QUICK else 1000) * MB
 CONCURRENCY = 16
 CONCURRENCY_ROUNDS = 1 if QUICK else 3
 
-TARGET_ADDED_MS = 60.0
+TARGET_ADDED_MS = 100.0  # to any run, however fast its vendor CLI
+TARGET_WALL_RATIO = {"claude": 1.15, "gemini": 1.05}  # shim / bare, on an instant answer
+TARGET_PREFLIGHT_MS = 100.0
+TARGET_DOCTOR_MS = 300.0
 TARGET_THROUGHPUT_RATIO = 0.5
 TARGET_P99_MS = 5.0
 TARGET_MEMORY_RATIO = 1.25
@@ -233,13 +259,120 @@ def bench_overhead(tmp: Path, replayer: Path) -> None:
             added = med - base
             figure(f"overhead.{vendor}{suffix}", f"overhead shim-{vendor} ({label})", value=added, unit="ms",
                    baseline=base, ratio=ratio_of(med, base), samples=OVERHEAD_RUNS,
-                   target=f"< {TARGET_ADDED_MS:.0f} ms added", ok=added < TARGET_ADDED_MS,
+                   target=f"<= {TARGET_ADDED_MS:.0f} ms added", ok=added <= TARGET_ADDED_MS,
                    shown=f"+{added:.1f} ms ({med:.1f} ms)", shim_median_ms=round(med, 1),
                    baseline_median_ms=round(base, 1), runs=OVERHEAD_RUNS,
                    recording=f"golden/{vendor}/{case}", shim_p90_ms=round(percentile(times[name], 90), 1),
                    baseline_p90_ms=round(percentile(times["bare"], 90), 1))
             say(f"  shim-{vendor:<7}{label:<24} median {med:7.1f} ms, stand-in alone {base:6.1f} ms, "
                 f"added {added:+7.1f} ms, ratio {med / base:.2f}")
+
+
+# ---------------------------------------------------------------- the real vendor CLIs
+
+
+def bench_vendors(tmp: Path) -> None:
+    say(f"vendor: the shims around the real pinned CLIs vs those CLIs run bare, on the loopback fake APIs; "
+        f"{VENDOR_RUNS} interleaved runs each, in the small git repo, journal on")
+    for vendor, (program, api_script, offline_env, flags) in real_clis.REAL_CLIS.items():
+        if not program.exists():
+            raise RuntimeError(f"the pinned {vendor} CLI is missing ({program}): run `make vendor-clis`")
+        home = tmp / f"{vendor}-home"
+        (home / "tmp").mkdir(parents=True, exist_ok=True)
+        with real_clis.fake_api(api_script, tmp / f"{vendor}-api.log") as url:
+            env = shim_env(tmp, **offline_env(url, home))
+            shim = [str(BIN / f"shim-{vendor}"), "--vendor-bin", str(program), *flags, "--emit", "ndjson",
+                    real_clis.PROMPT]
+            launch = real_clis.vendor_launch(vendor, program, flags[1] if flags else "", env, WORK)
+            bare, bare_env = launch["argv"], launch["env"]
+            try:
+                # Warm both (page cache, the shim's version cache and Gemini home), and check the
+                # bare run is the very launch the shim ran: the same argv, the same variables.
+                real_clis.first_line_and_end(bare, bare_env, WORK)
+                _, _, out = real_clis.first_line_and_end(shim, env, WORK)
+                if last_event(out).get("status") != "completed":
+                    raise RuntimeError(f"shim-{vendor} did not complete on the fake API: {out[-300:]!r}")
+                ran = real_clis.newest_run_meta(Path(env["XDG_STATE_HOME"]))
+                if ran["argv"] != bare or sorted(ran["env_names"]) != sorted(bare_env):
+                    raise RuntimeError(f"shim-{vendor} ran {ran['argv']} with {sorted(ran['env_names'])}, "
+                                       f"not the bare {bare} with {sorted(bare_env)}")
+                first: dict[str, list[float]] = {"shim": [], "bare": []}
+                wall: dict[str, list[float]] = {"shim": [], "bare": []}
+                for i in range(VENDOR_RUNS):
+                    for name in ("shim", "bare") if i % 2 == 0 else ("bare", "shim"):
+                        argv, run_env = (shim, env) if name == "shim" else (bare, bare_env)
+                        t_first, t_wall, _ = real_clis.first_line_and_end(argv, run_env, WORK)
+                        first[name].append(t_first)
+                        wall[name].append(t_wall)
+            finally:
+                if launch.get("scratch"):
+                    shutil.rmtree(launch["scratch"], ignore_errors=True)
+        common = {"runs": VENDOR_RUNS, "cli": str(program.relative_to(ROOT)), "api": f"tests/fakes/{api_script.name}",
+                  "bare_argv": [Path(bare[0]).name, *bare[1:]], "journal": True, "git_repo": True}
+        max_ratio = TARGET_WALL_RATIO[vendor]
+        for key, label, times, ratio_target in (("wall", "wall time", wall, max_ratio),
+                                                ("first_event", "time to first event", first, None)):
+            med, base = statistics.median(times["shim"]), statistics.median(times["bare"])
+            added, ratio = med - base, ratio_of(med, base)
+            ok = added <= TARGET_ADDED_MS and (ratio_target is None or (ratio is not None and ratio <= ratio_target))
+            target = f"<= {TARGET_ADDED_MS:.0f} ms added"
+            if ratio_target is not None:
+                target = f"<= {(ratio_target - 1) * 100:.0f} % and " + target
+            figure(f"vendor.{vendor}.{key}", f"shim-{vendor} vs bare {vendor}, {label}", value=added, unit="ms",
+                   baseline=base, ratio=ratio, samples=VENDOR_RUNS, target=target, ok=ok,
+                   shown=f"+{added:.1f} ms ({med:.1f} ms)" if added >= 0 else f"{added:.1f} ms ({med:.1f} ms)",
+                   shim_median_ms=round(med, 1), baseline_median_ms=round(base, 1),
+                   shim_p90_ms=round(percentile(times["shim"], 90), 1),
+                   baseline_p90_ms=round(percentile(times["bare"], 90), 1), **common)
+            say(f"  shim-{vendor:<7}{label:<21} median {med:7.1f} ms, bare {vendor} {base:7.1f} ms, "
+                f"added {added:+7.1f} ms, ratio {med / base:.3f}")
+
+
+# ---------------------------------------------------------------- preflight and doctor
+
+
+def bench_preflight(tmp: Path) -> None:
+    """Warm readiness answers: each command once (filling the version cache: `cold_ms`), then
+    PREFLIGHT_RUNS times, interleaved with a bare start of the same python."""
+    say(f"preflight: shim-X --preflight per vendor and shims doctor, median of {PREFLIGHT_RUNS} warm runs, "
+        "interleaved with `python -c pass`")
+    agy = with_our_python(AGY_SIMULATOR, tmp / "bin" / "agy")
+    fake = with_our_python(FAKE, tmp / "bin" / "fake-vendor")
+    config_home = tmp / "doctor-config"
+    (config_home / "codex-shims").mkdir(parents=True, exist_ok=True)
+    (config_home / "codex-shims" / "config.toml").write_text(
+        "".join(f'[{v}]\nvendor_bin = "{p}"\n' for v, p in (("claude", CLAUDE_BIN), ("gemini", GEMINI_BIN), ("agy", agy))),
+        encoding="utf-8")
+    # Credentials present (fake values: nothing is called), a state folder of its own so the first
+    # run finds no remembered version, no config file but for doctor.
+    env = shim_env(tmp, XDG_STATE_HOME=str(tmp / "preflight-state"), XDG_CONFIG_HOME=str(tmp / "preflight-config"),
+                   ANTHROPIC_API_KEY="sk-ant-api03-bench-not-a-key", GEMINI_API_KEY="bench-not-a-key")
+    doctor_env = {**env, "XDG_CONFIG_HOME": str(config_home)}
+    commands = {
+        f"preflight.{vendor}": ([str(BIN / f"shim-{vendor}"), "--preflight", "--vendor-bin", str(program)], env,
+                                f"shim-{vendor} --preflight", TARGET_PREFLIGHT_MS)
+        for vendor, program in (("claude", CLAUDE_BIN), ("gemini", GEMINI_BIN), ("agy", agy), ("fake", fake))
+    }
+    commands["doctor"] = ([str(BIN / "shims"), "doctor"], doctor_env, "shims doctor (config names the CLIs)",
+                          TARGET_DOCTOR_MS)
+    python_start = [sys.executable, "-c", "pass"]
+    for key, (argv, run_env, label, target) in commands.items():
+        cold = timed(argv, run_env)
+        out = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, env=run_env, cwd=WORK, check=False)
+        if key != "doctor" and not json.loads(out.stdout).get("ready"):
+            raise RuntimeError(f"{label} is not ready: {out.stdout.decode(errors='replace')[-300:]}")
+        warm, base = [], []
+        for i in range(PREFLIGHT_RUNS):
+            if i % 2:
+                base.append(timed(python_start))
+            warm.append(timed(argv, run_env))
+            if not i % 2:
+                base.append(timed(python_start))
+        med, floor = statistics.median(warm), statistics.median(base)
+        figure(key, f"{label}, warm", value=med, unit="ms", baseline=floor, ratio=ratio_of(med, floor),
+               samples=PREFLIGHT_RUNS, target=f"< {target:.0f} ms", ok=med < target, runs=PREFLIGHT_RUNS,
+               cold_ms=round(cold, 1), p90_ms=round(percentile(warm, 90), 1), baseline_is="python -c pass")
+        say(f"  {label:<38} warm median {med:7.1f} ms (first run {cold:7.1f} ms), python -c pass {floor:5.1f} ms")
 
 
 # ---------------------------------------------------------------- throughput
@@ -483,7 +616,8 @@ def main() -> int:
         replayer = with_our_python(REPLAYER_SRC, tmp / "bin" / "replay-vendor")
         global WORK
         WORK = make_workspace(tmp)
-        steps = [lambda: bench_overhead(tmp, replayer), lambda: bench_throughput(tmp),
+        steps = [lambda: bench_vendors(tmp), lambda: bench_overhead(tmp, replayer), lambda: bench_preflight(tmp),
+                 lambda: bench_throughput(tmp),
                  lambda: bench_latency(tmp, replayer), lambda: bench_memory(tmp), lambda: bench_concurrency(tmp)]
         for step in steps:
             try:

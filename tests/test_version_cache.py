@@ -75,3 +75,23 @@ def test_the_cache_keeps_a_bounded_number_of_binaries(tmp_path):
     entries = orjson.loads((state / version_cache.CACHE_NAME).read_bytes())
     assert len(entries) == version_cache.MAX_ENTRIES
     assert entries[-1]["version"] == f"1.0.{version_cache.MAX_ENTRIES + 9}"
+
+
+def test_answers_stored_side_by_side_are_all_kept(tmp_path):
+    """Regression: each writer replaced the file with its own copy of what it had read, so of
+    answers stored at once (shims starting together, doctor's providers asked side by side) only
+    the last stayed, and the next preflight started e.g. Gemini's 1.5 s `--version` again."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    state = tmp_path / "state"
+    programs = []
+    for i in range(12):
+        f = tmp_path / f"cli{i}"
+        f.write_text("#!/bin/sh\n")
+        programs.append(str(f))
+    with ThreadPoolExecutor(len(programs)) as pool:
+        answers = list(pool.map(lambda p: version_cache.remembered(str(state), p, lambda _p: f"v-{_p}"), programs))
+    assert answers == [f"v-{p}" for p in programs]
+    entries = orjson.loads((state / version_cache.CACHE_NAME).read_bytes())
+    assert sorted(e["version"] for e in entries) == sorted(answers)
+    assert all(version_cache.remembered(str(state), p, lambda _p: "asked again") == f"v-{p}" for p in programs)
