@@ -81,11 +81,15 @@ def make_shim_app(vendor: str) -> typer.Typer:
         prompt_arg, preflight, version = given.pop("prompt_arg"), given.pop("preflight"), given.pop("version")
         values = {name: _plain(value) for name, value in given.items()}
         vendor_bin = values["vendor_bin"]
-        if version or preflight:  # not a run: Ctrl-C works there as always (a run keeps them blocked)
+        if preflight and not version:
+            from shims.preflight import preflight_command
+
+            raise typer.Exit(preflight_command(vendor, vendor_bin, ignore_quota_state=values["ignore_quota_state"]))
+        if version:  # not a run: Ctrl-C works there as always (a run keeps them blocked)
             from shims.runtime.signals import release
 
             release()
-        if (version or preflight) and vendor_bin is None:
+        if version and vendor_bin is None:
             from shims.config import ConfigError, load_defaults
 
             try:
@@ -96,10 +100,6 @@ def make_shim_app(vendor: str) -> typer.Typer:
         if version:
             _print_version(vendor, vendor_bin)
             raise typer.Exit(0)
-        if preflight:
-            from shims.preflight import preflight as run_preflight
-
-            raise typer.Exit(run_preflight(vendor, vendor_bin, ignore_quota_state=values["ignore_quota_state"]))
         if prompt_arg is not None and values["prompt"] is not None:
             raise typer.BadParameter("give the prompt once: PROMPT or --prompt")
         if values["prompt"] is None:

@@ -42,6 +42,23 @@ def parse_run_args(argv: list[str]) -> dict[str, Any] | None:
     return out
 
 
+# What `--preflight` reads besides itself; with anything else the typer command line decides.
+_PREFLIGHT_READS = frozenset({"vendor_bin", "ignore_quota_state"})
+
+
+def parse_preflight_args(argv: list[str]) -> dict[str, Any] | None:
+    """preflight_command's arguments for `--preflight [--vendor-bin B] [--ignore-quota-state]`,
+    or None. Through typer the same check costs ~140 ms more (typer loads pydantic): a host
+    asks before every worker it starts (CONTRACT §8, "well under a second")."""
+    scanned = _scan(argv, VALUE_FLAGS, {**SWITCH_FLAGS, "--preflight": ("preflight", True)})
+    if scanned is None:
+        return None
+    out, positional = scanned
+    if positional or out.pop("preflight", None) is not True or not _PREFLIGHT_READS.issuperset(out):
+        return None
+    return out
+
+
 def _scan(argv: list[str], values: dict[str, Option],
           switches: dict[str, tuple[str, bool]]) -> tuple[dict[str, Any], list[str]] | None:
     """({option name: value}, positional arguments) of a command line, as click reads it:
@@ -130,6 +147,10 @@ def _hold_standard_fds() -> None:
 def _shim_main(vendor: str) -> None:
     _hold_standard_fds()
     fields = parse_run_args(sys.argv[1:])
+    if fields is None and (check := parse_preflight_args(sys.argv[1:])) is not None:
+        from shims.preflight import preflight_command
+
+        _leave(preflight_command(vendor, **check))
     if fields is None:
         # The cancel signals stay blocked through typer's parsing: a bad command line is still
         # answered under a host's SIGTERM (shims.cli). --version and --preflight unblock them.

@@ -4,16 +4,19 @@ takes itself, and typer for everything else."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from conftest import shim_path
 from hostile import option_like
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shims import app as shim_app
 from shims.cli import make_shim_app
-from shims.entry import VALUE_FLAGS, parse_normalize_args, parse_run_args
+from shims.entry import VALUE_FLAGS, parse_normalize_args, parse_preflight_args, parse_run_args
 
 
 def through_typer(argv: list[str], monkeypatch) -> shim_app.ShimOptions | None:
@@ -54,6 +57,33 @@ def test_the_same_options_as_typer(argv, monkeypatch):
 ])
 def test_everything_else_goes_to_typer(argv):
     assert parse_run_args(argv) is None
+
+
+@pytest.mark.parametrize(("argv", "taken"), [
+    (["--preflight"], {}),
+    (["--preflight", "--vendor-bin", "/bin/x", "--ignore-quota-state"], {"vendor_bin": "/bin/x", "ignore_quota_state": True}),
+    (["--vendor-bin=/bin/x", "--preflight"], {"vendor_bin": "/bin/x"}),
+    (["--preflight", "--mode", "write"], None),  # typer decides what else means
+    (["--preflight", "hi"], None), (["--preflight", "--version"], None), (["--preflight=1"], None),
+    (["--preflight", "--help"], None), (["hi"], None), ([], None),
+])
+def test_a_preflight_is_read_without_typer_only_in_its_own_forms(argv, taken):
+    assert parse_preflight_args(argv) == taken
+
+
+def test_a_preflight_answers_the_same_without_typer(full_env, tmp_path):
+    """`--preflight` (asked before every worker a host starts) no longer loads typer, which
+    loads pydantic: ~140 ms of a ~200 ms answer. The answer is the one typer's path gives."""
+    env = full_env
+    missing = str(tmp_path / "no-such-cli")
+    fast = subprocess.run([sys.executable, "-X", "importtime", shim_path("fake"), "--preflight", "--vendor-bin", missing],
+                          capture_output=True, env=env, timeout=60)
+    typer_path = subprocess.run([shim_path("fake"), "--preflight", "--vendor-bin", missing, "--mode", "write"],
+                                capture_output=True, env=env, timeout=60)
+    assert (fast.returncode, fast.stdout) == (typer_path.returncode, typer_path.stdout)
+    assert fast.returncode == 3 and b'"command_missing"' in fast.stdout
+    imported = {line.rpartition(b"|")[2].strip() for line in fast.stderr.splitlines() if line.startswith(b"import time:")}
+    assert b"typer" not in imported and b"pydantic" not in imported
 
 
 # ----------------------------------------------------------------- shims normalize
