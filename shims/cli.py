@@ -17,6 +17,8 @@ import typer
 from shims import __version__
 from shims.options import (
     ACTION_OPTIONS,
+    DOCTOR_HELP,
+    DOCTOR_OPTIONS,
     NORMALIZE_OPTIONS,
     NORMALIZE_VENDOR_HELP,
     PROMPT_ARGUMENT_HELP,
@@ -170,16 +172,14 @@ toolkit.command(help="Print the stream a live run would have printed for recorde
     normalize)
 
 
-@toolkit.command(help="Each provider: binary and version, credentials, remembered or reported quota with its reset "
-                      "time, and which modes it can honour. Exit 1 when none is ready.")
-def doctor(
-    json_out: Annotated[bool, typer.Option("--json", help="One JSON object per provider (or per mode), as a list.")] = False,
-    modes: Annotated[bool, typer.Option("--modes", help="The mode table: how read-only, write and full map onto each "
-                                                       "vendor's flags, and whether this installation can honour them.")] = False,
-) -> None:
+def doctor(**given: bool) -> None:
     from shims.preflight import doctor as run_doctor
 
-    raise typer.Exit(run_doctor(json_out, modes=modes))
+    raise typer.Exit(run_doctor(given["json"], modes=given["modes"]))
+
+
+doctor.__signature__ = inspect.Signature(list(map(_typer_parameter, DOCTOR_OPTIONS)))
+toolkit.command(help=DOCTOR_HELP)(doctor)
 
 
 def _journal_root(root: Path | None) -> Path:

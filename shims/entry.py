@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from shims.options import NORMALIZE_OPTIONS, RUN_OPTIONS, Option
+from shims.options import DOCTOR_OPTIONS, NORMALIZE_OPTIONS, RUN_OPTIONS, Option
 
 
 def _flags(options: tuple[Option, ...]) -> tuple[dict[str, Option], dict[str, tuple[str, bool]]]:
@@ -27,6 +27,7 @@ def _flags(options: tuple[Option, ...]) -> tuple[dict[str, Option], dict[str, tu
 
 VALUE_FLAGS, SWITCH_FLAGS = _flags(RUN_OPTIONS)
 NORMALIZE_FLAGS, NORMALIZE_SWITCHES = _flags(NORMALIZE_OPTIONS)
+DOCTOR_FLAGS, DOCTOR_SWITCHES = _flags(DOCTOR_OPTIONS)
 
 
 def parse_run_args(argv: list[str]) -> dict[str, Any] | None:
@@ -230,12 +231,25 @@ def normalize_main(arguments: dict[str, Any]) -> int:
     return code if arguments["emit"] == "ndjson" else 0
 
 
+def parse_doctor_args(argv: list[str]) -> dict[str, bool] | None:
+    """`shims doctor`'s switches, or None for typer (help, errors)."""
+    scanned = _scan(argv, DOCTOR_FLAGS, DOCTOR_SWITCHES)
+    if scanned is None or scanned[1]:
+        return None
+    return {**{o.name: o.default for o in DOCTOR_OPTIONS}, **scanned[0]}
+
+
 def toolkit_main() -> None:
+    # typer and pydantic are ~100 ms of start-up: a third of normalizing 100 MB, and most of
+    # a doctor's answer (CONTRACT §8: readiness "well under a second"; `make bench`: doctor)
     if sys.argv[1:2] == ["normalize"]:
-        # typer and pydantic are ~100 ms of start-up: a third of normalizing 100 MB
         fields = parse_normalize_args(sys.argv[2:])
         if fields is not None:
             _leave(normalize_main(fields))
+    if sys.argv[1:2] == ["doctor"] and (switches := parse_doctor_args(sys.argv[2:])) is not None:
+        from shims.preflight import doctor
+
+        _leave(doctor(switches["json"], modes=switches["modes"]))
     from shims.cli import toolkit_main as main
 
     main()

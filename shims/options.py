@@ -132,6 +132,15 @@ NORMALIZE_OPTIONS: tuple[Option, ...] = (
 )
 NORMALIZE_VENDOR_HELP = "claude, gemini, agy or fake."
 
+# `shims doctor` (CONTRACT §8).
+DOCTOR_HELP = ("Each provider: binary and version, credentials, remembered or reported quota with its reset time, "
+               "and which modes it can honour. Exit 1 when none is ready.")
+DOCTOR_OPTIONS: tuple[Option, ...] = (
+    Option("json", "switch", "One JSON object per provider (or per mode), as a list.", default=False),
+    Option("modes", "switch", "The mode table: how read-only, write and full map onto each vendor's flags, and "
+           "whether this installation can honour them.", default=False),
+)
+
 
 def _with_defaults(self: Any, defaults: dict[str, Any]) -> Any:
     """Flags given on the command line win; the rest come from the config file or the

@@ -16,7 +16,13 @@ from hypothesis import strategies as st
 
 from shims import app as shim_app
 from shims.cli import make_shim_app
-from shims.entry import VALUE_FLAGS, parse_normalize_args, parse_preflight_args, parse_run_args
+from shims.entry import (
+    VALUE_FLAGS,
+    parse_doctor_args,
+    parse_normalize_args,
+    parse_preflight_args,
+    parse_run_args,
+)
 
 
 def through_typer(argv: list[str], monkeypatch) -> shim_app.ShimOptions | None:
@@ -82,6 +88,32 @@ def test_a_preflight_answers_the_same_without_typer(full_env, tmp_path):
                                 capture_output=True, env=env, timeout=60)
     assert (fast.returncode, fast.stdout) == (typer_path.returncode, typer_path.stdout)
     assert fast.returncode == 3 and b'"command_missing"' in fast.stdout
+    imported = {line.rpartition(b"|")[2].strip() for line in fast.stderr.splitlines() if line.startswith(b"import time:")}
+    assert b"typer" not in imported and b"pydantic" not in imported
+
+
+@pytest.mark.parametrize(("argv", "taken"), [
+    ([], {"json": False, "modes": False}), (["--json"], {"json": True, "modes": False}),
+    (["--modes", "--json"], {"json": True, "modes": True}),
+    (["--help"], None), (["--jsonx"], None), (["--json=1"], None), (["claude"], None),
+])
+def test_doctor_is_read_without_typer_only_in_its_own_forms(argv, taken):
+    assert parse_doctor_args(argv) == taken
+
+
+@pytest.mark.parametrize("switches", [[], ["--json"], ["--modes"], ["--json", "--modes"]])
+def test_doctor_answers_the_same_without_typer(switches, full_env, tmp_path):
+    """`shims doctor` reads its two switches itself (typer and pydantic were most of its
+    answer's time) and prints what the typer command prints."""
+    shims = str(Path(shim_path("fake")).with_name("shims"))
+    env = {**full_env, "PATH": str(tmp_path)}  # no vendor CLI: the same answer on every machine
+    fast = subprocess.run([sys.executable, "-X", "importtime", shims, "doctor", *switches],
+                          capture_output=True, env=env, timeout=60)
+    through_typer = subprocess.run(
+        [sys.executable, "-c", "import sys; from shims.cli import toolkit_main; sys.argv[0] = 'shims'; toolkit_main()",
+         "doctor", *switches], capture_output=True, env=env, timeout=60)
+    assert (fast.returncode, fast.stdout) == (through_typer.returncode, through_typer.stdout)
+    assert fast.stdout
     imported = {line.rpartition(b"|")[2].strip() for line in fast.stderr.splitlines() if line.startswith(b"import time:")}
     assert b"typer" not in imported and b"pydantic" not in imported
 
