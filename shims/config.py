@@ -372,9 +372,90 @@ def _models() -> tuple[Any, Any]:
     return section, Journal
 
 
+# A config file is read on every run, and building the pydantic models costs ~60 ms of a
+# run's start (a shim-fake run: ~240 ms without a config file, ~300 ms with a three-key one).
+# As the command line's scanner does (shims.entry), the plain readers below take what is
+# certainly valid, read off the option table, and give the same values pydantic would
+# (tests/test_config.py checks that on generated tables); anything else — a wrong type, a
+# bound, an unknown key — goes to the pydantic models, which say what is wrong.
+_RUN_KEYS = {o.name: o for o in CONFIG_OPTIONS}
+
+
+def _plain_value(option: Option, value: Any) -> tuple[bool, Any]:
+    """(True, the value as the Section model gives it) when it is certainly valid."""
+    if option.choices:
+        return (isinstance(value, str) and value in option.choices), value
+    if option.kind in ("text", "path"):
+        return isinstance(value, str), value
+    if option.kind == "switch":
+        return isinstance(value, bool), value
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value in (_INF, -_INF):
+        return False, None
+    low = option.minimum
+    if low is not None and (value < low or (option.exclusive and value == low)):
+        return False, None
+    return True, float(value) if option.kind == "number" else value
+
+
+_INF = float("inf")
+
+
+def _plain_section(section: dict[str, Any]) -> dict[str, Any] | None:
+    out: dict[str, Any] = {}
+    for key, value in section.items():
+        if key == "args":
+            if not isinstance(value, list) or not all(isinstance(a, str) and "\0" not in a for a in value):
+                return None
+            out[key] = list(value)
+        elif key == "env":
+            if not isinstance(value, dict) or not all(
+                    isinstance(n, str) and isinstance(v, str) and n and "=" not in n and "\0" not in n + v
+                    for n, v in value.items()):
+                return None
+            out[key] = dict(value)
+        elif key in _RUN_KEYS:
+            ok, out[key] = _plain_value(_RUN_KEYS[key], value)
+            if not ok:
+                return None
+        else:
+            return None
+    return out
+
+
+def _plain_journal(table: dict[str, Any]) -> dict[str, Any] | None:
+    out: dict[str, Any] = {"root": None, "keep_runs": KEEP_RUNS, "keep_bytes": KEEP_BYTES, "enabled": True,
+                           "redact_env": [], "max_line_bytes": DEFAULT_MAX_LINE_BYTES}
+    for key, value in table.items():
+        if key == "root":
+            ok = isinstance(value, str) and bool(value.strip())
+        elif key == "keep_runs":
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        elif key == "enabled":
+            ok = isinstance(value, bool)
+        elif key == "redact_env":
+            ok = isinstance(value, list) and all(isinstance(n, str) for n in value)
+            value = list(value) if ok else value
+        elif key in ("keep_bytes", "max_line_bytes"):
+            try:
+                value = (_byte_size(value, 1, "", "") if key == "keep_bytes"
+                         else _byte_size(value, MIN_LINE_CAP, "", ""))
+            except ValueError:
+                return None
+            ok = True
+        else:
+            return None
+        if not ok:
+            return None
+        out[key] = value
+    return out
+
+
 def _validated(section: dict[str, Any], where: str) -> dict[str, Any]:
     if not section:  # nothing to check: no pydantic import on a run without a config file
         return {}
+    plain = _plain_section(section)
+    if plain is not None:
+        return plain
     from pydantic import ValidationError
 
     model = _models()[0]
@@ -388,17 +469,15 @@ def _validated(section: dict[str, Any], where: str) -> dict[str, Any]:
 def _journal_section(data: dict[str, Any] | None, path: str) -> dict[str, Any]:
     """The `[journal]` table with every field filled in (root only when the file sets it)."""
     table = _table(data, "journal", path)
-    if not table:  # the defaults, without importing pydantic (start-up time, `make bench`)
-        return {"keep_runs": KEEP_RUNS, "keep_bytes": KEEP_BYTES, "enabled": True, "redact_env": [],
-                "max_line_bytes": DEFAULT_MAX_LINE_BYTES}
-    from pydantic import ValidationError
+    out = _plain_journal(table)  # the defaults when there is no table: no pydantic (start-up time)
+    if out is None:
+        from pydantic import ValidationError
 
-    model = _models()[1]
-    try:
-        parsed = model.model_validate(table)
-    except ValidationError as exc:
-        raise _first_error(exc, f"{path} [journal]", list(model.model_fields)) from None
-    out = parsed.model_dump()
+        model = _models()[1]
+        try:
+            out = model.model_validate(table).model_dump()
+        except ValidationError as exc:
+            raise _first_error(exc, f"{path} [journal]", list(model.model_fields)) from None
     if out["root"] is None:
         del out["root"]
     return out

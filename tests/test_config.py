@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from shims import config
 from shims.config import (
@@ -353,3 +355,89 @@ def test_show_a_broken_file_exits_2(tmp_path):
     proc = show(tmp_path / "missing.toml", "--json")
     assert proc.returncode == 2
     assert proc.stderr.startswith("shims config: CODEX_SHIMS_CONFIG names a file that does not exist")
+
+
+# ---------------------------------------------------------------------- read without pydantic
+
+# Mostly values a table could plainly hold (so the plain readers take many), and the odd ones.
+_VALUES = st.one_of(
+    st.integers(0, 1000), st.floats(0, 1000), st.booleans(),
+    st.sampled_from(["read-only", "write", "full", "auto", "ndjson", "never", "/opt/x", "8MiB", "2GiB", "64KiB"]),
+    st.lists(st.sampled_from(["--a", "b"]), max_size=2), st.dictionaries(st.sampled_from(["A", "B"]), st.just("1")),
+    st.none(), st.integers(-5, 10**10), st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["", " ", "lots", "a\0b"]), st.lists(st.sampled_from(["\0", 3]), max_size=2),
+    st.dictionaries(st.sampled_from(["", "A=B", "N\0"]), st.sampled_from(["1", "x\0", 2]), max_size=2),
+)
+
+
+def _pydantic_section(section):
+    try:
+        return config._models()[0].model_validate(section).model_dump(exclude_unset=True)
+    except Exception:
+        return "refused"
+
+
+def _pydantic_journal(table):
+    try:
+        return config._models()[1].model_validate(table).model_dump()
+    except Exception:
+        return "refused"
+
+
+def _plausible(key):
+    """Values a table could hold under `key`: mostly of the right type, sometimes not."""
+    option = next((o for o in config.CONFIG_OPTIONS if o.name == key), None)
+    if key == "args":
+        right = st.lists(st.sampled_from(["--a", "b", "a\0b"]), max_size=2)
+    elif key == "env":
+        right = st.dictionaries(st.sampled_from(["A", "B", "", "A=B", "N\0"]), st.sampled_from(["1", "x\0"]), max_size=2)
+    elif option is None:
+        right = _VALUES
+    elif option.choices:
+        right = st.sampled_from([*option.choices, option.choices[0].upper()])
+    elif option.kind == "switch":
+        right = st.booleans()
+    elif option.kind == "number":
+        right = st.one_of(st.integers(-1, 10**6), st.floats(-1, 10**6), st.sampled_from([0, 0.0, 0.001, 0.0005]))
+    else:
+        right = st.text(max_size=5)
+    return st.one_of(right, right, right, _VALUES)
+
+
+_RUN_TABLES = st.lists(st.sampled_from([*BUILTIN, "args", "env", "argz"]), max_size=3, unique=True).flatmap(
+    lambda keys: st.fixed_dictionaries({k: _plausible(k) for k in keys}))
+
+
+@settings(max_examples=400, deadline=None)
+@given(_RUN_TABLES)
+@example({"idle_timeout": 300, "worktree": False}).via("an int read as a float")
+def test_a_run_table_read_without_pydantic_is_what_pydantic_reads(section):
+    """The plain reader takes only what pydantic takes, with the same values; the rest goes to
+    pydantic, which explains."""
+    plain = config._plain_section(section)
+    if plain is not None:
+        assert plain == _pydantic_section(section)
+        assert {k: type(v) for k, v in plain.items()} == {k: type(v) for k, v in _pydantic_section(section).items()}
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(["root", "keep_runs", "keep_bytes", "enabled", "redact_env",
+                                        "max_line_bytes", "keep_run"]), _VALUES, max_size=3))
+@example({"root": " "}).via("a blank root")
+@example({"keep_bytes": "2GiB", "max_line_bytes": 1000}).via("a line cap below its least")
+def test_a_journal_table_read_without_pydantic_is_what_pydantic_reads(table):
+    plain = config._plain_journal(table)
+    if plain is not None:
+        assert plain == _pydantic_journal(table)
+
+
+def test_a_run_with_a_valid_config_file_does_not_import_pydantic(tmp_path):
+    """Building the pydantic models cost ~60 ms of every run's start with a config file; the
+    file's run and journal tables here are plainly valid, so they are read without them."""
+    path = tmp_path / "config.toml"
+    path.write_text(FULL + '\n[fake]\nmode = "write"\ncancel_grace = 2\nworktree = false\n')
+    code = ("import sys; from shims import config; p = sys.argv[1]; config.load_defaults('fake', p); "
+            "config.load_vendor_settings('claude', p); config.load_journal_settings(p); "
+            "print('pydantic' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False", done.stderr
