@@ -101,7 +101,7 @@ def prune(root: str | os.PathLike[str], keep_runs: int, keep_bytes: int, *, room
             break
         if load(p).state == "running":
             continue
-        remove_tree(p)  # not shutil.rmtree: once the root is full, every start removes a run
+        remove_tree(p)
         removed.append(p)
         total -= sizes[p]
     if len(known) > 2 * len(runs) + 64:
