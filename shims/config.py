@@ -42,6 +42,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, Literal
 
 from shims.options import BUILTIN, CONFIG_OPTIONS, Option
@@ -92,19 +93,19 @@ class ConfigValue:
 def config_path() -> str:
     explicit = os.environ.get("CODEX_SHIMS_CONFIG")
     if explicit:
-        return _tidy(explicit)
+        return _as_path_text(explicit)
     # Imported here, not with the module: platformdirs brings pathlib, tempfile and shutil
     # (~12 ms of start-up), which a run whose config is named does not need for it.
     import platformdirs
 
-    return _tidy(os.path.join(platformdirs.user_config_dir(APP), "config.toml"))
+    return _as_path_text(os.path.join(platformdirs.user_config_dir(APP), "config.toml"))
 
 
 def state_dir() -> str:
     """`$XDG_STATE_HOME/codex-shims` (platformdirs ignores a relative value, as XDG says)."""
     import platformdirs
 
-    return _tidy(platformdirs.user_state_dir(APP))
+    return _as_path_text(platformdirs.user_state_dir(APP))
 
 
 def _state_from_environment() -> bool:
@@ -112,12 +113,9 @@ def _state_from_environment() -> bool:
     return os.path.isabs(os.environ.get("XDG_STATE_HOME", ""))
 
 
-def _tidy(path: str) -> str:
-    """A path written as pathlib writes it: no empty or `.` parts, no trailing slash. Unlike
-    os.path.normpath, `..` stays (through a symbolic link it is not the parent)."""
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    head = "/" if path.startswith("/") else ""
-    return head + "/".join(parts) if parts or head else "."
+def _as_path_text(path: str) -> str:
+    """The path as pathlib writes it (no `.` parts, no trailing slash; `..` kept)."""
+    return str(PurePath(path))
 
 
 def _same_path(a: str, b: str) -> bool:
@@ -279,7 +277,7 @@ def parse_size(text: str) -> int:
 def _journal_root(root: str, path: str) -> str:
     expanded = os.path.expanduser(os.path.expandvars(root))
     # A relative root would otherwise depend on the directory each run starts in.
-    return _tidy(expanded if os.path.isabs(expanded) else os.path.join(os.path.dirname(path), expanded))
+    return _as_path_text(expanded if os.path.isabs(expanded) else os.path.join(os.path.dirname(path), expanded))
 
 
 # ------------------------------------------------------------------------- validation
