@@ -78,7 +78,7 @@ def make_shim_app(vendor: str) -> typer.Typer:
         preflight: Annotated[bool, typer.Option("--preflight", help="Check readiness (binary, version, credentials, remembered quota) and exit; prints one JSON object.")] = False,
         version: Annotated[bool, typer.Option("--version", help="Print the shim version and the vendor CLI version.")] = False,
     ) -> None:
-        from shims import app as shim_app
+        from shims import run as shim_app
 
         if version or preflight:  # not a run: Ctrl-C works there as always (a run keeps them blocked)
             from shims.runtime.signals import release
@@ -128,7 +128,7 @@ def make_shim_app(vendor: str) -> typer.Typer:
 
 
 def _print_version(vendor: str, vendor_bin: str | None) -> None:
-    from shims.app import resolve_program, vendor_version
+    from shims.run.programs import resolve_program, vendor_version
 
     program = resolve_program(vendor, vendor_bin)
     cli = vendor_version(program, vendor) if program else None

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from normalize import records
-from shims import app as shim_app
+from shims import run as shim_app
 from shims.cli import make_shim_app
 from shims.entry import (
     NORMALIZE_FLAGS,
