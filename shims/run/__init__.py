@@ -11,6 +11,7 @@
     journaling  the journal: opened with the request, told of each launch
     bookkeeping the usage ledger and quota memory
     output      the one stream out: masked, journaled, recorded, printed
+    result      the result, from the last attempt
     main        the run's top level, wiring them in the order the data flows
 
 Importing this package loads only the options: `shims.run.programs` serves `--preflight` and

@@ -35,12 +35,13 @@ class RunContext:
 
 def attempt(ctx: RunContext, pipe: Any, provider: str, task: RunSpec, record: dict[str, Any], *, primary: bool,
             cap: spend.SpendCap | None) -> Outcome:
-    """Set up, launch, settle: how this provider's attempt ended. `record` is its journal entry."""
+    """Set up, launch, settle: how this provider's attempt ended. `record` is its journal entry;
+    `pipe` the run's pipeline, this provider's now."""
     if cancel := ctx.cancels.poll():
         return _cancelled(cancel, provider)
     if not primary and cap and (message := cap.used_up(provider)):
         quota = {"state": "exhausted", "message": message}
-        return Outcome.refused(provider, Refusal(FailureKind.QUOTA_OR_RATE_LIMITED.value, message, quota), final=True)
+        return Outcome.refused(Refusal(FailureKind.QUOTA_OR_RATE_LIMITED.value, message, quota), final=True)
     try:
         launch, settings = set_up(ctx.opts, ctx.books, provider, task, primary)
         ctx.books.attempt_started(provider, launch_built=True)
@@ -48,13 +49,14 @@ def attempt(ctx: RunContext, pipe: Any, provider: str, task: RunSpec, record: di
             return _cancelled(cancel, provider)
         exit = run_launch(ctx, pipe, provider, task, launch, settings, record, cap)
     except Refusal as r:
-        return Outcome.refused(provider, r)
-    return Outcome(provider, exit)
+        return Outcome.refused(r)
+    status, kind, error = pipe.end_attempt(exit)
+    return Outcome(exit, status, kind, error)
 
 
 def _cancelled(cancel: str, provider: str) -> Outcome:
     message = f"Cancelled by {cancel} before the {provider} CLI started."
-    return Outcome.refused(provider, Refusal(FailureKind.CANCELLED.value, message), final=True, cancelled=cancel)
+    return Outcome.refused(Refusal(FailureKind.CANCELLED.value, message), final=True, cancelled=cancel)
 
 
 def run_launch(ctx: RunContext, pipe: Any, provider: str, task: RunSpec, launch: Any, settings: Any,

@@ -1,6 +1,7 @@
 """One shim run, start to finish, as the data flows: the request, resolved against the flags
 and the config file; the workspace; the chain of providers, one attempt each until one serves;
-the result. Each part is a module of shims.run; this is the only place that wires them."""
+the result (shims.run.result). Each part is a module of shims.run; this is the only place
+that wires them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import os
 import time
 from typing import Any
 
-from normalize import observe as o
 from normalize.emit import make_emitter
 from normalize.failures import FailureKind
 from normalize.observe import new_uuid
@@ -19,9 +19,10 @@ from shims.run.bookkeeping import Bookkeeping
 from shims.run.changes import NOT_LOOKED, Workspace, open_workspace
 from shims.run.flags import ShimOptions, _undecodable_flag
 from shims.run.journaling import Opened, open_journal
-from shims.run.outcome import Refusal
+from shims.run.outcome import Outcome, Refusal
 from shims.run.output import Output
 from shims.run.resolve import choose_emit, read_stdin, resolve_spec
+from shims.run.result import finish
 from shims.runtime.lines import DEFAULT_MAX_LINE_BYTES
 
 
@@ -119,61 +120,29 @@ def _run_chain(ctx: RunContext, out: Output, workspace: Workspace, thread_id: st
                 moved_on.append({"provider": provider, "failure_kind": r.kind, "error": r.message})
                 note = record["note"] = chain.switch_note(provider, r.kind, r.message, providers[index + 1])
                 continue
-            return _finish(ctx, out, workspace, provider, outcome.exit, moved_on, spent, failure=(r.kind, r.message),
+            return finish(ctx, out, workspace, provider, outcome.exit, moved_on, spent, failure=(r.kind, r.message),
                            quota=r.quota)
-        exit = outcome.exit
-        status, kind, error = pipe.end_attempt(exit)
+        exit, kind = outcome.exit, outcome.kind
         changes: Any = NOT_LOOKED
         if chain.may_fall_back(kind, last=last, cancelled=exit.cancelled, side_effects=pipe.asm.had_side_effects,
                                spend_capped=pipe.asm.stopped_by_spend_cap(exit)):
             changes = workspace.changes()  # only a possible fallback pays for this look
             if changes is None:
-                spent += _settle(ctx, pipe, exit, status, kind)
-                moved_on.append({"provider": provider, "failure_kind": kind, "error": error})
-                note = record["note"] = chain.switch_note(provider, kind, error or "", providers[index + 1])
+                spent += _settle(ctx, pipe, outcome)
+                moved_on.append({"provider": provider, "failure_kind": kind, "error": outcome.error})
+                note = record["note"] = chain.switch_note(provider, kind, outcome.error or "", providers[index + 1])
                 continue
-        return _finish(ctx, out, workspace, provider, exit, moved_on, spent, changes=changes)
-    raise AssertionError("the chain always ends in _finish")  # pragma: no cover
+        return finish(ctx, out, workspace, provider, exit, moved_on, spent, changes=changes)
+    raise AssertionError("the chain always ends in finish()")  # pragma: no cover
 
 
-def _settle(ctx: RunContext, pipe: Any, exit: o.ExitInfo, status: str, kind: str | None) -> float:
+def _settle(ctx: RunContext, pipe: Any, outcome: Outcome) -> float:
     """An attempt the chain moves on from: its cost, and its ledger entry and quota failure."""
     from normalize.assembler import full_quota
 
     asm = pipe.asm
-    quota = asm.failure_quota(exit, kind)
-    ctx.books.attempt_settled(status=status, kind=kind, usage=asm.usage, session_id=asm.session_id,
+    quota = asm.failure_quota(outcome.exit, outcome.kind)
+    ctx.books.attempt_settled(status=outcome.status, kind=outcome.kind, usage=asm.usage, session_id=asm.session_id,
                               session_total=asm.session_total, duration_ms=int((time.monotonic() - ctx.started) * 1000),
                               model=pipe.facts.model, quota=full_quota(quota) if quota else None)
     return spend.cost_of(asm.usage, pipe.facts.prices) or 0.0
-
-
-def _finish(ctx: RunContext, out: Output, workspace: Workspace, provider: str, exit: o.ExitInfo,
-            moved_on: list[dict[str, Any]], spent: float, *, failure: tuple[str, str] | None = None, quota: dict[str, Any] | None = None,
-            changes: Any = NOT_LOOKED) -> int:
-    """The last attempt's outcome: the workspace's changes, then the result."""
-    pipe, spec = out.pipe, ctx.spec
-    if failure is None:
-        status = pipe.end_attempt(exit)[0]
-        if spec.max_cost_usd:
-            if warning := spend.unknown_cost(pipe.asm.usage or {}, pipe.facts.prices):
-                pipe.feed([o.Warning(warning)])
-            cap = spend.SpendCap(spec.max_cost_usd, spent)
-            # The vendor only said at its end (Gemini): the answer is kept, the run fails.
-            if status == "completed" and (message := cap.passed(pipe.asm.usage, pipe.facts.prices, provider,
-                                                                ended=True)):
-                failure, quota = (FailureKind.QUOTA_OR_RATE_LIMITED.value, message), {"state": "exhausted",
-                                                                                      "message": message}
-    diff, extra = workspace.close(changes, ctx.journal)
-    if diff is not None:
-        pipe.feed([o.Item(diff["item"])])
-    duration_ms = int((time.monotonic() - ctx.started) * 1000)
-    last = ctx.attempts[-1] if ctx.attempts else {}
-    extra = {**last.get("vendor_extra", {}), **extra, **out.journal_details()}
-    if ctx.journal:
-        ctx.journal.update_meta(replay={"attempts": ctx.attempts, "duration_ms": duration_ms, "vendor_extra": extra,
-                                        "attempts_list": moved_on, "diff": diff,
-                                        "failure": list(failure) if failure else None, "quota": quota})
-    result, code = pipe.finish(exit, duration_ms=duration_ms, journal=out.journal_path, vendor_extra=extra,
-                               attempts=moved_on, diff=diff["summary"] if diff else None, failure=failure, quota=quota)
-    return out.close(result, code)

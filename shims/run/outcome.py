@@ -20,14 +20,17 @@ class Refusal(Exception):
 
 @dataclasses.dataclass(slots=True)
 class Outcome:
-    """One attempt's end. `refusal`: it was not launched (or could not start); `final`: the
+    """One attempt's end: the vendor's exit and the verdict the run would end with (status,
+    failure kind, error). `refusal`: it was not launched (or could not start); `final`: the
     chain stops here whatever the kind (a cancel, a spend cap already used up)."""
 
-    provider: str
     exit: o.ExitInfo
+    status: str | None = None
+    kind: str | None = None
+    error: str | None = None
     refusal: Refusal | None = None
     final: bool = False
 
     @classmethod
-    def refused(cls, provider: str, refusal: Refusal, *, final: bool = False, cancelled: str | None = None) -> Outcome:
-        return cls(provider, o.ExitInfo(launched=False, cancelled=cancelled), refusal, final)
+    def refused(cls, refusal: Refusal, *, final: bool = False, cancelled: str | None = None) -> Outcome:
+        return cls(o.ExitInfo(launched=False, cancelled=cancelled), refusal=refusal, final=final)
