@@ -25,11 +25,13 @@ class RunContext:
 
     opts: ShimOptions
     spec: RunSpec  # the request as resolved; a fallback provider's task is a copy (chain.fallback_spec)
+    thread_id: str  # used unless the request named one or the vendor's session id comes first
     started: float  # time.monotonic(): one deadline for the whole run, whatever the fallbacks
     cancels: Any  # shims.runtime.signals.Cancels
     journal: Any  # shims.journal.run.RunJournal or None
     books: Bookkeeping
     host_gone: Callable[[], str | None]
+    max_line_bytes: int  # [journal] max_line_bytes: longer stdout lines are not read
     attempts: list[dict[str, Any]]  # the journal's record of each attempt, for `shims replay`
 
 

@@ -83,17 +83,13 @@ def run(vendor: str, opts: ShimOptions) -> int:
         return refuse(r.kind, r.message, r.quota)
     if workspace.worktree is not None:
         spec.cwd = workspace.worktree.cwd
-    ctx = RunContext(opts, spec, started, cancels, journal, books, out.host_gone, [])
+    ctx = RunContext(opts, spec, thread_id, started, cancels, journal, books, out.host_gone, max_line_bytes, [])
     with workspace:
-        return _run_chain(ctx, out, workspace, thread_id, max_line_bytes, providers)
+        return _run_chain(ctx, out, workspace, providers)
 
 
-def _run_chain(ctx: RunContext, out: Output, workspace: Workspace, thread_id: str, max_line_bytes: int,
-               providers: list[str]) -> int:
+def _run_chain(ctx: RunContext, out: Output, workspace: Workspace, providers: list[str]) -> int:
     """One attempt per provider until one serves or cannot be replaced (CONTRACT §11)."""
-    from shims.config import ConfigError, load_prices
-    from shims.pipeline import Facts
-
     spec = ctx.spec
     moved_on: list[dict[str, Any]] = []  # the result's `attempts`
     note: str | None = None
@@ -102,14 +98,7 @@ def _run_chain(ctx: RunContext, out: Output, workspace: Workspace, thread_id: st
         primary, last = index == 0, index == len(providers) - 1
         cap = spend.SpendCap(spec.max_cost_usd, spent) if spec.max_cost_usd else None
         task = spec if primary else chain.fallback_spec(spec, provider, cap)
-        try:
-            prices = load_prices(provider)
-        except ConfigError:
-            prices = {}  # already reported: load_defaults read the same file first
-        facts = Facts(provider=provider, thread_id=thread_id, request_thread_id=spec.request_thread_id,
-                      model=task.model, max_final_message_bytes=spec.max_final_message_bytes, prices=prices,
-                      previous_total=ctx.books.previous_total(provider, task.resume_session),
-                      max_line_bytes=max_line_bytes)
+        facts = _facts(ctx, provider, task)
         pipe = out.stream(facts, note)
         record: dict[str, Any] = {"facts": facts.to_json(), "prefix": chain.journal_prefix(index, provider), "note": None}
         ctx.attempts.append(record)
@@ -134,6 +123,21 @@ def _run_chain(ctx: RunContext, out: Output, workspace: Workspace, thread_id: st
                 continue
         return finish(ctx, out, workspace, provider, exit, moved_on, spent, changes=changes)
     raise AssertionError("the chain always ends in finish()")  # pragma: no cover
+
+
+def _facts(ctx: RunContext, provider: str, task: RunSpec) -> Any:
+    """What shapes this attempt's stream besides the vendor's bytes (shims.pipeline.Facts)."""
+    from shims.config import ConfigError, load_prices
+    from shims.pipeline import Facts
+
+    try:
+        prices = load_prices(provider)
+    except ConfigError:
+        prices = {}  # already reported: load_defaults read the same file first
+    return Facts(provider=provider, thread_id=ctx.thread_id, request_thread_id=ctx.spec.request_thread_id,
+                 model=task.model, max_final_message_bytes=ctx.spec.max_final_message_bytes, prices=prices,
+                 previous_total=ctx.books.previous_total(provider, task.resume_session),
+                 max_line_bytes=ctx.max_line_bytes)
 
 
 def _settle(ctx: RunContext, pipe: Any, outcome: Outcome) -> float:
