@@ -6,6 +6,7 @@ Shared by the run, `--preflight` and `shims doctor`.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 
 from shims import vendors
@@ -71,8 +72,6 @@ def _which(name: str, path: str | None = None) -> str | None:
     searches it (from the shim's own folder), but the vendor starts in the run's cwd, where the
     relative answer would name another file. An empty PATH finds nothing, an unset one is the
     system's."""
-    import shutil  # with the compression modules it loads (~2 ms): only a PATH lookup needs it
-
     found = shutil.which(name, path=path)
     return os.path.abspath(found) if found else None
 
