@@ -71,7 +71,7 @@ def run_launch(ctx: RunContext, pipe: Any, provider: str, task: RunSpec, launch:
     command = vendors.command_module(provider)
     running_cap = None
     # A vendor with a budget flag of its own (Claude) enforces the cap itself, between turns.
-    # Gemini reports usage only at its end: checked then (main._finish).
+    # Gemini reports usage only at its end: checked then (shims.run.result).
     if cap is not None and not getattr(command, "NATIVE_SPEND_CAP", False):
         def running_cap() -> str | None:
             return cap.passed(pipe.asm.usage, pipe.facts.prices, provider)
