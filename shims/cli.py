@@ -78,7 +78,7 @@ def make_shim_app(vendor: str) -> typer.Typer:
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
 
     def main(**given: Any) -> None:
-        from shims import app as shim_app
+        from shims import run as shim_app
 
         prompt_arg, preflight, version = given.pop("prompt_arg"), given.pop("preflight"), given.pop("version")
         values = {name: _plain(value) for name, value in given.items()}
@@ -121,7 +121,7 @@ def make_shim_app(vendor: str) -> typer.Typer:
 
 
 def _print_version(vendor: str, vendor_bin: str | None) -> None:
-    from shims.app import resolve_program, vendor_version
+    from shims.run.programs import resolve_program, vendor_version
 
     program = resolve_program(vendor, vendor_bin)
     cli = vendor_version(program, vendor) if program else None

@@ -159,9 +159,9 @@ def _shim_main(vendor: str) -> None:
 
         shim_command_line(vendor)
         return
-    from shims import app
+    from shims import run
 
-    _leave(app.run(vendor, app.ShimOptions(**fields)))
+    _leave(run.run(vendor, run.ShimOptions(**fields)))
 
 
 def _leave(code: int) -> None:

@@ -13,7 +13,7 @@ import orjson
 
 from normalize.failures import EXIT_CODES, FailureKind
 from shims import vendors
-from shims.app import VERSION_TIMEOUT_S, resolve_program, vendor_version
+from shims.run.programs import VERSION_TIMEOUT_S, resolve_program, vendor_version
 
 
 def check(vendor: str, vendor_bin: str | None = None, *, ignore_quota_state: bool = False) -> dict:
@@ -78,9 +78,9 @@ def _vendor_env(vendor: str) -> dict[str, str]:
 
 def remembered_quota(vendor: str) -> dict | None:
     """The limit an earlier run recorded for this provider and account, if still in force."""
-    from shims.app import account_for
     from shims.config import ConfigError, load_vendor_settings, state_dir
     from shims.journal.quota import QuotaMemory
+    from shims.run.programs import account_for
 
     try:
         env = {**os.environ, **load_vendor_settings(vendor).env}

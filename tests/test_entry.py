@@ -14,7 +14,7 @@ from hostile import option_like
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shims import app as shim_app
+from shims import run as shim_app
 from shims.cli import make_shim_app
 from shims.entry import (
     VALUE_FLAGS,

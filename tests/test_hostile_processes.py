@@ -450,7 +450,7 @@ def test_the_typer_paths_of_a_shim_still_die_on_ctrl_c(fake_env, tmp_path):
 def test_importing_the_package_blocks_nothing():
     """Only the shim programs block their signals: a program that imports `shims` (a test
     runner, the `shims` toolkit) keeps Ctrl-C."""
-    code = "import signal, shims, shims.app; print(sorted(signal.pthread_sigmask(signal.SIG_BLOCK, [])))"
+    code = "import signal, shims, shims.run.main; print(sorted(signal.pthread_sigmask(signal.SIG_BLOCK, [])))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
     assert done.stdout.strip() == b"[]", done.stderr
 

@@ -347,7 +347,7 @@ def test_bad_config_file_is_a_bad_request(fake_env, tmp_path):
 def test_the_vendor_is_looked_up_on_path_as_which_does(tmp_path, monkeypatch):
     """An empty PATH finds nothing (not the current folder); an empty entry is the current
     folder, as for shutil.which, but the answer is absolute: the vendor starts in the run's cwd."""
-    from shims.app import resolve_program
+    from shims.run.programs import resolve_program
 
     (tmp_path / "claude").write_text("#!/bin/sh\n")
     (tmp_path / "claude").chmod(0o755)

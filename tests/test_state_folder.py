@@ -230,7 +230,7 @@ def test_a_worktree_that_could_not_be_claimed_is_not_left_behind(fake_env, tmp_p
             "import shims.workspace as w\n"
             "def refuse(wt, parent): raise OSError(errno.ELOOP, 'refusing to write through a symbolic link')\n"
             "w.claim = refuse\n"
-            "from shims import app\n"
+            "from shims import run as app\n"
             f"sys.exit(app.run('fake', app.ShimOptions(prompt='hi', cwd={str(repo)!r}, worktree=True, emit='ndjson', "
             f"vendor_bin={FAKE_VENDOR!r})))\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, env={**os.environ, **fake_env}, timeout=60)

@@ -89,7 +89,7 @@ def _attempts(meta: dict[str, Any], replay: dict[str, Any] | None) -> list[dict[
 
 
 def _rebuild(path: Path, meta: dict[str, Any], replay: dict[str, Any], attempts: list[dict[str, Any]], sink) -> None:
-    """The live run's sequence (shims.app._Run._run_chain) over the journaled attempts."""
+    """The live run's sequence (shims.run.main._run_chain) over the journaled attempts."""
     from shims.pipeline import Facts, Pipeline
 
     pipe: Pipeline | None = None
