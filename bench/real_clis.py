@@ -38,7 +38,7 @@ PROMPT = "Say hello"  # the fakes' `plain` scenario: an instant answer
 VENDOR_LAUNCH = (
     "import os, sys, orjson\n"
     "from normalize.request import RunSpec\n"
-    "from shims import vendors\n"
+    "from shims.run import vendors\n"
     "vendor, program, model, prompt = sys.argv[1:]\n"
     "spec = RunSpec(prompt=prompt, model=model or None, cwd=os.getcwd())\n"
     "launch = vendors.command_module(vendor).build_launch(spec, program)\n"

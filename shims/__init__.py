@@ -4,7 +4,7 @@
 # before anything else): block SIGINT, SIGTERM, SIGHUP and SIGQUIT so none can kill the shim
 # during start-up or interrupt an import with a traceback. They wait, and are taken with their
 # sender (shims.runtime.signals) once the run can answer with a `result`, or end the stdin
-# wait of a bad command line's answer (shims.cli); only --version and --preflight unblock them
+# wait of a bad command line's answer (shims.cli.commands); only --version and --preflight unblock them
 # again. Only in the shim programs (shim-claude, shim-gemini, …): a program that imports the
 # package as a library (the `shims` toolkit, a test runner) keeps its signals. `_signal` is
 # the C module behind `signal`, which would load enum here (~6 ms) before the mask is set.

@@ -1,4 +1,4 @@
-"""The config file (shims.config) and `shims config show`, on real files."""
+"""The config file (shims.run.config) and `shims config show`, on real files."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from shims import config
-from shims.config import (
+from shims.run import config
+from shims.run.config import (
     BUILTIN,
     ConfigError,
     effective_config,
@@ -436,7 +436,7 @@ def test_a_run_with_a_valid_config_file_does_not_import_pydantic(tmp_path):
     file's run and journal tables here are plainly valid, so they are read without them."""
     path = tmp_path / "config.toml"
     path.write_text(FULL + '\n[fake]\nmode = "write"\ncancel_grace = 2\nworktree = false\n')
-    code = ("import sys; from shims import config; p = sys.argv[1]; config.load_defaults('fake', p); "
+    code = ("import sys; from shims.run import config; p = sys.argv[1]; config.load_defaults('fake', p); "
             "config.load_vendor_settings('claude', p); config.load_journal_settings(p); "
             "print('pydantic' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)

@@ -1,5 +1,5 @@
-"""The run path's scanner (shims.entry) against the typer command line (shims.cli), both built
-from the option table (shims.options): the same options for every command line the scanner
+"""The run path's scanner (shims.cli.entry) against the typer command line (shims.cli.commands), both built
+from the option table (shims.run.options): the same options for every command line the scanner
 takes itself, and typer for everything else."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shims import run as shim_app
-from shims.cli import make_shim_app
-from shims.entry import (
+from shims.cli.commands import make_shim_app
+from shims.cli.entry import (
     VALUE_FLAGS,
     parse_doctor_args,
     parse_normalize_args,
@@ -110,7 +110,7 @@ def test_doctor_answers_the_same_without_typer(switches, full_env, tmp_path):
     fast = subprocess.run([sys.executable, "-X", "importtime", shims, "doctor", *switches],
                           capture_output=True, env=env, timeout=60)
     through_typer = subprocess.run(
-        [sys.executable, "-c", "import sys; from shims.cli import toolkit_main; sys.argv[0] = 'shims'; toolkit_main()",
+        [sys.executable, "-c", "import sys; from shims.cli.commands import toolkit_main; sys.argv[0] = 'shims'; toolkit_main()",
          "doctor", *switches], capture_output=True, env=env, timeout=60)
     assert (fast.returncode, fast.stdout) == (through_typer.returncode, through_typer.stdout)
     assert fast.stdout
@@ -122,8 +122,8 @@ def test_doctor_answers_the_same_without_typer(switches, full_env, tmp_path):
 
 
 def normalize_through_typer(argv: list[str], monkeypatch) -> dict:
-    from shims import recording
-    from shims.cli import toolkit
+    from shims.cli.commands import toolkit
+    from shims.run import recording
 
     seen = []
 
@@ -209,13 +209,13 @@ def test_help_through_the_program(vendor):
     assert proc.returncode == 0 and b"Usage: shim-" in proc.stdout and b"--vendor-bin" in proc.stdout, proc.stderr
 
 
-# ----------------------------------------------------------------- the option table (shims.options)
+# ----------------------------------------------------------------- the option table (shims.run.options)
 
 
 def test_the_schema_describes_every_run_option():
     import dataclasses
 
-    from shims.options import NORMALIZE_OPTIONS, options_schema
+    from shims.run.options import NORMALIZE_OPTIONS, options_schema
 
     schema = options_schema()
     assert list(schema["properties"]) == [f.name for f in dataclasses.fields(shim_app.ShimOptions)]

@@ -15,7 +15,7 @@ the shim must not raise and must print a stream a host can rely on:
 
 Inputs start from the golden recordings (golden/<vendor>/<case>/native.stdout): real lines,
 then cut, shuffled, duplicated, blown up or retyped. Everything runs in-process through
-`shims.recording.replay_events`, the path `shims normalize` and the golden files use.
+`shims.run.recording.replay_events`, the path `shims normalize` and the golden files use.
 
 Defects these properties found are regression `@example`s on `test_raw_input`, which runs
 every example through every parser.
@@ -38,9 +38,9 @@ from hypothesis import strategies as st
 from streamcheck import check_stream, parse_stream
 
 from normalize.failures import CANCEL_EXIT, EXIT_CODES, FailureKind
-from shims import vendors
-from shims.pipeline import Pipeline
-from shims.recording import replay_events
+from shims.run import vendors
+from shims.run.pipeline import Pipeline
+from shims.run.recording import replay_events
 from shims.runtime.lines import LineFramer
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -26,9 +26,9 @@ from hypothesis import given, settings
 from streamcheck import check_stream, parse_stream
 from test_workspace import by_path, git, hermetic_git, make_repo, write  # noqa: F401 - autouse fixture
 
-from shims import workspace
-from shims.gitdir import plain_repository
-from shims.workspace import changes_since, create_worktree, finish_worktree, snapshot
+from shims.workspace import changes as workspace
+from shims.workspace.changes import changes_since, create_worktree, finish_worktree, snapshot
+from shims.workspace.gitdir import plain_repository
 
 # Every way a git command could be made to start a program, as config. `{bin}` is a folder of
 # scripts, one per mechanism, each leaving `<marks>/<name>` (and passing stdin through, as a
@@ -500,8 +500,7 @@ def test_a_carried_value_stays_one_value(tmp_path_factory, value):
     """Whatever a planted core.autocrlf holds (quotes, backslashes, newlines, a `[section]`),
     the shadow config gives git exactly that value back and nothing else: no key of the
     value's making, and the fixed settings unchanged."""
-    from shims import gitsafe
-
+    from shims.workspace import gitsafe
     value = value + "\n[core]\n\tfsmonitor = /planted\n[filter \"x\"]\n\tclean = /planted"
     text, _ = gitsafe.shadow_config({"core.autocrlf": value})
     cfg = tmp_path_factory.mktemp("cfg") / "config"

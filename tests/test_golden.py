@@ -16,7 +16,7 @@ import pytest
 from conftest import FAKE_VENDOR, ROOT, shim_path
 from streamcheck import check_stream, parse_stream
 
-from shims.recording import replay_events
+from shims.run.recording import replay_events
 
 CASES = sorted(p.parent for p in (ROOT / "golden").glob("*/*/meta.json"))
 
@@ -93,8 +93,8 @@ def test_a_journal_of_the_case_replays_to_its_expected_events(case: Path, tmp_pa
     """`shims replay` over a journal holding the case's vendor output and facts gives the
     expected events exactly: the replay path and `shims normalize` are one translation."""
     from normalize.reconcile import zero_total
-    from shims.journal.replay import replay_run
-    from shims.recording import derived_thread_id
+    from shims.run.recording import derived_thread_id
+    from shims.state.journal.replay import replay_run
 
     meta = json.loads((case / "meta.json").read_text())
     stdout = (case / "native.stdout").read_bytes()

@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from streamcheck import check_stream, parse_stream
 
-from shims.recording import replay_events
+from shims.run.recording import replay_events
 
 GOLDEN = ROOT / "golden"
 LONE = "\\ud83d"  # JavaScript's JSON.stringify of an emoji cut in half
@@ -366,8 +366,8 @@ def test_a_line_past_the_cap_is_one_error_item_and_the_run_goes_on():
     """A 3 MB tool result under a 1 MiB cap: not read, one non-fatal `error` item naming its
     size, the rest of the run as without it; the framing of the line does not change that."""
     from normalize import observe as o
-    from shims.pipeline import Facts
-    from shims.recording import run_recorded
+    from shims.run.pipeline import Facts
+    from shims.run.recording import run_recorded
 
     lines = golden_lines("fake", "basic")
     huge = orjson.dumps({"type": "tool_result", "id": "t1", "output": "x" * 3_000_000, "exit_code": 0})
@@ -383,7 +383,7 @@ def test_a_line_past_the_cap_is_one_error_item_and_the_run_goes_on():
 
 
 def test_the_line_cap_is_checked_in_the_config_file(tmp_path):
-    from shims.config import ConfigError, load_journal_settings
+    from shims.run.config import ConfigError, load_journal_settings
 
     cfg = tmp_path / "config.toml"
     cfg.write_text('[journal]\nmax_line_bytes = "8MiB"\n')
@@ -469,7 +469,7 @@ def test_an_agy_error_line_with_a_cut_emoji_keeps_its_kind():
 @pytest.mark.parametrize("door", ["scan", "typer"])
 def test_shims_normalize_takes_the_runs_line_cap(tmp_path, door, capfd, mark):
     """`shims normalize --max-line-bytes N` frames a recording as a run with that cap did,
-    through both doors: the fast command-line scan (shims.entry) and typer's (shims.cli)."""
+    through both doors: the fast command-line scan (shims.cli.entry) and typer's (shims.cli.commands)."""
     lines = golden_lines("fake", "basic")
     huge = orjson.dumps({"type": "tool_result", "id": "t1", "output": "y" * 200_000, "exit_code": 0})
     recording = tmp_path / "stdout"
@@ -483,7 +483,7 @@ def test_shims_normalize_takes_the_runs_line_cap(tmp_path, door, capfd, mark):
         else:
             from typer.testing import CliRunner
 
-            from shims.cli import toolkit
+            from shims.cli.commands import toolkit
 
             CliRunner().invoke(toolkit, [*argv, *extra])
             out = capfd.readouterr().out.encode()  # the emitter writes to fd 1

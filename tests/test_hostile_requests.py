@@ -271,8 +271,7 @@ def test_a_bad_flag_still_answers_when_a_cancel_signal_comes_during_the_stdin_wa
     """A bad command line reads stdin (up to 5 s) for a protocol-1 request. A host that leaves
     stdin open and sends SIGTERM (or a Ctrl-C) meanwhile still gets the bad_request answer at
     once: not a shim killed with an empty stdout, not a KeyboardInterrupt traceback."""
-    from shims import cli
-
+    from shims.cli import commands as cli
     proc = subprocess.Popen([shim_path("fake"), "--vendor-bin", FAKE_VENDOR, "--mode", "bogus", "hi"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, **fake_env})

@@ -305,7 +305,7 @@ def test_retention_by_bytes(fake_env, tmp_path):
 def test_retention_uses_recorded_sizes_and_survives_a_damaged_record(fake_env, tmp_path):
     """Finished runs note their size (read by the next start instead of measuring every run);
     a torn or damaged sizes file only means measuring."""
-    from shims.journal.store import SIZES_NAME, _size
+    from shims.state.journal.store import SIZES_NAME, _size
 
     journals = [run_fake(fake_env, f"run {i}")[2]["journal"] for i in range(3)]
     sizes_file = runs_root(fake_env) / SIZES_NAME
@@ -522,8 +522,7 @@ def test_remembered_quota_under_protocol_1(fake_env, tmp_path, emit):
 
 
 def test_prune_with_recorded_sizes_removes_what_measuring_would_and_compacts_the_record(tmp_path):
-    from shims.journal import store
-
+    from shims.state.journal import store
     def make_runs(root, n):
         paths = []
         for i in range(n):

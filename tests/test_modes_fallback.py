@@ -389,8 +389,7 @@ def test_unreported_work_keeps_the_worktree(fake_env, repo, tmp_path):
 
 
 def test_an_abandoned_clean_worktree_is_swept_by_the_next_run(fake_env, repo):
-    from shims import workspace
-
+    from shims.workspace import changes as workspace
     parent = Path(fake_env["XDG_STATE_HOME"]) / "codex-shims" / "worktrees"
     parent.mkdir(parents=True)
     old = workspace.create_worktree(str(repo), str(parent), "killed-run")

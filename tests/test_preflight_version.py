@@ -58,11 +58,10 @@ def test_the_version_is_asked_once_per_binary_file(tmp_path, fake_env):
 
 
 def test_preflight_command_answers_as_the_typer_command_line_does(tmp_path, fake_env, monkeypatch, capsys):
-    """shims.preflight.preflight_command is the whole of `shim-X --preflight` for a parser that
+    """shims.run.preflight.preflight_command is the whole of `shim-X --preflight` for a parser that
     is not typer (typer costs ~140 ms of the preflight's ~200): the same answer and exit status,
     the config file's vendor_bin when none is given, exit 2 on a broken config file."""
-    from shims import preflight
-
+    from shims.run import preflight
     cli, asked = _slow_cli(tmp_path, 0.0)
     for name, value in fake_env.items():
         monkeypatch.setenv(name, value)

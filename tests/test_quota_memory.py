@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 
-from shims.journal.quota import QuotaMemory, account_key, format_time, parse_time
+from shims.state.quota import QuotaMemory, account_key, format_time, parse_time
 
 NOW = 1_795_532_000.0  # 2026-11-24T14:53:20Z
 

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from shims.journal import redact as R
-from shims.journal.redact import Redactor, StreamRedactor, mask
+from shims.state import redact as R
+from shims.state.redact import Redactor, StreamRedactor, mask
 
 STREAM_HOLD_BOUND = R.STREAM_KEEP + R.STREAM_BACKOFF
 

@@ -13,10 +13,10 @@ from test_workspace import git, make_repo, write
 
 from normalize.failures import FailureKind
 from normalize.request import RunSpec
-from shims.options import ShimOptions
 from shims.run import chain, spend
 from shims.run.bookkeeping import Bookkeeping
 from shims.run.changes import DIFF_BUDGET, Workspace, fit_diffs, open_workspace
+from shims.run.options import ShimOptions
 from shims.run.outcome import Refusal
 from shims.run.programs import resolve_program
 from shims.run.resolve import choose_emit, resolve_spec
@@ -221,7 +221,7 @@ def test_an_unclosed_workspace_without_a_worktree_leaves_nothing(tmp_path):
 
 
 def test_a_remembered_limit_refuses_the_attempt_until_it_resets(tmp_path):
-    from shims.journal.quota import QuotaMemory
+    from shims.state.quota import QuotaMemory
 
     books = Bookkeeping(str(tmp_path), "claude", thread_id="t", spec=None, run_id="r1", journal_path=None)
     books.check_quota("claude", "default")  # nothing remembered
@@ -234,7 +234,7 @@ def test_a_remembered_limit_refuses_the_attempt_until_it_resets(tmp_path):
 
 
 def test_a_quota_failure_is_remembered_only_once_a_launch_was_made(tmp_path):
-    from shims.journal.quota import QuotaMemory
+    from shims.state.quota import QuotaMemory
 
     books = Bookkeeping(str(tmp_path), "claude", thread_id="t", spec=None, run_id="r1", journal_path=None)
     result = {"status": "failed", "failure_kind": "quota_or_rate_limited", "usage": {}, "session_id": None,

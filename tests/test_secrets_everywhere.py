@@ -9,8 +9,8 @@ from hostile import escaped_nested, json_spellings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shims.journal import redact as R
-from shims.journal.redact import Redactor
+from shims.state import redact as R
+from shims.state.redact import Redactor
 
 SECRET = "zQ9/house-Secret_7w"  # a configured value: not a known credential shape
 SHAPED = "sk-ant-api03-Ab9_Ab9_Ab9_Ab9_Ab9_Ab9_"  # a credential shape, not configured
@@ -222,8 +222,7 @@ def test_quota_memory_never_holds_a_vendor_echoed_secret(fake_env, tmp_path):
 
 
 def test_version_cache_and_config_show_mask_secrets(fake_env, tmp_path):
-    from shims import version_cache
-
+    from shims.state import version_cache
     os.environ["OPENAI_API_KEY"] = KEY
     try:
         state = str(tmp_path / "st")

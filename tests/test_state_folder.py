@@ -15,7 +15,7 @@ import orjson
 import pytest
 from conftest import FAKE_VENDOR, shim_path
 
-from shims.journal.run import private_dir, replace_private_file
+from shims.state.journal.run import private_dir, replace_private_file
 
 
 def _state(env) -> Path:
@@ -106,8 +106,7 @@ def test_a_planted_state_file_link_is_not_written_through(fake_env, tmp_path, na
     top.mkdir(parents=True)
     (top / name).symlink_to(victim)
     if name == "versions.json":
-        from shims import version_cache
-
+        from shims.state import version_cache
         os.environ["XDG_STATE_HOME"] = fake_env["XDG_STATE_HOME"]
         assert version_cache.remembered(str(top), FAKE_VENDOR, lambda p: "1.0") == "1.0"
     else:
@@ -197,7 +196,7 @@ def test_a_worktree_owner_file_is_private_and_never_written_through_a_link(tmp_p
     """The owner file beside a --worktree worktree (read back by later runs' sweep) is a state
     file like the others: 0600 whatever the umask, and a link planted at its name is refused,
     its target left as it was (was: open(..., "w") wrote through the link, 0644 under umask 022)."""
-    from shims.workspace import Worktree, claim
+    from shims.workspace.changes import Worktree, claim
 
     parent = tmp_path / "worktrees"
     parent.mkdir(mode=0o700)
@@ -227,7 +226,7 @@ def test_a_worktree_that_could_not_be_claimed_is_not_left_behind(fake_env, tmp_p
 
     repo = make_repo(tmp_path / "repo", {"a.txt": "a\n"})
     code = ("import sys, errno\n"
-            "import shims.workspace as w\n"
+            "import shims.workspace.changes as w\n"
             "def refuse(wt, parent): raise OSError(errno.ELOOP, 'refusing to write through a symbolic link')\n"
             "w.claim = refuse\n"
             "from shims import run as app\n"

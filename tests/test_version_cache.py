@@ -1,4 +1,4 @@
-"""Remembered `--version` answers (shims.version_cache) with real binaries on disk: asked once
+"""Remembered `--version` answers (shims.state.version_cache) with real binaries on disk: asked once
 per binary file, asked again when the file is replaced, and never trusted when damaged."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import stat
 
 import orjson
 
-from shims import version_cache
 from shims.agy import command as agy_command
+from shims.state import version_cache
 
 
 def script(path, version: str, log) -> str:

@@ -1,4 +1,4 @@
-"""shims.workspace on real git repositories: snapshots, tree diffs and worktrees (CONTRACT §10)."""
+"""shims.workspace.changes on real git repositories: snapshots, tree diffs and worktrees (CONTRACT §10)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from shims import workspace
-from shims.workspace import (
+from shims.workspace import changes as workspace
+from shims.workspace.changes import (
     Changes,
     NoCommitYet,
     NotAGitRepo,
@@ -560,9 +560,9 @@ def test_missing_folder_or_git_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_plain_repositories_are_located_without_git_as_git_would(tmp_path, monkeypatch):
-    """shims.gitdir.plain_repository answers for plain layouts exactly as `git rev-parse` does,
+    """shims.workspace.gitdir.plain_repository answers for plain layouts exactly as `git rev-parse` does,
     and declines (so git is asked) for every other one."""
-    from shims.gitdir import plain_repository
+    from shims.workspace.gitdir import plain_repository
 
     monkeypatch.delenv("GIT_CEILING_DIRECTORIES", raising=False)
     repo = make_repo(tmp_path / "r", {"pkg/a.txt": "a\n"})

@@ -14,7 +14,7 @@ from typing import Any
 
 from normalize import observe as o
 from normalize.failures import FailureKind as K
-from shims.jsonline import read_document
+from normalize.jsonline import read_document
 
 _RESETS = re.compile(r"Resets in ((?:\d+h)?(?:\d+m)?(?:\d+(?:\.\d+)?s)?)\b")
 _GO_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")

@@ -9,13 +9,13 @@ from typing import Any
 
 from normalize import observe as o
 from normalize.failures import FailureKind as K
+from normalize.jsonline import Repaired, Repairs, read_object
+from normalize.jsonline import as_count as _int
+from normalize.jsonline import as_str as _str
+from normalize.jsonline import as_text as _text
 from normalize.reconcile import mismatch_observations
 from normalize.usage import from_parts, price_estimate
 from shims.agy.errors import classify, classify_no_result, stderr_markers
-from shims.jsonline import Repaired, Repairs, read_object
-from shims.jsonline import as_count as _int
-from shims.jsonline import as_str as _str
-from shims.jsonline import as_text as _text
 
 PROVIDER = "agy"
 SERVER = "agy"

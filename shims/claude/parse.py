@@ -14,6 +14,10 @@ import orjson
 
 from normalize import observe as o
 from normalize.failures import FailureKind as K
+from normalize.jsonline import Repaired, Repairs, read_document, read_object
+from normalize.jsonline import as_count as _int
+from normalize.jsonline import as_str as _str
+from normalize.jsonline import as_text as _text
 from normalize.limits import writable
 from normalize.reconcile import cost_difference, differences, is_all_zero, mismatch_observations
 from normalize.usage import from_parts
@@ -22,10 +26,6 @@ from shims.claude.errors import (
     classify_stderr,
     quota_from_rate_limit_info,
 )
-from shims.jsonline import Repaired, Repairs, read_document, read_object
-from shims.jsonline import as_count as _int
-from shims.jsonline import as_str as _str
-from shims.jsonline import as_text as _text
 
 PROVIDER = "claude"
 SERVER = "claude"  # the mcp_tool_call server of Claude's built-in tools

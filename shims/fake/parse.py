@@ -19,11 +19,11 @@ from __future__ import annotations
 from typing import Any
 
 from normalize import observe as o
+from normalize.jsonline import Repaired, Repairs, read_object
+from normalize.jsonline import as_str as _str
+from normalize.jsonline import as_text as _text
 from normalize.usage import from_parts
 from shims.fake.errors import classify_exit, failure_from_result
-from shims.jsonline import Repaired, Repairs, read_object
-from shims.jsonline import as_str as _str
-from shims.jsonline import as_text as _text
 
 VENDOR = "fake"
 

@@ -11,9 +11,9 @@ import json
 import os
 
 from normalize.request import RunSpec
-from shims.journal.private_files import private_dir, replace_private_file, state_bytes
 from shims.runtime.scratch import make_private_dir
 from shims.runtime.spawn import Launch
+from shims.state.private_files import private_dir, replace_private_file, state_bytes
 
 ARGV_PROMPT_MAX = 64 * 1024
 PROMPT_PIPE_SIZE = 1 << 20

@@ -12,6 +12,10 @@ import orjson
 
 from normalize import observe as o
 from normalize.failures import FailureKind as K
+from normalize.jsonline import Repaired, Repairs, read_document, read_object
+from normalize.jsonline import as_count as _int
+from normalize.jsonline import as_str as _str
+from normalize.jsonline import as_text as _text
 from normalize.reconcile import differences, mismatch_observations
 from normalize.usage import build_usage
 from shims.gemini.errors import (
@@ -22,10 +26,6 @@ from shims.gemini.errors import (
     truncated_prompt_warning,
 )
 from shims.gemini.prices import PRICES, cost_usd
-from shims.jsonline import Repaired, Repairs, read_document, read_object
-from shims.jsonline import as_count as _int
-from shims.jsonline import as_str as _str
-from shims.jsonline import as_text as _text
 
 PROVIDER = "gemini"
 SERVER = "gemini"

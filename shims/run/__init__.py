@@ -19,7 +19,7 @@ Importing this package loads only the options: `shims.run.programs` serves `--pr
 
 from __future__ import annotations
 
-from shims.options import ShimOptions
+from shims.run.options import ShimOptions
 
 __all__ = ["ShimOptions", "run"]
 

@@ -10,11 +10,10 @@ from typing import Any
 
 from normalize.failures import FailureKind
 from normalize.request import RunSpec
-from shims import vendors
-from shims.options import ShimOptions
-from shims.run import spend
+from shims.run import spend, vendors
 from shims.run.bookkeeping import Bookkeeping
 from shims.run.journaling import journal_launch
+from shims.run.options import ShimOptions
 from shims.run.outcome import Outcome, Refusal
 from shims.run.setup import build, set_up
 
@@ -28,7 +27,7 @@ class RunContext:
     thread_id: str  # used unless the request named one or the vendor's session id comes first
     started: float  # time.monotonic(): one deadline for the whole run, whatever the fallbacks
     cancels: Any  # shims.runtime.signals.Cancels
-    journal: Any  # shims.journal.run.RunJournal or None
+    journal: Any  # shims.state.journal.run.RunJournal or None
     books: Bookkeeping
     host_gone: Callable[[], str | None]
     max_line_bytes: int  # [journal] max_line_bytes: longer stdout lines are not read

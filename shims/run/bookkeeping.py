@@ -1,7 +1,7 @@
 """The usage ledger and quota memory of a run: they see each attempt the chain moves on from,
 and the result; neither can fail the run (an error is said on stderr).
 
-Both live in the state folder (shims.journal.ledger, shims.journal.quota); without one (the
+Both live in the state folder (shims.state.ledger, shims.state.quota); without one (the
 config file is unusable) nothing is kept.
 """
 
@@ -66,7 +66,7 @@ class Bookkeeping:
         """A remembered limit still in force fails the attempt before anything starts (§8, §11)."""
         if self.state_dir is None:
             return
-        from shims.journal.quota import QuotaMemory
+        from shims.state.quota import QuotaMemory
 
         try:
             quota = QuotaMemory(self.state_dir).active(provider, account)
@@ -119,7 +119,7 @@ class Bookkeeping:
         })
 
     def _remember(self, status: str, kind: str | None, quota: dict[str, Any] | None) -> None:
-        from shims.journal.quota import QuotaMemory
+        from shims.state.quota import QuotaMemory
 
         memory = QuotaMemory(self.state_dir)  # masks what it writes (the message is the vendor's)
         if status == "completed":
@@ -128,6 +128,6 @@ class Bookkeeping:
             memory.remember(self.provider, self.account, quota, ended_at=time.time(), run_id=self.run_id)
 
     def _ledger(self):
-        from shims.journal.ledger import Ledger
+        from shims.state.ledger import Ledger
 
         return Ledger(self.state_dir)

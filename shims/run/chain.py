@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from normalize.failures import FALLBACK_KINDS, FailureKind
 from normalize.request import RunSpec
-from shims import vendors
+from shims.run import vendors
 from shims.run.outcome import Refusal
 from shims.run.spend import SpendCap
 
@@ -39,7 +39,7 @@ def fallback_spec(spec: RunSpec, provider: str, cap: SpendCap | None) -> RunSpec
     """A fallback provider gets the same task, but not what only meant something to the first
     one: its model name (the config's for this provider instead) and its session; and of the
     spend cap, what the earlier attempts left."""
-    from shims.config import ConfigError, load_defaults
+    from shims.run.config import ConfigError, load_defaults
 
     try:
         model = load_defaults(provider).get("model")

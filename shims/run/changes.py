@@ -20,8 +20,8 @@ DIFF_BUDGET = 12 * 1024
 
 class Workspace:
     def __init__(self, snapshot: Any = None, worktree: Any = None, owner_file: str = "") -> None:
-        self.snapshot = snapshot  # shims.workspace.Snapshot, None: changes are not collected
-        self.worktree = worktree  # shims.workspace.Worktree until finished
+        self.snapshot = snapshot  # shims.workspace.changes.Snapshot, None: changes are not collected
+        self.worktree = worktree  # shims.workspace.changes.Worktree until finished
         self.owner_file = owner_file
 
     def __enter__(self) -> Workspace:
@@ -29,8 +29,7 @@ class Workspace:
 
     def __exit__(self, *exc: object) -> None:
         if self.worktree is not None:  # the run ended before its changes were looked at
-            from shims import workspace
-
+            from shims.workspace import changes as workspace
             try:
                 workspace.finish_worktree(self.worktree, changed=self.changes() is not None)
                 workspace.release(self.owner_file)
@@ -38,11 +37,10 @@ class Workspace:
                 pass
 
     def changes(self) -> Any:
-        """What the run changed in the git workspace so far (shims.workspace.Changes), or None."""
+        """What the run changed in the git workspace so far (shims.workspace.changes.Changes), or None."""
         if self.snapshot is None:
             return None
-        from shims import workspace
-
+        from shims.workspace import changes as workspace
         try:
             changes = workspace.changes_since(self.snapshot)
         except (workspace.WorkspaceError, OSError) as exc:
@@ -57,8 +55,7 @@ class Workspace:
         if changes is NOT_LOOKED:  # the fallback decision looked already when it could have
             changes = self.changes()
         if self.worktree is not None:
-            from shims import workspace
-
+            from shims.workspace import changes as workspace
             try:
                 kept = workspace.finish_worktree(self.worktree, changed=changes is not None)
             except (workspace.WorkspaceError, OSError) as exc:
@@ -81,20 +78,19 @@ def open_workspace(cwd: str, *, worktree: bool, state_dir: str | None, name: str
                    own: tuple[str, ...]) -> Workspace:
     """The workspace of a run in `cwd` (its cwd becomes the worktree's with `worktree`), or the
     Refusal of a worktree that cannot be made. `own`: the shim's folders, not the run's changes."""
-    from shims.gitdir import may_be_in_work_tree
+    from shims.workspace.gitdir import may_be_in_work_tree
 
     if not worktree and not may_be_in_work_tree(cwd):
         return Workspace()  # nothing to snapshot, and no git module to load
-    from shims import workspace
-
+    from shims.workspace import changes as workspace
     made = Workspace()
     if worktree:
         if state_dir is None:
             raise Refusal(FailureKind.BAD_REQUEST, "--worktree needs a state folder; the config file is unusable.")
         parent = os.path.join(state_dir, "worktrees")
         try:
-            from shims.journal.run import private_dir
-            from shims.journal.store import new_run_id
+            from shims.state.journal.run import private_dir
+            from shims.state.journal.store import new_run_id
 
             private_dir(parent)  # 0700, and never a planted link
             workspace.sweep_abandoned(parent)

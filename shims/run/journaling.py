@@ -1,5 +1,5 @@
 """The run's journal (README "Journal"): opened with the request, told of each launch. The
-journal itself is shims.journal.run.RunJournal; nothing here can fail the run."""
+journal itself is shims.state.journal.run.RunJournal; nothing here can fail the run."""
 
 from __future__ import annotations
 
@@ -9,30 +9,30 @@ import time
 from typing import Any
 
 from normalize.request import RunSpec
-from shims.options import ShimOptions
+from shims.run.options import ShimOptions
 from shims.run.stderr import stderr_last
 
 
 @dataclasses.dataclass(slots=True)
 class Opened:
-    redactor: Any  # shims.journal.redact.Redactor: masks the stream and every state file
-    journal: Any = None  # shims.journal.run.RunJournal, None: not journaled
+    redactor: Any  # shims.state.redact.Redactor: masks the stream and every state file
+    journal: Any = None  # shims.state.journal.run.RunJournal, None: not journaled
     problem: str | None = None  # why a journal that was asked for is missing
 
 
 def open_journal(settings: Any, opts: ShimOptions, vendor: str, stdin: bytes | None, cwd: str) -> Opened:
     """The run's redactor, and its journal unless switched off: an explicit --journal wins over
     `[journal] enabled = false`; --no-journal over both."""
-    from shims.config import secrets_redactor
-    from shims.journal.redact import use
+    from shims.run.config import secrets_redactor
+    from shims.state.redact import use
 
     # One redactor per run, journal or not: the stream, the `shim:` lines and every state
     # file are masked with it (README, "Secrets").
     redactor = use(secrets_redactor(settings.redact_env))
     if opts.no_journal or not (settings.enabled or opts.journal):
         return Opened(redactor)
-    from shims.journal.run import RunJournal
-    from shims.journal.store import new_run_id, prune
+    from shims.state.journal.run import RunJournal
+    from shims.state.journal.store import new_run_id, prune
 
     root = journal_root(os.path.expanduser(opts.journal) if opts.journal else settings.root)
     try:
@@ -68,9 +68,9 @@ def journal_launch(journal: Any, provider: str, launch: Any, spec: RunSpec, acco
 
 def journal_root(given: str) -> str:
     """Absolute, with links resolved as Path.resolve() did, except from the state folder down:
-    a link planted there is refused when the root is made (shims.journal.run.private_dir), never
+    a link planted there is refused when the root is made (shims.state.journal.run.private_dir), never
     written through. A root elsewhere (--journal, `[journal] root`) is the user's, links and all."""
-    from shims.config import state_dir
+    from shims.run.config import state_dir
 
     given = os.path.abspath(given)
     state = os.path.abspath(state_dir())

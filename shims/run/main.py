@@ -13,12 +13,12 @@ from normalize.emit import make_emitter
 from normalize.failures import FailureKind
 from normalize.observe import new_uuid
 from normalize.request import BadRequest, RunSpec, parse_request
-from shims.options import ShimOptions
 from shims.run import chain, spend
 from shims.run.attempt import RunContext, attempt
 from shims.run.bookkeeping import Bookkeeping
 from shims.run.changes import NOT_LOOKED, Workspace, open_workspace
 from shims.run.journaling import Opened, open_journal
+from shims.run.options import ShimOptions
 from shims.run.outcome import Outcome, Refusal
 from shims.run.output import Output
 from shims.run.resolve import choose_emit, read_stdin, resolve_spec, undecodable_flag
@@ -31,7 +31,7 @@ def run(vendor: str, opts: ShimOptions) -> int:
     them first thing) and are taken with their sender: outside the vendor's lifetime at the
     checkpoints (`cancels.poll()`), while it runs by the runtime's loop. None can kill the shim
     before its result, and one sent by the run's own processes is not a cancel (CONTRACT §14)."""
-    from shims import config
+    from shims.run import config
     from shims.runtime.signals import Cancels, hold
 
     hold()  # again: a library caller (tests, the toolkit) runs with them unblocked
@@ -126,9 +126,9 @@ def _run_chain(ctx: RunContext, out: Output, workspace: Workspace, providers: li
 
 
 def _facts(ctx: RunContext, provider: str, task: RunSpec) -> Any:
-    """What shapes this attempt's stream besides the vendor's bytes (shims.pipeline.Facts)."""
-    from shims.config import ConfigError, load_prices
-    from shims.pipeline import Facts
+    """What shapes this attempt's stream besides the vendor's bytes (shims.run.pipeline.Facts)."""
+    from shims.run.config import ConfigError, load_prices
+    from shims.run.pipeline import Facts
 
     try:
         prices = load_prices(provider)

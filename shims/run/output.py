@@ -18,17 +18,17 @@ class Output:
     def __init__(self, emitter: Any, journal: Any, journal_problem: str | None, redactor: Any,
                  books: Bookkeeping) -> None:
         self.emitter = emitter
-        self.journal = journal  # shims.journal.run.RunJournal or None
+        self.journal = journal  # shims.state.journal.run.RunJournal or None
         self.journal_problem = journal_problem
         self.redactor = redactor
         self.books = books
-        self.pipe = None  # the one shims.pipeline.Pipeline of the run's attempts, from the first
+        self.pipe = None  # the one shims.run.pipeline.Pipeline of the run's attempts, from the first
 
     def stream(self, facts: Any, note: str | None) -> Any:
         """The pipeline for the next attempt: the first made here, the next ones take over the
         same thread (`note` says why)."""
         if self.pipe is None:
-            from shims.pipeline import Pipeline
+            from shims.run.pipeline import Pipeline
 
             self.pipe = Pipeline(facts, self.sink)
         else:
@@ -92,7 +92,7 @@ class Output:
     def _redactor(self) -> Any:
         """The run's redactor; the environment's when the config could not be read."""
         if self.redactor is None:
-            from shims.journal.redact import current
+            from shims.state.redact import current
 
             self.redactor = current()
         return self.redactor

@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 
-from shims import vendors
+from shims.run import vendors
 
 # Gemini CLI loads its whole bundle to print its version: ~1.8 s of CPU, over 5 s of wall time on
 # a busy 2-core machine.
@@ -77,10 +77,10 @@ def _which(name: str, path: str | None = None) -> str | None:
 
 
 def vendor_version(program: str, vendor: str, timeout: float = VERSION_TIMEOUT_S) -> str | None:
-    """The vendor CLI's version, asked once per binary file (shims.version_cache): a preflight or
+    """The vendor CLI's version, asked once per binary file (shims.state.version_cache): a preflight or
     `shims doctor` then answers without starting a node process each time."""
-    from shims import version_cache
-    from shims.config import state_dir
+    from shims.run.config import state_dir
+    from shims.state import version_cache
 
     text = version_cache.remembered(state_dir(), program, lambda p: _ask_version(p, timeout))
     return vendors.command_module(vendor).parse_version(text) if text else None
@@ -101,6 +101,6 @@ def _ask_version(program: str, timeout: float) -> str | None:
 
 
 def account_for(vendor: str, env: dict[str, str]) -> str:
-    from shims.journal.quota import account_key
+    from shims.state.quota import account_key
 
     return account_key(env, getattr(vendors.command_module(vendor), "ACCOUNT_ENV", ()))

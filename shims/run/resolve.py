@@ -10,7 +10,7 @@ from typing import Any
 
 from normalize.failures import FailureKind
 from normalize.request import BadRequest, RunSpec
-from shims.options import TEXT_OPTIONS, ShimOptions
+from shims.run.options import TEXT_OPTIONS, ShimOptions
 from shims.run.outcome import Refusal
 from shims.run.spend import checked_cap
 

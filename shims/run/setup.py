@@ -8,10 +8,9 @@ from typing import Any
 
 from normalize.failures import FailureKind
 from normalize.request import BadRequest, RunSpec
-from shims import vendors
-from shims.options import ShimOptions
-from shims.run import spend
+from shims.run import spend, vendors
 from shims.run.bookkeeping import Bookkeeping
+from shims.run.options import ShimOptions
 from shims.run.outcome import Refusal
 from shims.run.programs import account_for, interpreter_problem, program_problem, resolve_program
 
@@ -19,8 +18,7 @@ from shims.run.programs import account_for, interpreter_problem, program_problem
 def set_up(opts: ShimOptions, books: Bookkeeping, provider: str, task: RunSpec, primary: bool) -> tuple[Any, Any]:
     """Everything before a launch: the launch (shims.runtime.spawn.Launch) and the config's
     settings for this vendor, or the Refusal of the first thing missing."""
-    from shims import config
-
+    from shims.run import config
     books.attempt_started(provider)
     try:
         settings = config.load_vendor_settings(provider)
@@ -62,7 +60,7 @@ def build(provider: str, task: RunSpec, program: str, pty: bool, settings: Any) 
         launch = command.build_launch(task, program, pty=pty)
     except ValueError as exc:  # a mode or option the vendor cannot honour
         raise Refusal(FailureKind.UNSUPPORTED_MODE, str(exc)) from None
-    # The config file's extra arguments and environment for this vendor (shims.config). The
+    # The config file's extra arguments and environment for this vendor (shims.run.config). The
     # arguments are options: before a `--` that ends them (Claude's prompt follows it).
     argv = launch.argv
     cut = argv.index("--") if "--" in argv else len(argv)

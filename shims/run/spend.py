@@ -9,7 +9,7 @@ import dataclasses
 from typing import Any
 
 from normalize.failures import FailureKind
-from shims import vendors
+from shims.run import vendors
 from shims.run.outcome import Refusal
 
 
@@ -78,7 +78,7 @@ def unknown_cost(usage: dict[str, Any], prices: dict[str, dict[str, float]]) -> 
 
 def check_support(provider: str, model: str | None) -> None:
     """A cap this provider cannot enforce (no cost reported, no price for the model) is refused."""
-    from shims.config import ConfigError, load_prices
+    from shims.run.config import ConfigError, load_prices
 
     command = vendors.command_module(provider)
     try:
@@ -102,7 +102,7 @@ def check_support(provider: str, model: str | None) -> None:
 
 def price_table(provider: str) -> dict[str, Any]:
     """The prices a run of this provider is costed with: the packaged table and the config's."""
-    from shims.config import ConfigError, load_prices
+    from shims.run.config import ConfigError, load_prices
 
     try:
         return vendors.price_table(provider, load_prices(provider))

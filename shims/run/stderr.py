@@ -9,7 +9,7 @@ def stderr_last(message: str) -> None:
     """Hosts keep only a tail of stderr: the line that explains a failure goes last. It may quote
     a vendor: masked, and with control characters shown as visible escapes (one line)."""
     from normalize.emit import visible
-    from shims.journal.redact import current
+    from shims.state.redact import current
 
     message = visible(current().redact_text(message), keep="\t")
     try:

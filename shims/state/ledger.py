@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from shims.journal.private_files import append_private, private_dir, read_private, state_bytes
+from shims.state.private_files import append_private, private_dir, read_private, state_bytes
 
 LEDGER_NAME = "ledger.ndjson"
 

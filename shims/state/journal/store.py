@@ -10,9 +10,9 @@ from typing import Any
 
 import orjson
 
-from shims.journal.private_files import open_private, replace_private_file
 from shims.runtime.procs import owner_alive
 from shims.runtime.scratch import remove_tree
+from shims.state.private_files import open_private, replace_private_file
 
 # 20261124T183327.042Z-claude-1a2b3c: sorts by start time (to the millisecond: retention keeps
 # the newest), says whose run it is, unique enough for many shims starting at once.

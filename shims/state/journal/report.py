@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from shims.journal.store import RunRecord
+from shims.state.journal.store import RunRecord
 
 COUNTS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens")
 GROUP_KEYS = ("provider", "model", "day", "role", "account", "session")
@@ -84,7 +84,7 @@ def usage_rows(entries: Iterable[dict[str, Any]], by: tuple[str, ...], since: st
     """Sums per group. Each ledger entry is one run's own share (resumed runs were measured
     against the session's earlier total when they ran), so plain sums never double count.
     A run that used several models is split by its per-model figures."""
-    from shims.journal.redact import current
+    from shims.state.redact import current
 
     redactor = current()  # entries written before masking reached the ledger are masked here
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}

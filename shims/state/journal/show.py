@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 
 from normalize.emit import PrettyEmitter, visible
-from shims.journal.store import load
+from shims.state.journal.store import load
 
 
 def show_run(path: Path, out=None) -> None:

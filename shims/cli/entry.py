@@ -1,10 +1,10 @@
 """Entry points of the programs. The shim programs' hot path parses argv here with a small
-scanner generated from the option table (shims.options) rather than with typer: typer, with
+scanner generated from the option table (shims.run.options) rather than with typer: typer, with
 the pydantic it validates through, is ~50 ms of imports, and parsing a run's command line with
 it made a trivial `shim-fake` run ~75 ms slower (median wall time, 20 interleaved runs) and
 14 MiB bigger: most of the shim's 100 ms budget (`make bench`). Anything the scanner does not take for
 certain — --help, --version, --preflight, an unknown flag, a bad value, a value that looks like
-a flag — goes to the typer command line (shims.cli), built from the same table, which has the
+a flag — goes to the typer command line (shims.cli.commands), built from the same table, which has the
 help texts and the error messages. tests/test_entry.py checks that both read a command line
 the same way.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from shims.options import DOCTOR_OPTIONS, NORMALIZE_OPTIONS, RUN_OPTIONS, Option
+from shims.run.options import DOCTOR_OPTIONS, NORMALIZE_OPTIONS, RUN_OPTIONS, Option
 
 
 def _flags(options: tuple[Option, ...]) -> tuple[dict[str, Option], dict[str, tuple[str, bool]]]:
@@ -149,13 +149,13 @@ def _shim_main(vendor: str) -> None:
     _hold_standard_fds()
     fields = parse_run_args(sys.argv[1:])
     if fields is None and (check := parse_preflight_args(sys.argv[1:])) is not None:
-        from shims.preflight import preflight_command
+        from shims.run.preflight import preflight_command
 
         _leave(preflight_command(vendor, **check))
     if fields is None:
         # The cancel signals stay blocked through typer's parsing: a bad command line is still
-        # answered under a host's SIGTERM (shims.cli). --version and --preflight unblock them.
-        from shims.cli import shim_command_line
+        # answered under a host's SIGTERM (shims.cli.commands). --version and --preflight unblock them.
+        from shims.cli.commands import shim_command_line
 
         shim_command_line(vendor)
         return
@@ -219,7 +219,7 @@ def recording_arguments(vendor: str, values: dict[str, Any]) -> dict[str, Any]:
 
 def normalize_main(arguments: dict[str, Any]) -> int:
     """`shims normalize` with recording_arguments: its exit status (2: unusable arguments)."""
-    from shims.recording import normalize_recording
+    from shims.run.recording import normalize_recording
 
     arguments = dict(arguments)
     try:
@@ -247,9 +247,9 @@ def toolkit_main() -> None:
         if fields is not None:
             _leave(normalize_main(fields))
     if sys.argv[1:2] == ["doctor"] and (switches := parse_doctor_args(sys.argv[2:])) is not None:
-        from shims.preflight import doctor
+        from shims.run.preflight import doctor
 
         _leave(doctor(switches["json"], modes=switches["modes"]))
-    from shims.cli import toolkit_main as main
+    from shims.cli.commands import toolkit_main as main
 
     main()

@@ -2,7 +2,7 @@
 
 The binary runs and reports a version, the vendor's translation exists, and credentials are
 present (each vendor package's `auth_status`), and no quota or rate limit recorded by an earlier
-run (shims.journal.quota) is still in force. No model call, no quota spent.
+run (shims.state.quota) is still in force. No model call, no quota spent.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import os
 import orjson
 
 from normalize.failures import EXIT_CODES, FailureKind
-from shims import vendors
+from shims.run import vendors
 from shims.run.programs import VERSION_TIMEOUT_S, resolve_program, vendor_version
 
 
 def check(vendor: str, vendor_bin: str | None = None, *, ignore_quota_state: bool = False) -> dict:
-    from shims.config import ConfigError, load_defaults
+    from shims.run.config import ConfigError, load_defaults
 
     vi = vendors.info(vendor)
     if vendor_bin is None:
@@ -68,7 +68,7 @@ def check(vendor: str, vendor_bin: str | None = None, *, ignore_quota_state: boo
 
 
 def _vendor_env(vendor: str) -> dict[str, str]:
-    from shims.config import ConfigError, load_vendor_settings
+    from shims.run.config import ConfigError, load_vendor_settings
 
     try:
         return {**os.environ, **load_vendor_settings(vendor).env}
@@ -78,9 +78,9 @@ def _vendor_env(vendor: str) -> dict[str, str]:
 
 def remembered_quota(vendor: str) -> dict | None:
     """The limit an earlier run recorded for this provider and account, if still in force."""
-    from shims.config import ConfigError, load_vendor_settings, state_dir
-    from shims.journal.quota import QuotaMemory
+    from shims.run.config import ConfigError, load_vendor_settings, state_dir
     from shims.run.programs import account_for
+    from shims.state.quota import QuotaMemory
 
     try:
         env = {**os.environ, **load_vendor_settings(vendor).env}
@@ -107,7 +107,7 @@ def preflight_command(vendor: str, vendor_bin: str | None = None, *, ignore_quot
     pydantic for its own parameter checks) ~140 ms more (`make bench`, preflight.*)."""
     import sys
 
-    from shims.config import ConfigError, load_defaults
+    from shims.run.config import ConfigError, load_defaults
     from shims.runtime.signals import release
 
     release()
@@ -192,7 +192,7 @@ def _modes_table(json_out: bool) -> int:
 
 
 def _configured_bin(vendor: str) -> str | None:
-    from shims.config import ConfigError, load_defaults
+    from shims.run.config import ConfigError, load_defaults
 
     try:
         return load_defaults(vendor)["vendor_bin"]
@@ -211,6 +211,6 @@ def _print_table(head: tuple[str, ...], body: list[tuple[str, ...]]) -> None:
 
 
 def _masked(text: str) -> str:
-    from shims.journal.redact import current
+    from shims.state.redact import current
 
     return current().redact_text(text)

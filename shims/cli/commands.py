@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from shims import __version__
-from shims.options import (
+from shims.run.options import (
     ACTION_OPTIONS,
     DOCTOR_HELP,
     DOCTOR_OPTIONS,
@@ -84,7 +84,7 @@ def make_shim_app(vendor: str) -> typer.Typer:
         values = {name: _plain(value) for name, value in given.items()}
         vendor_bin = values["vendor_bin"]
         if preflight and not version:
-            from shims.preflight import preflight_command
+            from shims.run.preflight import preflight_command
 
             raise typer.Exit(preflight_command(vendor, vendor_bin, ignore_quota_state=values["ignore_quota_state"]))
         if version:  # not a run: Ctrl-C works there as always (a run keeps them blocked)
@@ -92,7 +92,7 @@ def make_shim_app(vendor: str) -> typer.Typer:
 
             release()
         if version and vendor_bin is None:
-            from shims.config import ConfigError, load_defaults
+            from shims.run.config import ConfigError, load_defaults
 
             try:
                 vendor_bin = load_defaults(vendor)["vendor_bin"]
@@ -157,7 +157,7 @@ def schema(
 
 
 def normalize(vendor: str, **given: Any) -> None:
-    from shims.entry import normalize_main, recording_arguments
+    from shims.cli.entry import normalize_main, recording_arguments
 
     values = {name: _plain(value) for name, value in given.items()}
     raise typer.Exit(normalize_main(recording_arguments(vendor, values)))
@@ -173,7 +173,7 @@ toolkit.command(help="Print the stream a live run would have printed for recorde
 
 
 def doctor(**given: bool) -> None:
-    from shims.preflight import doctor as run_doctor
+    from shims.run.preflight import doctor as run_doctor
 
     raise typer.Exit(run_doctor(given["json"], modes=given["modes"]))
 
@@ -183,7 +183,7 @@ toolkit.command(help=DOCTOR_HELP)(doctor)
 
 
 def _journal_root(root: Path | None) -> Path:
-    from shims.config import ConfigError, load_journal_settings
+    from shims.run.config import ConfigError, load_journal_settings
 
     if root is not None:
         return root.expanduser()
@@ -195,7 +195,7 @@ def _journal_root(root: Path | None) -> Path:
 
 
 def _find_run(root: Path, ref: str) -> Path:
-    from shims.journal.store import RunNotFound, resolve
+    from shims.state.journal.store import RunNotFound, resolve
 
     try:
         return Path(resolve(root, ref))
@@ -214,7 +214,7 @@ def replay(
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when the replay differs from the recorded events.")] = False,
     root: Annotated[Path | None, typer.Option("--root", help=_ROOT_HELP)] = None,
 ) -> None:
-    from shims.journal.replay import replay_run
+    from shims.state.journal.replay import replay_run
 
     outcome = replay_run(_find_run(_journal_root(root), run))
     if not outcome.replayable:
@@ -249,8 +249,8 @@ def runs(
         return
     import orjson
 
-    from shims.journal.report import run_row, runs_table
-    from shims.journal.store import load, run_dirs
+    from shims.state.journal.report import run_row, runs_table
+    from shims.state.journal.store import load, run_dirs
 
     paths = run_dirs(_journal_root(root))
     rows = [run_row(load(p)) for p in (paths[-limit:] if limit else paths)]
@@ -268,7 +268,7 @@ def runs_show(
     run: Annotated[str, typer.Argument(help="A run id (or unique prefix/suffix), a run folder, or `last`.")],
     root: Annotated[Path | None, typer.Option("--root", help=_ROOT_HELP)] = None,
 ) -> None:
-    from shims.journal.show import show_run
+    from shims.state.journal.show import show_run
 
     path = _find_run(_journal_root(root or ctx.obj), run)
     show_run(path)
@@ -282,9 +282,9 @@ def usage(
 ) -> None:
     import orjson
 
-    from shims.config import ConfigError, state_dir
-    from shims.journal.ledger import Ledger
-    from shims.journal.report import BadFilter, parse_group, parse_since, usage_rows, usage_table
+    from shims.run.config import ConfigError, state_dir
+    from shims.state.journal.report import BadFilter, parse_group, parse_since, usage_rows, usage_table
+    from shims.state.ledger import Ledger
 
     try:
         keys = parse_group(by)
@@ -322,7 +322,7 @@ def config_show(
 ) -> None:
     import orjson
 
-    from shims.config import ConfigError, effective_config
+    from shims.run.config import ConfigError, effective_config
 
     try:
         rows = effective_config(vendor.value if vendor else None)
@@ -350,7 +350,7 @@ _answered = False  # set once a run has written its own stream
 
 
 def shim_command_line(vendor: str) -> None:
-    """`shim-<vendor>` through typer (shims.entry takes the common run path itself). A shim
+    """`shim-<vendor>` through typer (shims.cli.entry takes the common run path itself). A shim
     whose flags cannot be used still answers with a protocol stream (bad_request) naming the
     flag, so a host reading stdout learns why, not just an exit status: protocol 1 (one
     `{status, final_message}` object, exit 0) when `--emit codex-lab-v1` is on the command line
@@ -377,9 +377,9 @@ def shim_command_line(vendor: str) -> None:
 
 
 def _redactor():
-    """The run's masking (shims.config.secrets_redactor), with the config's redact_env names
+    """The run's masking (shims.run.config.secrets_redactor), with the config's redact_env names
     when the config can be read."""
-    from shims.config import ConfigError, load_journal_settings, secrets_redactor
+    from shims.run.config import ConfigError, load_journal_settings, secrets_redactor
 
     try:
         names = load_journal_settings().redact_env

@@ -24,7 +24,8 @@ from typing import Any
 import orjson
 
 from normalize.emit import write_all
-from shims.journal.private_files import (
+from shims.state.journal.store import record_size
+from shims.state.private_files import (
     DIR_MODE,
     append_private,
     chmod_private_dir,
@@ -35,8 +36,7 @@ from shims.journal.private_files import (
     state_bytes,
     write_private_file,
 )
-from shims.journal.redact import Redactor, StreamRedactor
-from shims.journal.store import record_size
+from shims.state.redact import Redactor, StreamRedactor
 
 # The private-file helpers lived here first; they are still importable from here.
 __all__ = ["RunJournal", "VendorRecorder", "append_private", "open_private", "private_dir", "read_private",

@@ -11,7 +11,7 @@ from typing import Any
 from normalize import observe as o
 from normalize.emit import make_emitter
 from normalize.reconcile import zero_total
-from shims.pipeline import Facts, Pipeline
+from shims.run.pipeline import Facts, Pipeline
 from shims.runtime.lines import LineFramer, TailBuffer
 
 

@@ -1,6 +1,6 @@
 """Where the git repository of a folder is, without starting git when the answer is plain.
 
-Kept apart from shims.workspace so that a run outside any repository imports neither it nor
+Kept apart from shims.workspace.changes so that a run outside any repository imports neither it nor
 starts git: a shim starts once per task. Every call the shim makes to git runs without git's
 location variables (GIT_DIR, GIT_WORK_TREE, ...: workspace._env), so discovery is by `.git`.
 """

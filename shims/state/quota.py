@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from shims.journal.private_files import (
+from shims.state.private_files import (
     open_private,
     private_dir,
     read_private,

@@ -13,7 +13,7 @@ from typing import Any
 from normalize import observe as o
 from normalize.assembler import Assembler, Sink
 from normalize.reconcile import mismatch, mismatch_message, settle
-from shims import vendors
+from shims.run import vendors
 from shims.runtime.lines import DEFAULT_MAX_LINE_BYTES, OversizedLine
 
 

@@ -1,7 +1,7 @@
 """Keep secrets out of everything the shims write and print.
 
 Everything the journal writes (raw vendor stdout/stderr chunks, event lines, the request JSON),
-every state file (shims.journal.private_files.state_bytes), the stream a host reads and the
+every state file (shims.state.private_files.state_bytes), the stream a host reads and the
 `shim:` lines go through a `Redactor` first (one per process: `use`, `current`). It masks two
 kinds of secret:
 
@@ -562,7 +562,7 @@ def is_secret_env_name(name: str) -> bool:
 
 # The redactor of this process: a shim run installs its own (the environment, the config's
 # vendor env and `redact_env`) with `use`; other commands get one for the environment. Every
-# state file, printed line and `shim:` message goes through it (shims.journal.run.state_bytes).
+# state file, printed line and `shim:` message goes through it (shims.state.journal.run.state_bytes).
 _current: Redactor | None = None
 
 

@@ -14,7 +14,7 @@ Every git call is an argv list (never a shell), with `LC_ALL=C` (the lock-retry 
 git's English messages), and none runs anything the vendor could have planted in the
 repository (hooks, fsmonitor, filter drivers, pagers, external diffs, transports): snapshots,
 diffs and the worktree's checkout go through a shadow GIT_DIR, the rest carries overrides;
-shims.gitsafe says how.
+shims.workspace.gitsafe says how.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from shims import gitsafe
-from shims.gitdir import may_be_in_work_tree, plain_repository
 from shims.runtime.procs import owner_alive
 from shims.runtime.scratch import private_dir, remove_tree
+from shims.workspace import gitsafe
+from shims.workspace.gitdir import may_be_in_work_tree, plain_repository
 
 __all__ = [
     "Changes",
@@ -643,7 +643,7 @@ def _delete_branch(wt: Worktree) -> None:
 
 
 def claim(wt: Worktree, parent_dir: str) -> str:
-    from shims.journal.run import write_private_file
+    from shims.state.journal.run import write_private_file
 
     path = os.path.join(parent_dir, os.path.basename(wt.path) + ".owner")
     # A state file like the others: 0600, never written through a link planted at its name.

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from normalize import observe as o
-from shims.journal.redact import Redactor
-from shims.journal.store import load
-from shims.recording import feed_lines, stderr_tail
+from shims.run.recording import feed_lines, stderr_tail
+from shims.state.journal.store import load
+from shims.state.redact import Redactor
 
 
 @dataclass(slots=True)
@@ -90,7 +90,7 @@ def _attempts(meta: dict[str, Any], replay: dict[str, Any] | None) -> list[dict[
 
 def _rebuild(path: Path, meta: dict[str, Any], replay: dict[str, Any], attempts: list[dict[str, Any]], sink) -> None:
     """The live run's sequence (shims.run.main._run_chain) over the journaled attempts."""
-    from shims.pipeline import Facts, Pipeline
+    from shims.run.pipeline import Facts, Pipeline
 
     pipe: Pipeline | None = None
     note = ""

@@ -32,7 +32,7 @@ Where: `$CODEX_SHIMS_CONFIG`, else `$XDG_CONFIG_HOME/codex-shims/config.toml` (X
     output = 10.0
 
 Paths are `str` (functions also take `os.PathLike`), as the run path hands them on. The flag
-keys, their built-in defaults and their bounds come from the option table (shims.options).
+keys, their built-in defaults and their bounds come from the option table (shims.run.options).
 """
 
 from __future__ import annotations
@@ -45,11 +45,11 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, Literal
 
-from shims.options import BUILTIN, CONFIG_OPTIONS, Option
+from shims.run.options import BUILTIN, CONFIG_OPTIONS, Option
 from shims.runtime.lines import DEFAULT_MAX_LINE_BYTES
 
 if TYPE_CHECKING:
-    from shims.journal.redact import Redactor
+    from shims.state.redact import Redactor
 
 APP = "codex-shims"
 VENDORS = ("claude", "gemini", "agy")
@@ -189,8 +189,8 @@ def secrets_redactor(redact_env: Iterable[str] = ()) -> Redactor:
     """What the shims mask, in one rule for a run and for the answer to a bad command line:
     secret-looking environment variables, every vendor's `env` table in the config file (their
     values reach the vendor too), the `redact_env` names, and known credential shapes."""
-    from shims import vendors
-    from shims.journal.redact import Redactor
+    from shims.run import vendors
+    from shims.state.redact import Redactor
 
     env = dict(os.environ)
     for name in vendors.NAMES:
@@ -372,7 +372,7 @@ def _models() -> tuple[Any, Any]:
 
 # A config file is read on every run, and building the pydantic models costs ~60 ms of a
 # run's start (a shim-fake run: ~240 ms without a config file, ~300 ms with a three-key one).
-# As the command line's scanner does (shims.entry), the plain readers below take what is
+# As the command line's scanner does (shims.cli.entry), the plain readers below take what is
 # certainly valid, read off the option table, and give the same values pydantic would
 # (tests/test_config.py checks that on generated tables); anything else — a wrong type, a
 # bound, an unknown key — goes to the pydantic models, which say what is wrong.
@@ -485,7 +485,7 @@ def _journal_section(data: dict[str, Any] | None, path: str) -> dict[str, Any]:
 
 
 def is_secret_name(name: str, also: list[str] | tuple[str, ...] = ()) -> bool:
-    from shims.journal.redact import is_secret_env_name
+    from shims.state.redact import is_secret_env_name
 
     upper = name.upper()
     return any(word in upper for word in _SECRET_WORDS) or is_secret_env_name(name) or name in also
@@ -560,7 +560,7 @@ def effective_config(vendor: str | None = None, path: str | os.PathLike[str] | N
 def _masked(rows: list[ConfigValue], data: dict[str, Any] | None, path: str, names: list[str]) -> list[ConfigValue]:
     """Values as `shims config show` may print them: a key in an argument, a URL or a path
     is masked like everything the shims write (the secret-named env values are `***` already)."""
-    from shims.journal.redact import Redactor
+    from shims.state.redact import Redactor
 
     env = dict(os.environ)
     for table in (*VENDORS, "defaults"):

@@ -1,8 +1,8 @@
 """Every option of a shim run, declared once (CONTRACT §1).
 
-RUN_OPTIONS is the single source: the `shim-<vendor>` command line (shims.cli, with its help
-texts), the run path's parser (shims.entry), ShimOptions, the config file's `[defaults]` and
-`[<vendor>]` keys with their built-in defaults and validation (shims.config), `shims config
+RUN_OPTIONS is the single source: the `shim-<vendor>` command line (shims.cli.commands, with its help
+texts), the run path's parser (shims.cli.entry), ShimOptions, the config file's `[defaults]` and
+`[<vendor>]` keys with their built-in defaults and validation (shims.run.config), `shims config
 show` and the options' schema (`options_schema`) are all derived from it. NORMALIZE_OPTIONS
 does the same for `shims normalize`. Plain data, cheap to import: the run path reads it on
 every start.
@@ -40,7 +40,7 @@ class Option:
     required: bool = False
     config: bool = True  # a run option that is a key of the config file's [defaults] and [<vendor>]
     request: str | None = None  # the request field that sets the same thing (CONTRACT §2)
-    # The request's value comes before the config file's (the run resolves it: shims.app).
+    # The request's value comes before the config file's (the run resolves it: shims.run.resolve).
     request_first: bool = False
     negative: bool = False  # a switch with a --no- form: True, False, or None when not given
 
@@ -68,7 +68,7 @@ RUN_OPTIONS: tuple[Option, ...] = (
            config=False, request="cwd"),
     Option("emit", "choice", "auto (default): protocol 1 for a protocol_version 1 request, pretty on a terminal "
            "without a request, else ndjson.", choices=("auto", "ndjson", "codex-lab-v1", "pretty"), default="auto"),
-    # The earlier of this and the request's deadline_ms wins (shims.app).
+    # The earlier of this and the request's deadline_ms wins (shims.run.resolve).
     Option("timeout", "number", "Whole-run deadline in seconds (the request's deadline_ms also applies; the "
            "earlier wins).", minimum=0.001, request="deadline_ms"),
     Option("idle_timeout", "number", "Seconds without vendor output after which the run counts as stalled; "

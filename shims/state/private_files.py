@@ -58,7 +58,7 @@ def chmod_private_dir(path: str) -> None:
 def _refuse_links(path: str, upto: str, within: str | None = None) -> None:
     """No symbolic link from the state folder (`codex-shims`, when `path` is inside it; else
     `path` itself) down to `upto`: the folders above it are the user's, links and all."""
-    from shims.config import state_dir
+    from shims.run.config import state_dir
 
     state = os.path.abspath(within or state_dir())
     top = path
@@ -105,7 +105,7 @@ def read_private(path: str) -> bytes:
 def state_bytes(data: bytes) -> bytes:
     """What a state file (ledger, quota memory, version cache, Gemini settings) may hold: the
     one redaction point for everything the shims keep besides the journal."""
-    from shims.journal.redact import current
+    from shims.state.redact import current
 
     return current().redact(data)
 
