@@ -15,7 +15,7 @@ import orjson
 import pytest
 from conftest import FAKE_VENDOR, shim_path
 
-from shims.state.journal.run import private_dir, replace_private_file
+from shims.state.private_files import private_dir, replace_private_file
 
 
 def _state(env) -> Path:

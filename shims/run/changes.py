@@ -89,8 +89,8 @@ def open_workspace(cwd: str, *, worktree: bool, state_dir: str | None, name: str
             raise Refusal(FailureKind.BAD_REQUEST, "--worktree needs a state folder; the config file is unusable.")
         parent = os.path.join(state_dir, "worktrees")
         try:
-            from shims.state.journal.run import private_dir
             from shims.state.journal.store import new_run_id
+            from shims.state.private_files import private_dir
 
             private_dir(parent)  # 0700, and never a planted link
             workspace.sweep_abandoned(parent)

@@ -54,7 +54,7 @@ def remembered(state_dir: str | None, program: str, ask: Callable[[str], str | N
 
 
 def _load(path: str) -> list[dict]:
-    from shims.state.journal.run import read_private
+    from shims.state.private_files import read_private
 
     try:
         data = orjson.loads(read_private(path))
@@ -70,7 +70,7 @@ def _store(path: str, key: list[object], version: str) -> None:
     replaced), under the lock."""
     import fcntl
 
-    from shims.state.journal.run import open_private, private_dir, replace_private_file, state_bytes
+    from shims.state.private_files import open_private, private_dir, replace_private_file, state_bytes
 
     try:
         folder = private_dir(os.path.dirname(path))

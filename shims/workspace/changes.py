@@ -643,7 +643,7 @@ def _delete_branch(wt: Worktree) -> None:
 
 
 def claim(wt: Worktree, parent_dir: str) -> str:
-    from shims.state.journal.run import write_private_file
+    from shims.state.private_files import write_private_file
 
     path = os.path.join(parent_dir, os.path.basename(wt.path) + ".owner")
     # A state file like the others: 0600, never written through a link planted at its name.

@@ -27,20 +27,13 @@ from normalize.emit import write_all
 from shims.state.journal.store import record_size
 from shims.state.private_files import (
     DIR_MODE,
-    append_private,
     chmod_private_dir,
     open_private,
     private_dir,
-    read_private,
     replace_private_file,
-    state_bytes,
     write_private_file,
 )
 from shims.state.redact import Redactor, StreamRedactor
-
-# The private-file helpers lived here first; they are still importable from here.
-__all__ = ["RunJournal", "VendorRecorder", "append_private", "open_private", "private_dir", "read_private",
-           "replace_private_file", "state_bytes", "write_private_file"]
 
 
 class RunJournal:
