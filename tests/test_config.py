@@ -441,3 +441,23 @@ def test_a_run_with_a_valid_config_file_does_not_import_pydantic(tmp_path):
             "print('pydantic' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_a_huge_integer_in_the_config_is_a_config_error(tmp_path):
+    """Found in review: an integer too large for a float made the plain reader raise
+    OverflowError (a traceback, no result line); pydantic's answer is a config error."""
+    path = tmp_path / "config.toml"
+    path.write_text("[defaults]\nidle_timeout = 1" + "0" * 309 + "\n")
+    with pytest.raises(ConfigError, match="idle_timeout"):
+        load_defaults("claude", path)
+
+
+def test_config_show_names_the_source_of_the_path_it_shows(tmp_path, monkeypatch):
+    """A relative XDG_CONFIG_HOME is ignored (the XDG spec): the path shown is ~/.config's, and
+    its source is not the environment."""
+    monkeypatch.delenv("CODEX_SHIMS_CONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CONFIG_HOME", "relative/dir")
+    rows = {r.key: r for r in effective_config()}
+    assert rows["config.path"].value == str(tmp_path / ".config" / "codex-shims" / "config.toml")
+    assert rows["config.path"].source == "built-in"

@@ -392,7 +392,12 @@ def _plain_value(option: Option, value: Any) -> tuple[bool, Any]:
     low = option.minimum
     if low is not None and (value < low or (option.exclusive and value == low)):
         return False, None
-    return True, float(value) if option.kind == "number" else value
+    if option.kind != "number":
+        return True, value
+    try:
+        return True, float(value)
+    except OverflowError:  # an int past float's range: pydantic says what is wrong with it
+        return False, None
 
 
 _INF = float("inf")
@@ -548,7 +553,7 @@ def effective_config(vendor: str | None = None, path: str | os.PathLike[str] | N
         source = "argument"
     elif os.environ.get("CODEX_SHIMS_CONFIG"):
         source = "environment (CODEX_SHIMS_CONFIG)"
-    elif os.environ.get("XDG_CONFIG_HOME"):
+    elif os.path.isabs(os.environ.get("XDG_CONFIG_HOME", "")):  # a relative one is ignored (XDG spec)
         source = "environment (XDG_CONFIG_HOME)"
     else:
         source = "built-in"
