@@ -63,7 +63,7 @@ def check_replay(result: dict[str, Any]) -> None:
     """A journaled run replays to exactly the events it printed (CONTRACT §12)."""
     from pathlib import Path
 
-    from shims.state.journal.replay import replay_run
+    from shims.run.replay import replay_run
 
     if not result.get("journal"):
         return

@@ -22,8 +22,8 @@ from shims.run.config import (
     load_prices,
     load_vendor_settings,
     parse_size,
-    state_dir,
 )
+from shims.state.folder import state_dir
 
 SHIMS = str(Path(sys.executable).parent / "shims")
 

@@ -94,7 +94,7 @@ def test_a_journal_of_the_case_replays_to_its_expected_events(case: Path, tmp_pa
     expected events exactly: the replay path and `shims normalize` are one translation."""
     from normalize.reconcile import zero_total
     from shims.run.recording import derived_thread_id
-    from shims.state.journal.replay import replay_run
+    from shims.run.replay import replay_run
 
     meta = json.loads((case / "meta.json").read_text())
     stdout = (case / "native.stdout").read_bytes()

@@ -63,8 +63,8 @@ _probed: dict[tuple[object, ...], tuple[int, int, int] | None] = {}
 def probe_version(program: str, timeout: float = 10.0) -> tuple[int, int, int] | None:
     """The installed agy's version. agy replaces its own binary when it updates, so the answer
     is remembered per binary file (shims.state.version_cache), across runs."""
-    from shims.run.config import state_dir
     from shims.state import version_cache
+    from shims.state.folder import state_dir
 
     key = tuple(version_cache.fingerprint(program) or (program,))
     if key not in _probed:

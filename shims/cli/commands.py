@@ -214,7 +214,7 @@ def replay(
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when the replay differs from the recorded events.")] = False,
     root: Annotated[Path | None, typer.Option("--root", help=_ROOT_HELP)] = None,
 ) -> None:
-    from shims.state.journal.replay import replay_run
+    from shims.run.replay import replay_run
 
     outcome = replay_run(_find_run(_journal_root(root), run))
     if not outcome.replayable:
@@ -282,7 +282,8 @@ def usage(
 ) -> None:
     import orjson
 
-    from shims.run.config import ConfigError, state_dir
+    from shims.run.config import ConfigError
+    from shims.state.folder import state_dir
     from shims.state.journal.report import BadFilter, parse_group, parse_since, usage_rows, usage_table
     from shims.state.ledger import Ledger
 

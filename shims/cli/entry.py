@@ -1,10 +1,11 @@
-"""Entry points of the programs. The shim programs' hot path parses argv here with a small
-scanner generated from the option table (shims.run.options) rather than with typer: typer, with
-the pydantic it validates through, is ~50 ms of imports, and parsing a run's command line with
-it made a trivial `shim-fake` run ~75 ms slower (median wall time, 20 interleaved runs) and
-14 MiB bigger: most of the shim's 100 ms budget (`make bench`). Anything the scanner does not take for
-certain — --help, --version, --preflight, an unknown flag, a bad value, a value that looks like
-a flag — goes to the typer command line (shims.cli.commands), built from the same table, which has the
+"""Entry points of the programs. The hot paths parse argv here with a small scanner generated
+from the option table (shims.run.options) rather than with typer: typer, with the pydantic it
+validates through, is ~50 ms of imports, and parsing a run's command line with it made a
+trivial `shim-fake` run ~75 ms slower (median wall time, 20 interleaved runs) and 14 MiB
+bigger. The scanner reads a run's options, `--preflight` with the two options it uses (a host
+asks before every worker), `shims doctor` and `shims normalize`. Anything it does not take for
+certain — --help, --version, an unknown flag, a bad value, a value that looks like a flag —
+goes to the typer command line (shims.cli.commands), built from the same table, which has the
 help texts and the error messages. tests/test_entry.py checks that both read a command line
 the same way.
 """

@@ -47,12 +47,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from shims.run.options import BUILTIN, CONFIG_OPTIONS, Option
 from shims.runtime.lines import DEFAULT_MAX_LINE_BYTES
+from shims.state.folder import APP, state_dir
 
 if TYPE_CHECKING:
     from shims.state.redact import Redactor
 
-APP = "codex-shims"
-VENDORS = ("claude", "gemini", "agy")
 KEEP_RUNS = 500
 KEEP_BYTES = 2 * 1024**3
 MIN_LINE_CAP = 64 * 1024  # a cap below what real records need would only lose them
@@ -99,13 +98,6 @@ def config_path() -> str:
     import platformdirs
 
     return _as_path_text(os.path.join(platformdirs.user_config_dir(APP), "config.toml"))
-
-
-def state_dir() -> str:
-    """`$XDG_STATE_HOME/codex-shims` (platformdirs ignores a relative value, as XDG says)."""
-    import platformdirs
-
-    return _as_path_text(platformdirs.user_state_dir(APP))
 
 
 def _state_from_environment() -> bool:
@@ -530,9 +522,11 @@ def effective_config(vendor: str | None = None, path: str | os.PathLike[str] | N
             shown = "***" if is_secret_name(name, journal.redact_env) else value
             out.append(ConfigValue(f"{prefix}.env.{name}", shown, source))
 
+    from shims.run import vendors
+
     if vendor is None:
         layers(("defaults",), "defaults")
-    for v in (vendor,) if vendor else VENDORS:
+    for v in (vendor,) if vendor else vendors.PROVIDERS:
         layers(("defaults", v), v)
         for model, prices in load_prices(v, path).items():
             for field_name, price in prices.items():
@@ -565,10 +559,11 @@ def effective_config(vendor: str | None = None, path: str | os.PathLike[str] | N
 def _masked(rows: list[ConfigValue], data: dict[str, Any] | None, path: str, names: list[str]) -> list[ConfigValue]:
     """Values as `shims config show` may print them: a key in an argument, a URL or a path
     is masked like everything the shims write (the secret-named env values are `***` already)."""
+    from shims.run import vendors
     from shims.state.redact import Redactor
 
     env = dict(os.environ)
-    for table in (*VENDORS, "defaults"):
+    for table in (*vendors.PROVIDERS, "defaults"):
         env.update({k: v for k, v in (_section(data, table, path).get("env") or {}).items() if isinstance(v, str)})
     redactor = Redactor.from_env(env, names)
 

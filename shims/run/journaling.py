@@ -70,7 +70,7 @@ def journal_root(given: str) -> str:
     """Absolute, with links resolved as Path.resolve() did, except from the state folder down:
     a link planted there is refused when the root is made (shims.state.journal.run.private_dir), never
     written through. A root elsewhere (--journal, `[journal] root`) is the user's, links and all."""
-    from shims.run.config import state_dir
+    from shims.state.folder import state_dir
 
     given = os.path.abspath(given)
     state = os.path.abspath(state_dir())

@@ -33,6 +33,7 @@ def run(vendor: str, opts: ShimOptions) -> int:
     before its result, and one sent by the run's own processes is not a cancel (CONTRACT §14)."""
     from shims.run import config
     from shims.runtime.signals import Cancels, hold
+    from shims.state import folder
 
     hold()  # again: a library caller (tests, the toolkit) runs with them unblocked
     cancels = Cancels()
@@ -50,7 +51,7 @@ def run(vendor: str, opts: ShimOptions) -> int:
     try:
         defaults = config.load_defaults(vendor)
         journal_settings = config.load_journal_settings()
-        state_dir = config.state_dir()
+        state_dir = folder.state_dir()
     except config.ConfigError as exc:
         defaults, bad = dict(config.BUILTIN), bad or BadRequest(str(exc))
         journal_settings = None

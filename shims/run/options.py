@@ -96,8 +96,8 @@ RUN_OPTIONS: tuple[Option, ...] = (
            "is still in force.", config=False),
 )
 
-# Flags of the shim programs that print or check something rather than run: only the typer
-# command line takes them (and click adds --help).
+# Flags of the shim programs that print or check something rather than run. The typer command
+# line takes them (and click adds --help); the scanner takes `--preflight` in its own forms.
 ACTION_OPTIONS: tuple[Option, ...] = (
     Option("preflight", "switch", "Check readiness (binary, version, credentials, remembered quota) and exit; "
            "prints one JSON object.", config=False),

@@ -78,8 +78,9 @@ def _vendor_env(vendor: str) -> dict[str, str]:
 
 def remembered_quota(vendor: str) -> dict | None:
     """The limit an earlier run recorded for this provider and account, if still in force."""
-    from shims.run.config import ConfigError, load_vendor_settings, state_dir
+    from shims.run.config import ConfigError, load_vendor_settings
     from shims.run.programs import account_for
+    from shims.state.folder import state_dir
     from shims.state.quota import QuotaMemory
 
     try:
@@ -120,9 +121,6 @@ def preflight_command(vendor: str, vendor_bin: str | None = None, *, ignore_quot
     return preflight(vendor, vendor_bin, ignore_quota_state=ignore_quota_state)
 
 
-PROVIDERS = ("claude", "gemini", "agy")
-
-
 def mode_support(vendor: str, program: str | None) -> dict[str, str | None]:
     """mode -> None when this installation can honour it, else why not: asks the vendor
     package to build a launch for each mode (its refusals are the truth, e.g. Claude's full
@@ -150,7 +148,7 @@ def doctor(json_out: bool, modes: bool = False) -> int:
     if modes:
         return _modes_table(json_out)
     rows = []
-    for name in PROVIDERS:
+    for name in vendors.PROVIDERS:
         row = check(name)
         program = resolve_program(name, _configured_bin(name))
         row["modes"] = mode_support(name, program) if program else {}
@@ -175,7 +173,7 @@ def doctor(json_out: bool, modes: bool = False) -> int:
 
 def _modes_table(json_out: bool) -> int:
     rows = []
-    for name in PROVIDERS:
+    for name in vendors.PROVIDERS:
         command = vendors.command_module(name)
         program = resolve_program(name, _configured_bin(name))
         support = mode_support(name, program)

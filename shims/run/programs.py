@@ -79,8 +79,8 @@ def _which(name: str, path: str | None = None) -> str | None:
 def vendor_version(program: str, vendor: str, timeout: float = VERSION_TIMEOUT_S) -> str | None:
     """The vendor CLI's version, asked once per binary file (shims.state.version_cache): a preflight or
     `shims doctor` then answers without starting a node process each time."""
-    from shims.run.config import state_dir
     from shims.state import version_cache
+    from shims.state.folder import state_dir
 
     text = version_cache.remembered(state_dir(), program, lambda p: _ask_version(p, timeout))
     return vendors.command_module(vendor).parse_version(text) if text else None

@@ -29,6 +29,8 @@ VENDORS: dict[str, VendorInfo] = {
 
 
 NAMES: tuple[str, ...] = tuple(VENDORS)
+# The real vendor CLIs (`shims doctor`, `shims config show`): all but the test stand-in.
+PROVIDERS: tuple[str, ...] = tuple(name for name in NAMES if name != "fake")
 
 
 def info(name: str) -> VendorInfo:

@@ -58,7 +58,7 @@ def chmod_private_dir(path: str) -> None:
 def _refuse_links(path: str, upto: str, within: str | None = None) -> None:
     """No symbolic link from the state folder (`codex-shims`, when `path` is inside it; else
     `path` itself) down to `upto`: the folders above it are the user's, links and all."""
-    from shims.run.config import state_dir
+    from shims.state.folder import state_dir
 
     state = os.path.abspath(within or state_dir())
     top = path
