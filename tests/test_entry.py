@@ -49,6 +49,8 @@ def through_typer(argv: list[str], monkeypatch) -> shim_app.ShimOptions | None:
     ["--no-worktree", "--pty", "auto", "--journal", "/tmp/j", "--no-journal", "--ignore-quota-state", "x"],
     ["--", "--a prompt that starts with dashes"],
     [],
+    # a path is handed on as typer's Path writes it (found in review: "" was "" here, "." there)
+    ["--cwd", "", "x"], ["--cwd", "./sub/", "x"], ["--cwd=a//b", "x"], ["--cwd", "/tmp/./x/", "x"],
 ])
 def test_the_same_options_as_typer(argv, monkeypatch):
     fields = parse_run_args(argv)
@@ -185,9 +187,10 @@ def test_an_option_like_value_is_that_flags_value_on_both_paths(flag, value, eq,
     if flag != "--prompt":
         argv.append("x")
     field = VALUE_FLAGS[flag].name
+    expected = str(Path(value)) if flag == "--cwd" else value  # a path as typer's Path writes it
     fields = parse_run_args(argv)
     if fields is not None:
-        assert fields[field] == value
+        assert fields[field] == expected
     if value.startswith("--") and value.partition("=")[0] in ("--help", "--version", "--preflight") and not eq:
         return  # click reads these eagerly wherever they are
     if flag == "--cwd" and "\x00" in value:
@@ -195,7 +198,6 @@ def test_an_option_like_value_is_that_flags_value_on_both_paths(flag, value, eq,
         # that does not exist. A bad_request either way, never a launch.
         assert through_typer(argv, monkeypatch) is None
         return
-    expected = str(Path(value)) if flag == "--cwd" else value  # typer's Path tidies slashes
     assert getattr(through_typer(argv, monkeypatch), field) == expected
 
 
@@ -234,3 +236,12 @@ def test_options_take_the_config_files_defaults_but_leave_request_fields_to_the_
     opts.with_defaults({"emit": "auto", "pty": "never", "mode": "full", "model": "m", "worktree": True})
     assert (opts.emit, opts.pty) == ("ndjson", "never")
     assert (opts.mode, opts.model, opts.worktree) == (None, None, None)  # the request's value comes first
+
+
+def test_a_preflight_with_a_vendor_bin_that_is_not_utf8_is_refused_plainly(full_env):
+    """Found in review: a non-UTF-8 --vendor-bin (lone surrogates in Python) made the JSON answer
+    raise a traceback. It is refused as a broken config file is: said on stderr, exit 2."""
+    done = subprocess.run([shim_path("fake").encode(), b"--preflight", b"--vendor-bin", b"/x\xff"],
+                          capture_output=True, env=full_env, timeout=60)
+    assert done.returncode == 2 and b"Traceback" not in done.stderr
+    assert b"--vendor-bin" in done.stderr and b"UTF-8" in done.stderr

@@ -102,8 +102,12 @@ def _scan(argv: list[str], values: dict[str, Option],
 
 def _value(option: Option, raw: str) -> Any:
     """The value of `option` in `raw` as the typer command line reads it, or None."""
-    if option.kind in ("text", "path"):
+    if option.kind == "text":
         return raw
+    if option.kind == "path":  # as typer hands it on: a Path, written back as text ("" is ".")
+        from pathlib import PurePath
+
+        return str(PurePath(raw))
     if option.kind == "file":  # typer's exists=True, dir_okay=False
         import os
 

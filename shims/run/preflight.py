@@ -108,16 +108,19 @@ def preflight_command(vendor: str, vendor_bin: str | None = None, *, ignore_quot
     pydantic for its own parameter checks) ~140 ms more (`make bench`, preflight.*)."""
     import sys
 
+    from normalize.request import BadRequest, check_text
     from shims.run.config import ConfigError, load_defaults
     from shims.runtime.signals import release
 
     release()
-    if vendor_bin is None:
-        try:
+    try:
+        if vendor_bin is None:
             vendor_bin = load_defaults(vendor)["vendor_bin"]
-        except ConfigError as exc:
-            print(f"shim-{vendor}: {exc}", file=sys.stderr)
-            return 2
+        else:  # not UTF-8 (Python holds its bytes as lone surrogates): no JSON can carry it
+            check_text("--vendor-bin", vendor_bin)
+    except (ConfigError, BadRequest) as exc:
+        print(f"shim-{vendor}: {exc.message if isinstance(exc, BadRequest) else exc}", file=sys.stderr)
+        return 2
     return preflight(vendor, vendor_bin, ignore_quota_state=ignore_quota_state)
 
 
