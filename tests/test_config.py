@@ -16,13 +16,13 @@ from shims.run import config
 from shims.run.config import (
     BUILTIN,
     ConfigError,
-    effective_config,
     load_defaults,
     load_journal_settings,
     load_prices,
     load_vendor_settings,
     parse_size,
 )
+from shims.run.config_show import ConfigValue, effective_config
 from shims.state.folder import state_dir
 
 SHIMS = str(Path(sys.executable).parent / "shims")
@@ -56,7 +56,7 @@ def write(tmp_path: Path, text: str, name: str = "config.toml") -> Path:
     return path
 
 
-def by_key(rows) -> dict[str, config.ConfigValue]:
+def by_key(rows) -> dict[str, ConfigValue]:
     return {r.key: r for r in rows}
 
 
@@ -461,3 +461,4 @@ def test_config_show_names_the_source_of_the_path_it_shows(tmp_path, monkeypatch
     rows = {r.key: r for r in effective_config()}
     assert rows["config.path"].value == str(tmp_path / ".config" / "codex-shims" / "config.toml")
     assert rows["config.path"].source == "built-in"
+

@@ -323,7 +323,8 @@ def config_show(
 ) -> None:
     import orjson
 
-    from shims.run.config import ConfigError, effective_config
+    from shims.run.config import ConfigError
+    from shims.run.config_show import effective_config
 
     try:
         rows = effective_config(vendor.value if vendor else None)

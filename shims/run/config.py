@@ -3,7 +3,7 @@ extra vendor arguments and environment, the run journal, and price overrides.
 
 Where: `$CODEX_SHIMS_CONFIG`, else `$XDG_CONFIG_HOME/codex-shims/config.toml` (XDG default
 `~/.config`; a relative value is ignored, as XDG says). Precedence for a flag: the flag, then the request, then `[<vendor>]`, then
-`[defaults]`, then the built-in default. `shims config show` prints what applies and why.
+`[defaults]`, then the built-in default. `shims config show` (shims.run.config_show) prints what applies and why.
 
     [defaults]
     idle_timeout = 300
@@ -57,7 +57,6 @@ KEEP_BYTES = 2 * 1024**3
 MIN_LINE_CAP = 64 * 1024  # a cap below what real records need would only lose them
 
 _EXTRA_KEYS = ("args", "env")
-_SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "AUTH")
 
 
 class ConfigError(Exception):
@@ -82,11 +81,6 @@ class JournalSettings:
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 
 
-@dataclass(slots=True)
-class ConfigValue:
-    key: str
-    value: Any
-    source: str
 
 
 def config_path() -> str:
@@ -100,9 +94,6 @@ def config_path() -> str:
     return _as_path_text(os.path.join(platformdirs.user_config_dir(APP), "config.toml"))
 
 
-def _state_from_environment() -> bool:
-    """Whether state_dir() comes from $XDG_STATE_HOME (for `shims config show`)."""
-    return os.path.isabs(os.environ.get("XDG_STATE_HOME", ""))
 
 
 def _as_path_text(path: str) -> str:
@@ -476,102 +467,3 @@ def _journal_section(data: dict[str, Any] | None, path: str) -> dict[str, Any]:
     if out["root"] is None:
         del out["root"]
     return out
-
-
-# ------------------------------------------------------------------------- shims config show
-
-
-def is_secret_name(name: str, also: list[str] | tuple[str, ...] = ()) -> bool:
-    from shims.state.redact import is_secret_env_name
-
-    upper = name.upper()
-    return any(word in upper for word in _SECRET_WORDS) or is_secret_env_name(name) or name in also
-
-
-def effective_config(vendor: str | None = None, path: str | os.PathLike[str] | None = None) -> list[ConfigValue]:
-    """Every setting that applies, with where it came from: per vendor (all three, or the one
-    given) its flag defaults, args, env and price overrides; then the journal; then the file.
-    Without a vendor, `defaults.*` first shows what a vendor with no table of its own gets."""
-    given = path is not None and not _same_path(os.fspath(path), config_path())
-    path, data = _read(path)
-    where = lambda table: f"{path} [{table}]"  # noqa: E731
-    journal = load_journal_settings(path)
-    out: list[ConfigValue] = []
-
-    def layers(tables: tuple[str, ...], prefix: str) -> None:
-        sections = [(t, _section(data, t, path)) for t in tables]
-        for key, builtin in BUILTIN.items():
-            value, source = builtin, "built-in"
-            for table, section in sections:
-                if key in section:
-                    value, source = section[key], where(table)
-            out.append(ConfigValue(f"{prefix}.{key}", value, source))
-        args, arg_tables = [], []
-        for table, section in sections:
-            if section.get("args"):
-                args.extend(section["args"])
-                arg_tables.append(f"[{table}]")
-        out.append(ConfigValue(f"{prefix}.args", args, f"{path} {' + '.join(arg_tables)}" if arg_tables else "built-in"))
-        env: dict[str, tuple[str, str]] = {}
-        for table, section in sections:
-            for name, value in (section.get("env") or {}).items():
-                env[name] = (value, where(table))
-        if not env:
-            out.append(ConfigValue(f"{prefix}.env", {}, "built-in"))
-        for name, (value, source) in env.items():
-            shown = "***" if is_secret_name(name, journal.redact_env) else value
-            out.append(ConfigValue(f"{prefix}.env.{name}", shown, source))
-
-    from shims.run import vendors
-
-    if vendor is None:
-        layers(("defaults",), "defaults")
-    for v in (vendor,) if vendor else vendors.PROVIDERS:
-        layers(("defaults", v), v)
-        for model, prices in load_prices(v, path).items():
-            for field_name, price in prices.items():
-                out.append(ConfigValue(f'prices.{v}."{model}".{field_name}', price, where(f"prices.{v}")))
-
-    section = _table(data, "journal", path)
-    for name in ("root", "keep_runs", "keep_bytes", "enabled", "redact_env", "max_line_bytes"):
-        value = getattr(journal, name)
-        if name in section:
-            source = where("journal")
-        elif name == "root" and _state_from_environment():
-            source = "environment (XDG_STATE_HOME)"
-        else:
-            source = "built-in"
-        out.append(ConfigValue(f"journal.{name}", str(value) if name == "root" else value, source))
-
-    if given:
-        source = "argument"
-    elif os.environ.get("CODEX_SHIMS_CONFIG"):
-        source = "environment (CODEX_SHIMS_CONFIG)"
-    elif os.path.isabs(os.environ.get("XDG_CONFIG_HOME", "")):  # a relative one is ignored (XDG spec)
-        source = "environment (XDG_CONFIG_HOME)"
-    else:
-        source = "built-in"
-    out.append(ConfigValue("config.path", str(path), source))
-    out.append(ConfigValue("config.exists", data is not None, "filesystem"))
-    return _masked(out, data, path, journal.redact_env)
-
-
-def _masked(rows: list[ConfigValue], data: dict[str, Any] | None, path: str, names: list[str]) -> list[ConfigValue]:
-    """Values as `shims config show` may print them: a key in an argument, a URL or a path
-    is masked like everything the shims write (the secret-named env values are `***` already)."""
-    from shims.run import vendors
-    from shims.state.redact import Redactor
-
-    env = dict(os.environ)
-    for table in (*vendors.PROVIDERS, "defaults"):
-        env.update({k: v for k, v in (_section(data, table, path).get("env") or {}).items() if isinstance(v, str)})
-    redactor = Redactor.from_env(env, names)
-
-    def mask(value: Any) -> Any:
-        if isinstance(value, str):
-            return redactor.redact_text(value)
-        if isinstance(value, list):
-            return [mask(v) for v in value]
-        return value
-
-    return [ConfigValue(r.key, mask(r.value), r.source) for r in rows]
