@@ -462,3 +462,9 @@ def test_config_show_names_the_source_of_the_path_it_shows(tmp_path, monkeypatch
     assert rows["config.path"].value == str(tmp_path / ".config" / "codex-shims" / "config.toml")
     assert rows["config.path"].source == "built-in"
 
+
+def test_a_size_with_a_fraction_is_read_exactly_at_any_length():
+    """Found in review: a long size with a fraction went through a float and overflowed (an
+    OverflowError traceback from the [journal] table); read exactly, it is just large."""
+    assert parse_size("1.5KiB") == 1536 and parse_size("2.25 GB") == 2_250_000_000
+    assert parse_size("9" * 400 + ".5TB") == int("9" * 400) * 1000**4 + 500 * 1000**3

@@ -254,7 +254,8 @@ def parse_size(text: str) -> int:
         factor = 1024 ** ("kmgt".index(unit[0]) + 1)
     else:
         factor = _UNITS[unit.rstrip("b") if unit != "b" else "b"]
-    return int(float(number) * factor) if "." in number else int(number) * factor
+    whole, _, fraction = number.partition(".")  # in integers: a float would overflow on a long one
+    return int(whole) * factor + (int(fraction) * factor // 10 ** len(fraction) if fraction else 0)
 
 
 def _journal_root(root: str, path: str) -> str:
