@@ -199,3 +199,29 @@ def test_sigterm_as_the_sdk_aborts_leaves_no_process_and_exits_143(fake_env, mar
     events = codex_lines(first + out)
     assert events[-1]["error"]["message"].startswith("cancelled: ")
     assert envelope(err)["status"] == "cancelled"
+
+
+# ------------------------------------------------------------------ what reaches the vendor
+
+
+@pytest.mark.parametrize(("vendor", "flag", "effort"), [("claude", "--add-dir", "--effort=high"),
+                                                       ("gemini", "--include-directories", None),
+                                                       ("agy", "--add-dir", "--effort=high")])
+def test_add_dirs_and_effort_reach_the_vendors_own_flags(vendor, flag, effort, tmp_path):
+    import dataclasses
+
+    from normalize.request import RunSpec
+    from shims.run.setup import build
+
+    spec = RunSpec(prompt="p", cwd=str(tmp_path), add_dirs=("/data/a", "/data/b"), effort="high")
+    settings = type("Settings", (), {"args": [], "env": {}})()
+    launch = build(vendor, spec, vendor, False, settings) if vendor != "agy" else None
+    if vendor == "agy":
+        from shims.agy.command import build_launch
+
+        launch = build_launch(dataclasses.replace(spec), "agy", version=(1, 1, 15))
+    assert f"{flag}=/data/a" in launch.argv and f"{flag}=/data/b" in launch.argv
+    if effort:
+        assert effort in launch.argv
+    else:
+        assert not any(a.startswith("--effort") for a in launch.argv)
