@@ -56,6 +56,10 @@ def set_up(opts: ShimOptions, books: Bookkeeping, provider: str, task: RunSpec, 
 
 def build(provider: str, task: RunSpec, program: str, pty: bool, settings: Any) -> Any:
     command = vendors.command_module(provider)
+    if task.output_schema is not None:
+        problem = vendors.output_schema_problem(provider)
+        if problem:
+            raise Refusal(FailureKind.UNSUPPORTED_MODE, problem)
     try:
         launch = command.build_launch(task, program, pty=pty)
     except ValueError as exc:  # a mode or option the vendor cannot honour
