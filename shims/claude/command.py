@@ -66,6 +66,7 @@ OUTPUT_SCHEMA = True
 # argument at 128 KiB, and the CLI has no schema file.
 ARGV_SCHEMA_MAX = 64 * 1024
 
+
 def mode_args(mode: str | None) -> list[str]:
     if mode is None:
         return []

@@ -39,6 +39,7 @@ COST_SOURCE = "price_table"
 # request's output_schema is refused before launch (shims.run.vendors.output_schema_problem).
 OUTPUT_SCHEMA = False
 
+
 def gemini_home(env: dict[str, str]) -> str:
     """In the state folder of `env`, the environment Gemini is launched with (tests give their
     own): platformdirs would read os.environ instead, so the XDG rule is spelled out here."""
