@@ -56,10 +56,15 @@ class Case:
     files: dict[str, str] = field(default_factory=dict)  # created in the workspace first
     version: str | None = None  # agy simulator version
     pty: bool = False  # run under a pseudo-terminal (agy text mode)
+    output_schema: dict | None = None  # a request's output_schema (--json-schema)
     source: str = ""  # where the behaviour is documented (agy: ../shared/reference/agy.md)
 
 
 S = "[scenario:{}] "
+# An answer schema for the structured-output cases (`--json-schema`).
+ANSWER_SCHEMA = {"type": "object", "properties": {"summary": {"type": "string"}, "files": {"type": "integer"},
+                                                  "ok": {"type": "boolean"}},
+                 "required": ["summary", "files", "ok"], "additionalProperties": False}
 CLAUDE_CASES: dict[str, Case] = {
     "plain": Case("a plain answer", S.format("plain") + "Say hello"),
     "tool-bash": Case("a Bash tool round trip", S.format("tool") + "Run a command"),
@@ -105,11 +110,20 @@ CLAUDE_CASES: dict[str, Case] = {
     "json-auth-401": Case("--output-format json, 401", S.format("auth401") + "hi", fmt="json"),
     "text-plain": Case("--output-format text, an answer", S.format("plain") + "Say hello", fmt="text"),
     "text-rate-limit": Case("--output-format text, 429", S.format("rate429") + "hi", fmt="text"),
+    "structured-output": Case("--json-schema: the model calls StructuredOutput, result.structured_output",
+                              S.format("structured") + "Summarise", output_schema=ANSWER_SCHEMA),
+    "structured-output-retry": Case("--json-schema: a call the schema refuses, then a valid one",
+                                    S.format("structured-retry") + "Summarise", output_schema=ANSWER_SCHEMA),
+    "structured-output-exhausted": Case("--json-schema: 5 refused calls, error_max_structured_output_retries",
+                                        S.format("structured-never") + "Summarise", output_schema=ANSWER_SCHEMA),
+    "structured-output-ignored": Case("--json-schema: prose twice (one reminder), success without structured_output",
+                                      S.format("plain") + "Summarise", output_schema=ANSWER_SCHEMA),
 }
 
 
 def claude_argv(case: Case, cwd: str, resume_id: str | None) -> list[str]:
-    spec = RunSpec(prompt=case.prompt, cwd=cwd, mode=case.mode, model=case.model, resume_session=resume_id)
+    spec = RunSpec(prompt=case.prompt, cwd=cwd, mode=case.mode, model=case.model, resume_session=resume_id,
+                   output_schema=case.output_schema)
     argv = claude_command.build_launch(spec, str(CLAUDE_BIN)).argv
     if case.fmt != "stream-json":
         i = argv.index("stream-json")
@@ -336,11 +350,18 @@ AGY_CASES: dict[str, Case] = {
     "pty-1.0.9-write-mode": Case("agy 1.0.9 has no --mode: write mode cannot be honoured (the shim refuses before launch; "
                                  "this records what agy itself says)", A.format("plain") + "hi", version="1.0.9",
                                  fmt="text", extra_args=["--mode", "accept-edits"], mode=None, source="agy.md §1.1, §3"),
+    "structured-output": Case("--json-schema: json_schema in init and result, structured_output in the result",
+                              A.format("plain") + "summarise", output_schema=ANSWER_SCHEMA,
+                              source="agy.md §3, §4.3, §4.4 (the answer's form: simulator)"),
+    "structured-output-missing": Case("--json-schema, but a turn that answers in prose: no structured_output",
+                                      A.format("tool") + "run", mode="full", output_schema=ANSWER_SCHEMA,
+                                      source="agy.md §3, §4.3 (simulator: only plain answers in the schema)"),
 }
 
 
 def agy_argv(case: Case, cwd: str, resume_id: str | None) -> list[str]:
-    spec = RunSpec(prompt=case.prompt, cwd=cwd, mode=case.mode, model=case.model, resume_session=resume_id)
+    spec = RunSpec(prompt=case.prompt, cwd=cwd, mode=case.mode, model=case.model, resume_session=resume_id,
+                   output_schema=case.output_schema)
     version = tuple(int(x) for x in (case.version or "1.2.16").split("."))
     launch = agy_command.build_launch(spec, str(AGY_SIM), pty=case.pty, version=version)
     argv = launch.argv

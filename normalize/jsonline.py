@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from normalize import observe as o
+from normalize.limits import writable
 
 # Below this depth the tolerant path keeps nothing: meaningful vendor fields sit a few levels
 # deep, the stdlib scanner must stay far from Python's recursion limit, and orjson writes only
@@ -233,3 +234,16 @@ def as_str(v: Any) -> str | None:
 def as_count(v: Any) -> int:
     """A token count: a positive int, else 0 (booleans are not counts)."""
     return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
+
+
+def json_answer(value: Any, said: Any = None) -> str:
+    """A structured answer (a vendor's `structured_output`) as the JSON text the final
+    agent_message carries (Codex's --output-schema): the vendor's own text `said` when it is
+    that same JSON, else the value written compactly."""
+    if isinstance(said, str) and said.strip():
+        try:
+            if orjson.loads(said) == value:
+                return said.strip()
+        except orjson.JSONDecodeError:
+            pass
+    return orjson.dumps(writable(value)).decode()

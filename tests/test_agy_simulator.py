@@ -646,3 +646,44 @@ def test_auto_update_line_only_in_the_log(agy, tmp_path):
     log.unlink()
     agy.run("-p", "hi", "--log-file", str(log))
     assert "updater" not in log.read_text() and "Print mode: conversation=" in log.read_text()
+
+
+# ------------------------------------------------------------------------------------ --json-schema
+
+SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}, "n": {"type": "integer", "minimum": 3}},
+          "required": ["name", "n"]}
+
+
+def test_json_schema_adds_json_schema_and_structured_output(agy):
+    """agy.md §3, §4.3, §4.4: json_schema in init and result, structured_output in the result."""
+    p = agy.run("-p", "hi", "--output-format", "stream-json", f"--json-schema={json.dumps(SCHEMA)}")
+    assert p.returncode == 0, p.stderr
+    events = lines(p.stdout)
+    assert events[0]["init"]["json_schema"] == SCHEMA
+    res = result_of(events)
+    assert res["status"] == "SUCCESS" and res["json_schema"] == SCHEMA
+    assert res["structured_output"] == {"name": "sim name", "n": 3} == json.loads(res["response"])
+    assert "".join(s.get("text_delta", "") for s in steps(events) if s["step_type"] == "agent_response") == res["response"]
+    plain = result_of(lines(agy.run("-p", "hi", "--output-format", "stream-json").stdout))
+    assert "json_schema" not in plain and "structured_output" not in plain
+
+
+def test_json_schema_from_a_file_a_primitive_and_refusals(agy):
+    path = agy.cwd / "schema.json"
+    path.write_text(json.dumps(SCHEMA))
+    res = lines(agy.run("-p", "hi", "--output-format", "json", "--json-schema", str(path)).stdout)[0]
+    assert res["json_schema"] == SCHEMA and res["structured_output"]["n"] == 3
+    res = lines(agy.run("-p", "hi", "--output-format", "json", "--json-schema=boolean").stdout)[0]
+    assert res["json_schema"] == {"type": "boolean"} and res["structured_output"] is True
+    for bad in ("{not json", str(agy.cwd / "missing.json")):
+        p = agy.run("-p", "hi", "--output-format", "json", f"--json-schema={bad}")
+        assert p.returncode == 2 and p.stdout == b"" and err_lines(p)[0].startswith("Error: invalid --json-schema")
+    old = agy.run("-p", "hi", "--json-schema=string", version="1.1.7")
+    assert old.returncode == 2 and err_lines(old)[0] == "flag provided but not defined: -json-schema"
+
+
+def test_json_schema_with_a_prose_turn_has_no_structured_output(agy):
+    p = agy.run("-p", "[scenario:tool]", "--output-format", "json", "--dangerously-skip-permissions",
+                f"--json-schema={json.dumps(SCHEMA)}")
+    res = lines(p.stdout)[0]
+    assert res["status"] == "SUCCESS" and res["json_schema"] == SCHEMA and "structured_output" not in res

@@ -445,3 +445,36 @@ def test_command_line_serves_until_sigterm(tmp_path):
             proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+
+
+# ---------------------------------------------------------------- structured output (claude --json-schema)
+
+ANSWER = {"type": "object", "properties": {"title": {"type": "string"}, "count": {"type": "integer", "minimum": 4},
+                                           "tags": {"type": "array", "items": {"enum": ["a", "b"]}},
+                                           "done": {"type": "boolean"}}, "required": ["title"]}
+
+
+def structured_tool(schema):
+    return {"name": "StructuredOutput", "description": "Return structured output", "input_schema": schema}
+
+
+def test_structured_scenarios_call_the_declared_tool(api):
+    body = {"model": "claude-opus-5-5", "max_tokens": 1000, "stream": True, "tools": [structured_tool(ANSWER)],
+            "messages": [{"role": "user", "content": "[scenario:structured] go"}]}
+    _, _, raw = request(api, "POST", "/v1/messages?beta=true", body)
+    frames = sse(raw)
+    content = blocks(frames)
+    assert content[1]["name"] == "StructuredOutput"
+    assert content[1]["input"] == {"title": "fake title", "count": 4, "tags": ["a"], "done": True}
+    assert frames[-2][1]["delta"]["stop_reason"] == "tool_use"
+    # structured-retry: first an input the schema refuses, then (after the tool_result) a valid one
+    retry = {**body, "messages": [{"role": "user", "content": "[scenario:structured-retry] go"}]}
+    first = sse(request(api, "POST", "/v1/messages?beta=true", retry)[2])
+    assert blocks(first)[0]["input"] == {}
+    retry["messages"] += tool_history(first, "Output does not match required schema")
+    assert blocks(sse(request(api, "POST", "/v1/messages?beta=true", retry)[2]))[1]["input"]["title"] == "fake title"
+
+
+def test_structured_scenario_without_the_tool_answers_in_prose(api):
+    _, _, raw = messages(api, "[scenario:structured] go")
+    assert blocks(sse(raw)) == [{"type": "text", "text": PLAIN_TEXT}]

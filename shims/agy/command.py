@@ -57,6 +57,13 @@ _VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 # needs [prices.agy."<model>"] in the config.
 COST_SOURCE = None
 
+# A request's output_schema (CONTRACT §2) becomes `--json-schema=<the schema as JSON>` (agy.md
+# §3: inline, a file or a primitive; since 1.1.8, with structured output): agy then adds
+# `structured_output` to its result. Refused before launch on older agy and under a terminal.
+OUTPUT_SCHEMA = True
+# Inline, one argv word next to a prompt of up to ARGV_PROMPT_MAX (Linux: 128 KiB per argument).
+ARGV_SCHEMA_MAX = 64 * 1024
+
 _probed: dict[tuple[object, ...], tuple[int, int, int] | None] = {}
 
 
@@ -102,6 +109,27 @@ EFFORTS = frozenset(("low", "medium", "high", "xhigh"))
 IMAGE_INPUT = False
 
 
+def schema_args(schema: dict | None, structured: bool, version: tuple[int, int, int] | None) -> list[str]:
+    """`--json-schema=<json>`, one word: the value is never read as a flag of its own."""
+    if schema is None:
+        return []
+    if not structured:
+        have = f"agy {'.'.join(map(str, version))}" if version is not None and version < STRUCTURED_SINCE else None
+        raise ValueError(
+            (f"{have} has no --json-schema (added in 1.1.8), so it cannot constrain its answer to a JSON schema; "
+             "update agy or run without an output schema.") if have else
+            "Under a pseudo-terminal agy's answer is read off its screen, so it cannot be held to a JSON schema; "
+            "run with --pty never (or auto), or without an output schema."
+        )
+    text = orjson.dumps(schema).decode()
+    if len(text.encode()) > ARGV_SCHEMA_MAX:
+        raise ValueError(
+            f"The output schema is {len(text.encode())} bytes as JSON: the shim passes at most "
+            f"{ARGV_SCHEMA_MAX // 1024} KiB on agy's command line (--json-schema); shorten the schema."
+        )
+    return [f"--json-schema={text}"]
+
+
 def build_launch(spec: RunSpec, program: str, *, pty: bool = False, version: tuple[int, int, int] | None = None) -> Launch:
     version = version or probe_version(program)
     # Under a pseudo-terminal agy is read as a screen: text output (it draws its TUI only there).
@@ -141,6 +169,7 @@ def build_launch(spec: RunSpec, program: str, *, pty: bool = False, version: tup
                 "without granting more; update agy, or use --mode read-only or --mode full."
             )
         argv += MODES[spec.mode]
+    argv += schema_args(spec.output_schema, structured, version)
     env = dict(os.environ)
     env["AGY_CLI_DISABLE_AUTO_UPDATE"] = "true"  # exactly lowercase `true` (agy.md §1)
     return Launch(

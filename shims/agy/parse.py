@@ -9,7 +9,7 @@ from typing import Any
 
 from normalize import observe as o
 from normalize.failures import FailureKind as K
-from normalize.jsonline import Repaired, Repairs, read_object
+from normalize.jsonline import Repaired, Repairs, json_answer, read_object
 from normalize.jsonline import as_count as _int
 from normalize.jsonline import as_str as _str
 from normalize.jsonline import as_text as _text
@@ -40,6 +40,7 @@ class AgyParser:
         self._model: str | None = None
         self._error_step = False
         self._saw_text = False
+        self._schema = False  # --json-schema: init (or the result) names the schema
         self._repairs = Repairs()
 
     def feed(self, line: bytes) -> list[o.Observation]:
@@ -53,6 +54,7 @@ class AgyParser:
             init = msg.get("init") if isinstance(msg.get("init"), dict) else {}
             self._conversation = _text(msg.get("conversation_id"))
             self._model = _str(init.get("model"))
+            self._schema = self._schema or "json_schema" in init
             return [o.Session(_str(self._conversation), self._model),
                     o.VendorInfo({"permission_mode": init.get("permission_mode")})]
         if event == "step_update":
@@ -154,10 +156,22 @@ class AgyParser:
                                     f"agy stopped: {what} needed a permission this mode does not grant; "
                                     "re-run with --mode write or --mode full."))
                 return out
+            if self._schema or "json_schema" in r:
+                return [*out, *self._structured(r, response)]
             out.append(o.Completed(response if response.strip() else None))
             return out
         out.append(classify(_text(r.get("error")) or marks["error"] or "", marks["agy_error"], exit.ended_at))
         return out
+
+    def _structured(self, r: dict[str, Any], response: str) -> list[o.Observation]:
+        """--json-schema: the answer is `structured_output` as JSON text, and the final
+        agent_message says it (Codex's --output-schema); a streamed response that is that JSON
+        already is that message."""
+        if r.get("structured_output") is None:
+            return [o.Failed(K.PROVIDER_FAILED, "agy finished without a structured answer (its result has no "
+                             "structured_output), so there is no answer in the output schema; retry.")]
+        answer = json_answer(r["structured_output"], response)
+        return [*([] if answer == response.strip() else [o.Message(answer)]), o.Completed(answer)]
 
     def _usage(self, r: dict[str, Any]) -> dict[str, Any]:
         """This invocation's usage: the sum of this run's step usages (agy.md §5). result.usage

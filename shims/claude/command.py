@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 
+import orjson
+
 from normalize.request import RunSpec
 from shims.runtime.spawn import Launch
 
@@ -62,6 +64,16 @@ NATIVE_SPEND_CAP = True
 # Where a run's cost comes from, for the spend cap: the CLI reports it (total_cost_usd, costUSD).
 COST_SOURCE = "vendor"
 
+# A request's output_schema (CONTRACT §2) becomes `--json-schema=<the schema as JSON>`: the CLI
+# (2.1.331) takes it inline only (a file name is "not valid JSON"), declares a tool
+# `StructuredOutput` whose input_schema is the schema, checks the model's call against it (up
+# to 5 tries) and ends the turn with the call's input as `result.structured_output`.
+OUTPUT_SCHEMA = True
+# The schema as one argv word, next to a prompt of up to ARGV_PROMPT_MAX: Linux caps one
+# argument at 128 KiB, and the CLI has no schema file.
+ARGV_SCHEMA_MAX = 64 * 1024
+
+
 def mode_args(mode: str | None) -> list[str]:
     if mode is None:
         return []
@@ -71,6 +83,26 @@ def mode_args(mode: str | None) -> list[str]:
             "run the shim as an ordinary user or use --mode write."
         )
     return list(MODES[mode])
+
+
+def schema_args(schema: dict | None) -> list[str]:
+    """`--json-schema=<json>`, one word: the value can never be read as an option."""
+    if schema is None:
+        return []
+    # The schema becomes a tool's input schema, and the API takes only an object root (the
+    # CLI's own lint says so, and then lets every request fail).
+    if schema.get("type") != "object":
+        raise ValueError(
+            'Claude Code can only constrain its answer to a JSON schema whose root is an object ("type": "object"): '
+            "it hands the schema to the model as a tool's input schema; wrap the value in an object property."
+        )
+    text = orjson.dumps(schema).decode()
+    if len(text.encode()) > ARGV_SCHEMA_MAX:
+        raise ValueError(
+            f"The output schema is {len(text.encode())} bytes as JSON: Claude Code takes it only on its command line "
+            f"(--json-schema), and the shim passes at most {ARGV_SCHEMA_MAX // 1024} KiB there; shorten the schema."
+        )
+    return [f"--json-schema={text}"]
 
 
 def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
@@ -88,6 +120,7 @@ def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
         argv.append(f"--effort={spec.effort}")
     if spec.max_cost_usd:
         argv += ["--max-budget-usd", f"{spec.max_cost_usd:g}"]
+    argv += schema_args(spec.output_schema)
     stdin_data = None
     if len(spec.prompt.encode()) <= ARGV_PROMPT_MAX:
         # After `--`: a prompt starting with "-" stays a prompt, and variadic flags such as

@@ -1,10 +1,10 @@
 """Claude Code failure classification, from structured fields first (claude.md §7, §8).
 
-Order: `is_error` false -> success; `terminal_reason` aborted -> cancelled; max turns / budget
--> provider_failed; a usage limit (`api_error: usage_limit_reached`, a `rejected` rate-limit
-event) -> quota exhausted with its reset time; then the synthetic assistant's `error` enum with
-`api_error_status`. Text is only a last resort. `subtype` is never trusted: API errors arrive
-as `subtype: success`.
+Order: `is_error` false -> success; `terminal_reason` aborted -> cancelled; max turns, budget,
+structured-output retries -> provider_failed; a usage limit (`api_error: usage_limit_reached`,
+a `rejected` rate-limit event) -> quota exhausted with its reset time; then the synthetic
+assistant's `error` enum with `api_error_status`. Text is only a last resort. `subtype` is
+never trusted: API errors arrive as `subtype: success`.
 """
 
 from __future__ import annotations
@@ -67,6 +67,10 @@ def classify_result(
         return o.Failed(K.CANCELLED, "Claude was interrupted before it finished.")
     if reason == "max_turns" or result.get("subtype") == "error_max_turns":
         return o.Failed(K.PROVIDER_FAILED, f"Claude stopped at its turn limit ({_errors_text(result) or 'max turns reached'}).")
+    if reason == "structured_output_retry_exhausted" or result.get("subtype") == "error_max_structured_output_retries":
+        # --json-schema: the model's StructuredOutput calls never fitted the schema (5 tries).
+        return o.Failed(K.PROVIDER_FAILED, "Claude could not give an answer that fits the output schema "
+                        f"({_errors_text(result) or 'structured output retries exhausted'}); retry, or loosen the schema.")
     if reason == "budget_exhausted" or result.get("subtype") == "error_max_budget_usd":
         # --max-budget-usd is how --max-cost-usd reaches Claude: one spend-cap policy across
         # vendors (quota_or_rate_limited, exhausted), and final: no fallback spends more.
@@ -145,6 +149,8 @@ _STDERR_RULES = (
     ("No conversation found with session ID", K.BAD_REQUEST, "No Claude session with that id: {line}"),
     ("cannot be used with root/sudo", K.UNSUPPORTED_MODE, "Claude refuses this permission mode as root: {line}"),
     ("Input must be provided", K.BAD_REQUEST, "Claude got no prompt: {line}"),
+    # The CLI compiles the --json-schema it is given (draft-07 by default) before any call.
+    ("--json-schema is not a valid JSON Schema", K.BAD_REQUEST, "The output schema is not a valid JSON Schema: {line}"),
     ("unknown option", K.PROVIDER_FAILED, "This Claude CLI does not accept a flag the shim passed (version mismatch?): {line}"),
     ("Not logged in", K.AUTHENTICATION_REQUIRED, "Claude is not signed in: {line}"),
 )

@@ -14,7 +14,7 @@ import orjson
 
 from normalize import observe as o
 from normalize.failures import FailureKind as K
-from normalize.jsonline import Repaired, Repairs, read_document, read_object
+from normalize.jsonline import Repaired, Repairs, json_answer, read_document, read_object
 from normalize.jsonline import as_count as _int
 from normalize.jsonline import as_str as _str
 from normalize.jsonline import as_text as _text
@@ -29,6 +29,10 @@ from shims.claude.errors import (
 
 PROVIDER = "claude"
 SERVER = "claude"  # the mcp_tool_call server of Claude's built-in tools
+# The tool Claude Code declares for --json-schema (shims.claude.command.schema_args): the model
+# answers by calling it, and the CLI puts the call's input in `result.structured_output`. It is
+# the answer, not a tool the host ran, so it makes no item of its own.
+STRUCTURED_TOOL = "StructuredOutput"
 _EXIT_CODE = re.compile(r"^Exit code (\d+)")
 _DISABLED_TOOL = "is disabled for this session"
 _TAG = re.compile(r"</?tool_use_error>")
@@ -56,6 +60,9 @@ class ClaudeParser:
         self._rejected_quota: dict[str, Any] | None = None
         self._saw_result = False
         self._last_text: str | None = None
+        # --json-schema: init lists the StructuredOutput tool (only then); its calls, by id.
+        self._schema = False
+        self._structured_calls: set[str] = set()
         self.repairs = Repairs()
 
     # ------------------------------------------------------------------ lines
@@ -105,6 +112,8 @@ class ClaudeParser:
             # Fields of the wrong type are skipped, never fatal (found by fuzzing: a non-list raised).
             servers = m.get("mcp_servers") if isinstance(m.get("mcp_servers"), list) else []
             failed = [s.get("name") for s in servers if isinstance(s, dict) and s.get("status") == "failed"]
+            tools = m.get("tools") if isinstance(m.get("tools"), list) else []
+            self._schema = self._schema or STRUCTURED_TOOL in tools
             out: list[o.Observation] = [
                 o.Session(_str(m.get("session_id")), _str(m.get("model")), _str(m.get("claude_code_version"))),
                 o.VendorInfo({"permission_mode": m.get("permissionMode"), "api_key_source": m.get("apiKeySource")}),
@@ -172,6 +181,9 @@ class ClaudeParser:
                 call_id = _text(block.get("id"))
                 name = _text(block.get("name")) or "unknown"
                 args = block.get("input") if isinstance(block.get("input"), dict) else {}
+                if name == STRUCTURED_TOOL:
+                    self._structured_calls.add(call_id)
+                    continue
                 self._tools[call_id] = name
                 out.append(o.ToolStarted(call_id, tool_item(name, args)))
         return out
@@ -196,9 +208,15 @@ class ClaudeParser:
             if not isinstance(block, dict) or block.get("type") != "tool_result":
                 continue
             call_id = _text(block.get("tool_use_id"))
-            name = self._tools.pop(call_id, None)
             output = _result_text(block.get("content"))
             failed = bool(block.get("is_error"))
+            if call_id in self._structured_calls:
+                self._structured_calls.discard(call_id)
+                if failed:  # the CLI refused the call's input and asks the model again
+                    out.append(o.Warning(f"Claude's structured answer did not fit the output schema; it was asked "
+                                         f"again ({_strip_tags(output)})."))
+                continue
+            name = self._tools.pop(call_id, None)
             refused = failed and _DISABLED_TOOL in output  # a tool the mode took away (--disallowedTools)
             out.append(o.ToolCompleted(call_id, tool_completion(name, output, failed, call_id in denied or refused, structured)))
             if refused:
@@ -227,8 +245,18 @@ class ClaudeParser:
                                     o.VendorInfo(_result_details(m)),
                                     *mismatch_observations(PROVIDER, usage_checks(m, usage))]
         if m.get("is_error") is False:
+            structured = m.get("structured_output")
             text = m.get("result")
-            out.append(o.Completed(text if isinstance(text, str) else self._last_text))
+            if structured is not None:
+                # Codex's --output-schema: the final agent_message is the answer's JSON text.
+                answer = json_answer(structured, text)
+                out += [o.Message(answer), o.Completed(answer)]
+            elif self._schema:
+                said = f" It answered: {_clip(text)}" if isinstance(text, str) and text.strip() else ""
+                out.append(o.Failed(K.PROVIDER_FAILED, "Claude ended without calling its StructuredOutput tool (the CLI "
+                                    f"reminded it once), so there is no answer in the output schema; retry.{said}"))
+            else:
+                out.append(o.Completed(text if isinstance(text, str) else self._last_text))
         else:
             out.append(classify_result(m, self._synthetic, self._rejected_quota))
         return out
@@ -425,6 +453,11 @@ def _result_details(m: dict[str, Any]) -> dict[str, Any]:
     if denials:
         details["permission_denials"] = len(denials) if isinstance(denials, list) else denials
     return details
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _float(v: Any) -> float | None:

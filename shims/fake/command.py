@@ -14,6 +14,10 @@ MODES = {"read-only": ["--mode", "read-only"], "write": ["--mode", "write"], "fu
 # Where a run's cost comes from, for the spend cap: the fake reports cost_usd.
 COST_SOURCE = "vendor"
 
+# The fake CLI has no structured output: an output_schema is refused before launch, which is
+# how tests reach that path without a real CLI.
+OUTPUT_SCHEMA = False
+
 # Beyond this the prompt goes through stdin (--prompt-stdin): Linux caps one argv string at 128 KiB.
 ARGV_PROMPT_MAX = 64 * 1024
 

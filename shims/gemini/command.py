@@ -35,6 +35,11 @@ CREDENTIAL_FILES = ("oauth_creds.json", "google_accounts.json", "installation_id
 # Where a run's cost comes from, for the spend cap: the packaged price table (shims.gemini.prices).
 COST_SOURCE = "price_table"
 
+# Gemini CLI 0.61.0 has no structured-output flag (`gemini --help`, gemini.md §2), so a
+# request's output_schema is refused before launch (shims.run.vendors.output_schema_problem).
+OUTPUT_SCHEMA = False
+
+
 def gemini_home(env: dict[str, str]) -> str:
     """In the state folder of `env`, the environment Gemini is launched with (tests give their
     own): platformdirs would read os.environ instead, so the XDG rule is spelled out here."""

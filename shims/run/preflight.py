@@ -147,6 +147,26 @@ def mode_support(vendor: str, program: str | None) -> dict[str, str | None]:
     return out
 
 
+def schema_support(vendor: str, program: str | None) -> str | None:
+    """None when this installation can hold an answer to a JSON schema (output_schema), else
+    why not: the vendor's declaration, then its launch (agy before 1.1.8 refuses)."""
+    from normalize.request import RunSpec
+
+    problem = vendors.output_schema_problem(vendor)
+    if problem or program is None:
+        return problem
+    try:
+        launch = vendors.command_module(vendor).build_launch(
+            RunSpec(prompt="-", output_schema={"type": "object"}, cwd=os.getcwd()), program)
+    except ValueError as exc:
+        return str(exc)
+    if launch.scratch_dir:
+        import shutil
+
+        shutil.rmtree(launch.scratch_dir, ignore_errors=True)
+    return None
+
+
 def doctor(json_out: bool, modes: bool = False) -> int:
     if modes:
         return _modes_table(json_out)
@@ -155,11 +175,12 @@ def doctor(json_out: bool, modes: bool = False) -> int:
         row = check(name)
         program = resolve_program(name, _configured_bin(name))
         row["modes"] = mode_support(name, program) if program else {}
+        row["output_schema"] = schema_support(name, program)
         rows.append(row)
     if json_out:
         print(_masked(orjson.dumps(rows).decode()))
     else:
-        head = ("provider", "ready", "cli version", "auth", "quota", "modes", "problem")
+        head = ("provider", "ready", "cli version", "auth", "quota", "modes", "output schema", "problem")
         body = []
         for r in rows:
             q = r["quota"] or {}
@@ -168,7 +189,7 @@ def doctor(json_out: bool, modes: bool = False) -> int:
                 quota += f" until {q['resets_at']}"
             modes = " ".join(m if why is None else f"({m})" for m, why in r["modes"].items()) or "-"
             body.append((r["provider"], "yes" if r["ready"] else "no", r["cli_version"] or "-", r["auth"], quota,
-                         modes, r["error"] or ""))
+                         modes, "yes" if r["output_schema"] is None else "no", r["error"] or ""))
         _print_table(head, body)
         print("(mode) = this installation cannot honour that mode; `shims doctor --modes` says why.")
     return 0 if any(r["ready"] for r in rows) else 1

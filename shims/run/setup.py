@@ -57,6 +57,10 @@ def set_up(opts: ShimOptions, books: Bookkeeping, provider: str, task: RunSpec, 
 
 def build(provider: str, task: RunSpec, program: str, pty: bool, settings: Any) -> Any:
     command = vendors.command_module(provider)
+    if task.output_schema is not None:
+        problem = vendors.output_schema_problem(provider)
+        if problem:
+            raise Refusal(FailureKind.UNSUPPORTED_MODE, problem)
     # What `codex exec` options ask that a vendor's package declares it cannot take (CONTRACT §15).
     if task.images and not command.IMAGE_INPUT:
         raise Refusal(FailureKind.UNSUPPORTED_MODE,

@@ -17,14 +17,15 @@ class VendorInfo:
     name: str
     program: str  # the CLI's name on PATH
     formats: tuple[str, ...]  # native output formats `shims normalize --format` accepts
+    title: str  # what the CLI is called in a sentence
 
 
 VENDORS: dict[str, VendorInfo] = {
-    "claude": VendorInfo("claude", "claude", ("stream-json", "json", "text")),
-    "gemini": VendorInfo("gemini", "gemini", ("stream-json", "json", "text")),
-    "agy": VendorInfo("agy", "agy", ("stream-json", "json", "text")),
+    "claude": VendorInfo("claude", "claude", ("stream-json", "json", "text"), "Claude Code"),
+    "gemini": VendorInfo("gemini", "gemini", ("stream-json", "json", "text"), "Gemini CLI"),
+    "agy": VendorInfo("agy", "agy", ("stream-json", "json", "text"), "agy"),
     # The fake vendor (tests/fakes/fake_vendor.py): tests, demos, the README quick start.
-    "fake": VendorInfo("fake", "fake-vendor", ("stream-json",)),
+    "fake": VendorInfo("fake", "fake-vendor", ("stream-json",), "The fake vendor CLI"),
 }
 
 
@@ -47,6 +48,18 @@ def _module(name: str, part: str) -> ModuleType:
 
 def command_module(name: str) -> ModuleType:
     return _module(name, "command")
+
+
+def output_schema_problem(name: str) -> str | None:
+    """Why this vendor cannot hold its answer to a JSON schema (a request's output_schema,
+    `exec --output-schema`), or None when it can: each command module declares OUTPUT_SCHEMA.
+    (A vendor that can may still refuse in its build_launch: agy before 1.1.8.)"""
+    if getattr(command_module(name), "OUTPUT_SCHEMA", False):
+        return None
+    able = [n for n in PROVIDERS if getattr(command_module(n), "OUTPUT_SCHEMA", False)]
+    return (f"{info(name).title} cannot constrain its answer to a JSON schema (it has no structured-output option), "
+            f"so the output schema cannot be honoured; run without one (output_schema, --output-schema), "
+            f"or use {' or '.join(able) or 'another vendor'}, which can.")
 
 
 def price_table(name: str, overrides: dict | None = None) -> dict[str, dict[str, float]]:

@@ -13,6 +13,11 @@ What it answers is chosen by a token `[scenario:NAME]` anywhere in the text of t
 message (no token: `plain`). When the LAST user message holds a `tool_result`, the scenario
 moves on to its next step (the answer after the tool). See SCENARIOS below for the list.
 
+Structured output (`claude -p --json-schema S`): the CLI declares a tool `StructuredOutput` whose
+`input_schema` is S and ends the turn once the model has called it with valid input (no
+system-prompt text, no tool_choice). The `structured*` scenarios play the model's part: they
+call that tool with `example_of(S)`, a value made from the schema the request declared.
+
 Usage is deterministic: the n-th /v1/messages call of the server's life (n from 1, every call
 counts, failed ones too) reports input=100+n, cache_write=1000*n, cache_read=20000+n and
 output=17+n; `usage_for_call(n)` computes it.
@@ -134,6 +139,8 @@ class Ctx:
     cwd: str | None
     model: str
     step: int  # 0 = first call of the turn, 1 = after the first tool_result, ...
+    # The input_schema of the request's StructuredOutput tool (claude --json-schema), if declared.
+    output_schema: dict[str, Any] | None = None
 
     def path(self, name: str) -> str:
         return f"{self.cwd.rstrip('/')}/{name}" if self.cwd else name
@@ -186,6 +193,68 @@ def _slow(ctx: Ctx) -> Answer:
     return Answer([_text(text, 10)], pace=0.3)
 
 
+STRUCTURED_TOOL = "StructuredOutput"  # the tool Claude Code 2.1.331 declares for --json-schema
+STRUCTURED_INTRO = "Here is the structured answer."
+
+
+def example_of(schema: Any, name: str = "value") -> Any:
+    """A value that satisfies the common JSON Schema keywords (type, properties, required,
+    items, enum, const, anyOf/oneOf, minimum, minItems): what the scripted model answers."""
+    if not isinstance(schema, dict):
+        return "fake"
+    if "const" in schema:
+        return schema["const"]
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf", "allOf"):
+        if isinstance(schema.get(key), list) and schema[key]:
+            return example_of(schema[key][0], name)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), kind[0] if kind else None)
+    if kind is None:
+        kind = "object" if "properties" in schema else "array" if "items" in schema else "string"
+    if kind == "object":
+        props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+        return {k: example_of(v, k) for k, v in props.items()}
+    if kind == "array":
+        return [example_of(schema.get("items"), name) for _ in range(max(1, int(schema.get("minItems") or 1)))]
+    if kind in ("integer", "number"):
+        low = schema.get("minimum")
+        base = low if isinstance(low, int | float) and not isinstance(low, bool) else 1
+        return int(base) if kind == "integer" else base + 0.5
+    if kind == "boolean":
+        return True
+    if kind == "null":
+        return None
+    return f"fake {name}"
+
+
+def _structured(ctx: Ctx) -> Answer:
+    """A model that answers through the StructuredOutput tool at once (the CLI ends the turn on
+    a valid call, so there is no step 1 unless the input was refused)."""
+    if ctx.output_schema is None:
+        return _plain(ctx)
+    return Answer([_text(STRUCTURED_INTRO, 2), _tool(STRUCTURED_TOOL, example_of(ctx.output_schema))],
+                  stop_reason="tool_use")
+
+
+def _structured_retry(ctx: Ctx) -> Answer:
+    """First a StructuredOutput call the schema refuses (an empty object), then a valid one."""
+    if ctx.output_schema is None:
+        return _plain(ctx)
+    if ctx.step == 0:
+        return Answer([_tool(STRUCTURED_TOOL, {})], stop_reason="tool_use")
+    return _structured(ctx)
+
+
+def _structured_never(ctx: Ctx) -> Answer:
+    """A model that only ever calls StructuredOutput with an empty object (refused each time)."""
+    if ctx.output_schema is None:
+        return _plain(ctx)
+    return Answer([_tool(STRUCTURED_TOOL, {})], stop_reason="tool_use")
+
+
 SCENARIOS: dict[str, Callable[[Ctx], Answer]] = {
     "plain": _plain,
     "tool": tool_round_trip(
@@ -231,6 +300,9 @@ SCENARIOS: dict[str, Callable[[Ctx], Answer]] = {
         lambda c: {"command": "echo injected > injected-marker.txt", "description": "Write a marker"},
         "Done."),
     "thinking": _thinking,
+    "structured": _structured,
+    "structured-retry": _structured_retry,
+    "structured-never": _structured_never,
     "long": _long,
     "slow": _slow,
     "slowtool": tool_round_trip(
@@ -362,6 +434,14 @@ def cwd_of(body: dict[str, Any]) -> str | None:
         m = CWD_RE.search(t)
         if m:
             return m.group(1).strip()
+    return None
+
+
+def output_schema_of(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The input_schema of the request's StructuredOutput tool (claude --json-schema), or None."""
+    for tool in body.get("tools") or []:
+        if isinstance(tool, dict) and tool.get("name") == STRUCTURED_TOOL and isinstance(tool.get("input_schema"), dict):
+            return tool["input_schema"]
     return None
 
 
@@ -639,7 +719,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_error(529, "overloaded_error", "Overloaded", rid)
 
         headers = unified_headers("allowed_warning", 0.92, 0.9) if scen == "quotawarn" else {}
-        ctx = Ctx(cwd=cwd_of(body), model=model, step=step_of(body))
+        ctx = Ctx(cwd=cwd_of(body), model=model, step=step_of(body), output_schema=output_schema_of(body))
         answer = SCENARIOS.get(scen, _plain)(ctx)
 
         if scen == "drop" and self.fake._attempt(rec) <= 2:
