@@ -15,7 +15,7 @@ from typing import Any
 from normalize import observe as o
 from normalize.codex_items import exact_item
 from normalize.failures import FailureKind, exit_code_for
-from normalize.limits import encode_line, tail_bytes, writable
+from normalize.limits import encode_line, fit_tail, tail_bytes, writable
 from normalize.usage import empty_usage, turn_usage
 
 Sink = Callable[[dict, bytes], None]  # (event, its encoded line)
@@ -421,7 +421,7 @@ class Assembler:
             text = self._outcome.final_message
         if text is None:
             return None
-        return tail_bytes(text, self._max_final)
+        return fit_tail(text, self._max_final)  # the whole value, marker included, in the budget
 
     def _decide(self, exit: o.ExitInfo, forced: tuple[str, str] | None) -> tuple[str, str | None, str | None]:
         if forced is not None:

@@ -2,7 +2,7 @@
 
   ndjson        protocol 2: every line as it is made, one write (and so one flush) per line
   codex-lab-v1  protocol 1: exactly one {status, final_message} object on stdout, exit 0, and
-                the whole envelope on the last stderr line `shim-result: …`
+                the envelope on the last stderr line `shim-result: …`, at most 8 KiB
   pretty        a live view for people
 """
 
@@ -14,6 +14,10 @@ import sys
 from typing import Any, TextIO
 
 import orjson
+
+from normalize.codex_lab import MESSAGE_BYTES, failure_message
+from normalize.limits import fit_tail
+from normalize.result_line import fit_envelope
 
 EMIT_CHOICES = ("auto", "ndjson", "codex-lab-v1", "pretty")
 
@@ -59,16 +63,37 @@ class NdjsonEmitter:
 
 
 def protocol1_answer(result: dict[str, Any]) -> dict[str, Any]:
-    """The codex-lab object: only `status` and `final_message`; a failure names its kind and
-    what to do, so the parent model can act on it."""
+    """The codex-lab object: only `status` and `final_message`, the message at most 8 KiB, the
+    marker of a cut included (codex-lab cuts anything longer again, behind its own marker).
+
+    A failure names its kind and what to do, in words codex-lab's phrase matching reads as that
+    kind where it has one, and as its generic provider_failed otherwise (normalize/codex_lab.py).
+
+    An empty answer stays `failed` ("empty_output: …"), although codex-lab would call a
+    `completed` one with an empty message empty_output by itself: CONTRACT §7 makes every failure
+    `failed` with its kind named, as the stderr envelope and the journal say; the error says why
+    and what to do (which agy needs a pseudo-terminal, which limit cut the answer), where
+    codex-lab's own text would be only "external agent completed without output"; and codex-lab
+    makes both an errored agent, so the parent model sees a failure either way."""
     if result["status"] == "completed":
-        return {"status": "completed", "final_message": result["final_message"]}
+        final = result["final_message"]
+        return {"status": "completed", "final_message": fit_tail(final, MESSAGE_BYTES) if final else final}
     kind = result.get("failure_kind") or "provider_failed"
-    message = f"{kind}: {result.get('error') or 'the worker failed'}"
     quota = result.get("quota") or {}
-    if quota.get("resets_at") and quota["resets_at"] not in message:
-        message += f"; resets {quota['resets_at']}"
-    return {"status": "failed", "final_message": message}
+    return {"status": "failed", "final_message": failure_message(kind, result.get("error"), quota.get("resets_at"))}
+
+
+RESULT_PREFIX = b"shim-result: "
+# codex-lab keeps the last 8 KiB of stderr (MAX_EXTERNAL_AGENT_STDERR_BYTES): the whole line,
+# newline included, fits in it, so a host can parse it from that tail.
+RESULT_LINE_BYTES = 8 * 1024
+
+
+def result_stderr_line(result: dict[str, Any]) -> bytes:
+    """The whole `shim-result: {…}\n` stderr line, at most 8 KiB with its newline, one valid
+    JSON object: the envelope, with parts dropped or cut in a fixed order when it does not fit
+    (normalize/result_line.py; `dropped` then says which, and whether the journal has it all)."""
+    return RESULT_PREFIX + fit_envelope(result, RESULT_LINE_BYTES - len(RESULT_PREFIX) - 1) + b"\n"
 
 
 class CodexLabV1Emitter:
@@ -80,10 +105,10 @@ class CodexLabV1Emitter:
         pass  # protocol 1 prints nothing until the end
 
     def close(self, result: dict[str, Any], exit_code: int) -> int:
-        for fd, data in ((self._fd, orjson.dumps(protocol1_answer(result))),
-                         (self._err_fd, b"shim-result: " + orjson.dumps(result))):
+        for fd, data in ((self._fd, orjson.dumps(protocol1_answer(result)) + b"\n"),
+                         (self._err_fd, result_stderr_line(result))):
             try:
-                write_all(fd, data + b"\n")
+                write_all(fd, data)
             except OSError:  # /dev/full: the journal has the result
                 pass
         return 0  # codex-lab reads stdout only on exit 0

@@ -51,6 +51,33 @@ def tail_bytes(text: str, keep: int) -> str:
     return cut_marker(earlier + head_len + start) + tail[start:].decode("utf-8", "replace")
 
 
+def fit_tail(text: str, budget: int) -> str:
+    """`text` as a value of at most `budget` UTF-8 bytes, the marker included: unchanged when it
+    fits, else its tail behind one `[… N bytes cut]` marker (N counting every byte cut, an
+    earlier cut's too). What a host that gave a byte budget expects of the whole value
+    (CONTRACT §4 `max_final_message_bytes`; codex-lab cuts anything over its 8 KiB again and so
+    loses our marker). A budget too small for the marker gets the marker alone: a reader must
+    always see that text was cut."""
+    if len(text) <= budget // 4:
+        return text  # fits whatever the characters
+    size = len(text) if text.isascii() else _utf8_len(text, len(text))
+    if size <= budget:
+        return text
+    # The marker's own length grows with N; N is at most every byte there is (an earlier
+    # marker's count included), so room for that marker is always enough.
+    earlier = _MARKER.match(text)
+    most = size + (int(earlier.group(1)) if earlier else 0)
+    keep = max(budget - len(cut_marker(most).encode()), 0)
+    out = tail_bytes(text, keep)
+    for _ in range(2):  # the marker came out shorter than feared: give its room to the tail
+        slack = budget - len(out.encode())
+        better = tail_bytes(text, keep + slack) if slack > 0 else out
+        if better is out or len(better.encode()) > budget:
+            break
+        keep, out = keep + slack, better
+    return out
+
+
 def _utf8_len(text: str, end: int, step: int = 1 << 20) -> int:
     """UTF-8 length of text[:end], counted a slice at a time (no copy of the whole)."""
     return sum(len(text[i : min(i + step, end)].encode("utf-8", "surrogatepass")) for i in range(0, end, step))

@@ -235,6 +235,15 @@ FailureKindName = Literal[
 ]
 
 
+class Dropped(BaseModel):
+    """What a `shim-result` stderr line left out to fit a host's 8 KiB stderr tail
+    (normalize/result_line.py): never on the protocol-2 `result` line."""
+
+    model_config = ConfigDict(extra="forbid")
+    fields: list[str]
+    in_journal: bool  # the run's journal (`journal`/result.json) has the whole envelope
+
+
 class Result(BaseModel):
     """The envelope: always the last line of a protocol-2 stream."""
 
@@ -255,6 +264,7 @@ class Result(BaseModel):
     duration_ms: int = Field(ge=0)
     journal: str | None
     vendor: dict[str, Any]
+    dropped: Dropped | None = None
 
 
 # ---------------------------------------------------------------- events

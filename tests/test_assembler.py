@@ -15,7 +15,7 @@ import pytest
 from normalize import observe as o
 from normalize.assembler import Assembler, fail_before_launch
 from normalize.failures import EXIT_CODES
-from normalize.limits import MAX_LINE_BYTES
+from normalize.limits import MAX_LINE_BYTES, cut_marker
 from normalize.models import Event
 from normalize.usage import build_usage
 
@@ -454,7 +454,8 @@ def test_final_message_over_the_limit_keeps_its_tail_with_an_exact_marker():
     n = marker_count(final)
     kept = MARKER.sub("", final, count=1)
     assert answer.endswith(kept) and kept.endswith("THE END")
-    assert len(kept.encode()) <= 100
+    assert len(final.encode()) <= 100  # the whole value, marker included (CONTRACT §4)
+    assert len(kept.encode()) > 100 - len(cut_marker(n).encode()) - 2  # as much tail as fits
     assert n == len(answer.encode()) - len(kept.encode())
     assert r.final["final_message"] == final
     # the agent_message item itself is not cut by max_final_message_bytes (it fits a line)

@@ -364,6 +364,8 @@ def check_run(obs: list[o.Observation], exit: o.ExitInfo, kw: dict[str, Any]) ->
     else:
         assert is_cut_of(final, want_final)
         assert len(MARKER.sub("", final, count=1).encode()) <= kw["max_final_message_bytes"]
+        if kw["max_final_message_bytes"] >= 64:  # room for a marker: the whole value fits (CONTRACT §4)
+            assert len(final.encode()) <= kw["max_final_message_bytes"]
 
     # the outcome and the exit code
     status, kind = expected_outcome(obs, exit, final, bool(per_id))

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from normalize.limits import KEEP_BYTES, MAX_LINE_BYTES, cut_marker, encode_line, tail_bytes
+from normalize.limits import KEEP_BYTES, MAX_LINE_BYTES, cut_marker, encode_line, fit_tail, tail_bytes
 from normalize.models import Event
 
 MARKER = re.compile(r"\[… (\d+) bytes cut\]\n")
@@ -118,6 +118,37 @@ def test_a_cut_text_that_is_not_cut_again_keeps_its_marker():
 
 def test_keep_zero_counts_each_byte_once():
     assert tail_bytes("abcdef", 0) == "[… 6 bytes cut]\n"
+
+
+# ---------------------------------------------------------------- fit_tail: a byte budget for the whole value
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(CHARS, max_size=3000), earlier=st.one_of(st.none(), st.integers(1, 10**12)),
+       budget=st.integers(40, 2500))
+def test_a_fitted_text_is_within_its_budget_marker_included(text, earlier, budget):
+    """What max_final_message_bytes promises a host: the whole value is at most that many bytes,
+    and a cut one still says exactly how much was cut (an earlier cut's bytes too)."""
+    original = (cut_marker(earlier) + text) if earlier else text
+    out = fit_tail(original, budget)
+    assert len(out.encode()) <= budget
+    if out == original:
+        return
+    n, kept = split_cut(out)
+    assert text.endswith(kept)
+    assert n == (earlier or 0) + len(text.encode()) - len(kept.encode())
+
+
+def test_a_text_of_exactly_the_budget_is_unchanged_and_one_byte_more_is_cut_to_the_budget():
+    assert fit_tail("x" * 8192, 8192) == "x" * 8192
+    out = fit_tail("A" + "x" * 8192, 8192)
+    assert len(out.encode()) == 8192
+    n, kept = split_cut(out)
+    assert kept == "x" * len(kept) and n == 8193 - len(kept)
+
+
+def test_a_budget_smaller_than_the_marker_keeps_the_marker_alone():
+    assert fit_tail("abcdefghijklmnopqrstuvwxyz" * 4, 5) == "[… 104 bytes cut]\n"
 
 
 # ---------------------------------------------------------------- encode_line

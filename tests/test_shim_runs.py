@@ -152,11 +152,14 @@ def test_unknown_flag_is_a_bad_request(fake_env):
 
 @pytest.mark.parametrize("vendor", ["claude", "gemini", "agy"])
 def test_every_shim_answers_the_host_strictly(vendor, fake_env, tmp_path):
-    """Without its vendor CLI each shim still answers in a form codex-lab accepts."""
+    """Without its vendor CLI each shim still answers in a form codex-lab accepts. codex-lab has
+    no text class for a missing vendor (its command_missing is its own spawn failing): it reads
+    the answer as a generic provider failure whose message names the kind."""
     request = {"protocol_version": 1, "cwd": str(tmp_path), "message": "hi"}
     argv = [shim_path(vendor), "--vendor-bin", f"/nonexistent/{vendor}"]
     outcome = run_external(argv, request, protocol=1, env=fake_env, timeout_s=30)
-    assert outcome.exit_code == 0 and outcome.failure_kind == "command_missing", outcome.message
+    assert outcome.exit_code == 0 and outcome.failure_kind == "provider_failed", outcome.message
+    assert outcome.message.startswith("command_missing: ")
     outcome = run_external(argv, {**request, "protocol_version": 2}, protocol=2, env=fake_env)
     assert check_stream(outcome.events, outcome.exit_code)["failure_kind"] == "command_missing"
 

@@ -5,7 +5,8 @@ request line to its stdin, reads stdout/stderr to EOF keeping only bounded tails
 hard-kills the whole group (SIGKILL, no grace) on timeout or cancel, and then judges
 the output:
 
-  protocol 1: exit 0 and stdout is exactly one object {"status", "final_message"}
+  protocol 1: exit 0 and stdout is exactly one object {"status", "final_message"}; a failed
+              answer's kind is what codex-lab's own phrase matching makes of its message
   protocol 2: stdout is NDJSON; the last {"type": "result"} line is the outcome
 
 Tests use `run_external` to see a shim exactly as codex-lab would; the CLI at the
@@ -32,10 +33,12 @@ EXIT_DETAIL_CHARS = 2048
 # don't wait forever for such an escapee.
 DRAIN_AFTER_KILL_S = 2.0
 
+# codex-lab's failure kinds (ExternalAgentFailureKind; permission_denied since b51b918).
 KINDS = (
     "command_missing",
     "authentication_required",
     "quota_or_rate_limited",
+    "permission_denied",
     "unsupported_mode",
     "timed_out",
     "malformed_output",
@@ -215,23 +218,84 @@ def wait_child(proc: subprocess.Popen, deadline: float, cancel_at: float | None)
 # ---------------------------------------------------------------- judging
 
 
-def classify(message: str | None) -> str:
-    """codex-lab's failure kind for a failed run's message: an explicit "<kind>:"
-    prefix wins, otherwise guess from the words."""
-    text = (message or "").strip()
-    for kind in KINDS:
-        if text.startswith(kind + ":"):
-            return kind
-    low = text.lower()
-    if "rate limit" in low or "429" in low or "quota" in low:
+# ---------------------------------------------------------------- codex-lab's own reading (oracle)
+#
+# A port, written for these tests, of what cbusillo/codex-lab does with a protocol-1 answer. It is
+# the oracle the shims' answers are judged by, so it follows codex-lab's behaviour exactly, not
+# what we would like codex-lab to do:
+#   classify_provider_failure_text: codex-rs/core/src/agent/external_diagnostics.rs at
+#     17fe631bb013de72331a399d88bf4dd8cedc685b (and 0ba898be65f528caa2aa8e0129f4092191cb53ed: the
+#     same phrases) - quota, then authentication, then unsupported mode, else provider_failed;
+#     b51b918833c02c13ba248c9258db8fa19319dbd8 checks a permission_denied class between
+#     authentication and unsupported mode.
+#   bound_external_agent_message and the json-protocol reading: codex-rs/core/src/agent/
+#     external_command.rs at 30b3344130984e7afc912dea2cfcec7144c85b7c - a completed message is
+#     trimmed, empty -> empty_output; completed and failed messages over 8192 bytes keep their
+#     tail behind codex-lab's own marker; the failed message is classified after that cut.
+# The classes are checked in a fixed order and a phrase counts anywhere in the text, so where a
+# phrase stands in the message does not matter: only which classes' phrases it contains.
+
+CLASSIFIER_REVISIONS = ("17fe631", "b51b918")
+_QUOTA_PHRASES = ("rate limit", "rate_limit", "too many requests", "quota exceeded", "insufficient_quota",
+                  "resource exhausted", "http 429", "status 429", "api error: 429")
+_AUTH_PHRASES = ("authentication required", "not authenticated", "unauthorized", "auth failed", "invalid api key",
+                 "invalid token", "please sign in", "please log in", "login required", "sign in to", "log in to",
+                 "waiting for authentication")
+_PERMISSION_PHRASES = ("permission that headless mode cannot prompt for", "auto-denied",
+                       "user denied permission to run command", "soft-denying tool confirmation")
+_UNSUPPORTED_PHRASES = ("unknown command", "unknown flag", "unknown option", "unrecognized option",
+                        "unsupported mode", "invalid option")
+
+MODEL_VISIBLE_BYTES = 8 * 1024
+RESULT_TRUNCATED_MARKER = "[external agent result truncated]\n"
+
+
+def classify_provider_failure_text(text: str, revision: str = "b51b918") -> str:
+    """codex-lab's failure kind for a failed answer's text (see the commits above)."""
+    low = text.encode("utf-8", "surrogatepass").lower()  # bytes.lower: ASCII only, like to_ascii_lowercase
+
+    def has(phrases: tuple[str, ...]) -> bool:
+        return any(p.encode() in low for p in phrases)
+
+    if has(_QUOTA_PHRASES):
         return "quota_or_rate_limited"
-    if "not authenticated" in low or "sign in" in low or "login" in low:
+    if has(_AUTH_PHRASES):
         return "authentication_required"
-    if "not found" in low and ("command" in low or "executable" in low):
-        return "command_missing"
-    if "timeout" in low or "timed out" in low:
-        return "timed_out"
+    if revision != "17fe631" and has(_PERMISSION_PHRASES):
+        return "permission_denied"
+    if has(_UNSUPPORTED_PHRASES):
+        return "unsupported_mode"
     return "provider_failed"
+
+
+def bound_external_agent_message(message: str) -> str:
+    """codex-lab's 8 KiB bound on what the parent model sees: the tail, behind its own marker."""
+    data = message.encode("utf-8", "surrogatepass")
+    if len(data) <= MODEL_VISIBLE_BYTES:
+        return message
+    marker = TRUNCATED_PREFIX.decode() if message.startswith(TRUNCATED_PREFIX.decode()) else RESULT_TRUNCATED_MARKER
+    start = len(data) - (MODEL_VISIBLE_BYTES - len(marker.encode()))
+    while start < len(data) and (data[start] & 0xC0) == 0x80:  # to a character boundary
+        start += 1
+    return marker + data[start:].decode("utf-8", "surrogatepass")
+
+
+def shim_result(stderr: bytes) -> dict | None:
+    """The envelope from the last `shim-result: ` line of a stderr tail, or None when the tail
+    holds no whole, parseable one (a host keeps only the last 8 KiB)."""
+    lines = stderr.split(b"\n")
+    if stderr.endswith(b"\n"):
+        lines = lines[:-1]
+    # The first piece of a cut tail may be the end of a longer line: only whole lines count.
+    whole = lines if len(stderr) < STDERR_LIMIT else lines[1:]
+    for line in reversed(whole):
+        if line.startswith(b"shim-result: "):
+            try:
+                value = json.loads(line[len(b"shim-result: "):].decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                return None
+            return value if isinstance(value, dict) else None
+    return None
 
 
 def describe_status(code: int) -> str:
@@ -243,15 +307,15 @@ def describe_status(code: int) -> str:
     return f"exit status: {code}"
 
 
-def judge_protocol1(run: Run, stdout: bytes, stderr: bytes) -> tuple[str, str | None, str | None, str | None]:
+def judge_protocol1(exit_code: int | None, stdout: bytes, stderr: bytes) -> tuple[str, str | None, str | None, str | None]:
     """(state, final_message, failure_kind, message) for the one-object protocol."""
-    if run.exit_code != 0:
+    if exit_code != 0:
         both = (stdout + stderr).decode("utf-8", "replace")[-EXIT_DETAIL_CHARS:]
         return (
             "errored",
             None,
             "provider_failed",
-            f"external agent exited with {describe_status(run.exit_code)}: {both}",
+            f"external agent exited with {describe_status(exit_code)}: {both}",
         )
     try:
         obj = json.loads(stdout.decode("utf-8").strip())
@@ -266,10 +330,11 @@ def judge_protocol1(run: Run, stdout: bytes, stderr: bytes) -> tuple[str, str | 
         return "errored", None, "malformed_output", "external agent output does not match the protocol"
     final = obj.get("final_message")
     if obj["status"] == "failed":
-        return "errored", None, classify(final), final
+        message = bound_external_agent_message(final) if final else "external agent failed"
+        return "errored", None, classify_provider_failure_text(message), message
     if not final or not final.strip():
-        return "errored", None, "empty_output", "external agent returned no final message"
-    return "completed", final, None, None
+        return "errored", None, "empty_output", "external agent completed without output"
+    return "completed", bound_external_agent_message(final.strip()), None, None
 
 
 def judge_protocol2(run: Run) -> tuple[str, str | None, str | None, str | None, dict | None, list[dict]]:
@@ -291,8 +356,8 @@ def judge_protocol2(run: Run) -> tuple[str, str | None, str | None, str | None, 
     if status == "completed":
         return "completed", final, None, None, result, events
     if status == "failed":
-        kind = result.get("failure_kind") or classify(result.get("message") or final)
-        return "errored", final, kind, result.get("message") or final, result, events
+        kind = result.get("failure_kind") or classify_provider_failure_text(result.get("error") or final or "")
+        return "errored", final, kind, result.get("error") or final, result, events
     if status == "cancelled":
         return "shutdown", final, None, "external agent cancelled", result, events
     return "errored", None, "malformed_output", f"unknown result status {status!r}", result, events
@@ -354,7 +419,7 @@ def run_external(
             **base,
         )
     if protocol == 1:
-        state, final, kind, message = judge_protocol1(run, stdout, stderr)
+        state, final, kind, message = judge_protocol1(run.exit_code, stdout, stderr)
         return HostOutcome(state, final, kind, result=None, events=[], message=message, **base)
     state, final, kind, message, result, events = judge_protocol2(run)
     return HostOutcome(state, final, kind, result=result, events=events, message=message, **base)
