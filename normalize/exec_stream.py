@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from normalize.emit import NdjsonEmitter, write_all
+from normalize.emit import NdjsonEmitter, result_stderr_line, write_all
 from normalize.limits import encode_line
 
 
@@ -68,7 +66,7 @@ class CodexExecEmitter:
                 self._stderr(f"shim exec: could not write --output-last-message {self._last_message_path}: {exc}")
         if not self._json and result["status"] == "completed" and final is not None:
             self._out(result, final.encode("utf-8", "replace"))
-        self._stderr_bytes(result_line(result))
+        self._stderr_bytes(result_stderr_line(result))  # at most 8 KiB: hosts keep a tail of stderr
         if result["status"] == "completed":
             return 0
         if result["status"] == "cancelled" and exit_code in (130, 143):
@@ -84,7 +82,3 @@ class CodexExecEmitter:
         except OSError:  # /dev/full: the journal has the result
             pass
 
-
-def result_line(result: dict[str, Any]) -> bytes:
-    """The envelope's stderr line."""
-    return b"shim-result: " + orjson.dumps(result) + b"\n"

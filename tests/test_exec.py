@@ -225,3 +225,16 @@ def test_add_dirs_and_effort_reach_the_vendors_own_flags(vendor, flag, effort, t
         assert effort in launch.argv
     else:
         assert not any(a.startswith("--effort") for a in launch.argv)
+
+
+def test_the_envelope_line_fits_an_8_kib_stderr_tail_however_big_the_answer(fake_env):
+    # A 40 KB prompt comes back in the fake's answer: the final message alone is over 8 KiB.
+    code, out, err = exec_shim(["--json"], stdin=b"x" * 40_000, env=fake_env)
+    assert code == 0
+    line = err.rstrip(b"\n").splitlines()[-1]
+    assert len(line) + 1 <= 8192
+    result = envelope(err[-8192:])
+    assert result["status"] == "completed" and "final_message" in result["dropped"]["fields"]
+    # stdout still has the whole answer
+    final = [e for e in codex_lines(out) if e["type"] == "item.completed" and e["item"]["type"] == "agent_message"][-1]
+    assert final["item"]["text"].endswith("x" * 1000)
