@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from normalize import observe as o
+from normalize.codex_items import exact_item
 from normalize.failures import FailureKind, exit_code_for
 from normalize.limits import encode_line, tail_bytes, writable
 from normalize.usage import empty_usage, turn_usage
@@ -241,7 +242,8 @@ class Assembler:
             opened = self._open_tools.get(ob.call_id)
             if opened:
                 opened[1].update(_without_id(ob.fields))
-                self._emit({"type": "item.updated", "item": {"id": opened[0], **opened[1]}})
+                if opened[0] is not None:  # a file change shows only when it ends
+                    self._emit({"type": "item.updated", "item": {"id": opened[0], **opened[1]}})
         elif t is o.ToolCompleted:
             self._tool_completed(ob)
         elif t is o.Item:
@@ -340,9 +342,14 @@ class Assembler:
         item = _without_id(ob.item)
         if _has_status(item):
             item.setdefault("status", "in_progress")
+        self._note_side_effect(item)
+        if item.get("type") == "file_change":
+            # Codex emits a file change only once, as item.completed, when the patch succeeded
+            # or failed; its id is taken then, so ids still follow the order lines appear in.
+            self._open_tools[ob.call_id] = (None, item)
+            return
         item_id = self._new_id()
         self._open_tools[ob.call_id] = (item_id, item)
-        self._note_side_effect(item)
         self._emit({"type": "item.started", "item": {"id": item_id, **item}})
 
     def _tool_update_silently(self, call_id: str, fields: dict[str, Any]) -> None:
@@ -366,6 +373,8 @@ class Assembler:
         if _has_status(item) and item.get("status") == "in_progress":
             item["status"] = "completed"
         self._note_side_effect(item)
+        if item_id is None:
+            item_id = self._new_id()
         self._emit({"type": "item.completed", "item": {"id": item_id, **item}})
 
     def _complete_new(self, item: dict[str, Any]) -> None:
@@ -402,6 +411,8 @@ class Assembler:
         return self._thread_id
 
     def _emit(self, event: dict[str, Any]) -> None:
+        if "item" in event:  # item.started/updated/completed: Codex's shape, whatever the parser gave
+            event["item"] = exact_item(event["item"])
         self._sink(event, encode_line(event))
 
     def _final_message(self) -> str | None:

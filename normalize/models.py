@@ -44,6 +44,7 @@ class Request(BaseModel):
 
 
 # ---------------------------------------------------------------- items (CONTRACT §3)
+# Exactly Codex's shapes (codex-rs exec/src/exec_events.rs; normalize.codex_items makes them).
 
 _ITEM = ConfigDict(extra="forbid")
 Status = Literal["in_progress", "completed", "failed", "declined"]
@@ -77,36 +78,42 @@ class FileUpdate(BaseModel):
     model_config = _ITEM
     path: str
     kind: Literal["add", "delete", "update"]
-    diff: str | None = None
-    # A rename: `path` is the old name, `move_path` the new one (Codex's Update{move_path}).
-    move_path: str | None = None
 
 
 class FileChangeItem(BaseModel):
+    """Emitted only as item.completed, as Codex does; a rename is the old path deleted and the
+    new one added. Per-file diffs are in the journal's patch (result.diff.patch_path)."""
+
     model_config = _ITEM
     id: str
     type: Literal["file_change"]
     changes: list[FileUpdate]
-    status: Status
-    # The kept git worktree these changes are in (CONTRACT §10), when the run had one.
-    worktree: str | None = None
+    status: Literal["in_progress", "completed", "failed"]
+
+
+class McpResult(BaseModel):
+    model_config = _ITEM
+    content: list[Any]
+    structured_content: Any
 
 
 class McpError(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = _ITEM
     message: str
 
 
 class McpToolCallItem(BaseModel):
+    """Codex writes every key, `null` when empty: `result` on success, `error` on failure."""
+
     model_config = _ITEM
     id: str
     type: Literal["mcp_tool_call"]
     server: str
     tool: str
-    arguments: Any = None
-    result: Any = None
-    error: McpError | None = None
-    status: Status
+    arguments: Any
+    result: McpResult | None
+    error: McpError | None
+    status: Literal["in_progress", "completed", "failed"]
 
 
 class WebSearchItem(BaseModel):

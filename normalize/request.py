@@ -32,6 +32,11 @@ class RunSpec:
     timeout_s: float | None = None
     resume_session: str | None = None
     output_schema: dict[str, Any] | None = None
+    # From `shim-<vendor> exec` (Codex's --add-dir, --image, -c model_reasoning_effort): more
+    # workspace roots, absolute; images to attach; the reasoning effort asked for.
+    add_dirs: tuple[str, ...] = ()
+    images: tuple[str, ...] = ()
+    effort: str | None = None
     max_final_message_bytes: int = 8192
     worktree: bool = False
     # The spend cap (--max-cost-usd): vendors with a budget flag of their own get it.

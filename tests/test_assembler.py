@@ -165,6 +165,8 @@ def test_tool_completed_without_start_but_with_type_makes_one_completed_item():
         "server": "fake",
         "tool": "grep",
         "arguments": {},
+        "result": None,  # Codex writes both keys, null when empty
+        "error": None,
         "status": "completed",
     }
 

@@ -161,21 +161,23 @@ def test_one_huge_field_is_cut_to_its_last_4_kib():
 
 
 def test_many_long_fields_all_fit_in_one_line():
-    changes = [{"path": f"src/f{i}.py", "kind": "update", "diff": f"--- {i}\n" + "+ line é\n" * 1500} for i in range(30)]
-    event = {"type": "item.completed", "item": {"id": "item_7", "type": "file_change", "changes": changes,
-                                                  "status": "completed"}}
+    blocks = [{"type": "text", "text": f"--- {i}\n" + "+ line é\n" * 1500} for i in range(30)]
+    event = {"type": "item.completed", "item": {"id": "item_7", "type": "mcp_tool_call", "server": "claude",
+                                                  "tool": "Read", "arguments": {"file_path": "f"},
+                                                  "result": {"content": blocks, "structured_content": None},
+                                                  "error": None, "status": "completed"}}
     assert len(orjson.dumps(event)) > 10 * MAX_LINE_BYTES
     line = encode_line(event)
     assert len(line) <= MAX_LINE_BYTES
     Event.model_validate_json(line)
     shown = orjson.loads(line)["item"]
     assert shown["id"] == "item_7" and shown["status"] == "completed"
-    assert len(shown["changes"]) == 30  # every file is still named
-    for got, want in zip(shown["changes"], changes, strict=True):
-        assert got["path"] == want["path"]
-        n, kept = split_cut(got["diff"])
-        assert want["diff"].endswith(kept)
-        assert n == len(want["diff"].encode()) - len(kept.encode())
+    assert len(shown["result"]["content"]) == 30  # every block is still there
+    for got, want in zip(shown["result"]["content"], blocks, strict=True):
+        assert got["type"] == "text"
+        n, kept = split_cut(got["text"])
+        assert want["text"].endswith(kept)
+        assert n == len(want["text"].encode()) - len(kept.encode())
 
 
 def test_a_huge_list_of_small_entries_still_fits():

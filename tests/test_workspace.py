@@ -145,7 +145,11 @@ def test_every_kind_of_change(tmp_path):
 
     # numstat: mod +2 -1, new +2, del -2, rename and binary 0/0
     assert (ch.insertions, ch.deletions) == (4, 3)
-    assert ch.item() == {"type": "file_change", "changes": ch.files, "status": "completed"}
+    # The item is Codex's shape: {path, kind} only, the rename as a delete and an add.
+    assert ch.item() == {"type": "file_change", "status": "completed", "changes": [
+        {"path": "bin.dat", "kind": "update"}, {"path": "del.txt", "kind": "delete"},
+        {"path": "mod.txt", "kind": "update"}, {"path": "new.txt", "kind": "add"},
+        {"path": "old_name.txt", "kind": "delete"}, {"path": "sub/new name.txt", "kind": "add"}]}
     assert ch.summary("/j/patch.diff") == {"files_changed": 5, "insertions": 4, "deletions": 3,
                                           "patch_path": "/j/patch.diff"}
     assert b"GIT binary patch" in ch.patch

@@ -94,6 +94,14 @@ def print_timeout(spec: RunSpec) -> str:
     return f"{DEFAULT_PRINT_TIMEOUT_S}s"
 
 
+# What `shim-agy exec` can pass on (CONTRACT §15): Codex's --add-dir, and
+# model_reasoning_effort for the efforts agy's --effort documents (agy.md §2). agy takes no
+# image on its command line.
+ADD_DIR_FLAG = "--add-dir"
+EFFORTS = frozenset(("low", "medium", "high", "xhigh"))
+IMAGE_INPUT = False
+
+
 def build_launch(spec: RunSpec, program: str, *, pty: bool = False, version: tuple[int, int, int] | None = None) -> Launch:
     version = version or probe_version(program)
     # Under a pseudo-terminal agy is read as a screen: text output (it draws its TUI only there).
@@ -122,7 +130,10 @@ def build_launch(spec: RunSpec, program: str, *, pty: bool = False, version: tup
         argv.append(f"--model={spec.model}")
     if spec.resume_session:
         argv.append(f"--conversation={spec.resume_session}")
-    argv.append(f"--add-dir={spec.cwd}")
+    argv.append(f"{ADD_DIR_FLAG}={spec.cwd}")
+    argv += [f"{ADD_DIR_FLAG}={d}" for d in spec.add_dirs]
+    if spec.effort:
+        argv.append(f"--effort={spec.effort}")
     if spec.mode:
         if spec.mode == "write" and version is not None and version < MODES_SINCE:
             raise ValueError(

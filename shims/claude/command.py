@@ -49,6 +49,13 @@ MODE_NOTES: dict[str, str] = {
 }
 
 
+# What `shim-claude exec` can pass on (CONTRACT §15): Codex's --add-dir, and
+# model_reasoning_effort for the efforts both know (Claude's `max` has no Codex name, Codex's
+# `minimal` and `none` no Claude one). Claude Code takes no image on its command line.
+ADD_DIR_FLAG = "--add-dir"
+EFFORTS = frozenset(("low", "medium", "high", "xhigh"))
+IMAGE_INPUT = False
+
 # --max-cost-usd becomes the CLI's own --max-budget-usd (checked between turns).
 NATIVE_SPEND_CAP = True
 
@@ -76,6 +83,9 @@ def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
     if spec.resume_session:
         argv.append(f"--resume={spec.resume_session}")
     argv += mode_args(spec.mode)
+    argv += [f"{ADD_DIR_FLAG}={d}" for d in spec.add_dirs]  # one word each: --add-dir is variadic
+    if spec.effort:
+        argv.append(f"--effort={spec.effort}")
     if spec.max_cost_usd:
         argv += ["--max-budget-usd", f"{spec.max_cost_usd:g}"]
     stdin_data = None

@@ -152,6 +152,10 @@ def _hold_standard_fds() -> None:
 
 def _shim_main(vendor: str) -> None:
     _hold_standard_fds()
+    if sys.argv[1:2] == ["exec"]:  # the `codex exec` drop-in (CONTRACT §15); `-- exec` is a prompt
+        from shims.cli.codex_exec import exec_main
+
+        _leave(exec_main(vendor, sys.argv[2:]))
     fields = parse_run_args(sys.argv[1:])
     if fields is None and (check := parse_preflight_args(sys.argv[1:])) is not None:
         from shims.run.preflight import preflight_command

@@ -18,6 +18,12 @@ COST_SOURCE = "vendor"
 ARGV_PROMPT_MAX = 64 * 1024
 
 
+# The fake vendor has one workspace, no reasoning effort and no image input.
+ADD_DIR_FLAG: str | None = None
+EFFORTS: frozenset[str] = frozenset()
+IMAGE_INPUT = False
+
+
 def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
     prompt = spec.prompt.encode()
     big = len(prompt) > ARGV_PROMPT_MAX and not pty  # a pty has no stdin to carry it

@@ -103,6 +103,14 @@ MODE_NOTES: dict[str, str] = {
 }
 
 
+# What `shim-gemini exec` can pass on (CONTRACT §15): Codex's --add-dir as Gemini's
+# --include-directories. Gemini CLI has no reasoning-effort flag, and takes no image on its
+# command line.
+ADD_DIR_FLAG = "--include-directories"
+EFFORTS: frozenset[str] = frozenset()
+IMAGE_INPUT = False
+
+
 def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
     env = dict(os.environ)
     home = prepare_home(env)
@@ -118,6 +126,7 @@ def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
         argv.append(f"--resume={spec.resume_session}")
     if spec.mode:
         argv += MODES[spec.mode]
+    argv += [f"{ADD_DIR_FLAG}={d}" for d in spec.add_dirs]
     stdin_data = None
     pipe_size = 0
     if len(spec.prompt.encode()) <= ARGV_PROMPT_MAX:

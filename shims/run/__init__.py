@@ -24,8 +24,9 @@ from shims.run.options import ShimOptions
 __all__ = ["ShimOptions", "run"]
 
 
-def run(vendor: str, opts: ShimOptions) -> int:
-    """Run `vendor` with these options; the shim's exit code."""
+def run(vendor: str, opts: ShimOptions, exec_call: object = None) -> int:
+    """Run `vendor` with these options; the shim's exit code. `exec_call`: a `shim-<vendor>
+    exec` run's options (shims.cli.codex_exec.ExecCall)."""
     from shims.run.main import run as run_shim
 
-    return run_shim(vendor, opts)
+    return run_shim(vendor, opts, exec_call)

@@ -13,10 +13,6 @@ from shims.run.stderr import stderr_last
 
 NOT_LOOKED = object()  # the workspace has not been compared with its snapshot yet
 
-# A file_change item lists every changed path; the per-file diffs share what is left of the
-# 16 KiB line (the journal's patch.diff has them whole).
-DIFF_BUDGET = 12 * 1024
-
 
 class Workspace:
     def __init__(self, snapshot: Any = None, worktree: Any = None, owner_file: str = "") -> None:
@@ -67,11 +63,7 @@ class Workspace:
         if changes is None:
             return None, extra
         patch_path = journal.write_patch(changes.patch) if journal else None
-        item = changes.item()
-        fit_diffs(item["changes"])
-        if extra.get("worktree", {}).get("kept"):
-            item["worktree"] = extra["worktree"]["path"]
-        return {"item": item, "summary": changes.summary(patch_path)}, extra
+        return {"item": changes.item(), "summary": changes.summary(patch_path)}, extra
 
 
 def open_workspace(cwd: str, *, worktree: bool, state_dir: str | None, name: str | None, vendor: str,
@@ -105,18 +97,3 @@ def open_workspace(cwd: str, *, worktree: bool, state_dir: str | None, name: str
     except (workspace.WorkspaceError, OSError) as exc:
         stderr_last(f"changes will not be collected: {exc}")
     return made
-
-
-def fit_diffs(changes: list[dict[str, Any]]) -> None:
-    from normalize.limits import tail_bytes
-
-    per_file = DIFF_BUDGET // max(len(changes), 1)
-    for change in changes:
-        diff = change.get("diff")
-        if diff is None:
-            continue
-        if per_file < 256:
-            change.pop("diff")
-        elif len(diff.encode()) > per_file:
-            change["diff"] = tail_bytes(diff, per_file)
-

@@ -26,11 +26,14 @@ from shims.run.result import finish
 from shims.runtime.lines import DEFAULT_MAX_LINE_BYTES
 
 
-def run(vendor: str, opts: ShimOptions) -> int:
+def run(vendor: str, opts: ShimOptions, exec_call: Any = None) -> int:
     """SIGINT/SIGTERM/SIGHUP/SIGQUIT stay blocked for the whole run (shims/__init__.py blocks
     them first thing) and are taken with their sender: outside the vendor's lifetime at the
     checkpoints (`cancels.poll()`), while it runs by the runtime's loop. None can kill the shim
-    before its result, and one sent by the run's own processes is not a cancel (CONTRACT §14)."""
+    before its result, and one sent by the run's own processes is not a cancel (CONTRACT §14).
+
+    `exec_call`: the shims.cli.codex_exec.ExecCall of a `shim-<vendor> exec` run (its stream is
+    Codex's; its `spec_fields()` add what `codex exec` options ask of the run)."""
     from shims.run import config
     from shims.runtime.signals import Cancels, hold
     from shims.state import folder
@@ -43,6 +46,8 @@ def run(vendor: str, opts: ShimOptions) -> int:
     try:
         spec: RunSpec | None = parse_request(stdin, argv_prompt=opts.prompt)
         bad: BadRequest | None = unusable
+        for name, value in (exec_call.spec_fields() if exec_call is not None and not bad else {}).items():
+            setattr(spec, name, value)
     except BadRequest as exc:
         spec, bad = None, unusable or exc
     if bad is not None and spec is not None:
@@ -57,7 +62,12 @@ def run(vendor: str, opts: ShimOptions) -> int:
         journal_settings = None
     opts.with_defaults(defaults)
     protocol = spec.protocol_version if spec else (bad.protocol_version if bad else None)
-    emitter = make_emitter(choose_emit(opts.emit, protocol))
+    if exec_call is not None:
+        from normalize.exec_stream import CodexExecEmitter
+
+        emitter: Any = CodexExecEmitter(json=exec_call.json, last_message_path=exec_call.last_message_path)
+    else:
+        emitter = make_emitter(choose_emit(opts.emit, protocol))
     thread_id = (spec.request_thread_id if spec else None) or new_uuid()
     opened, max_line_bytes = Opened(None), DEFAULT_MAX_LINE_BYTES
     if journal_settings is not None:

@@ -3,6 +3,7 @@ and remembered quota, the spend cap's support, the binary, and the argv."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -56,6 +57,15 @@ def set_up(opts: ShimOptions, books: Bookkeeping, provider: str, task: RunSpec, 
 
 def build(provider: str, task: RunSpec, program: str, pty: bool, settings: Any) -> Any:
     command = vendors.command_module(provider)
+    # What `codex exec` options ask that a vendor's package declares it cannot take (CONTRACT §15).
+    if task.images and not command.IMAGE_INPUT:
+        raise Refusal(FailureKind.UNSUPPORTED_MODE,
+                      f"The {provider} CLI takes no image input, so --image cannot be honoured; "
+                      "leave the image out or describe it in the prompt.")
+    if task.effort and task.effort not in command.EFFORTS:  # named on stderr by `exec`
+        task = dataclasses.replace(task, effort=None)
+    if task.add_dirs and command.ADD_DIR_FLAG is None:
+        task = dataclasses.replace(task, add_dirs=())
     try:
         launch = command.build_launch(task, program, pty=pty)
     except ValueError as exc:  # a mode or option the vendor cannot honour

@@ -202,11 +202,18 @@ class Changes:
     patch: bytes = b""
 
     def item(self) -> dict | None:
-        # Whole diffs: the stream's encoder (normalize.limits.encode_line) cuts the line to
-        # 16 KiB; the journal keeps the full patch.
+        """The file_change item, in Codex's shape: {path, kind} per file, a rename as the old
+        path deleted and the new one added (Codex's FileUpdateChange has no second path). The
+        diffs are in the patch the journal keeps (result.diff.patch_path)."""
         if not self.files:
             return None
-        return {"type": "file_change", "changes": self.files, "status": "completed"}
+        changes: list[dict] = []
+        for f in self.files:
+            if "move_path" in f:
+                changes += [{"path": f["path"], "kind": "delete"}, {"path": f["move_path"], "kind": "add"}]
+            else:
+                changes.append({"path": f["path"], "kind": f["kind"]})
+        return {"type": "file_change", "changes": changes, "status": "completed"}
 
     def summary(self, patch_path: str | None) -> dict | None:
         if not self.files:
