@@ -53,6 +53,9 @@ class Vendor:
     name: str
     plain_text: str  # the fake's answer to [scenario:plain]
     auth_scenario: str  # the fake API answers 401
+    sandbox: str  # the Codex sandbox in which the fake's shell, read and write tools all run
+    tools: dict[str, tuple[str, str]]  # the fake's scenario and final answer for: shell, read, write
+    wrote: str  # the file the write scenario creates in the working directory
 
     def usage(self, call: int) -> dict[str, int]:
         """Codex's usage of the fake's n-th model call: input includes cached, output reasoning."""
@@ -68,8 +71,14 @@ class Vendor:
 
 
 VENDORS = {
-    "claude": Vendor("claude", fake_anthropic.PLAIN_TEXT, "auth401"),
-    "gemini": Vendor("gemini", fake_gemini.PLAIN_TEXT, "unauth401"),
+    # Claude in full mode refuses to start as root (these tests run as root in CI): write runs Bash too.
+    "claude": Vendor("claude", fake_anthropic.PLAIN_TEXT, "auth401", "workspace-write",
+                     {"shell": ("tool", "The command printed hello-from-tool."), "read": ("read", "Read the file."),
+                      "write": ("write", "Wrote the file.")}, "created-by-claude.txt"),
+    "gemini": Vendor("gemini", fake_gemini.PLAIN_TEXT, "unauth401", "danger-full-access",
+                     {"shell": ("shell", "The command printed hello-from-shell."),
+                      "read": ("read", "The README says hello."), "write": ("write", "Wrote the file.")},
+                     "created-by-gemini.txt"),
 }
 
 
@@ -99,6 +108,8 @@ def host(request, sdk, mark, private_state, tmp_path):
     home, work = tmp_path / "home", tmp_path / "work"
     home.mkdir()
     work.mkdir()
+    for name in ("hello.txt", "README.md"):  # what the fakes' read scenarios read
+        (work / name).write_text("hello\n")
     if vendor.name == "claude":
         env, cli = claude_env(api.base_url, home), CLAUDE_BIN
     else:  # the user's ~/.gemini has no settings: the shim's per-run settings must suffice
@@ -114,9 +125,9 @@ def host(request, sdk, mark, private_state, tmp_path):
         def __init__(self):
             self.vendor, self.api, self.sdk, self.mark, self.workdir = vendor, api, sdk, mark, work
 
-        def run(self, *steps):
+        def run(self, *steps, **options):
             plan = {"codexPath": shim_path(vendor.name), "env": env,
-                    "steps": [{"thread": "new", "threadOptions": thread_options, **s} for s in steps]}
+                    "steps": [{"thread": "new", "threadOptions": {**thread_options, **options}, **s} for s in steps]}
             if sdk == "py":
                 return run_plan(plan)
             proc = subprocess.run(["node", str(TS_HOST)], input=json.dumps(plan), capture_output=True, text=True,
@@ -163,6 +174,27 @@ def test_run_stream_and_resume_continue_the_vendor_session(host):
     assert events[0]["thread_id"] == session
     if host.sdk == "ts":  # the TS SDK hands over each line as parsed: Codex's exact shapes
         assert [p for e in events for p in problems(e)] == []
+
+
+def test_tool_items_reach_the_sdk_in_codex_shapes(host):
+    """A shell command, a read and a write: items a strict reader (codex-sdk-python) parses and the
+    TS SDK hands over exactly as Codex's types declare them."""
+    tools = host.vendor.tools
+    shell, read, write = host.run(*({"op": "stream", "prompt": f"[scenario:{tools[t][0]}] go"} for t in tools),
+                                  sandboxMode=host.vendor.sandbox)
+    assert [o["error"] for o in (shell, read, write)] == [None, None, None]
+    assert [o["final_response"] for o in (shell, read, write)] == [tools[t][1] for t in tools]
+    (command,) = [i for i in shell["items"] if i["type"] == "command_execution"]
+    assert command["status"] == "completed" and command["exit_code"] == 0
+    assert "hello-from-" in command["aggregated_output"]
+    (call,) = [i for i in read["items"] if i["type"] == "mcp_tool_call"]
+    assert call["status"] == "completed" and call["error"] is None and call["result"]["content"]
+    (change,) = [i for i in write["items"] if i["type"] == "file_change"]
+    assert change["status"] == "completed"
+    assert [(Path(c["path"]).name, c["kind"]) for c in change["changes"]] == [(host.vendor.wrote, "add")]
+    assert (host.workdir / host.vendor.wrote).read_text() == "hello\n"
+    if host.sdk == "ts":
+        assert [p for o in (shell, read, write) for e in o["events"] for p in problems(e)] == []
 
 
 def test_a_refused_key_fails_the_turn_with_its_kind(host):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 from typing import Any
 
 from codex_sdk import AbortController, Codex, CodexOptions, ThreadOptions, TurnOptions
@@ -46,6 +47,10 @@ async def _run_plan(plan: dict[str, Any]) -> list[dict[str, Any]]:
         elif step.get("thread") != "same" or thread is None:
             thread = codex.start_thread(options)
         outcomes.append(await _step(thread, step))
+    # After an abort the SDK drops its subprocess transport without closing it; collected after
+    # asyncio.run closed the loop, it would complain ("Event loop is closed"). Collect it here.
+    gc.collect()
+    await asyncio.sleep(0)
     return outcomes
 
 
