@@ -15,7 +15,8 @@ measured in the same run (interleaved where it is a timing), so machine load aff
                golden recording instantly (bench/replay_vendor.py), against running that stand-in
                directly: median added milliseconds and the ratio. The shims run in a small git
                repository with the journal on (as users run them), and also with --no-journal,
-               and outside any git repository (no workspace snapshots). The worst case: a vendor
+               and outside any git repository (no workspace snapshots), and as `shim-X exec
+               --json` (the `codex exec` drop-in the Codex SDKs launch). The worst case: a vendor
                CLI that starts in 10 ms. Target: at most 100 ms added.
   preflight    `shim-X --preflight --vendor-bin <the pinned CLI / the agy simulator / the fake
                vendor>` for every vendor, and `shims doctor` with a config file naming the three
@@ -234,7 +235,10 @@ def bench_overhead(tmp: Path, replayer: Path) -> None:
                        BENCH_REPLAY_EXIT=str(m.get("exit_code") or 0), BENCH_REPLAY_VERSION=version)
         bare = [str(replayer), "-p", "bench"]
         shim = [str(BIN / f"shim-{vendor}"), "--vendor-bin", str(replayer), "--emit", "ndjson", "bench"]
-        argvs = {"bare": bare, "journal": shim, "no_journal": shim[:-1] + ["--no-journal", "bench"], "no_git": shim}
+        # `exec --json`: the `codex exec` drop-in the Codex SDKs launch (its own argv parser).
+        exec_json = [str(BIN / f"shim-{vendor}"), "exec", "--json", "--vendor-bin", str(replayer), "bench"]
+        argvs = {"bare": bare, "journal": shim, "no_journal": shim[:-1] + ["--no-journal", "bench"], "no_git": shim,
+                 "exec": exec_json}
         cwds = {"no_git": plain}
 
         # Warm the page cache, and check the shim's stream is the golden one (same items, completed).
@@ -253,7 +257,7 @@ def bench_overhead(tmp: Path, replayer: Path) -> None:
                 times[name].append(timed(argvs[name], env, cwd=cwds.get(name)))
         base = statistics.median(times["bare"])
         variants = (("journal", "", "git repo, journal on"), ("no_journal", ".no_journal", "git repo, --no-journal"),
-                    ("no_git", ".no_git", "no git repo, journal on"))
+                    ("no_git", ".no_git", "no git repo, journal on"), ("exec", ".exec", "exec --json, git repo"))
         for name, suffix, label in variants:
             med = statistics.median(times[name])
             added = med - base

@@ -23,7 +23,7 @@ REAL_CLIS = ("claude", "gemini")  # the shims around the pinned vendor CLIs, aga
 PREFLIGHT = ("claude", "gemini", "agy", "fake")
 FIGURES = (
     [f"vendor.{v}.{f}" for v in REAL_CLIS for f in ("wall", "first_event")]
-    + [f"overhead.{v}{s}" for v in VENDORS for s in ("", ".no_journal", ".no_git")]
+    + [f"overhead.{v}{s}" for v in VENDORS for s in ("", ".no_journal", ".no_git", ".exec")]
     + [f"preflight.{v}" for v in PREFLIGHT] + ["doctor"]
     + ["throughput.claude", "throughput.gemini"]
     + [f"latency.{v}.{p}" for v in VENDORS for p in ("p50", "p99")]

@@ -135,7 +135,7 @@ def test_read_only_prevents_a_write_and_write_allows_it(claude):
     rc, events, result = claude.stream("--mode", "read-only", "[scenario:write] Create a file")
     assert not target.exists()
     changes = [e["item"] for e in events if e["type"] == "item.completed" and e["item"]["type"] == "file_change"]
-    assert changes and changes[0]["status"] == "declined"
+    assert changes and changes[0]["status"] == "failed"  # denied: Codex's PatchApplyStatus has no `declined`
     assert any(e["item"]["type"] == "error" and "Permission denied" in e["item"]["message"]
                for e in events if e["type"] == "item.completed")
     rc, events, result = claude.stream("--mode", "write", "[scenario:write] Create a file")

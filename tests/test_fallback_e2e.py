@@ -100,8 +100,8 @@ def test_claude_in_a_worktree_keeps_its_change_and_leaves_the_checkout_alone(bot
     assert not (repo / "created-by-claude.txt").exists()
     assert (repo / "hello.txt").read_text() == "hello\nthe user's own edit\n"
     assert git(repo, "status", "--porcelain").strip() == "M hello.txt"
-    diff_items = [e["item"] for e in events if e["type"] == "item.completed" and e["item"]["type"] == "file_change"
-                  and e["item"].get("worktree")]
+    # The run's changes are the last file_change item (after Claude's own Write item), paths from the root.
+    diff_items = [e["item"] for e in events if e["type"] == "item.completed" and e["item"]["type"] == "file_change"]
     assert [(c["path"], c["kind"]) for c in diff_items[-1]["changes"]] == [("created-by-claude.txt", "add")]
     assert result["diff"]["files_changed"] == 1 and result["diff"]["insertions"] == 1
     # a read-only run in a worktree changes nothing: the worktree is removed
@@ -115,10 +115,10 @@ def test_claude_changes_in_place_are_reported_without_the_users_earlier_edits(bo
     (repo / "notes.md").write_text("the user's untracked notes\n")
     rc, events, result = both.stream("--mode", "write", "[scenario:edit] edit hello.txt", cwd=repo, oauth=False)
     assert rc == 0, result["error"]
-    (item,) = [e["item"] for e in events if e["type"] == "item.completed" and e["item"]["type"] == "file_change"
-               and "diff" in e["item"]["changes"][0]]
+    item = [e["item"] for e in events if e["type"] == "item.completed" and e["item"]["type"] == "file_change"][-1]
     assert [(c["path"], c["kind"]) for c in item["changes"]] == [("hello.txt", "update")]
-    assert "+hello, edited" in item["changes"][0]["diff"]
+    patch = Path(result["diff"]["patch_path"]).read_text()
+    assert "+hello, edited" in patch and "notes.md" not in patch
     assert (repo / "hello.txt").read_text().startswith("hello, edited")
 
 

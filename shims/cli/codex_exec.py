@@ -157,11 +157,11 @@ def _schema(path: str) -> dict[str, Any]:
     return schema
 
 
-def _parser() -> Any:
+def _parser(vendor: str = "<vendor>") -> Any:
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="shim-<vendor> exec", add_help=True, allow_abbrev=False,
+        prog=f"shim-{vendor} exec", add_help=True, allow_abbrev=False,
         description="A drop-in for `codex exec` (CONTRACT §15): runs the vendor CLI and prints Codex's "
                     "`exec --json` events. Usage: exec [OPTIONS] [PROMPT] | exec [OPTIONS] resume "
                     "[OPTIONS] [SESSION_ID] [PROMPT]; the prompt is read from stdin when omitted or `-`.")
@@ -175,13 +175,19 @@ def _parser() -> Any:
             kwargs.update(action="extend", nargs="+")
         if o.choices:
             kwargs["choices"] = o.choices
+        elif o.kind != "switch":
+            kwargs["metavar"] = {"output_schema": "FILE", "output_last_message": "FILE", "config": "KEY=VALUE",
+                                 "cd": "DIR", "add_dir": "DIR", "image": "FILE"}.get(o.dest, o.dest.upper())
         parser.add_argument(*o.flags, **kwargs)
     from shims.run.options import RUN_OPTIONS
 
     shim = parser.add_argument_group("the shim's own options (not codex exec's; see shim-<vendor> --help)")
     for option in RUN_OPTIONS:
         if option.name in SHIM_OPTIONS:
-            shim.add_argument(option.flag, dest="shim_" + option.name, help=option.help, **_argparse_kind(option))
+            kind = _argparse_kind(option)
+            if "action" not in kind and "choices" not in kind:
+                kind["metavar"] = option.name.upper()
+            shim.add_argument(option.flag, dest="shim_" + option.name, help=option.help, **kind)
     parser.add_argument("words", nargs="*", help=argparse.SUPPRESS)
     return parser
 
@@ -338,7 +344,7 @@ def exec_main(vendor: str, argv: list[str]) -> int:
     from shims.run.resolve import read_stdin
 
     if argv[:1] in (["-h"], ["--help"]) or "--help" in argv:
-        _parser().print_help(sys.stdout)
+        _parser(vendor).print_help(sys.stdout)
         return 0
     try:
         call = parse_exec_argv(argv)

@@ -40,6 +40,9 @@ Exit status: 0 completed, 1 provider_failed, 2 bad_request, 3 command_missing,
 4 authentication_required, 5 quota_or_rate_limited, 6 provider_unavailable,
 7 unsupported_mode, 8 malformed_output, 9 empty_output, 124 timed_out, 130/143 cancelled;
 always 0 under codex-lab-v1 once its object is written.
+
+`shim-{vendor} exec [OPTIONS] [PROMPT]` is a drop-in for `codex exec`, for the Codex SDKs: it
+prints Codex's `exec --json` stream (see `shim-{vendor} exec --help`).
 """
 
 
