@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install vendor-clis demo-claude test test-fast golden golden-capture golden-check lint schema bench demo clean
+.PHONY: install vendor-clis codex-sdks codex-types demo-claude test test-fast golden golden-capture golden-check lint schema bench demo clean
 
 install: $(STAMP)
 
@@ -29,8 +29,23 @@ $(GEMINI_STAMP): vendor-clis/gemini/package-lock.json
 	cd vendor-clis/gemini && npm ci --no-audit --no-fund --loglevel=error
 	touch $(GEMINI_STAMP)
 
+# The pinned official Codex TypeScript SDK (hosts/codex-sdk-ts/, versions in its package-lock.json):
+# the tests drive `shim-<vendor> exec` with it (codexPathOverride), and its d.ts is the source of
+# tests/codex_types/thread_event.schema.json. Its dependency @openai/codex (the real CLI) comes
+# along and is never run by the tests.
+CODEX_SDK_STAMP := hosts/codex-sdk-ts/node_modules/@openai/codex-sdk/package.json
+codex-sdks: $(CODEX_SDK_STAMP)
+
+$(CODEX_SDK_STAMP): hosts/codex-sdk-ts/package-lock.json
+	cd hosts/codex-sdk-ts && npm ci --no-audit --no-fund --loglevel=error
+	touch $(CODEX_SDK_STAMP)
+
+# Regenerate Codex's ThreadEvent schema from the installed SDK's d.ts (a test checks it is current).
+codex-types: install codex-sdks
+	$(BIN)/python tests/codex_types/regen.py
+
 # The whole suite, slow and real-CLI tests included (CI runs exactly this).
-test: install vendor-clis
+test: install vendor-clis codex-sdks
 	$(BIN)/python -m pytest -q
 
 # Quick loop while developing: skips tests marked slow.
