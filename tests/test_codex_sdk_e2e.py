@@ -213,3 +213,24 @@ def test_abort_mid_turn_leaves_nothing_running(host):
     assert "turn.completed" not in [e["type"] for e in outcome["events"]]
     assert host.api.message_requests(), "the abort came while the fake API stalled the model call"
     assert procs.wait_no_processes(host.mark, timeout_s=10) == []
+
+
+SUMMARY_SCHEMA = {"type": "object", "properties": {"summary": {"type": "string"}, "files": {"type": "integer"}},
+                  "required": ["summary", "files"], "additionalProperties": False}
+
+
+def test_an_output_schema_holds_the_answer_or_fails_the_turn_clearly(host):
+    """The SDK's outputSchema (its --output-schema file): Claude answers JSON text that satisfies
+    it (the CLI's --json-schema); Gemini CLI cannot be held to one, so the turn fails as
+    unsupported_mode and no model call is made."""
+    (outcome,) = host.run({"op": "run", "prompt": "[scenario:structured] Summarise", "outputSchema": SUMMARY_SCHEMA})
+    if host.vendor.name == "gemini":
+        assert not outcome["ok"] and outcome["error"].startswith("unsupported_mode: Gemini CLI cannot constrain")
+        assert host.api.message_requests() == []
+        return
+    assert outcome["ok"], outcome["error"]
+    answer = json.loads(outcome["final_response"])
+    assert set(answer) == {"summary", "files"} and isinstance(answer["files"], int)
+    (call,) = host.api.message_requests()
+    tools = {t["name"]: t for t in call.body["tools"]}
+    assert tools["StructuredOutput"]["input_schema"] == SUMMARY_SCHEMA  # the SDK's schema reached the model
