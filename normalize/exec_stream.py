@@ -10,6 +10,7 @@ prints it. Either way the exit status is Codex's: 0 when the turn completed, 1 w
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from normalize.emit import NdjsonEmitter, result_stderr_line, write_all
@@ -20,6 +21,19 @@ def kind_first(message: str, kind: str | None) -> str:
     if not kind or message.startswith(f"{kind}:"):
         return message
     return f"{kind}: {message}"
+
+
+def _write_last_message(path: str, text: str) -> None:
+    """-o FILE. Opened without blocking: a FIFO nobody reads would hold the shim after its
+    stream for ever (ENXIO instead), with SIGTERM deferred. Written blocking once open."""
+    import fcntl
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        write_all(fd, text.encode("utf-8", "replace"))
+    finally:
+        os.close(fd)
 
 
 class CodexExecEmitter:
@@ -60,8 +74,7 @@ class CodexExecEmitter:
         final = result.get("final_message")
         if final is not None and self._last_message_path:
             try:
-                with open(self._last_message_path, "w", encoding="utf-8") as f:
-                    f.write(final)
+                _write_last_message(self._last_message_path, final)
             except OSError as exc:
                 self._stderr(f"shim exec: could not write --output-last-message {self._last_message_path}: {exc}")
         if not self._json and result["status"] == "completed" and final is not None:

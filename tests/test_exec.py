@@ -238,3 +238,100 @@ def test_the_envelope_line_fits_an_8_kib_stderr_tail_however_big_the_answer(fake
     # stdout still has the whole answer
     final = [e for e in codex_lines(out) if e["type"] == "item.completed" and e["item"]["type"] == "agent_message"][-1]
     assert final["item"]["text"].endswith("x" * 1000)
+
+
+# ------------------------------------------------------------------ hostile command lines (review of issue 15)
+
+
+def test_a_deeply_nested_config_value_is_a_refused_command_line_not_a_crash(fake_env):
+    # tomllib recurses per nesting level: 5000 `[` raised RecursionError (a traceback, exit 1,
+    # no shim-result line) before the value was ever looked at.
+    for entry in ("x=" + "[" * 5000, "model=" + "[" * 5000 + "]" * 5000, "y=" + "{a=" * 3000):
+        with pytest.raises(UsageError):
+            parse_exec_argv(["-c", entry])
+    code, out, err = exec_shim(["--json", "-c", "x=" + "[" * 5000, "hi"], env=fake_env)
+    assert (code, out) == (2, b"")
+    assert b"Traceback" not in err and b"invalid --config x" in err
+
+
+def test_the_last_config_value_of_a_key_wins_and_a_flag_beats_them_all():
+    # As Codex reads repeated -c overrides (the last one wins), with -m/--sandbox over any -c.
+    call = parse_exec_argv(["-c", "model='a'", "-c", "model='b'", "-c", "sandbox_mode='read-only'",
+                            "-c", "sandbox_mode='danger-full-access'"])
+    assert (call.model, call.mode) == ("b", "full")
+    call = parse_exec_argv(["-m", "flag", "-c", "model='b'", "-s", "read-only", "-c", "sandbox_mode='danger-full-access'"])
+    assert (call.model, call.mode) == ("flag", "read-only")
+
+
+def test_words_after_a_double_dash_are_only_the_prompt():
+    # `exec -- resume` is the prompt "resume", as for clap; it was taken for the subcommand.
+    assert parse_exec_argv(["--", "resume"]) == ExecCall(prompt="resume", shim=parse_exec_argv([]).shim)
+    with pytest.raises(UsageError):  # two prompts, not a resume of session "abc"
+        parse_exec_argv(["--", "resume", "abc"])
+    assert parse_exec_argv(["resume", "abc", "--", "-go on"]).resume == "abc"
+
+
+def test_help_after_a_double_dash_is_a_prompt_not_the_help(fake_env):
+    code, out, err = exec_shim(["--json", "--vendor-bin", FAKE_VENDOR, "--", "--help"], env=fake_env, vendor_bin=None)
+    assert code == 0, err
+    assert envelope(err)["final_message"] == "Hello! You said: --help"
+    assert not out.startswith(b"usage:")
+
+
+def test_stdin_that_cannot_be_decoded_is_named_as_such_not_as_a_missing_prompt(fake_env):
+    # A UTF-16 byte-order mark followed by a lone surrogate half: stdin is not text.
+    bad = b"\xff\xfeh\x00\x00\xd8"
+    for args in (["--json"], ["--json", "a prompt"]):
+        code, out, err = exec_shim(args, stdin=bad, env=fake_env)
+        assert code == 1
+        message = codex_lines(out)[-1]["error"]["message"]
+        assert message.startswith("bad_request: stdin starts with a UTF-16-LE byte-order mark"), message
+
+
+def _fifo(tmp_path):
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    return str(path)
+
+
+def test_an_output_schema_that_is_a_fifo_or_a_device_is_refused_at_once(fake_env, tmp_path):
+    # open() of a FIFO with no writer blocks, and the shim holds SIGTERM while it does: an SDK's
+    # abort could not stop it. /dev/zero never ends.
+    for path in (_fifo(tmp_path), "/dev/zero"):
+        code, out, _ = exec_shim(["--json", "--output-schema", path, "x"], env=fake_env, timeout=20)
+        assert code == 1
+        assert codex_lines(out)[-1]["error"]["message"].startswith(f"bad_request: --output-schema {path} is not a file")
+
+
+def test_an_output_schema_file_over_the_limit_is_refused_without_reading_it_all(fake_env, tmp_path):
+    from shims.cli.codex_exec import SCHEMA_FILE_MAX
+
+    big = tmp_path / "big.json"
+    big.write_bytes(b'{"type": "object", "description": "' + b"x" * SCHEMA_FILE_MAX + b'"}')
+    code, out, _ = exec_shim(["--json", "--output-schema", str(big), "x"], env=fake_env)
+    assert code == 1
+    assert "bytes: at most" in codex_lines(out)[-1]["error"]["message"]
+
+
+def test_output_last_message_to_a_fifo_nobody_reads_does_not_hang_the_shim(fake_env, tmp_path):
+    code, out, err = exec_shim(["--json", "-o", _fifo(tmp_path), "hi"], env=fake_env, timeout=20)
+    assert code == 0
+    assert codex_lines(out)[-1]["type"] == "turn.completed"
+    assert b"could not write --output-last-message" in err
+    assert envelope(err)["status"] == "completed"
+
+
+def test_a_folder_gemini_would_split_at_its_comma_is_refused_not_widened(tmp_path):
+    # Gemini splits each --include-directories value at commas and trims it: `ws/x,/home`
+    # (a folder an agent can make in its workspace) would have included /home as well.
+    from normalize.request import RunSpec
+    from shims.run.outcome import Refusal
+    from shims.run.setup import build
+
+    sneaky = tmp_path / "x," / "home"
+    sneaky.mkdir(parents=True)
+    settings = type("Settings", (), {"args": [], "env": {}})()
+    for folder in (str(sneaky), str(tmp_path) + " "):
+        with pytest.raises(Refusal) as refused:
+            build("gemini", RunSpec(prompt="p", cwd=str(tmp_path), add_dirs=(folder,)), "gemini", False, settings)
+        assert refused.value.kind == "unsupported_mode" and "comma-separated" in refused.value.message

@@ -140,21 +140,51 @@ class ExecCall:
         return fields
 
 
+# An --output-schema file is read whole before launch; a vendor takes at most 64 KiB of schema
+# on its command line, so a file far over that is a mistake (or /dev/zero), not a schema.
+SCHEMA_FILE_MAX = 1024 * 1024
+
+
 def _schema(path: str) -> dict[str, Any]:
     import orjson
 
     from normalize.request import BadRequest
 
     try:
-        with open(path, "rb") as f:
-            schema = orjson.loads(f.read())
+        data = _read_regular(path, SCHEMA_FILE_MAX)
     except OSError as exc:
         raise BadRequest(f"--output-schema {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise BadRequest(f"--output-schema {path} {exc}") from None
+    try:
+        schema = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"--output-schema {path} is not JSON: {exc}") from None
     if not isinstance(schema, dict):
         raise BadRequest(f"--output-schema {path} must hold a JSON Schema object, not {type(schema).__name__}")
     return schema
+
+
+def _read_regular(path: str, limit: int) -> bytes:
+    """The bytes of the regular file at `path`, at most `limit`, else ValueError saying why. Opened
+    without blocking: a FIFO with no writer would hold the run (and SIGTERM with it, which the
+    shim defers while it reads its input) for ever, a device may never end."""
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("is not a file (a FIFO, a device or a folder)")
+        if info.st_size > limit:
+            raise ValueError(f"is {info.st_size} bytes: at most {limit} are read")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            raise ValueError(f"is over {limit} bytes: at most {limit} are read")
+        return data
+    finally:
+        os.close(fd)
 
 
 def _parser(vendor: str = "<vendor>") -> Any:
@@ -246,7 +276,8 @@ def parse_exec_argv(argv: list[str]) -> ExecCall:
     for image in ns.image or ():
         call.images += [part for part in image.split(",") if part]
     words = [*ns.words, *argv[cut + 1:]]
-    if words[:1] == ["resume"]:
+    # Only a word before `--` can be the subcommand: after it, `resume` is a prompt (as for clap).
+    if ns.words[:1] == ["resume"]:
         words.pop(0)
         if ns.last:
             call.resume = "last"
@@ -264,8 +295,14 @@ def parse_exec_argv(argv: list[str]) -> ExecCall:
         if o.effect == "noted" and value:
             shown = ", ".join(value) if isinstance(value, list) else (value if isinstance(value, str) else "")
             call.notes.append(f"{o.flags[-1]}{' ' + shown if shown else ''}")
+    configured: dict[str, str] = {}
     for entry in ns.config or ():
-        _config(call, entry)
+        _config(call, entry, configured)
+    # As Codex reads them: the last -c of a key wins, and -m/--sandbox (and its shorthands) win
+    # over any -c.
+    call.model = call.model or configured.get("model")
+    call.mode = call.mode or configured.get("sandbox_mode")
+    call.effort = configured.get("model_reasoning_effort")
     return call
 
 
@@ -279,29 +316,30 @@ def _mode(ns: Any) -> str | None:
     return None
 
 
-def _config(call: ExecCall, entry: str) -> None:
-    """One `-c key=value`: the value is TOML, else a plain string (as Codex reads it)."""
+def _config(call: ExecCall, entry: str, configured: dict[str, str]) -> None:
+    """One `-c key=value`: the value is TOML, else a plain string (as Codex reads it). A key
+    that changes what runs goes into `configured` (the shim's value: a mode for sandbox_mode)."""
     key, eq, raw = entry.partition("=")
     key = key.strip()
     if not eq or not key:
         raise UsageError(f"invalid --config '{entry}': expected key=value")
-    value = _toml_value(raw.strip())
+    try:
+        value = _toml_value(raw.strip())
+    except RecursionError:  # tomllib recurses per level: `[[[[…` thousands deep
+        raise UsageError(f"invalid --config {key[:64]}: the value is nested too deeply") from None
     if key not in CONFIG_KEYS:
         call.notes.append(f"--config {key}")
         return
     if not isinstance(value, str):
         raise UsageError(f"invalid --config {key}: expected a string")
-    if key == "model":
-        call.model = call.model or value
-    elif key == "sandbox_mode":
+    if key == "sandbox_mode":
         if value not in SANDBOX_MODES:
             raise UsageError(f"invalid --config sandbox_mode '{value}': expected one of {', '.join(SANDBOX_MODES)}")
-        call.mode = call.mode or SANDBOX_MODES[value]
-    else:
-        if value not in CODEX_EFFORTS:
-            raise UsageError(f"invalid --config model_reasoning_effort '{value}': expected one of "
-                             f"{', '.join(CODEX_EFFORTS)}")
-        call.effort = value
+        value = SANDBOX_MODES[value]
+    elif key == "model_reasoning_effort" and value not in CODEX_EFFORTS:
+        raise UsageError(f"invalid --config model_reasoning_effort '{value}': expected one of "
+                         f"{', '.join(CODEX_EFFORTS)}")
+    configured[key] = value
 
 
 def _toml_value(raw: str) -> Any:
@@ -343,7 +381,8 @@ def exec_main(vendor: str, argv: list[str]) -> int:
     """`shim-<vendor> exec ARGV`: its exit status (0 completed, 1 failed, 2 a refused command line)."""
     from shims.run.resolve import read_stdin
 
-    if argv[:1] in (["-h"], ["--help"]) or "--help" in argv:
+    options = argv[:argv.index("--")] if "--" in argv else argv  # after `--`, `--help` is a prompt
+    if "-h" in options or "--help" in options:
         _parser(vendor).print_help(sys.stdout)
         return 0
     try:

@@ -116,7 +116,19 @@ EFFORTS: frozenset[str] = frozenset()
 IMAGE_INPUT = False
 
 
+def include_directories(dirs: tuple[str, ...]) -> list[str]:
+    """`--include-directories=D` per folder. Gemini splits each value at commas and trims the
+    parts (its coerceCommaSeparated), so a folder named `x,/home` would include `/home` too:
+    such a folder is refused rather than widened."""
+    for d in dirs:
+        if "," in d or d != d.strip():
+            raise ValueError(f"Gemini CLI reads --include-directories as a comma-separated list and trims each part, "
+                             f"so it cannot be given the folder {d!r}; rename it or leave it out.")
+    return [f"{ADD_DIR_FLAG}={d}" for d in dirs]
+
+
 def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
+    included = include_directories(spec.add_dirs)  # before any folder is made
     env = dict(os.environ)
     home = prepare_home(env)
     scratch = make_private_dir("shim-gemini-", env)
@@ -131,7 +143,7 @@ def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
         argv.append(f"--resume={spec.resume_session}")
     if spec.mode:
         argv += MODES[spec.mode]
-    argv += [f"{ADD_DIR_FLAG}={d}" for d in spec.add_dirs]
+    argv += included
     stdin_data = None
     pipe_size = 0
     if len(spec.prompt.encode()) <= ARGV_PROMPT_MAX:

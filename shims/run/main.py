@@ -44,6 +44,8 @@ def run(vendor: str, opts: ShimOptions, exec_call: Any = None) -> int:
     unusable = undecodable_flag(opts)  # before anything records the flags
     stdin = None if opts.prompt is not None else read_stdin()
     try:
+        if exec_call is not None and exec_call.prompt_problem:  # stdin that is not text: say so, not "no prompt"
+            raise BadRequest(exec_call.prompt_problem)
         spec: RunSpec | None = parse_request(stdin, argv_prompt=opts.prompt)
         bad: BadRequest | None = unusable
         for name, value in (exec_call.spec_fields() if exec_call is not None and not bad else {}).items():
