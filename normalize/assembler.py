@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import orjson
+
 from normalize import observe as o
 from normalize.codex_items import exact_item
 from normalize.failures import FailureKind, exit_code_for
@@ -43,6 +45,7 @@ class Assembler:
         model: str | None = None,
         max_final_message_bytes: int = 8192,
         partial_text: bool = False,
+        whole_messages: bool = False,
     ) -> None:
         self._sink = sink
         self._provider = provider
@@ -52,6 +55,9 @@ class Assembler:
         self._model = model
         self._max_final = max_final_message_bytes
         self._partial_text = partial_text
+        # Agent messages on lines of any length (`exec`: Codex's stream cuts no answer; an SDK's
+        # finalResponse is that item, and an --output-schema answer must stay valid JSON).
+        self._whole_messages = whole_messages
 
         self._started = False
         self._launched = False
@@ -413,6 +419,9 @@ class Assembler:
     def _emit(self, event: dict[str, Any]) -> None:
         if "item" in event:  # item.started/updated/completed: Codex's shape, whatever the parser gave
             event["item"] = exact_item(event["item"])
+            if self._whole_messages and event["item"]["type"] == "agent_message":
+                self._sink(event, orjson.dumps(writable(event)))
+                return
         self._sink(event, encode_line(event))
 
     def _final_message(self) -> str | None:

@@ -37,6 +37,9 @@ class RunSpec:
     add_dirs: tuple[str, ...] = ()
     images: tuple[str, ...] = ()
     effort: str | None = None
+    # `exec`: agent messages and the final message are written whole (Codex cuts neither),
+    # not cut to the protocol-2 line and answer budgets.
+    whole_messages: bool = False
     max_final_message_bytes: int = 8192
     worktree: bool = False
     # The spend cap (--max-cost-usd): vendors with a budget flag of their own get it.

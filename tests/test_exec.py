@@ -227,20 +227,24 @@ def test_add_dirs_and_effort_reach_the_vendors_own_flags(vendor, flag, effort, t
         assert not any(a.startswith("--effort") for a in launch.argv)
 
 
-def test_the_envelope_line_fits_an_8_kib_stderr_tail_however_big_the_answer(fake_env):
-    # A 40 KB prompt comes back in the fake's answer: the final message alone is over 8 KiB.
-    code, out, err = exec_shim(["--json"], stdin=b"x" * 40_000, env=fake_env)
+def test_a_long_answer_is_whole_in_the_stream_the_file_and_plain_stdout_and_the_envelope_fits_8_kib(
+        fake_env, tmp_path):
+    # A 40 KB prompt comes back in the fake's answer: Codex cuts no answer (an SDK's
+    # finalResponse is the last agent_message; an --output-schema answer must stay JSON).
+    answer = "Hello! You said: " + "x" * 39_990 + "END"
+    last = tmp_path / "last.txt"
+    code, out, err = exec_shim(["--json", "-o", str(last)], stdin=answer[17:].encode(), env=fake_env)
     assert code == 0
+    final = [e for e in codex_lines(out) if e["type"] == "item.completed" and e["item"]["type"] == "agent_message"][-1]
+    assert final["item"]["text"] == answer
+    assert last.read_text() == answer
     line = err.rstrip(b"\n").splitlines()[-1]
-    assert len(line) + 1 <= 8192
+    assert len(line) + 1 <= 8192  # the envelope line still fits a host's 8 KiB stderr tail
     result = envelope(err[-8192:])
     assert result["status"] == "completed" and "final_message" in result["dropped"]["fields"]
-    # stdout still has the whole answer
-    final = [e for e in codex_lines(out) if e["type"] == "item.completed" and e["item"]["type"] == "agent_message"][-1]
-    assert final["item"]["text"].endswith("x" * 1000)
+    code, out, _ = exec_shim([], stdin=answer[17:].encode(), env=fake_env)
+    assert (code, out) == (0, answer.encode() + b"\n")
 
-
-# ------------------------------------------------------------------ hostile command lines (review of issue 15)
 
 
 def test_a_deeply_nested_config_value_is_a_refused_command_line_not_a_crash(fake_env):
@@ -335,3 +339,10 @@ def test_a_folder_gemini_would_split_at_its_comma_is_refused_not_widened(tmp_pat
         with pytest.raises(Refusal) as refused:
             build("gemini", RunSpec(prompt="p", cwd=str(tmp_path), add_dirs=(folder,)), "gemini", False, settings)
         assert refused.value.kind == "unsupported_mode" and "comma-separated" in refused.value.message
+
+
+def test_no_prompt_says_how_exec_takes_one(fake_env):
+    code, out, _ = exec_shim(["--json"], stdin=b"  \n", env=fake_env)
+    assert code == 1
+    assert codex_lines(out)[-1]["error"]["message"] == (
+        "bad_request: No prompt: give PROMPT or write the prompt to stdin (the Codex SDKs write it there).")

@@ -120,7 +120,11 @@ class ExecCall:
 
         if self.prompt_problem:
             raise BadRequest(self.prompt_problem)
-        fields: dict[str, Any] = {}
+        from normalize.assembler import DELTA_KEEP_BYTES
+
+        # Codex cuts no answer: the agent messages go out whole, and the final message (the -o
+        # file, plain stdout) up to what the assembler keeps of a streamed text.
+        fields: dict[str, Any] = {"whole_messages": True, "max_final_message_bytes": DELTA_KEEP_BYTES}
         dirs = []
         for d in self.add_dirs:
             check_text("--add-dir", d)
@@ -397,6 +401,8 @@ def exec_main(vendor: str, argv: list[str]) -> int:
         prompt = read_prompt(call, stdin)
     except BadRequest as exc:
         prompt, call.prompt_problem = "", exc.message
+    if not prompt.strip() and call.prompt_problem is None:
+        call.prompt_problem = "No prompt: give PROMPT or write the prompt to stdin (the Codex SDKs write it there)."
     notes = call.notes + vendor_notes(vendor, call)
     if notes:
         sys.stderr.write(f"shim-{vendor} exec: taken, no effect with {vendor}: {'; '.join(notes)}\n")

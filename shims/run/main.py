@@ -148,7 +148,8 @@ def _facts(ctx: RunContext, provider: str, task: RunSpec) -> Any:
     except ConfigError:
         prices = {}  # already reported: load_defaults read the same file first
     return Facts(provider=provider, thread_id=ctx.thread_id, request_thread_id=ctx.spec.request_thread_id,
-                 model=task.model, max_final_message_bytes=ctx.spec.max_final_message_bytes, prices=prices,
+                 model=task.model, max_final_message_bytes=ctx.spec.max_final_message_bytes,
+                 whole_messages=ctx.spec.whole_messages, prices=prices,
                  previous_total=ctx.books.previous_total(provider, task.resume_session),
                  max_line_bytes=ctx.max_line_bytes)
 

@@ -25,6 +25,7 @@ class Facts:
     request_thread_id: str | None = None
     model: str | None = None
     max_final_message_bytes: int = 8192
+    whole_messages: bool = False  # agent_message lines uncut (`exec`: Codex cuts no answer)
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
     # The session's running total before this run (CONTRACT §5): zeros for a new session,
     # the ledger's last total for a resumed one, None when unknown.
@@ -54,6 +55,7 @@ class Pipeline:
             request_thread_id=facts.request_thread_id,
             model=facts.model,
             max_final_message_bytes=facts.max_final_message_bytes,
+            whole_messages=facts.whole_messages,
         )
         self.parser = vendors.new_parser(facts.provider, facts.format, prices=facts.prices)
         self.parse_errors: list[str] = []
