@@ -19,6 +19,8 @@ from shims.run.options import (
     ACTION_OPTIONS,
     DOCTOR_HELP,
     DOCTOR_OPTIONS,
+    MCP_HELP,
+    MCP_OPTIONS,
     NORMALIZE_OPTIONS,
     NORMALIZE_VENDOR_HELP,
     PROMPT_ARGUMENT_HELP,
@@ -183,6 +185,24 @@ def doctor(**given: bool) -> None:
 
 doctor.__signature__ = inspect.Signature(list(map(_typer_parameter, DOCTOR_OPTIONS)))
 toolkit.command(help=DOCTOR_HELP)(doctor)
+
+
+def mcp(**given: Any) -> None:
+    from shims.mcp.arguments import Limits
+    from shims.mcp.server import main as serve
+    from shims.run.vendors import NAMES
+
+    providers = tuple(p.strip() for p in given.pop("providers").split(",") if p.strip())
+    unknown = [p for p in providers if p not in NAMES]
+    if unknown or not providers:
+        typer.echo(f"shims mcp: --providers: unknown provider {', '.join(unknown) or '(none given)'}; "
+                   f"known: {', '.join(NAMES)}", err=True)
+        raise typer.Exit(2)
+    serve(Limits(providers=providers, **given))
+
+
+mcp.__signature__ = inspect.Signature(list(map(_typer_parameter, MCP_OPTIONS)))
+toolkit.command(help=MCP_HELP)(mcp)
 
 
 def _journal_root(root: Path | None) -> Path:

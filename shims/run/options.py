@@ -142,6 +142,23 @@ DOCTOR_OPTIONS: tuple[Option, ...] = (
 )
 
 
+# `shims mcp` (CONTRACT §16): the server's own limits. The spawn tool's arguments come from
+# RUN_OPTIONS (shims.mcp.arguments); these bound what a model may ask for.
+MCP_HELP = ("A stdio MCP server (for Codex, Claude Code, Gemini CLI or any MCP host) with tools spawn, wait, cancel "
+            "and list, each worker one shim run. Closing stdin, SIGTERM or SIGINT cancels every worker.")
+MCP_OPTIONS: tuple[Option, ...] = (
+    Option("providers", "text", "The providers spawn offers, comma-separated.", default="claude,gemini,agy"),
+    Option("max_workers", "integer", "Workers running at once; a spawn past it is refused.", minimum=1, default=8),
+    Option("wait_limit", "number", "Longest a wait call blocks, in seconds: keep it below the host's tool timeout "
+           "(Codex's tool_timeout_sec, default 60).", minimum=0, default=50.0),
+    Option("worker_timeout", "number", "A worker's deadline in seconds when spawn names none.", minimum=1,
+           default=1800.0),
+    Option("max_task_bytes", "integer", "Longest task a spawn takes, in UTF-8 bytes.", minimum=1, default=65536),
+    Option("max_answer_bytes", "integer", "Longest final message returned, in UTF-8 bytes: a longer one keeps its "
+           "tail after a [… N bytes cut] marker (the journal has it whole).", minimum=1, default=65536),
+)
+
+
 def _with_defaults(self: Any, defaults: dict[str, Any]) -> Any:
     """Flags given on the command line win; the rest come from the config file or the
     built-in defaults. Options whose request field comes first are left to the run."""

@@ -1,0 +1,238 @@
+"""One shim process per worker, and the registry of them (CONTRACT §14, §16).
+
+The server is a protocol-2 host: it writes one request to a shim's stdin and reads its NDJSON
+stream; the shim does the vendor's work, its cancel ladder, its journal. What the server adds:
+- the request and the argv are built here from checked arguments, never copied from the call;
+- each shim leads a process session of its own (start_new_session), so the vendor stays in the
+  shim's group (§14) and the server can end the whole group if a shim ever outlived its ladder;
+- each shim gets SIGTERM when the server dies (PR_SET_PDEATHSIG), so a host that SIGKILLs the
+  server still leaves nothing: the shim cancels its vendor as for any SIGTERM. (The shim would
+  also see its stdout's reader gone, but only once its vendor is quiet long enough to notice.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shims.mcp.arguments import Limits
+from shims.mcp.views import WorkerFacts, item_line
+
+STDERR_TAIL_BYTES = 8192
+LINE_LIMIT = 4 << 20  # a result line holds the answer (max_answer_bytes) and its usage; far below this
+REMEMBERED = 500  # ended workers `list` still shows; the journal keeps every run
+# After the shim's own deadline: its ladder (3 signals, cancel_grace apart) and writing a result.
+LADDER_S = 3 * 3.0 + 5.0
+PR_SET_PDEATHSIG = 1
+
+
+def shim_program(provider: str) -> str:
+    """The `shim-<provider>` installed beside this interpreter (a venv, pipx), else on PATH."""
+    beside = Path(sys.executable).parent / f"shim-{provider}"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which(f"shim-{provider}")
+    if found is None:
+        raise FileNotFoundError(f"shim-{provider} is not installed beside {sys.executable} nor on PATH")
+    return os.path.abspath(found)
+
+
+def request_and_argv(provider: str, args: Any, limits: Limits, default_cwd: str) -> tuple[dict[str, Any], list[str]]:
+    """The protocol-2 request and the shim's argv for checked spawn arguments. Values reach the
+    shim in the request (which it checks again), except the two options that have no request
+    field, fallback and the spend cap, whose values are validated enums and a finite number."""
+    timeout = args.timeout_seconds or limits.worker_timeout
+    request: dict[str, Any] = {
+        "protocol_version": 2,
+        "message": args.task,
+        "cwd": args.cwd or default_cwd,
+        "mode": args.mode,
+        "deadline_ms": max(1, round(timeout * 1000)),
+        "worktree": args.worktree,
+        "max_final_message_bytes": limits.max_answer_bytes,
+    }
+    if args.model:
+        request["model"] = args.model
+    if args.resume_session_id:
+        request["resume"] = {"session_id": args.resume_session_id}
+    argv = [shim_program(provider), "--emit", "ndjson"]
+    if args.fallback:
+        argv.append("--fallback=" + ",".join(args.fallback))
+    if args.max_cost_usd is not None:
+        argv.append(f"--max-cost-usd={args.max_cost_usd!r}")
+    return request, argv
+
+
+def _die_with_server() -> Any:
+    """A preexec function: SIGTERM this shim when the server (the thread that forks) dies."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before fork: the child only calls it
+    server = os.getpid()
+
+    def setup() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != server:  # the server died between fork and prctl
+            os._exit(143)
+
+    return setup
+
+
+@dataclass
+class Worker:
+    """One worker: its shim process and what its stream has said so far."""
+
+    agent_id: str
+    provider: str
+    mode: str
+    cwd: str
+    process: asyncio.subprocess.Process
+    deadline_s: float
+    started: float = field(default_factory=time.monotonic)
+    items: list[str] = field(default_factory=list)  # one line per finished item
+    reported: int = 0  # items already sent in progress notifications
+    result: dict[str, Any] | None = None
+    stderr_tail: bytearray = field(default_factory=bytearray)
+    ended_at: float | None = None
+    cancelled_by_server: bool = False
+    overran: bool = False
+    changed: asyncio.Event = field(default_factory=asyncio.Event)  # set on a new item and at the end
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def facts(self) -> WorkerFacts:
+        end = self.ended_at if self.ended_at is not None else time.monotonic()
+        return WorkerFacts(
+            agent_id=self.agent_id, provider=self.provider, mode=self.mode, cwd=self.cwd,
+            elapsed_seconds=end - self.started, items=len(self.items), result=self.result,
+            ended=self.done.is_set(), exit_code=self.process.returncode,
+            stderr_tail=self.stderr_tail.decode("utf-8", "replace"),
+            cancelled_by_server=self.cancelled_by_server, overran=self.overran)
+
+
+class Workers:
+    """Every worker of this server, running or ended (the oldest ended ones are forgotten)."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self._workers: OrderedDict[str, Worker] = OrderedDict()
+        self._tasks: set[asyncio.Task] = set()
+
+    def running(self) -> list[Worker]:
+        return [w for w in self._workers.values() if not w.done.is_set()]
+
+    def all(self) -> list[Worker]:
+        return list(self._workers.values())
+
+    def get(self, agent_id: str) -> Worker:
+        try:
+            return self._workers[agent_id]
+        except KeyError:
+            raise LookupError(f"no worker {agent_id!r} on this server (list shows them)") from None
+
+    async def spawn(self, args: Any, default_cwd: str) -> Worker:
+        if len(self.running()) >= self.limits.max_workers:
+            raise OverflowError(f"{self.limits.max_workers} workers are running, this server's limit "
+                                "(--max-workers): wait for one or cancel one first")
+        request, argv = request_and_argv(args.provider, args, self.limits, default_cwd)
+        process = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, cwd=request["cwd"], start_new_session=True,
+            preexec_fn=_die_with_server(), limit=LINE_LIMIT)
+        worker = Worker(uuid.uuid4().hex[:12], args.provider, args.mode, request["cwd"], process,
+                        deadline_s=request["deadline_ms"] / 1000)
+        self._workers[worker.agent_id] = worker
+        self._forget_old()
+        task = asyncio.create_task(self._follow(worker, json.dumps(request).encode() + b"\n"))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return worker
+
+    def _forget_old(self) -> None:
+        ended = [w.agent_id for w in self._workers.values() if w.done.is_set()]
+        for agent_id in ended[: max(0, len(ended) - REMEMBERED)]:
+            del self._workers[agent_id]
+
+    async def _follow(self, worker: Worker, request: bytes) -> None:
+        process = worker.process
+        watchdog = asyncio.create_task(self._watch_deadline(worker))
+        try:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                process.stdin.write(request)
+                await process.stdin.drain()
+                process.stdin.close()
+            await asyncio.gather(self._read_stream(worker), self._read_stderr(worker))
+            await process.wait()
+        finally:
+            watchdog.cancel()
+            worker.ended_at = time.monotonic()
+            worker.done.set()
+            worker.changed.set()
+
+    async def _read_stream(self, worker: Worker) -> None:
+        stdout = worker.process.stdout
+        while True:
+            try:
+                line = await stdout.readline()
+            except ValueError:  # longer than LINE_LIMIT: not a protocol-2 line; skip it
+                await stdout.read(LINE_LIMIT)
+                continue
+            if not line:
+                return
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(event, dict):
+                continue
+            if event.get("type") == "item.completed" and isinstance(event.get("item"), dict):
+                worker.items.append(item_line(event["item"]))
+                worker.changed.set()
+            elif event.get("type") == "result":
+                worker.result = event
+
+    async def _read_stderr(self, worker: Worker) -> None:
+        while chunk := await worker.process.stderr.read(65536):
+            worker.stderr_tail += chunk
+            del worker.stderr_tail[:-STDERR_TAIL_BYTES]
+
+    async def _watch_deadline(self, worker: Worker) -> None:
+        """The shim keeps its own deadline; this is for a shim that does not."""
+        await asyncio.sleep(worker.deadline_s + LADDER_S)
+        worker.overran = True
+        await self._stop(worker)
+
+    async def cancel(self, worker: Worker) -> None:
+        """The shim's own cancel ladder (SIGTERM: it interrupts its vendor, then writes a
+        cancelled result), and the group's end if the shim has not ended after it."""
+        if worker.done.is_set():
+            return
+        worker.cancelled_by_server = True
+        await self._stop(worker)
+
+    async def _stop(self, worker: Worker) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            worker.process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(worker.done.wait(), LADDER_S)
+        except TimeoutError:
+            # The group is the shim's session, made at spawn: only its own processes are in it.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(worker.process.pid, signal.SIGKILL)
+            await worker.done.wait()
+
+    async def shut_down(self) -> None:
+        """Cancel every running worker at once and wait until each has ended."""
+        await asyncio.gather(*(self.cancel(w) for w in self.running()), return_exceptions=True)
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task

@@ -1,0 +1,315 @@
+"""`shims mcp` driven by the official `mcp` SDK's own client (and, for the lifecycle, by raw
+JSON-RPC over its pipes): workers on the fake vendor through shim-fake. The real Codex CLI
+as the host is tests/test_mcp_codex.py."""
+
+from __future__ import annotations
+
+import json
+import select
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import anyio
+import procs
+import pytest
+from conftest import BIN, FAKE_VENDOR
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+SHIMS = str(BIN / "shims")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def server_env(full_env, tmp_path):
+    config = tmp_path / "shims.toml"
+    config.write_text(f'[fake]\nvendor_bin = "{FAKE_VENDOR}"\n')
+    return {**full_env, "CODEX_SHIMS_CONFIG": str(config)}
+
+
+@pytest.fixture
+def repo(tmp_path):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    subprocess.run(["git", "init", "-q", str(ws)], check=True)
+    (ws / "README").write_text("hello\n")
+    subprocess.run(["git", "-C", str(ws), "add", "."], check=True)
+    subprocess.run(["git", "-C", str(ws), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"],
+                   check=True)
+    return ws
+
+
+def session(env, *args, body):
+    """Run `body(client_session)` against a fresh `shims mcp --providers fake ...`."""
+
+    async def main():
+        params = StdioServerParameters(command=SHIMS, args=["mcp", "--providers", "fake", *args], env=env)
+        async with stdio_client(params) as (r, w), ClientSession(r, w) as s:
+            await s.initialize()
+            return await body(s)
+
+    return anyio.run(main)
+
+
+def test_the_tools_schemas_come_from_the_option_table(server_env):
+    async def body(s):
+        return {t.name: t for t in (await s.list_tools()).tools}
+
+    tools = session(server_env, body=body)
+    assert list(tools) == ["spawn", "wait", "cancel", "list"]
+    spawn = tools["spawn"].input_schema
+    assert spawn["required"] == ["provider", "task"] and spawn["additionalProperties"] is False
+    assert spawn["properties"]["provider"]["enum"] == ["fake"]
+    assert spawn["properties"]["mode"] == {"default": "read-only", "enum": ["read-only", "write", "full"],
+                                           "type": "string", "description": spawn["properties"]["mode"]["description"]}
+    # The same words as `shim-<vendor> --help` (RUN_OPTIONS).
+    from shims.run.options import RUN_OPTIONS
+    help_of = {o.name: o.help for o in RUN_OPTIONS}
+    assert spawn["properties"]["worktree"]["description"] == help_of["worktree"]
+    assert spawn["properties"]["max_cost_usd"]["exclusiveMinimum"] == 0
+
+
+def test_spawn_then_wait_returns_the_shims_result_with_progress_for_each_item(server_env, repo):
+    progress = []
+
+    async def body(s):
+        spawned = await s.call_tool("spawn", {"provider": "fake", "task": "hello there", "cwd": str(repo)})
+
+        async def on_progress(value, total, message):
+            progress.append((value, message))
+
+        waited = await s.call_tool("wait", {"agent_id": spawned.structured_content["agent_id"],
+                                            "timeout_seconds": 30}, progress_callback=on_progress)
+        return spawned, waited
+
+    spawned, waited = session(server_env, body=body)
+    assert not spawned.is_error and spawned.structured_content["status"] == "running"
+    view = waited.structured_content
+    assert view["status"] == "completed" and view["final_message"] == "Hello! You said: hello there"
+    # Exactly the envelope the shim wrote to its journal: usage, session, provider.
+    recorded = json.loads((Path(view["journal"]) / "result.json").read_text())
+    assert view["usage"] == recorded["usage"] and view["usage"]["input_tokens"] == 125
+    assert view["session_id"] == recorded["session_id"] and view["failure_kind"] is None
+    assert [m for _, m in progress] == ["says: Let me check.", "$ echo hello (exit 0)",
+                                        "says: Hello! You said: hello there"]
+    assert [v for v, _ in progress] == [1, 2, 3] and view["items"] == 3
+    text = waited.content[0].text
+    assert "completed" in text and "125 input tokens" in text and "Hello! You said" in text
+
+
+HOSTILE = [
+    ({"provider": "codex", "task": "x"}, "`provider`"),
+    ({"provider": "fake", "task": "x", "cwd": "relative/dir"}, "absolute path"),
+    ({"provider": "fake", "task": "x", "cwd": "/no/such/folder"}, "does not exist"),
+    ({"provider": "fake", "task": "x", "resume_session_id": "--dangerously-skip-permissions"}, "not a session id"),
+    ({"provider": "fake", "task": "x", "model": "--yolo"}, "must not start with '-'"),
+    ({"provider": "fake", "task": "x", "mode": "yolo"}, "`mode`"),
+    ({"provider": "fake", "task": "   "}, "the task is empty"),
+    ({"provider": "fake", "task": "a\x00b"}, "NUL"),
+    ({"provider": "fake", "task": "x" * 70000}, "at most 65536"),
+    ({"provider": "fake", "task": "x", "timeout_seconds": "5"}, "valid number"),
+    ({"provider": "fake", "task": "x", "max_cost_usd": 0}, "greater than 0"),
+    ({"provider": "fake", "task": "x", "vendor_bin": "/bin/sh"}, "no argument `vendor_bin`"),
+    ({"provider": "fake", "task": "x", "fallback": ["fake", "fake"]}, "twice"),
+    ({"task": "x"}, "`provider` is required"),
+]
+
+
+def test_hostile_arguments_are_tool_errors_and_the_server_lives_on(server_env, repo):
+    async def body(s):
+        answers = [await s.call_tool("spawn", args) for args, _ in HOSTILE]
+        answers.append(await s.call_tool("wait", {"agent_id": "../../etc"}))
+        answers.append(await s.call_tool("cancel", {"agent_id": "0123456789ab"}))
+        answers.append(await s.call_tool("rm", {}))
+        spawned = await s.call_tool("spawn", {"provider": "fake", "task": "still here", "cwd": str(repo)})
+        waited = await s.call_tool("wait", {"agent_id": spawned.structured_content["agent_id"]})
+        listed = await s.call_tool("list", {})
+        return answers, waited, listed
+
+    answers, waited, listed = session(server_env, "--providers", "fake,gemini", body=body)
+    expected = [why for _, why in HOSTILE] + ["`agent_id`", "no worker '0123456789ab'", "no tool 'rm'"]
+    for answer, why in zip(answers, expected, strict=True):
+        assert answer.is_error and why in answer.content[0].text, (why, answer.content[0].text)
+    assert waited.structured_content["final_message"] == "Hello! You said: still here"
+    assert len(listed.structured_content["agents"]) == 1  # nothing refused was started
+
+
+def test_cancel_stops_the_worker_and_every_process_it_started(server_env, repo, tmp_path, mark):
+    pids = tmp_path / "pids"
+    env = {**server_env, "FAKE_VENDOR_MISBEHAVE": "hang,grandchild", "FAKE_VENDOR_PIDFILE": str(pids)}
+
+    async def body(s):
+        spawned = await s.call_tool("spawn", {"provider": "fake", "task": "hang", "cwd": str(repo)})
+        agent = spawned.structured_content["agent_id"]
+        while not pids.exists() or len(pids.read_text().split()) < 2:
+            await anyio.sleep(0.05)
+        started = time.monotonic()
+        cancelled = await s.call_tool("cancel", {"agent_id": agent})
+        took = time.monotonic() - started
+        listed = await s.call_tool("list", {})
+        return cancelled, took, listed
+
+    cancelled, took, listed = session(env, body=body)
+    view = cancelled.structured_content
+    assert view["status"] == "cancelled" and view["failure_kind"] == "cancelled", view
+    assert took < 15
+    for pid in map(int, pids.read_text().split()):
+        assert not procs._state(pid) or procs._state(pid) == "Z", f"{pid} outlived the cancel"
+    assert listed.structured_content["agents"][0]["status"] == "cancelled"
+
+
+def test_a_wait_returns_at_its_limit_with_status_running(server_env, repo):
+    env = {**server_env, "FAKE_VENDOR_MISBEHAVE": "hang"}
+
+    async def body(s):
+        spawned = await s.call_tool("spawn", {"provider": "fake", "task": "hang", "cwd": str(repo)})
+        agent = spawned.structured_content["agent_id"]
+        started = time.monotonic()
+        waited = await s.call_tool("wait", {"agent_id": agent, "timeout_seconds": 600})
+        took = time.monotonic() - started
+        await s.call_tool("cancel", {"agent_id": agent})
+        return waited, took
+
+    waited, took = session(env, "--wait-limit", "1.5", body=body)
+    assert waited.structured_content["status"] == "running" and "call wait again" in waited.content[0].text
+    assert 1.4 < took < 10  # the server's limit, not the 600 s asked for
+
+
+def test_a_spawn_past_max_workers_is_refused(server_env, repo):
+    env = {**server_env, "FAKE_VENDOR_MISBEHAVE": "hang"}
+
+    async def body(s):
+        first = await s.call_tool("spawn", {"provider": "fake", "task": "hang", "cwd": str(repo)})
+        second = await s.call_tool("spawn", {"provider": "fake", "task": "hang", "cwd": str(repo)})
+        await s.call_tool("cancel", {"agent_id": first.structured_content["agent_id"]})
+        third = await s.call_tool("spawn", {"provider": "fake", "task": "hang", "cwd": str(repo)})
+        await s.call_tool("cancel", {"agent_id": third.structured_content["agent_id"]})
+        return second, third
+
+    second, third = session(env, "--max-workers", "1", body=body)
+    assert second.is_error and "1 workers are running" in second.content[0].text
+    assert not third.is_error  # a cancelled worker no longer counts
+
+
+def test_a_worker_past_its_timeout_is_timed_out(server_env, repo):
+    env = {**server_env, "FAKE_VENDOR_MISBEHAVE": "hang"}
+
+    async def body(s):
+        spawned = await s.call_tool("spawn", {"provider": "fake", "task": "hang", "cwd": str(repo),
+                                              "timeout_seconds": 1})
+        return await s.call_tool("wait", {"agent_id": spawned.structured_content["agent_id"]})
+
+    view = session(env, body=body).structured_content
+    assert (view["status"], view["failure_kind"]) == ("timed_out", "timed_out"), view
+
+
+def test_a_read_only_worker_that_changed_files_is_not_reported_as_success(server_env, repo):
+    env = {**server_env, "FAKE_VENDOR_WRITE": "README=changed behind your back\n"}
+
+    async def body(s):
+        spawned = await s.call_tool("spawn", {"provider": "fake", "task": "look only", "cwd": str(repo)})
+        return await s.call_tool("wait", {"agent_id": spawned.structured_content["agent_id"]})
+
+    view = session(env, body=body).structured_content
+    assert (view["status"], view["failure_kind"]) == ("failed", "unsupported_mode"), view
+    assert "changed 1 file" in view["error"] and view["diff"]["files_changed"] == 1
+    assert view["final_message"]  # the answer is kept: the host decides what to do with it
+
+
+def test_a_long_answer_keeps_its_tail_within_max_answer_bytes(server_env, repo, tmp_path):
+    async def body(s):
+        spawned = await s.call_tool("spawn", {"provider": "fake", "task": "y" * 3000, "cwd": str(repo)})
+        return await s.call_tool("wait", {"agent_id": spawned.structured_content["agent_id"]})
+
+    view = session(server_env, "--max-answer-bytes", "1000", body=body).structured_content
+    answer = view["final_message"]
+    assert len(answer.encode()) <= 1000 and answer.startswith("[…") and answer.endswith("y" * 100)
+
+
+# ---------------------------------------------------------------- lifecycle, over raw JSON-RPC
+
+
+class RawServer:
+    """`shims mcp` on pipes we hold, so a test can close its stdin or signal it mid-call."""
+
+    def __init__(self, env, *args):
+        self.proc = subprocess.Popen([SHIMS, "mcp", "--providers", "fake", *args], env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.next_id = 0
+        self.call("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
+                                 "clientInfo": {"name": "raw", "version": "0"}})
+        self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+    def send(self, message):
+        self.proc.stdin.write(json.dumps(message).encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def call(self, method, params, timeout=60):
+        self.next_id += 1
+        self.send({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], deadline - time.monotonic())
+            if not ready:
+                break
+            message = json.loads(self.proc.stdout.readline())
+            if message.get("id") == self.next_id:
+                return message["result"]
+        raise TimeoutError(method)
+
+    def spawn_hanging(self, repo):
+        view = self.call("tools/call", {"name": "spawn", "arguments": {"provider": "fake", "task": "hang",
+                                                                      "cwd": str(repo)}})["structuredContent"]
+        assert view["status"] == "running"
+        return view
+
+
+def hanging_env(server_env, tmp_path):
+    pids = tmp_path / "pids"
+    return {**server_env, "FAKE_VENDOR_MISBEHAVE": "hang,grandchild", "FAKE_VENDOR_PIDFILE": str(pids)}, pids
+
+
+def wait_for_pids(pids, count):
+    deadline = time.monotonic() + 20
+    while (not pids.exists() or len(pids.read_text().split()) < count) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return list(map(int, pids.read_text().split()))
+
+
+@pytest.mark.parametrize("how", ["stdin closed", "SIGTERM", "SIGINT"])
+def test_the_host_leaving_cancels_every_worker_and_the_server_exits(server_env, repo, tmp_path, mark, how):
+    env, pids = hanging_env(server_env, tmp_path)
+    server = RawServer(env)
+    server.spawn_hanging(repo)
+    server.spawn_hanging(repo)
+    wait_for_pids(pids, 4)
+    started = time.monotonic()
+    if how == "stdin closed":
+        server.proc.stdin.close()
+    else:
+        server.proc.send_signal(signal.SIGTERM if how == "SIGTERM" else signal.SIGINT)
+    code = server.proc.wait(timeout=30)
+    took = time.monotonic() - started
+    assert code == {"stdin closed": 0, "SIGTERM": 143, "SIGINT": 130}[how]
+    assert took < 15, took  # within one cancel ladder: the workers are cancelled at once, not in turn
+    assert procs.wait_no_processes(mark, timeout_s=5.0) == []
+
+
+def test_a_host_sigkill_of_the_server_leaves_no_process(server_env, repo, tmp_path, mark):
+    env, pids = hanging_env(server_env, tmp_path)
+    server = RawServer(env)
+    server.spawn_hanging(repo)
+    wait_for_pids(pids, 2)
+    server.proc.kill()
+    server.proc.wait(timeout=10)
+    # The shim gets SIGTERM as its parent dies, and runs its own cancel ladder.
+    assert procs.wait_no_processes(mark, timeout_s=20.0) == []
+
+
+def test_the_server_refuses_an_unknown_provider_list(server_env):
+    proc = subprocess.run([SHIMS, "mcp", "--providers", "claude,codex"], env=server_env, stdin=subprocess.DEVNULL,
+                          capture_output=True, timeout=60)
+    assert proc.returncode == 2 and b"unknown provider codex" in proc.stderr
+
