@@ -228,6 +228,53 @@ def test_a_long_answer_keeps_its_tail_within_max_answer_bytes(server_env, repo, 
     assert len(answer.encode()) <= 1000 and answer.startswith("[…") and answer.endswith("y" * 100)
 
 
+AGY = Path(FAKE_VENDOR).parent / "agy" / "agy"
+
+
+def script(tmp_path, records):
+    path = tmp_path / "script.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return str(path)
+
+
+def test_fallback_and_the_spend_cap_reach_the_shim(server_env, tmp_path):
+    """The two options without a request field go on the shim's argv, built by the server."""
+    home = tmp_path / "home"
+    (home / ".gemini" / "antigravity-cli").mkdir(parents=True)
+    (home / ".gemini" / "antigravity-cli" / "antigravity-oauth-token").write_text('{"token": "fake"}')
+    config = Path(server_env["CODEX_SHIMS_CONFIG"])
+    config.write_text(config.read_text() + f'[agy]\nvendor_bin = "{AGY}"\n')
+    quota = script(tmp_path, [{"type": "init", "session_id": "s-q", "model": "m", "version": "1"},
+                              {"type": "result", "ok": False, "error_kind": "quota_or_rate_limited",
+                               "message": "Out of quota.", "window": "5h"}])
+    env = {**server_env, "HOME": str(home), "AGY_SIM_VERSION": "1.2.16", "FAKE_VENDOR_SCRIPT": quota}
+
+    async def body(s):
+        fell_back = await s.call_tool("spawn", {"provider": "fake", "task": "[scenario:plain] hi",
+                                                "cwd": str(tmp_path), "fallback": ["agy"]})
+        fell_back = await s.call_tool("wait", {"agent_id": fell_back.structured_content["agent_id"]})
+        return fell_back
+
+    view = session(env, "--providers", "fake,agy", body=body).structured_content
+    assert (view["status"], view["provider"]) == ("completed", "agy"), view
+    assert view["attempts"] == [{"provider": "fake", "failure_kind": "quota_or_rate_limited", "error": "Out of quota."}]
+
+    costly = script(tmp_path, [{"type": "init", "session_id": "s-c", "model": "m", "version": "1"},
+                               {"type": "usage", "input_tokens": 1000, "output_tokens": 100, "cost_usd": 0.75},
+                               *({"type": "text", "text": f"working {i}"} for i in range(100)),
+                               {"type": "result", "ok": True, "text": "done"}])
+    env = {**server_env, "FAKE_VENDOR_SCRIPT": costly, "FAKE_VENDOR_PACE": "0.05"}
+
+    async def capped(s):
+        spawned = await s.call_tool("spawn", {"provider": "fake", "task": "go", "cwd": str(tmp_path),
+                                              "max_cost_usd": 0.5})
+        return await s.call_tool("wait", {"agent_id": spawned.structured_content["agent_id"]})
+
+    view = session(env, body=capped).structured_content
+    assert (view["status"], view["failure_kind"]) == ("failed", "quota_or_rate_limited"), view
+    assert "$0.5" in view["error"] and view["usage"]["cost_usd"] == 0.75
+
+
 # ---------------------------------------------------------------- lifecycle, over raw JSON-RPC
 
 
