@@ -9,9 +9,51 @@ fake Responses API (tests/fakes/fake_responses.py), with an MCP server block of 
 `start_exec` gives the same run as a Popen (its own process group, stdout/stderr piped) for tests
 that signal codex mid-run; `finish(proc)` collects it as a CodexRun.
 
-FINDINGS (codex-cli 0.169.0, measured by real runs; see the bottom of this block for how)
--------------------------------------------------------------------------------------------
-(filled in below)
+FINDINGS (codex-cli 0.169.0, real runs against a logging stand-in MCP server, strace -f)
+------------------------------------------------------------------------------------------
+Tools in the request: a server `shims` appears as ONE `tools` entry {"type": "namespace",
+  "name": "mcp__shims", "description": "Tools in the mcp__shims namespace.", "tools": [{"type":
+  "function", "name": "spawn", "description": <MCP description>, "strict": false, "parameters":
+  <MCP inputSchema as given>}, ...]} (tools sorted by name; outputSchema not sent). The model calls
+  it with function_call {"name": "spawn", "namespace": "mcp__shims", ...}.
+What the model gets: function_call_output "output" = "Wall time: 0.0055 seconds\nOutput:\n" +
+  the structuredContent as compact JSON when the result has one; the text content is NOT sent
+  (without structuredContent the text is). The exec stream's mcp_tool_call item has both:
+  result {"content": [...], "structured_content": {...}}.
+Startup: Codex >= 0.147 gives optional MCP servers ~1 s, then sends the turn without their tools
+  (the mcp SDK's import alone takes 0.5-3 s here); `required = true` does not change that. The
+  top-level `mcp_optional_startup_grace_ms = 0` makes it wait (up to startup_timeout_sec).
+Approval: with approval_policy = "never" an MCP call fails "MCP tool call requires approval, but
+  approval policy is never" unless the server block has default_tools_approval_mode = "approve".
+Config keys: required, env_vars, startup_timeout_sec, tool_timeout_sec and
+  default_tools_approval_mode are accepted silently. An unknown key in the block is ignored with
+  an `error` item "Codex is ignoring 1 unrecognized configuration setting ... `mcp_servers.shims.
+  bogus_key` is ignored." (exit 0). A duplicate top-level key is fatal: "Error loading config.toml".
+Environment of the server: only HOME, LANG, PATH, SHELL, TERM and the CA-bundle variables
+  (CURL_CA_BUNDLE, GIT_SSL_CAINFO, NODE_EXTRA_CA_CERTS, PIP_CERT, REQUESTS_CA_BUNDLE,
+  SSL_CERT_FILE) plus the names in env_vars (tested: named ones arrive, an unnamed one does not).
+  cwd = codex's cwd. The server is the leader of its OWN process group (pgid = its pid), in
+  codex's session: a killpg of codex's group does not reach it.
+tools/call params._meta: progressToken (1, 2, ... per call), callId, itemId, threadId, sessionId,
+  windowId, and x-codex-turn-metadata {thread_id, turn_id, model, sandbox_mode, codex_version...}.
+Progress: notifications/progress sent with that token show nowhere in `exec --json` (only
+  item.started, then item.completed).
+isError=true: the item is completed with status "failed", error null, result kept (content and
+  structured_content); the model gets the structuredContent JSON (else the text), same wrapper.
+tool_timeout_sec exceeded: item.completed status "failed", result null, error.message "tool call
+  error: tool call failed for `shims/slow`\n\nCaused by:\n    timed out awaiting tools/call after
+  3s\n\nStack backtrace: ..."; the model gets [input_text "Wall time: 3.03 seconds\nOutput:",
+  input_text <that message>]; the turn goes on (exit 0). The server is not signalled; its call runs on.
+Ending: normal end (and a failed turn): kill(-pgid, SIGTERM) to the server's group, stdin closed
+  ~5 ms later, kill(pid, SIGKILL) to the server alone ~35 ms after the SIGTERM, then codex exits
+  (children of the server in its group get only the SIGTERM). SIGINT mid tool call: the same
+  SIGTERM to the group + stdin EOF, codex exits 1 within ~60 ms without sending the SIGKILL, the
+  stream stops after item.started (no item.completed, no turn.failed). SIGTERM or SIGKILL to codex
+  mid tool call: codex dies at once (-15 / -9), sends the server nothing; the server learns only
+  from stdin EOF / EPIPE on stdout (orphaned, in its own group) and must exit by itself.
+Network: with the config below strace -f -e trace=connect shows only connects to 127.0.0.1:<fake>.
+  Without [features] plugins = false / remote_plugin = false, codex runs `git ls-remote
+  https://github.com/openai/plugins.git` at startup (a DNS lookup and a github.com connect).
 """
 
 from __future__ import annotations
@@ -55,6 +97,12 @@ enabled = false
 
 [feedback]
 enabled = false
+
+# Plugins sync the plugin marketplace at startup with `git ls-remote
+# https://github.com/openai/plugins.git` (seen with strace): off.
+[features]
+plugins = false
+remote_plugin = false
 """
 
 
