@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install vendor-clis codex-sdks codex-types demo-claude test test-fast golden golden-capture golden-check lint schema bench demo clean
+.PHONY: install vendor-clis codex-sdks codex-cli codex-types demo-claude test test-fast golden golden-capture golden-check lint schema bench demo clean
 
 install: $(STAMP)
 
@@ -40,12 +40,22 @@ $(CODEX_SDK_STAMP): hosts/codex-sdk-ts/package-lock.json
 	cd hosts/codex-sdk-ts && npm ci --no-audit --no-fund --loglevel=error
 	touch $(CODEX_SDK_STAMP)
 
+# The pinned real Codex CLI (hosts/codex-cli/, @openai/codex 0.169.0 with its linux-x64 native
+# binary, versions in its package-lock.json): the tests run `codex exec --json` as an MCP host of
+# `shims mcp`, offline against tests/fakes/fake_responses.py (tests/host/codex_cli.py).
+CODEX_CLI_STAMP := hosts/codex-cli/node_modules/@openai/codex/package.json
+codex-cli: $(CODEX_CLI_STAMP)
+
+$(CODEX_CLI_STAMP): hosts/codex-cli/package-lock.json
+	cd hosts/codex-cli && npm ci --no-audit --no-fund --loglevel=error
+	touch $(CODEX_CLI_STAMP)
+
 # Regenerate Codex's ThreadEvent schema from the installed SDK's d.ts (a test checks it is current).
 codex-types: install codex-sdks
 	$(BIN)/python tests/codex_types/regen.py
 
 # The whole suite, slow and real-CLI tests included (CI runs exactly this).
-test: install vendor-clis codex-sdks
+test: install vendor-clis codex-sdks codex-cli
 	$(BIN)/python -m pytest -q
 
 # Quick loop while developing: skips tests marked slow.
