@@ -51,7 +51,14 @@ def _cmdline(pid: int) -> str:
 
 def processes_with_mark(mark: str) -> list[tuple[int, str]]:
     """(pid, cmdline) of every live, non-zombie process whose environment holds the mark."""
-    needle = f"{MARK_ENV}={mark}".encode()
+    return processes_with_env(MARK_ENV, mark)
+
+
+def processes_with_env(name: str, value: str) -> list[tuple[int, str]]:
+    """(pid, cmdline) of every live, non-zombie process whose environment has name=value. For
+    processes a host starts with an environment of its own (Codex gives an MCP server only a
+    few variables), a value unique to the test, such as its HOME, does what the mark does."""
+    needle = f"{name}={value}".encode()
     me = os.getpid()  # the test process may carry the mark itself; it is not "left"
     found = []
     for name in os.listdir("/proc"):
@@ -68,11 +75,13 @@ def processes_with_mark(mark: str) -> list[tuple[int, str]]:
     return found
 
 
-def wait_no_processes(mark: str, timeout_s: float = 5.0) -> list[tuple[int, str]]:
-    """Poll until no marked process is left or the time is up; return what is left."""
+def wait_no_processes(mark: str, timeout_s: float = 5.0, *, env: tuple[str, str] | None = None
+                      ) -> list[tuple[int, str]]:
+    """Poll until no marked process (or none with `env`'s name=value) is left or the time is
+    up; return what is left."""
     deadline = time.monotonic() + timeout_s
     while True:
-        left = processes_with_mark(mark)
+        left = processes_with_env(*env) if env else processes_with_mark(mark)
         if not left or time.monotonic() >= deadline:
             return left
         time.sleep(0.05)

@@ -14,7 +14,7 @@ import procs
 import pytest
 from fakes.fake_responses import Answer, Call, FakeResponses, usage_for_call
 from host.codex_bin import codex_bin
-from host.codex_cli import make_codex_home, run_exec
+from host.codex_cli import WAIT_FOR_MCP_SERVERS, make_codex_home, run_exec
 
 pytestmark = [pytest.mark.slow, pytest.mark.realcli,
               pytest.mark.skipif(codex_bin() is None, reason="run `make codex-cli` first")]
@@ -88,7 +88,8 @@ def test_codex_calls_spawn_then_wait_and_quotes_the_worker(tmp_path, full_env):
              Answer("The worker finished: ${final_message} (usage ${usage})")]
 
     with FakeResponses(steps) as api:
-        home = make_codex_home(tmp_path / "codex-home", api.base_url, mcp_toml=mcp_block(script))
+        home = make_codex_home(tmp_path / "codex-home", api.base_url, mcp_toml=mcp_block(script),
+                               extra_toml=WAIT_FOR_MCP_SERVERS)
         run = run_exec("Ask a worker to say hi.", home=home, cwd=tmp_path / "ws", env=env)
         requests = api.response_requests()
 

@@ -6,8 +6,8 @@ stream; the shim does the vendor's work, its cancel ladder, its journal. What th
 - each shim leads a process session of its own (start_new_session), so the vendor stays in the
   shim's group (§14) and the server can end the whole group if a shim ever outlived its ladder;
 - each shim gets SIGTERM when the server dies (PR_SET_PDEATHSIG), so a host that SIGKILLs the
-  server still leaves nothing: the shim cancels its vendor as for any SIGTERM. (The shim would
-  also see its stdout's reader gone, but only once its vendor is quiet long enough to notice.)
+  server still leaves nothing: the shim cancels its vendor as for any SIGTERM. (A shim also
+  cancels when it finds its stdout's reader gone, CONTRACT §14; this does not depend on that.)
 """
 
 from __future__ import annotations
@@ -31,11 +31,29 @@ from shims.mcp.arguments import Limits
 from shims.mcp.views import WorkerFacts, item_line
 
 STDERR_TAIL_BYTES = 8192
-LINE_LIMIT = 4 << 20  # a result line holds the answer (max_answer_bytes) and its usage; far below this
 REMEMBERED = 500  # ended workers `list` still shows; the journal keeps every run
-# After the shim's own deadline: its ladder (3 signals, cancel_grace apart) and writing a result.
-LADDER_S = 3 * 3.0 + 5.0
+SETTLE_S = 5.0  # after a ladder's last signal: the shim writes its result and exits
 PR_SET_PDEATHSIG = 1
+
+
+def line_limit(limits: Limits) -> int:
+    """The longest stream line read: a result line holds the answer (max_answer_bytes, each
+    byte at most 6 in JSON escapes) and its usage."""
+    return max(4 << 20, 6 * limits.max_answer_bytes + (1 << 20))
+
+
+def ladder_seconds(providers: list[str]) -> float:
+    """How long a shim's cancel takes at most: SIGINT, SIGTERM, SIGKILL to its vendor, the
+    configured cancel_grace apart, then its result."""
+    from shims.run.config import ConfigError, load_defaults
+
+    graces = []
+    for provider in providers:
+        try:
+            graces.append(float(load_defaults(provider)["cancel_grace"]))
+        except (ConfigError, TypeError, ValueError):  # the shim reports a bad config itself
+            graces.append(3.0)
+    return 2 * max(graces) + SETTLE_S
 
 
 def shim_program(provider: str) -> str:
@@ -98,6 +116,7 @@ class Worker:
     cwd: str
     process: asyncio.subprocess.Process
     deadline_s: float
+    ladder_s: float
     started: float = field(default_factory=time.monotonic)
     items: list[str] = field(default_factory=list)  # one line per finished item
     reported: int = 0  # items already sent in progress notifications
@@ -147,9 +166,10 @@ class Workers:
         process = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, cwd=request["cwd"], start_new_session=True,
-            preexec_fn=_die_with_server(), limit=LINE_LIMIT)
+            preexec_fn=_die_with_server(), limit=line_limit(self.limits))
         worker = Worker(uuid.uuid4().hex[:12], args.provider, args.mode, request["cwd"], process,
-                        deadline_s=request["deadline_ms"] / 1000)
+                        deadline_s=request["deadline_ms"] / 1000,
+                        ladder_s=ladder_seconds([args.provider, *args.fallback]))
         self._workers[worker.agent_id] = worker
         self._forget_old()
         task = asyncio.create_task(self._follow(worker, json.dumps(request).encode() + b"\n"))
@@ -183,9 +203,8 @@ class Workers:
         while True:
             try:
                 line = await stdout.readline()
-            except ValueError:  # longer than LINE_LIMIT: not a protocol-2 line; skip it
-                await stdout.read(LINE_LIMIT)
-                continue
+            except ValueError:  # past line_limit: not a protocol-2 line. Its start is dropped
+                continue  # and its rest reads as a line that is not an event.
             if not line:
                 return
             try:
@@ -207,7 +226,7 @@ class Workers:
 
     async def _watch_deadline(self, worker: Worker) -> None:
         """The shim keeps its own deadline; this is for a shim that does not."""
-        await asyncio.sleep(worker.deadline_s + LADDER_S)
+        await asyncio.sleep(worker.deadline_s + worker.ladder_s)
         worker.overran = True
         await self._stop(worker)
 
@@ -223,7 +242,7 @@ class Workers:
         with contextlib.suppress(ProcessLookupError):
             worker.process.send_signal(signal.SIGTERM)
         try:
-            await asyncio.wait_for(worker.done.wait(), LADDER_S)
+            await asyncio.wait_for(worker.done.wait(), worker.ladder_s + SETTLE_S)
         except TimeoutError:
             # The group is the shim's session, made at spawn: only its own processes are in it.
             with contextlib.suppress(ProcessLookupError, PermissionError):

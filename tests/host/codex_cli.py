@@ -79,10 +79,6 @@ approval_policy = "never"
 sandbox_mode = "read-only"
 check_for_update_on_startup = false
 web_search = "disabled"
-# Codex >= 0.147 gives an optional MCP server ~1 s to start, then runs the turn without its
-# tools (`required = true` on the server does not change that); 0 = wait up to the server's
-# startup_timeout_sec. A Python server on the mcp SDK takes 0.5-3 s just to import.
-mcp_optional_startup_grace_ms = 0
 
 [model_providers.fake]
 name = "Fake loopback"
@@ -113,9 +109,16 @@ def config_toml(base_url: str, model: str = MODEL) -> str:
     return CONFIG_TEMPLATE.format(model=model, base_url=base_url, api_key_env=API_KEY_ENV)
 
 
+# Codex >= 0.147 gives an optional MCP server ~1 s to start, then runs the turn without its
+# tools (`required = true` on the server does not change that); 0 = wait up to the server's
+# startup_timeout_sec. A Python server on the mcp SDK takes 0.5-3 s just to import. A top-level
+# key: pass it as make_codex_home's extra_toml (the README's block for `shims mcp` has it).
+WAIT_FOR_MCP_SERVERS = "mcp_optional_startup_grace_ms = 0"
+
+
 def make_codex_home(home: Path, base_url: str, mcp_toml: str = "", extra_toml: str = "") -> Path:
-    """A fresh CODEX_HOME at `home`: the offline config, then `extra_toml` (top-level keys must
-    come before any table, so it goes first) and the MCP server block, both verbatim."""
+    """A fresh CODEX_HOME at `home`: `extra_toml` (top-level keys must come before any table, so
+    it goes first), the offline config, then the MCP server block, both verbatim."""
     home.mkdir(parents=True, exist_ok=True)
     parts = [extra_toml.strip(), config_toml(base_url)] if extra_toml.strip() else [config_toml(base_url)]
     if mcp_toml.strip():
