@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -180,3 +181,32 @@ def _until_the_worker_streams(anthropic, timeout_s: float = 60) -> None:
     assert anthropic.calls >= 1, "the worker never reached the model"
     time.sleep(0.5)
 
+
+
+def test_codexs_sandbox_does_not_reach_a_worker_its_mode_does(codex_world, mark, tmp_path):
+    """Codex runs read-only here (sandbox_mode in its config), yet a `write` worker writes: the
+    sandbox does not reach MCP servers, so the worker's mode is the only policy. A `read-only`
+    worker asked to write is stopped by the shim's mode."""
+    writable, readable = tmp_path / "writable", tmp_path / "readable"
+    for folder in (writable, readable):
+        folder.mkdir()
+        subprocess.run(["git", "init", "-q", str(folder)], check=True)
+    task = "[scenario:write] Create a file"
+    steps = [Call("spawn", {"provider": "claude", "task": task, "cwd": str(writable), "mode": "write"}),
+             Call("wait", {"agent_id": "${agent_id}", "timeout_seconds": WORKER_WAIT}),
+             Call("spawn", {"provider": "claude", "task": task, "cwd": str(readable)}),
+             Call("wait", {"agent_id": "${agent_id}", "timeout_seconds": WORKER_WAIT}),
+             Answer("done")]
+    with FakeResponses(steps) as api:
+        home = codex_home(codex_world, api)
+        run = run_exec("Have two workers write.", home=home, cwd=codex_world["ws"], env=codex_world["env"])
+        requests = api.response_requests()
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert 'sandbox_mode = "read-only"' in (home / "config.toml").read_text()
+    outputs = tool_outputs(requests)
+    wrote, refused = structured(outputs[1]), structured(outputs[3])
+    assert (writable / "created-by-claude.txt").read_text() == "hello\n"
+    assert wrote["status"] == "completed" and wrote["diff"]["files_changed"] == 1, wrote
+    assert not (readable / "created-by-claude.txt").exists()
+    assert refused["mode"] == "read-only" and refused["diff"] is None, refused
+    assert left_behind(home) == []
