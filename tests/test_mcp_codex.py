@@ -210,3 +210,44 @@ def test_codexs_sandbox_does_not_reach_a_worker_its_mode_does(codex_world, mark,
     assert not (readable / "created-by-claude.txt").exists()
     assert refused["mode"] == "read-only" and refused["diff"] is None, refused
     assert left_behind(home) == []
+
+
+def test_a_worker_out_of_quota_reaches_codexs_model_with_its_kind_and_reset_time(codex_world, mark):
+    ws = codex_world["ws"]
+    env = {**codex_world["env"], "CLAUDE_CODE_OAUTH_TOKEN": "sk-ant-oat01-fake"}
+    del env["ANTHROPIC_API_KEY"]
+    steps = [Call("spawn", {"provider": "claude", "task": "[scenario:usagelimit] hi", "cwd": str(ws)}),
+             Call("wait", {"agent_id": "${agent_id}", "timeout_seconds": WORKER_WAIT}),
+             Answer("Claude is out of quota until ${quota.resets_at}")]
+    with FakeResponses(steps) as api:
+        home = codex_home(codex_world, api)
+        run = run_exec("Ask Claude.", home=home, cwd=ws, env=env)
+        requests = api.response_requests()
+    assert run.returncode == 0, run.stderr[-3000:]
+    waited = structured(tool_outputs(requests)[1])
+    assert (waited["status"], waited["failure_kind"]) == ("failed", "quota_or_rate_limited"), waited
+    assert waited["quota"]["state"] == "exhausted" and waited["quota"]["window"] == "5h"
+    assert run.final_message() == "Claude is out of quota until 2026-11-24T15:07:11Z"
+    assert left_behind(home) == []
+
+
+def test_a_spawn_with_an_earlier_workers_session_id_continues_that_session(codex_world, mark):
+    ws = codex_world["ws"]
+    steps = [Call("spawn", {"provider": "claude", "task": "Say hello", "cwd": str(ws)}),
+             Call("wait", {"agent_id": "${agent_id}", "timeout_seconds": WORKER_WAIT}),
+             Call("spawn", {"provider": "claude", "task": "Again", "cwd": str(ws),
+                            "resume_session_id": "${session_id}"}),
+             Call("wait", {"agent_id": "${agent_id}", "timeout_seconds": WORKER_WAIT}),
+             Answer("done")]
+    with FakeResponses(steps) as api:
+        home = codex_home(codex_world, api)
+        run = run_exec("Ask Claude twice.", home=home, cwd=ws, env=codex_world["env"])
+        requests = api.response_requests()
+    assert run.returncode == 0, run.stderr[-3000:]
+    outputs = tool_outputs(requests)
+    first, second = structured(outputs[1]), structured(outputs[3])
+    assert second["status"] == "completed" and second["session_id"] == first["session_id"]
+    # The vendor saw the earlier turn: the second call's conversation holds the first prompt.
+    last = json.dumps(codex_world["anthropic"].message_requests()[-1].body["messages"])
+    assert "Say hello" in last and "Again" in last
+    assert left_behind(home) == []

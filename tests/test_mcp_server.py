@@ -228,6 +228,21 @@ def test_a_long_answer_keeps_its_tail_within_max_answer_bytes(server_env, repo, 
     assert len(answer.encode()) <= 1000 and answer.startswith("[…") and answer.endswith("y" * 100)
 
 
+def test_a_missing_provider_fails_its_worker_at_once_as_command_missing(server_env, repo, tmp_path):
+    config = Path(server_env["CODEX_SHIMS_CONFIG"])
+    config.write_text(f'[fake]\nvendor_bin = "{tmp_path / "not-installed"}"\n')
+
+    async def body(s):
+        spawned = await s.call_tool("spawn", {"provider": "fake", "task": "hi", "cwd": str(repo)})
+        return await s.call_tool("wait", {"agent_id": spawned.structured_content["agent_id"]})
+
+    started = time.monotonic()
+    view = session(server_env, body=body).structured_content
+    assert (view["status"], view["failure_kind"]) == ("failed", "command_missing"), view
+    assert "not-installed" in view["error"] and view["elapsed_seconds"] < 5
+    assert time.monotonic() - started < 30
+
+
 AGY = Path(FAKE_VENDOR).parent / "agy" / "agy"
 
 
