@@ -140,46 +140,89 @@ def check_argv_value(what: str, value: str | None, hint: int | None = None) -> N
         raise BadRequest(f"{what} is only whitespace.", hint)
 
 
-def _from_request(obj: dict[str, Any]) -> RunSpec:
+# How each field of Request is taken without pydantic when it is already of the plain JSON type
+# the model would keep as is (no coercion): a request a host writes is nearly always such, and
+# importing pydantic and building the models costs ~250 ms a run. Anything else goes to the
+# model, which coerces or refuses it (tests check both paths agree).
+_TEXT = (str, type(None))
+_PLAIN_FIELDS: dict[str, Any] = {
+    "thread_id": _TEXT, "parent_thread_id": _TEXT, "author": _TEXT, "recipient": _TEXT, "role": _TEXT,
+    "task_name": _TEXT, "cwd": _TEXT, "message": str, "model": _TEXT,
+    "mode": lambda v: v is None or v in ("read-only", "write", "full"),
+    "deadline_ms": lambda v: v is None or (type(v) is int and v > 0),
+    "max_final_message_bytes": lambda v: type(v) is int and v > 0,
+    "worktree": lambda v: v is None or type(v) is bool,
+    "output_schema": lambda v: v is None or type(v) is dict,
+    "resume": lambda v: v is None or (type(v) is dict and type(v.get("session_id")) is str),
+}
+_DEFAULTS = {"max_final_message_bytes": 8192}
+
+
+def plain_request_fields(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The request's fields as Request.model_validate(obj).model_dump() would give them, when
+    every field is plainly valid; None when the model must decide."""
+    if type(obj.get("message")) is not str:
+        return None
+    fields: dict[str, Any] = {name: None for name in _PLAIN_FIELDS}
+    fields.update(_DEFAULTS)
+    fields["protocol_version"] = obj.get("protocol_version", 2)
+    if type(fields["protocol_version"]) is not int or fields["protocol_version"] not in (1, 2):
+        return None
+    for name, check in _PLAIN_FIELDS.items():
+        if name not in obj:
+            continue
+        value = obj[name]
+        if not (isinstance(value, check) if isinstance(check, type | tuple) else check(value)):
+            return None
+        fields[name] = {"session_id": value["session_id"]} if name == "resume" and value is not None else value
+    return fields
+
+
+def _model_fields(obj: dict[str, Any], hint: int) -> dict[str, Any]:
     from pydantic import ValidationError
 
     from normalize.models import Request
 
-    pv = obj.get("protocol_version", 2)
-    hint = pv if pv in (1, 2) and not isinstance(pv, bool) else None
-    if hint is None:
-        raise BadRequest(f"Unknown protocol_version {pv!r}; this shim speaks 1 and 2.")
     try:
-        req = Request.model_validate(obj)
+        return Request.model_validate(obj).model_dump()
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "request"
         if first["type"] == "missing":
             raise BadRequest(f"The request is missing `{where}`.", hint) from None
         raise BadRequest(f"Bad request field `{where}`: {first['msg']}.", hint) from None
-    if not req.message.strip():
+
+
+def _from_request(obj: dict[str, Any]) -> RunSpec:
+    pv = obj.get("protocol_version", 2)
+    hint = pv if pv in (1, 2) and not isinstance(pv, bool) else None
+    if hint is None:
+        raise BadRequest(f"Unknown protocol_version {pv!r}; this shim speaks 1 and 2.")
+    req = plain_request_fields(obj) or _model_fields(obj, hint)
+    if not req["message"].strip():
         raise BadRequest("The request's `message` is empty.", hint)
-    check_text("The request's `message`", req.message, hint)
-    check_argv_value("The request's `model`", req.model, hint)
-    check_argv_value("The request's `resume.session_id`", req.resume.session_id if req.resume else None, hint)
-    if req.cwd is not None:
-        check_text("The request's `cwd`", req.cwd, hint)
-    cwd = os.path.abspath(req.cwd or os.getcwd())
+    session = req["resume"]["session_id"] if req["resume"] else None
+    check_text("The request's `message`", req["message"], hint)
+    check_argv_value("The request's `model`", req["model"], hint)
+    check_argv_value("The request's `resume.session_id`", session, hint)
+    if req["cwd"] is not None:
+        check_text("The request's `cwd`", req["cwd"], hint)
+    cwd = os.path.abspath(req["cwd"] or os.getcwd())
     problem = folder_problem(cwd)
     if problem:
         raise BadRequest(f"The request's cwd {problem}: {cwd}", hint)
     return RunSpec(
-        prompt=req.message,
-        protocol_version=req.protocol_version,
+        prompt=req["message"],
+        protocol_version=req["protocol_version"],
         cwd=cwd,
-        mode=req.mode,
-        model=req.model,
-        timeout_s=req.deadline_ms / 1000 if req.deadline_ms else None,
-        resume_session=req.resume.session_id if req.resume else None,
-        output_schema=req.output_schema,
-        max_final_message_bytes=req.max_final_message_bytes,
-        worktree=bool(req.worktree),
-        request_thread_id=req.thread_id,
+        mode=req["mode"],
+        model=req["model"],
+        timeout_s=req["deadline_ms"] / 1000 if req["deadline_ms"] else None,
+        resume_session=session,
+        output_schema=req["output_schema"],
+        max_final_message_bytes=req["max_final_message_bytes"],
+        worktree=bool(req["worktree"]),
+        request_thread_id=req["thread_id"],
         request=obj,
     )
 

@@ -10,19 +10,21 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import orjson
 import pytest
 from conftest import FAKE_VENDOR, shim_path
 from host.codex_lab_host import run_external
 from hostile import hostile_stdin, hostile_text
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from streamcheck import check_stream, parse_stream
 
 from normalize.models import Request
-from normalize.request import REQUEST_FIELDS, BadRequest, parse_request
+from normalize.request import REQUEST_FIELDS, BadRequest, parse_request, plain_request_fields
 
 
 def bad(stdin: bytes | None, **kw) -> BadRequest:
@@ -43,6 +45,45 @@ def stream_of(proc):
 
 
 # ---------------------------------------------------------------- JSON that does not parse
+
+
+# Values at every field's edges: the plain path must take exactly what the model keeps as is.
+_EDGES = [None, True, False, 0, 1, 2, -1, 5000, 1.0, 2.5, "", " ", "x", "5", "true", "read-only", "write", "full",
+          "Write", {}, {"session_id": "s-1"}, {"session_id": 5}, {"session_id": None}, {"x": 1}, [], ["a"]]
+
+
+@settings(max_examples=3000, deadline=None)
+@example({"protocol_version": 0}, "do it")
+@example({"protocol_version": True}, "do it")
+@example({"deadline_ms": 0}, "do it")
+@example({"deadline_ms": 1.0}, "do it")
+@example({"worktree": 1}, "do it")
+@example({"cwd": 5}, "do it")
+@example({"resume": {"session_id": None}}, "do it")
+@example({"mode": "Write"}, "do it")
+@example({"max_final_message_bytes": True}, "do it")
+@given(st.dictionaries(st.sampled_from(sorted(REQUEST_FIELDS) + ["extra"]), st.sampled_from(_EDGES), max_size=3),
+       st.sampled_from([None, "do it", 5, ""]))
+def test_the_plain_request_path_agrees_with_the_model(obj, message):
+    """Requests read without pydantic (most of them) are read as the model reads them; the
+    rest go to the model."""
+    if message is not None:
+        obj = {**obj, "message": message}
+    plain = plain_request_fields(obj)
+    if plain is None:
+        return
+    assert plain == Request.model_validate(obj).model_dump()
+
+
+def test_a_plain_request_does_not_import_pydantic(tmp_path):
+    """~250 ms of a run (a protocol-2 host's every worker) went to importing pydantic for it."""
+    code = ("import sys; from normalize.request import parse_request; "
+            "parse_request(b'{\"protocol_version\": 2, \"message\": \"hi\", \"mode\": \"write\", "
+            "\"deadline_ms\": 5000, \"resume\": {\"session_id\": \"s-1\"}}'); "
+            "print('pydantic' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert out.stdout.strip() == "False"
 
 
 def test_request_fields_match_the_model():
