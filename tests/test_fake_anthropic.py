@@ -252,7 +252,34 @@ def test_scenario_and_step_detection():
     # A new prompt after a finished tool turn (resume) starts over.
     assert step_of({"messages": [first, asst, tr, {"role": "assistant", "content": "done"},
                                  {"role": "user", "content": "again"}]}) == 0
+    # A system-role message after the tool_result (Claude Code 2.1.331 appends one when an MCP
+    # server's tools arrive) is no new turn.
+    system = {"role": "system", "content": [{"type": "text", "text": "deferred tools are now available"}]}
+    assert step_of({"messages": [first, system, asst, tr, system]}) == 1
+    assert step_of({"messages": [first, asst, tr, system, asst, tr]}) == 2
     assert {"plain", "tool", "rate429", "usagelimit", "stall", "drop"} <= set(ALL_SCENARIOS)
+
+
+def test_shims_spawn_wait_reads_the_agent_id_and_quotes_the_wait_result(api):
+    tools = [{"name": n, "input_schema": {"type": "object"}} for n in ("Bash", "mcp__host__spawn", "mcp__host__wait")]
+
+    def turn(history):
+        body = {"model": "claude-opus-5-5", "max_tokens": 1000, "stream": True, "system": CWD_SYSTEM, "tools": tools,
+                "messages": [{"role": "user", "content": "[scenario:shims-spawn-wait] go"}] + history}
+        frames = sse(request(api, "POST", "/v1/messages", body)[2])
+        return frames, blocks(frames)
+
+    frames, content = turn([])
+    assert content[1]["name"] == "mcp__host__spawn"  # the name the request declares
+    assert content[1]["input"] == {"provider": "fake", "task": "hello there", "cwd": "/tmp/somewhere/work"}
+    history = tool_history(frames, '{"agent_id":"0123456789ab","status":"running"}')
+    frames, content = turn(history)
+    assert content[1]["name"] == "mcp__host__wait"
+    assert content[1]["input"] == {"agent_id": "0123456789ab", "timeout_seconds": 30}
+    history += tool_history(frames, "fake worker 0123456789ab completed. answer: hi")
+    _, content = turn(history)
+    assert content == [{"type": "text", "text": "The worker finished. wait returned: fake worker 0123456789ab "
+                                                "completed. answer: hi"}]
 
 
 # ---------------------------------------------------------------- errors

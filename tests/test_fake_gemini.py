@@ -258,6 +258,28 @@ def test_web_search_side_call(api):
     assert json.loads(raw)["candidates"][0]["content"]["parts"] == [{"text": f"{WEB_SEARCH_TEXT} codex shims"}]
 
 
+def test_shims_spawn_wait_reads_the_agent_id_and_quotes_the_wait_result(api):
+    tools = [{"functionDeclarations": [{"name": n} for n in ("read_file", "mcp_host_spawn", "mcp_host_wait")]}]
+    context = {"text": "<session_context>\n- **Workspace Directories:**\n  - /tmp/somewhere/work\n</session_context>"}
+
+    def turn(history):
+        body = {"contents": [{"role": "user", "parts": [context, {"text": "[scenario:shims-spawn-wait] go"}]},
+                             *history], "tools": tools}
+        return sse(request(api, "POST", f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse", body)[2])
+
+    chunks = turn([])
+    call = parts_of(chunks)[-1]["functionCall"]
+    assert call == {"name": "mcp_host_spawn", "args": {"provider": "fake", "task": "hello there",
+                                                       "cwd": "/tmp/somewhere/work"}}
+    history = function_history(chunks, "<untrusted_context>\nfake worker 0123456789ab running\n</untrusted_context>")
+    chunks = turn(history)
+    assert parts_of(chunks)[-1]["functionCall"] == {"name": "mcp_host_wait",
+                                                    "args": {"agent_id": "0123456789ab", "timeout_seconds": 30}}
+    history += function_history(chunks, "fake worker 0123456789ab completed. answer: hi")
+    assert text_of(turn(history)) == "The worker finished. wait returned: fake worker 0123456789ab completed. answer: hi"
+    assert [r.step for r in api.requests] == [0, 1, 2]
+
+
 def test_scenario_and_step_detection():
     call = {"role": "model", "parts": [{"functionCall": {"name": "read_file", "args": {}}}]}
     resp = {"role": "user", "parts": [{"functionResponse": {"name": "read_file", "response": {}}}]}

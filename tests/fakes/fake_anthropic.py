@@ -11,7 +11,10 @@ What it serves (claude.md §2.3):
 
 What it answers is chosen by a token `[scenario:NAME]` anywhere in the text of the FIRST user
 message (no token: `plain`). When the LAST user message holds a `tool_result`, the scenario
-moves on to its next step (the answer after the tool). See SCENARIOS below for the list.
+moves on to its next step (the answer after the tool). See SCENARIOS below for the list;
+`shims-spawn-wait` plays a host model driving `shims mcp`: it calls mcp__shims__spawn (a fake
+worker in the CLI's working directory), then mcp__shims__wait with the agent_id read from spawn's
+tool_result, then answers "The worker finished. wait returned: <wait's tool_result>".
 
 Structured output (`claude -p --json-schema S`): the CLI declares a tool `StructuredOutput` whose
 `input_schema` is S and ends the turn once the model has called it with valid input (no
@@ -141,6 +144,10 @@ class Ctx:
     step: int  # 0 = first call of the turn, 1 = after the first tool_result, ...
     # The input_schema of the request's StructuredOutput tool (claude --json-schema), if declared.
     output_schema: dict[str, Any] | None = None
+    # The text of the last user message's tool_results (what the previous tool call returned).
+    tool_result: str = ""
+    # The names of the tools the request declares.
+    tools: tuple[str, ...] = ()
 
     def path(self, name: str) -> str:
         return f"{self.cwd.rstrip('/')}/{name}" if self.cwd else name
@@ -255,6 +262,32 @@ def _structured_never(ctx: Ctx) -> Answer:
     return Answer([_tool(STRUCTURED_TOOL, {})], stop_reason="tool_use")
 
 
+SHIMS_TASK = "hello there"  # the fake worker answers "Hello! You said: hello there"
+AGENT_ID_RE = re.compile(r"\bworker ([0-9a-f]{12})\b|\"agent_id\":\s*\"([0-9a-f]{12})\"")
+
+
+def shims_tool(ctx: Ctx, tool: str) -> str:
+    """The name the host gave `shims mcp`'s tool: Claude Code calls it mcp__<server>__<tool>."""
+    return next((t for t in ctx.tools if t.startswith("mcp__") and t.endswith(f"__{tool}")), f"mcp__shims__{tool}")
+
+
+def agent_id_in(text: str) -> str:
+    m = AGENT_ID_RE.search(text)
+    return (m.group(1) or m.group(2)) if m else "no-agent-id-in-the-spawn-result"
+
+
+def _shims_spawn_wait(ctx: Ctx) -> Answer:
+    """A host model driving `shims mcp`: spawn a fake worker in the CLI's working directory, wait
+    for it with the agent_id spawn returned, then answer quoting what wait returned."""
+    if ctx.step == 0:
+        return Answer([_text("Let me start a worker.", 2), _tool(shims_tool(ctx, "spawn"), {
+            "provider": "fake", "task": SHIMS_TASK, "cwd": ctx.cwd or "."})], stop_reason="tool_use")
+    if ctx.step == 1:
+        return Answer([_text("Now I wait for it.", 2), _tool(shims_tool(ctx, "wait"), {
+            "agent_id": agent_id_in(ctx.tool_result), "timeout_seconds": 30})], stop_reason="tool_use")
+    return Answer([_text(f"The worker finished. wait returned: {ctx.tool_result}", 2)])
+
+
 SCENARIOS: dict[str, Callable[[Ctx], Answer]] = {
     "plain": _plain,
     "tool": tool_round_trip(
@@ -300,6 +333,7 @@ SCENARIOS: dict[str, Callable[[Ctx], Answer]] = {
         lambda c: {"command": "echo injected > injected-marker.txt", "description": "Write a marker"},
         "Done."),
     "thinking": _thinking,
+    "shims-spawn-wait": _shims_spawn_wait,
     "structured": _structured,
     "structured-retry": _structured_retry,
     "structured-never": _structured_never,
@@ -411,8 +445,11 @@ def scenario_of(body: dict[str, Any]) -> str:
 
 
 def step_of(body: dict[str, Any]) -> int:
-    """0 for a new turn; k when the last user message holds the k-th tool_result of this turn."""
-    msgs = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    """0 for a new turn; k when the last user message holds the k-th tool_result of this turn.
+
+    Messages of role system (Claude Code 2.1.331 may append one after a tool_result, e.g. when an
+    MCP server's tools arrive) are not turns: they are skipped."""
+    msgs = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") != "system"]
     if not msgs or not _has_tool_result(msgs[-1]):
         return 0
     step = 0
@@ -422,6 +459,19 @@ def step_of(body: dict[str, Any]) -> int:
                 break
             step += 1
     return step
+
+
+def last_tool_result(body: dict[str, Any]) -> str:
+    """The text of the tool_results in the last user message ("" when it holds none)."""
+    msgs = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") != "system"]
+    if not msgs or not _has_tool_result(msgs[-1]):
+        return ""
+    blocks = [b for b in msgs[-1]["content"] if isinstance(b, dict) and b.get("type") == "tool_result"]
+    return "\n".join(t for b in blocks for t in _texts(b.get("content")))
+
+
+def tool_names(body: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(t["name"] for t in body.get("tools") or [] if isinstance(t, dict) and isinstance(t.get("name"), str))
 
 
 def cwd_of(body: dict[str, Any]) -> str | None:
@@ -719,7 +769,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_error(529, "overloaded_error", "Overloaded", rid)
 
         headers = unified_headers("allowed_warning", 0.92, 0.9) if scen == "quotawarn" else {}
-        ctx = Ctx(cwd=cwd_of(body), model=model, step=step_of(body), output_schema=output_schema_of(body))
+        ctx = Ctx(cwd=cwd_of(body), model=model, step=step_of(body), output_schema=output_schema_of(body),
+                  tool_result=last_tool_result(body), tools=tool_names(body))
         answer = SCENARIOS.get(scen, _plain)(ctx)
 
         if scen == "drop" and self.fake._attempt(rec) <= 2:

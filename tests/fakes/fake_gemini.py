@@ -31,6 +31,9 @@ answer after the tool). Scenarios (SCENARIOS / ERRORS below):
   todos          functionCall write_todos {"todos": [step one completed, step two pending]}; then "Planned."
   search         functionCall google_web_search {"query": "codex shims"}; then "Searched."
   slow           20 text chunks 0.3 s apart (signal tests)
+  shims-spawn-wait  a host model driving `shims mcp`: functionCall mcp_shims_spawn {provider: fake, task:
+                 "hello there", cwd: the CLI's workspace}; then mcp_shims_wait {agent_id: read from spawn's
+                 functionResponse, timeout_seconds: 30}; then "The worker finished. wait returned: <wait's result>"
   usage-every    like plain, with growing usageMetadata on every chunk
   empty          `parts: []` with finishReason STOP, every call (the CLI re-requests, then reports an error)
   drop           1st call of a conversation turn: 2 text chunks, no finishReason, a complete HTTP body and
@@ -218,6 +221,60 @@ def tool_round_trip(name: str, args: dict[str, Any], final: str, intro: str | No
     return build
 
 
+SHIMS_TASK = "hello there"  # the fake worker answers "Hello! You said: hello there"
+AGENT_ID_RE = re.compile(r"\bworker ([0-9a-f]{12})\b|\"agent_id\":\s*\"([0-9a-f]{12})\"")
+WORKSPACE_RE = re.compile(r"Workspace Directories:\**\s*\n\s*-\s*(\S[^\n]*)")
+
+
+@dataclass
+class Turn:
+    """What a scenario that reads the request sees: the step, and what the request says."""
+
+    step: int
+    cwd: str | None  # the first workspace directory the CLI names in its session context
+    tools: tuple[str, ...]  # the declared function names
+    function_response: Any  # the `response` of the last content's functionResponse, or None
+
+
+def shims_tool(turn: Turn, tool: str) -> str:
+    """The name the host gave `shims mcp`'s tool: Gemini CLI 0.61.0 declares mcp_<server>_<tool>."""
+    return next((t for t in turn.tools if t.startswith("mcp_") and t.endswith(f"_{tool}")), f"mcp_shims_{tool}")
+
+
+def tool_result_text(response: Any) -> str:
+    """What an MCP tool call returned, as the model reads it: the CLI's `output` text, else the
+    structuredContent (JSON), else the text parts of the result."""
+    if not isinstance(response, dict):
+        return json.dumps(response)
+    if isinstance(response.get("output"), str):  # 0.61.0 passes the text parts on as {"output": ...}
+        return response["output"]
+    if isinstance(response.get("structuredContent"), dict):
+        return json.dumps(response["structuredContent"], separators=(",", ":"))
+    texts = [c.get("text") for c in response.get("content") or [] if isinstance(c, dict)]
+    return "\n".join(t for t in texts if isinstance(t, str)) or json.dumps(response)
+
+
+def _shims_spawn_wait(turn: Turn) -> Answer:
+    """A host model driving `shims mcp`: spawn a fake worker in the CLI's workspace, wait for it
+    with the agent_id spawn returned, then answer quoting what wait returned."""
+    if turn.step == 0:
+        return Answer(_text_chunks("Let me start a worker.", 1) + [[{"functionCall": {
+            "name": shims_tool(turn, "spawn"), "args": {"provider": "fake", "task": SHIMS_TASK,
+                                                        "cwd": turn.cwd or "."}}}]])
+    quoted = tool_result_text(turn.function_response)
+    if turn.step == 1:
+        m = AGENT_ID_RE.search(quoted)
+        agent_id = (m.group(1) or m.group(2)) if m else "no-agent-id-in-the-spawn-result"
+        return Answer(_text_chunks("Now I wait for it.", 1) + [[{"functionCall": {
+            "name": shims_tool(turn, "wait"), "args": {"agent_id": agent_id, "timeout_seconds": 30}}}]])
+    return Answer([[{"text": f"The worker finished. wait returned: {quoted}"}]])
+
+
+# Scenarios that read more of the request than the step.
+TURN_SCENARIOS: dict[str, Callable[[Turn], Answer]] = {
+    "shims-spawn-wait": _shims_spawn_wait,
+}
+
 SCENARIOS: dict[str, Callable[[int], Answer]] = {
     "plain": _plain,
     "thoughts": _thoughts,
@@ -301,7 +358,7 @@ NO_KEY = ApiError(403, "PERMISSION_DENIED", "Method doesn't allow unregistered c
                                             "identity). Please use API Key or other form of API consumer identity "
                                             "to call this API.")
 
-ALL_SCENARIOS = sorted(set(SCENARIOS) | set(ERRORS))
+ALL_SCENARIOS = sorted(set(SCENARIOS) | set(TURN_SCENARIOS) | set(ERRORS))
 
 
 def google_error(status: int, code_name: str, message: str) -> dict[str, Any]:
@@ -358,6 +415,18 @@ def step_of(body: Any) -> int:
                 break
             step += 1
     return step
+
+
+def turn_of(body: Any, step: int) -> Turn:
+    contents = _contents(body)
+    texts = [t for c in contents for t in _texts(c)]
+    cwd = next((m.group(1).strip() for t in texts for m in [WORKSPACE_RE.search(t)] if m), None)
+    tools = body.get("tools") if isinstance(body, dict) else None
+    names = tuple(d["name"] for t in tools or [] if isinstance(t, dict)
+                  for d in t.get("functionDeclarations") or [] if isinstance(d, dict) and isinstance(d.get("name"), str))
+    responses = [p["functionResponse"] for p in (_parts(contents[-1]) if contents else [])
+                 if isinstance(p.get("functionResponse"), dict)]
+    return Turn(step, cwd, names, responses[-1].get("response") if responses else None)
 
 
 def is_web_search(body: Any) -> bool:
@@ -718,7 +787,10 @@ class _Handler(BaseHTTPRequestHandler):
         if scen in ERRORS:
             return self._send_api_error(ERRORS[scen])
 
-        answer = SCENARIOS.get(scen, _plain)(rec.step)
+        if scen in TURN_SCENARIOS:
+            answer = TURN_SCENARIOS[scen](turn_of(body, rec.step))
+        else:
+            answer = SCENARIOS.get(scen, _plain)(rec.step)
         if scen == "empty":
             answer = Answer([[]])
         if scen in ("drop", "drop-abort") and self.fake._attempt(rec) == 1:
