@@ -41,6 +41,13 @@ for binary in (CLAUDE_BIN, GEMINI_BIN):
         pytest.fail(f"the pinned CLI {binary} is missing: run `make vendor-clis`", pytrace=False)
 
 
+def test_the_readme_shows_these_one_liners():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for text in (CLAUDE_ONE_LINER, CLAUDE_HEADLESS, GEMINI_ONE_LINER, GEMINI_HEADLESS):
+        assert text in readme, text
+    assert json.dumps(GEMINI_SETTINGS) in readme
+
+
 def one_liner_argv(one_liner: str, pinned: Path) -> list[str]:
     """The README's one-liner with the pinned CLI for its program name, plus the test's server options."""
     program, *rest = shlex.split(one_liner)
@@ -153,7 +160,12 @@ def test_gemini_cli_calls_spawn_then_wait(folders, host_env, private_state):
     answer = "".join(e["content"] for e in events if e["type"] == "message" and e["role"] == "assistant")
     quoted = answer.split("wait returned: ", 1)[1]
     assert f"answer: {WORKER_ANSWER}" in quoted and f" {WORKER_INPUT_TOKENS} input tokens " in quoted
-    assert the_worker_ran_here(private_state, work)["usage"]["input_tokens"] == WORKER_INPUT_TOKENS
+    # Gemini gives its model only the text: the second block is the whole view, serialized, so
+    # nothing of it is lost to a text-only host (the answer uncut, the exact usage, the journal).
+    view = json.loads(quoted[quoted.index('{"agent_id"'):quoted.rindex("}") + 1])
+    journaled = the_worker_ran_here(private_state, work)
+    assert view["final_message"] == WORKER_ANSWER and view["usage"] == journaled["usage"]
+    assert view["session_id"] == journaled["session_id"] and view["journal"]
 
 
 def test_gemini_cli_without_trust_does_not_declare_the_tools(folders, host_env, private_state):

@@ -16,6 +16,7 @@ server exits when each has ended (within the shims' cancel ladder).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -111,7 +112,12 @@ async def _wait(worker: Worker, wait_s: float, ctx: Any) -> None:
 
 
 def _answer(view: dict[str, Any], text: str | None = None) -> types.CallToolResult:
-    return types.CallToolResult(content=[types.TextContent(type="text", text=text or summary(view))],
+    """structuredContent, and as text a one-line summary and the same object serialized, as the
+    MCP spec asks of a tool with structured results: some hosts give their model only the text
+    (Gemini CLI 0.61 does; Codex and Claude Code give it the structuredContent)."""
+    serialized = json.dumps(view, ensure_ascii=False, separators=(",", ":"))
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text or summary(view)),
+                                         types.TextContent(type="text", text=serialized)],
                                 structured_content=view)
 
 
