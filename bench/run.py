@@ -32,6 +32,12 @@ measured in the same run (interleaved where it is a timing), so machine load aff
                floor). Target: p99 under 5 ms.
   memory       peak RSS of `shims normalize` on 10 MB against 1 GB of input (tests/rss_probe.py).
                Target: flat (1 GB peak within 1.25x of the 10 MB peak).
+  mcp          `shims mcp` (the stdio MCP server stock Codex runs): its start, from launch to its
+               answer to `initialize`, against importing the `mcp` SDK alone in the same python
+               (interleaved); and one worker, spawn then wait through a running server (the mcp
+               SDK's own client), against the same shim-claude run launched directly, around the
+               stand-in vendor replaying golden/claude/tool-bash (interleaved). Target: at most
+               100 ms added per worker; the start is reported against Codex's ~1 s start-up grace.
   concurrency  16 shim-fake runs at once against 16 runs at once of the fake vendor CLI alone
                (tests/fakes/fake_vendor.py replaying golden/fake/tools): every shim run completes
                with its result line and every item event of the recording; total wall time and
@@ -89,6 +95,9 @@ LATENCY_PACE_MS = 10
 MEMORY_SMALL = (2 if QUICK else 10) * MB
 MEMORY_LARGE = (20 if QUICK else 1000) * MB
 CONCURRENCY = 16
+MCP_STARTS = 2 if QUICK else 6
+MCP_WORKERS = 3 if QUICK else 20
+CODEX_MCP_GRACE_MS = 1000.0  # Codex 0.169 sends the first turn without a server slower than this
 CONCURRENCY_ROUNDS = 1 if QUICK else 3
 
 TARGET_ADDED_MS = 100.0  # to any run, however fast its vendor CLI
@@ -523,6 +532,86 @@ def bench_memory(tmp: Path) -> None:
 # ---------------------------------------------------------------- concurrency
 
 
+def bench_mcp(tmp: Path, replayer: Path) -> None:
+    """`shims mcp`: its start against the SDK's own import, and a worker through it against the
+    same shim run directly."""
+    import anyio
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    say(f"mcp: {MCP_STARTS} server starts and {MCP_WORKERS} workers through one server, each interleaved with "
+        "its baseline")
+    case, version = inputs.CASES["claude"]
+    config = tmp / "mcp-config.toml"
+    config.write_text(f'[claude]\nvendor_bin = "{replayer}"\n', encoding="utf-8")
+    env = shim_env(tmp, CODEX_SHIMS_CONFIG=str(config), BENCH_REPLAY_VERSION=version,
+                   BENCH_REPLAY_FILE=str(inputs.GOLDEN / "claude" / case / "native.stdout"), BENCH_REPLAY_EXIT="0")
+    server = StdioServerParameters(command=str(BIN / "shims"), args=["mcp"], env=env, cwd=str(WORK))
+    sdk_import = [sys.executable, "-c", "import mcp.server.lowlevel, mcp.server.stdio"]
+    direct = [str(BIN / "shim-claude"), "--vendor-bin", str(replayer), "--emit", "ndjson", "bench"]
+
+    async def start_once() -> float:
+        t0 = time.perf_counter()
+        async with stdio_client(server) as (r, w), ClientSession(r, w) as session:
+            await session.initialize()
+            return (time.perf_counter() - t0) * 1000
+
+    async def worker_once(session) -> float:
+        t0 = time.perf_counter()
+        spawned = await session.call_tool("spawn", {"provider": "claude", "task": "bench", "cwd": str(WORK)})
+        view = (await session.call_tool("wait", {"agent_id": spawned.structured_content["agent_id"]})).structured_content
+        if view["status"] != "completed":
+            raise RuntimeError(f"a worker through shims mcp did not complete: {view}")
+        return (time.perf_counter() - t0) * 1000
+
+    async def direct_once() -> float:
+        t0 = time.perf_counter()
+        out = await anyio.run_process(direct, env=env, cwd=WORK, check=False)
+        if out.returncode != 0:
+            raise RuntimeError(f"shim-claude exited {out.returncode}: {out.stderr.decode(errors='replace')[-300:]}")
+        return (time.perf_counter() - t0) * 1000
+
+    async def measure() -> dict[str, list[float]]:
+        times: dict[str, list[float]] = {"start": [], "import": [], "worker": [], "direct": []}
+        for i in range(MCP_STARTS + 1):  # the first of each warms the page cache
+            for name in ("start", "import") if i % 2 == 0 else ("import", "start"):
+                took = await start_once() if name == "start" else await _timed_async(sdk_import, env)
+                if i:
+                    times[name].append(took)
+        async with stdio_client(server) as (r, w), ClientSession(r, w) as session:
+            await session.initialize()
+            for i in range(MCP_WORKERS + 1):
+                for name in ("worker", "direct") if i % 2 == 0 else ("direct", "worker"):
+                    took = await worker_once(session) if name == "worker" else await direct_once()
+                    if i:
+                        times[name].append(took)
+        return times
+
+    times = anyio.run(measure)
+    start, imported = statistics.median(times["start"]), statistics.median(times["import"])
+    figure("mcp.start", "shims mcp start (launch to initialize answered)", value=start, unit="ms", baseline=imported,
+           ratio=ratio_of(start, imported), samples=MCP_STARTS, target=f"< {CODEX_MCP_GRACE_MS:.0f} ms (Codex's grace)",
+           ok=start < CODEX_MCP_GRACE_MS, shown=f"{start:.0f} ms", base_shown=f"{imported:.0f} ms (the SDK's import)",
+           runs=MCP_STARTS)
+    worker, alone = statistics.median(times["worker"]), statistics.median(times["direct"])
+    added = worker - alone
+    figure("mcp.worker", "a worker through shims mcp (spawn + wait) vs the shim run directly", value=added, unit="ms",
+           baseline=alone, ratio=ratio_of(worker, alone), samples=MCP_WORKERS,
+           target=f"<= {TARGET_ADDED_MS:.0f} ms added", ok=added <= TARGET_ADDED_MS,
+           shown=f"+{added:.1f} ms ({worker:.1f} ms)", shim_median_ms=round(worker, 1), baseline_median_ms=round(alone, 1),
+           runs=MCP_WORKERS, recording=f"golden/claude/{case}")
+    say(f"  start median {start:7.1f} ms, the SDK's import alone {imported:7.1f} ms")
+    say(f"  worker median {worker:7.1f} ms, the shim run directly {alone:7.1f} ms, added {added:+7.1f} ms")
+
+
+async def _timed_async(argv: list[str], env: dict[str, str]) -> float:
+    import anyio
+
+    t0 = time.perf_counter()
+    await anyio.run_process(argv, env=env, check=True)
+    return (time.perf_counter() - t0) * 1000
+
+
 def run_all(argvs: list[list[str]], env: dict[str, str], outdir: Path) -> tuple[float, list[tuple[int, bytes]]]:
     """Start every command at once, wait for all; wall time and each (exit code, stdout)."""
     outdir.mkdir(parents=True, exist_ok=True)
@@ -622,7 +711,8 @@ def main() -> int:
         WORK = make_workspace(tmp)
         steps = [lambda: bench_vendors(tmp), lambda: bench_overhead(tmp, replayer), lambda: bench_preflight(tmp),
                  lambda: bench_throughput(tmp),
-                 lambda: bench_latency(tmp, replayer), lambda: bench_memory(tmp), lambda: bench_concurrency(tmp)]
+                 lambda: bench_latency(tmp, replayer), lambda: bench_memory(tmp), lambda: bench_concurrency(tmp),
+                 lambda: bench_mcp(tmp, replayer)]
         for step in steps:
             try:
                 step()
