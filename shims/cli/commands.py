@@ -141,7 +141,7 @@ toolkit = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     no_args_is_help=True,
-    help="codex-shims toolkit: schema, normalize, replay, doctor, runs, usage, config.",
+    help="codex-shims toolkit: schema, normalize, replay, doctor, runs, usage, config, mcp.",
 )
 
 
