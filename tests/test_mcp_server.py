@@ -376,3 +376,43 @@ def test_the_server_refuses_an_unknown_provider_list(server_env):
                           capture_output=True, timeout=60)
     assert proc.returncode == 2 and b"unknown provider codex" in proc.stderr
 
+
+
+# ---------------------------------------------------------------- hostile hosts, over raw JSON-RPC
+
+
+def send_spawns(server, repo, count):
+    """`count` spawn calls sent at once, without reading an answer: the server runs them concurrently."""
+    first = server.next_id + 1
+    for _ in range(count):
+        server.next_id += 1
+        server.send({"jsonrpc": "2.0", "id": server.next_id, "method": "tools/call",
+                     "params": {"name": "spawn", "arguments": {"provider": "fake", "task": "hang", "cwd": str(repo)}}})
+    return set(range(first, server.next_id + 1))
+
+
+def read_answers(server, ids, timeout=60, until=None):
+    """The results of the calls `ids`, by id, as they come (or the first `until` of them)."""
+    answers = {}
+    deadline = time.monotonic() + timeout
+    while len(answers) < (until or len(ids)) and time.monotonic() < deadline:
+        ready, _, _ = select.select([server.proc.stdout], [], [], deadline - time.monotonic())
+        if not ready:
+            break
+        message = json.loads(server.proc.stdout.readline())
+        if message.get("id") in ids:
+            answers[message["id"]] = message["result"]
+    return answers
+
+
+def test_spawns_at_once_never_run_more_workers_than_max_workers(server_env, repo, mark):
+    server = RawServer({**server_env, "FAKE_VENDOR_MISBEHAVE": "hang"}, "--max-workers", "2")
+    answers = read_answers(server, send_spawns(server, repo, 20))
+    started = [a for a in answers.values() if not a.get("isError")]
+    refused = [a["content"][0]["text"] for a in answers.values() if a.get("isError")]
+    listed = server.call("tools/call", {"name": "list", "arguments": {}})["structuredContent"]["agents"]
+    server.proc.stdin.close()
+    server.proc.wait(timeout=30)
+    assert len(answers) == 20
+    assert len(started) == 2 and len(listed) == 2, (len(started), len(listed))
+    assert all("2 workers are running" in why for why in refused)
