@@ -416,3 +416,12 @@ def test_spawns_at_once_never_run_more_workers_than_max_workers(server_env, repo
     assert len(answers) == 20
     assert len(started) == 2 and len(listed) == 2, (len(started), len(listed))
     assert all("2 workers are running" in why for why in refused)
+
+
+def test_sigterm_while_spawns_are_starting_still_cancels_every_worker_and_exits(server_env, repo, mark):
+    server = RawServer({**server_env, "FAKE_VENDOR_MISBEHAVE": "hang"}, "--max-workers", "20")
+    ids = send_spawns(server, repo, 20)
+    read_answers(server, ids, until=1)  # one worker runs; the other spawns are still starting
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(timeout=30) == 143  # not stuck waiting for a worker nobody cancelled
+    assert procs.wait_no_processes(mark, timeout_s=0.2) == []
