@@ -425,3 +425,24 @@ def test_sigterm_while_spawns_are_starting_still_cancels_every_worker_and_exits(
     server.proc.send_signal(signal.SIGTERM)
     assert server.proc.wait(timeout=30) == 143  # not stuck waiting for a worker nobody cancelled
     assert procs.wait_no_processes(mark, timeout_s=0.2) == []
+
+
+def test_a_host_that_closes_stdin_but_never_read_stdout_still_sees_the_server_exit(server_env, repo, tmp_path,
+                                                                                   mark):
+    """Progress the host never reads fills the stdout pipe; the SDK's writer then blocks in write()."""
+    records = [{"type": "init", "session_id": "s", "model": "m", "version": "1"}]
+    for i in range(3000):
+        records += [{"type": "tool_use", "id": f"t{i}", "name": "shell", "input": {"command": f"echo {i} " + "z" * 150}},
+                    {"type": "tool_result", "id": f"t{i}", "output": "", "exit_code": 0, "is_error": False}]
+    env = {**server_env, "FAKE_VENDOR_SCRIPT": script(tmp_path, records), "FAKE_VENDOR_MISBEHAVE": "hang"}
+    server = RawServer(env)
+    agent = server.spawn_hanging(repo)["agent_id"]
+    server.send({"jsonrpc": "2.0", "id": 99, "method": "tools/call",
+                 "params": {"name": "wait", "arguments": {"agent_id": agent}, "_meta": {"progressToken": 1}}})
+    time.sleep(3)  # ~1 MB of progress against a 64 KiB pipe, and we read none of it
+    server.proc.stdin.close()
+    try:
+        assert server.proc.wait(timeout=30) == 0
+    finally:
+        server.proc.kill()
+    assert procs.wait_no_processes(mark, timeout_s=0.2) == []
