@@ -446,3 +446,16 @@ def test_a_host_that_closes_stdin_but_never_read_stdout_still_sees_the_server_ex
     finally:
         server.proc.kill()
     assert procs.wait_no_processes(mark, timeout_s=0.2) == []
+
+
+@pytest.mark.parametrize("agent_id", ["0123456789ab" + "x" * 10000, "x../0123456789ab/..", "0123456789abc"])
+def test_an_agent_id_is_twelve_hex_digits_and_nothing_around_them(server_env, agent_id):
+    """A JSON Schema pattern matches anywhere in a string: unanchored, it took any text holding 12
+    hex digits, and the refusal echoed all of it back to the model."""
+
+    async def body(s):
+        return [await s.call_tool(tool, {"agent_id": agent_id}) for tool in ("wait", "cancel")]
+
+    for answer in session(server_env, body=body):
+        assert answer.is_error and "`agent_id`" in answer.content[0].text, answer.content[0].text
+        assert len(answer.content[0].text) < 300
