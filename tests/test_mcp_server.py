@@ -376,3 +376,86 @@ def test_the_server_refuses_an_unknown_provider_list(server_env):
                           capture_output=True, timeout=60)
     assert proc.returncode == 2 and b"unknown provider codex" in proc.stderr
 
+
+
+# ---------------------------------------------------------------- hostile hosts, over raw JSON-RPC
+
+
+def send_spawns(server, repo, count):
+    """`count` spawn calls sent at once, without reading an answer: the server runs them concurrently."""
+    first = server.next_id + 1
+    for _ in range(count):
+        server.next_id += 1
+        server.send({"jsonrpc": "2.0", "id": server.next_id, "method": "tools/call",
+                     "params": {"name": "spawn", "arguments": {"provider": "fake", "task": "hang", "cwd": str(repo)}}})
+    return set(range(first, server.next_id + 1))
+
+
+def read_answers(server, ids, timeout=60, until=None):
+    """The results of the calls `ids`, by id, as they come (or the first `until` of them)."""
+    answers = {}
+    deadline = time.monotonic() + timeout
+    while len(answers) < (until or len(ids)) and time.monotonic() < deadline:
+        ready, _, _ = select.select([server.proc.stdout], [], [], deadline - time.monotonic())
+        if not ready:
+            break
+        message = json.loads(server.proc.stdout.readline())
+        if message.get("id") in ids:
+            answers[message["id"]] = message["result"]
+    return answers
+
+
+def test_spawns_at_once_never_run_more_workers_than_max_workers(server_env, repo, mark):
+    server = RawServer({**server_env, "FAKE_VENDOR_MISBEHAVE": "hang"}, "--max-workers", "2")
+    answers = read_answers(server, send_spawns(server, repo, 20))
+    started = [a for a in answers.values() if not a.get("isError")]
+    refused = [a["content"][0]["text"] for a in answers.values() if a.get("isError")]
+    listed = server.call("tools/call", {"name": "list", "arguments": {}})["structuredContent"]["agents"]
+    server.proc.stdin.close()
+    server.proc.wait(timeout=30)
+    assert len(answers) == 20
+    assert len(started) == 2 and len(listed) == 2, (len(started), len(listed))
+    assert all("2 workers are running" in why for why in refused)
+
+
+def test_sigterm_while_spawns_are_starting_still_cancels_every_worker_and_exits(server_env, repo, mark):
+    server = RawServer({**server_env, "FAKE_VENDOR_MISBEHAVE": "hang"}, "--max-workers", "20")
+    ids = send_spawns(server, repo, 20)
+    read_answers(server, ids, until=1)  # one worker runs; the other spawns are still starting
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(timeout=30) == 143  # not stuck waiting for a worker nobody cancelled
+    assert procs.wait_no_processes(mark, timeout_s=0.2) == []
+
+
+def test_a_host_that_closes_stdin_but_never_read_stdout_still_sees_the_server_exit(server_env, repo, tmp_path,
+                                                                                   mark):
+    """Progress the host never reads fills the stdout pipe; the SDK's writer then blocks in write()."""
+    records = [{"type": "init", "session_id": "s", "model": "m", "version": "1"}]
+    for i in range(3000):
+        records += [{"type": "tool_use", "id": f"t{i}", "name": "shell", "input": {"command": f"echo {i} " + "z" * 150}},
+                    {"type": "tool_result", "id": f"t{i}", "output": "", "exit_code": 0, "is_error": False}]
+    env = {**server_env, "FAKE_VENDOR_SCRIPT": script(tmp_path, records), "FAKE_VENDOR_MISBEHAVE": "hang"}
+    server = RawServer(env)
+    agent = server.spawn_hanging(repo)["agent_id"]
+    server.send({"jsonrpc": "2.0", "id": 99, "method": "tools/call",
+                 "params": {"name": "wait", "arguments": {"agent_id": agent}, "_meta": {"progressToken": 1}}})
+    time.sleep(3)  # ~1 MB of progress against a 64 KiB pipe, and we read none of it
+    server.proc.stdin.close()
+    try:
+        assert server.proc.wait(timeout=30) == 0
+    finally:
+        server.proc.kill()
+    assert procs.wait_no_processes(mark, timeout_s=0.2) == []
+
+
+@pytest.mark.parametrize("agent_id", ["0123456789ab" + "x" * 10000, "x../0123456789ab/..", "0123456789abc"])
+def test_an_agent_id_is_twelve_hex_digits_and_nothing_around_them(server_env, agent_id):
+    """A JSON Schema pattern matches anywhere in a string: unanchored, it took any text holding 12
+    hex digits, and the refusal echoed all of it back to the model."""
+
+    async def body(s):
+        return [await s.call_tool(tool, {"agent_id": agent_id}) for tool in ("wait", "cancel")]
+
+    for answer in session(server_env, body=body):
+        assert answer.is_error and "`agent_id`" in answer.content[0].text, answer.content[0].text
+        assert len(answer.content[0].text) < 300

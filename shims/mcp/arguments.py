@@ -24,7 +24,8 @@ OPTIONS = {o.name: o for o in RUN_OPTIONS}
 LONGEST_TIMEOUT_S = 7 * 24 * 3600.0
 # Vendor session ids are UUIDs or similar; anything else (spaces, quotes, a leading '-') is not one.
 SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}")
-AGENT_ID = re.compile(r"[0-9a-f]{12}")
+# Anchored: a JSON Schema pattern (and pydantic's) matches anywhere in the string.
+AGENT_ID = re.compile(r"^[0-9a-f]{12}$")
 _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 

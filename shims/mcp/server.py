@@ -40,6 +40,8 @@ from shims.mcp.arguments import (
 from shims.mcp.views import agent_view, summary
 from shims.mcp.workers import Worker, Workers
 
+LEAVE_GRACE_S = 2.0  # for the SDK to write its last answers once the host closed stdin
+
 DESCRIPTIONS = {
     "spawn": "Start a worker: another vendor's coding agent (Claude Code, Gemini CLI or Antigravity) on a task, "
              "in a folder, under a sandbox mode. Returns at once with its agent_id and status running; call wait "
@@ -145,6 +147,11 @@ async def serve(limits: Limits) -> int:
             # it, and leaving stdio_server waits for that thread: every worker has ended and
             # nothing is owed on the wire, so the server leaves here.
             _leave(128 + stopped.result())
+        # Leaving stdio_server also waits for the SDK's stdout writer, a thread that stays blocked
+        # in write() while a host that closed stdin still holds stdout without reading it (the
+        # progress it never read fills the pipe). Every worker has ended: past a grace for the
+        # last answers, the server leaves without it.
+        loop.call_later(LEAVE_GRACE_S, _leave, 0)
         await asyncio.gather(serving, return_exceptions=True)
     return 0
 

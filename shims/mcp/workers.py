@@ -145,6 +145,10 @@ class Workers:
         self.limits = limits
         self._workers: OrderedDict[str, Worker] = OrderedDict()
         self._tasks: set[asyncio.Task] = set()
+        # Spawns past the limit check whose shim is still being started: they hold their slot,
+        # since tool calls run concurrently and each start awaits (fork, exec).
+        self._starting = 0
+        self.closing = False  # shut_down has begun: no new worker starts
 
     def running(self) -> list[Worker]:
         return [w for w in self._workers.values() if not w.done.is_set()]
@@ -159,14 +163,20 @@ class Workers:
             raise LookupError(f"no worker {agent_id!r} on this server (list shows them)") from None
 
     async def spawn(self, args: Any, default_cwd: str) -> Worker:
-        if len(self.running()) >= self.limits.max_workers:
+        if self.closing:
+            raise OverflowError("the server is shutting down: no new worker starts")
+        if len(self.running()) + self._starting >= self.limits.max_workers:
             raise OverflowError(f"{self.limits.max_workers} workers are running, this server's limit "
                                 "(--max-workers): wait for one or cancel one first")
         request, argv = request_and_argv(args.provider, args, self.limits, default_cwd)
-        process = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, cwd=request["cwd"], start_new_session=True,
-            preexec_fn=_die_with_server(), limit=line_limit(self.limits))
+        self._starting += 1
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, cwd=request["cwd"], start_new_session=True,
+                preexec_fn=_die_with_server(), limit=line_limit(self.limits))
+        finally:
+            self._starting -= 1
         worker = Worker(uuid.uuid4().hex[:12], args.provider, args.mode, request["cwd"], process,
                         deadline_s=request["deadline_ms"] / 1000,
                         ladder_s=ladder_seconds([args.provider, *args.fallback]))
@@ -250,8 +260,13 @@ class Workers:
             await worker.done.wait()
 
     async def shut_down(self) -> None:
-        """Cancel every running worker at once and wait until each has ended."""
-        await asyncio.gather(*(self.cancel(w) for w in self.running()), return_exceptions=True)
+        """Cancel every running worker at once and wait until each has ended. A spawn already
+        past its checks when this began still starts its shim while the first cancels run, so
+        this goes on until no worker runs and none is starting."""
+        self.closing = True
+        while self.running() or self._starting:
+            await asyncio.gather(*(self.cancel(w) for w in self.running()), return_exceptions=True)
+            await asyncio.sleep(0.01)
         for task in list(self._tasks):
             with contextlib.suppress(BaseException):
                 await task
