@@ -114,6 +114,8 @@ HOSTILE = [
     ({"provider": "fake", "task": "x", "vendor_bin": "/bin/sh"}, "no argument `vendor_bin`"),
     ({"provider": "fake", "task": "x", "fallback": ["fake", "fake"]}, "twice"),
     ({"task": "x"}, "`provider` is required"),
+    ({"provider": "fake", "task": "x", "fallback": ["fake"]}, "the provider itself"),
+    ({"provider": "fake", "task": "x", "model": "m\n--yolo"}, "control character"),
 ]
 
 
@@ -288,6 +290,46 @@ def test_fallback_and_the_spend_cap_reach_the_shim(server_env, tmp_path):
     view = session(env, body=capped).structured_content
     assert (view["status"], view["failure_kind"]) == ("failed", "quota_or_rate_limited"), view
     assert "$0.5" in view["error"] and view["usage"]["cost_usd"] == 0.75
+
+
+def test_progress_kept_for_a_wait_is_bounded_and_says_what_it_left_out(server_env, repo, tmp_path):
+    from shims.mcp.workers import UNREPORTED_KEPT
+
+    many = UNREPORTED_KEPT + 500
+    records = [{"type": "init", "session_id": "s-many", "model": "m", "version": "1"},
+               *({"type": "text", "text": f"line {i}"} for i in range(many)), {"type": "result", "ok": True, "text": "done"}]
+    env = {**server_env, "FAKE_VENDOR_SCRIPT": script(tmp_path, records)}
+    progress = []
+
+    async def body(s):
+        spawned = await s.call_tool("spawn", {"provider": "fake", "task": "go", "cwd": str(repo)})
+        agent = spawned.structured_content["agent_id"]
+        while (await s.call_tool("list", {})).structured_content["agents"][0]["status"] == "running":
+            await anyio.sleep(0.1)
+
+        async def on_progress(value, total, message):
+            progress.append((value, message))
+
+        return await s.call_tool("wait", {"agent_id": agent}, progress_callback=on_progress)
+
+    view = session(env, body=body).structured_content
+    assert view["status"] == "completed" and view["items"] >= many
+    assert progress[0][1] == f"… {view['items'] - UNREPORTED_KEPT} earlier items not shown"
+    assert len(progress) == UNREPORTED_KEPT + 1 and progress[-1][0] == view["items"]
+
+
+def test_cwd_is_the_folder_that_was_checked(server_env, tmp_path):
+    real = tmp_path / "real" / "inner"
+    real.mkdir(parents=True)
+    (tmp_path / "link").symlink_to(real)
+
+    async def body(s):
+        spawned = await s.call_tool("spawn", {"provider": "fake", "task": "hi", "cwd": f"{tmp_path}/link/.."})
+        return await s.call_tool("wait", {"agent_id": spawned.structured_content["agent_id"]})
+
+    view = session(server_env, body=body).structured_content
+    # The OS resolves `link/..` to real/, the folder the check looked at; not tmp_path.
+    assert view["cwd"] == str(real.parent) and view["status"] == "completed", view
 
 
 # ---------------------------------------------------------------- lifecycle, over raw JSON-RPC

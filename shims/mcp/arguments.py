@@ -15,7 +15,15 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from normalize.request import BadRequest, check_argv_value, check_text, folder_problem
 from shims.run.options import RUN_OPTIONS
@@ -90,8 +98,10 @@ def spawn_model(limits: Limits) -> type[BaseModel]:
                 raise ValueError(f"cwd must be an absolute path (got {cwd[:200]!r})")
             problem = folder_problem(cwd)
             if problem:
-                raise ValueError(f"cwd {problem}: {cwd[:200]}")
-            return os.path.normpath(cwd)
+                raise ValueError(f"cwd {problem}: {cwd[:200]!r}")
+            # The folder that was checked, links resolved as the check resolved them: a lexical
+            # normpath would turn /x/link/.. into /x, which is not where the check looked.
+            return os.path.realpath(cwd)
 
         @field_validator("model", check_fields=False)
         @classmethod
@@ -100,6 +110,8 @@ def spawn_model(limits: Limits) -> type[BaseModel]:
                 check_argv_value("model", model)
             except BadRequest as exc:
                 raise ValueError(str(exc)) from None
+            if model and any(ord(c) < 0x20 or c == "\x7f" for c in model):
+                raise ValueError("model has a control character (a newline, a tab, an escape)")
             return model
 
         @field_validator("resume_session_id", check_fields=False)
@@ -116,6 +128,12 @@ def spawn_model(limits: Limits) -> type[BaseModel]:
             if len(set(fallback)) != len(fallback):
                 raise ValueError("fallback names a provider twice")
             return fallback
+
+        @model_validator(mode="after")
+        def _fallback_is_others(self) -> Any:
+            if self.provider in self.fallback:
+                raise ValueError(f"fallback names {self.provider}, the provider itself")
+            return self
 
         @field_validator("timeout_seconds", "max_cost_usd", check_fields=False)
         @classmethod

@@ -69,7 +69,7 @@ def build_server(workers: Workers, limits: Limits) -> Server:
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         model = models.get(params.name)
         if model is None:
-            return _refusal(f"There is no tool {params.name!r}; the tools are {', '.join(models)}.")
+            return _refusal(f"There is no tool {params.name[:60]!r}; the tools are {', '.join(models)}.")
         try:
             args = parse(model, params.name, params.arguments)
             if params.name == "spawn":
@@ -100,10 +100,8 @@ async def _wait(worker: Worker, wait_s: float, ctx: Any) -> None:
     deadline = loop.time() + wait_s
     while True:
         worker.changed.clear()
-        while worker.reported < len(worker.items):
-            line = worker.items[worker.reported]
-            worker.reported += 1
-            await ctx.session.report_progress(worker.reported, None, line)
+        for ordinal, line in worker.take_progress():
+            await ctx.session.report_progress(ordinal, None, line)
         left = deadline - loop.time()
         if worker.done.is_set() or left <= 0:
             return

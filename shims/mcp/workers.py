@@ -22,7 +22,7 @@ import signal
 import sys
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from shims.mcp.arguments import Limits
 from shims.mcp.views import WorkerFacts, item_line
 
 STDERR_TAIL_BYTES = 8192
+UNREPORTED_KEPT = 1000  # progress lines kept for a wait to send
 REMEMBERED = 500  # ended workers `list` still shows; the journal keeps every run
 SETTLE_S = 5.0  # after a ladder's last signal: the shim writes its result and exits
 PR_SET_PDEATHSIG = 1
@@ -118,8 +119,11 @@ class Worker:
     deadline_s: float
     ladder_s: float
     started: float = field(default_factory=time.monotonic)
-    items: list[str] = field(default_factory=list)  # one line per finished item
-    reported: int = 0  # items already sent in progress notifications
+    finished: int = 0  # items finished so far
+    # (ordinal, line) of finished items no wait has sent as progress yet, the newest UNREPORTED_KEPT:
+    # a worker nobody waits for must not grow the server without bound.
+    unreported: deque[tuple[int, str]] = field(default_factory=lambda: deque(maxlen=UNREPORTED_KEPT))
+    shown: int = 0  # the ordinal of the last item sent as progress
     result: dict[str, Any] | None = None
     stderr_tail: bytearray = field(default_factory=bytearray)
     ended_at: float | None = None
@@ -128,11 +132,29 @@ class Worker:
     changed: asyncio.Event = field(default_factory=asyncio.Event)  # set on a new item and at the end
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
+    def add_item(self, line: str) -> None:
+        self.finished += 1
+        self.unreported.append((self.finished, line))
+        self.changed.set()
+
+    def take_progress(self) -> list[tuple[int, str]]:
+        """The finished items no wait has sent yet, oldest first, as (ordinal, line); items that
+        fell out of the bound are one line saying how many. Concurrent waits on one worker
+        share them: each item goes to one of them."""
+        taken = list(self.unreported)
+        self.unreported.clear()
+        if taken and taken[0][0] > self.shown + 1:
+            skipped = taken[0][0] - 1 - self.shown
+            taken.insert(0, (taken[0][0] - 1, f"… {skipped} earlier item{'s' if skipped != 1 else ''} not shown"))
+        if taken:
+            self.shown = taken[-1][0]
+        return taken
+
     def facts(self) -> WorkerFacts:
         end = self.ended_at if self.ended_at is not None else time.monotonic()
         return WorkerFacts(
             agent_id=self.agent_id, provider=self.provider, mode=self.mode, cwd=self.cwd,
-            elapsed_seconds=end - self.started, items=len(self.items), result=self.result,
+            elapsed_seconds=end - self.started, items=self.finished, result=self.result,
             ended=self.done.is_set(), exit_code=self.process.returncode,
             stderr_tail=self.stderr_tail.decode("utf-8", "replace"),
             cancelled_by_server=self.cancelled_by_server, overran=self.overran)
@@ -169,6 +191,7 @@ class Workers:
             raise OverflowError(f"{self.limits.max_workers} workers are running, this server's limit "
                                 "(--max-workers): wait for one or cancel one first")
         request, argv = request_and_argv(args.provider, args, self.limits, default_cwd)
+        ladder_s = ladder_seconds([args.provider, *args.fallback])
         self._starting += 1
         try:
             process = await asyncio.create_subprocess_exec(
@@ -179,7 +202,7 @@ class Workers:
             self._starting -= 1
         worker = Worker(uuid.uuid4().hex[:12], args.provider, args.mode, request["cwd"], process,
                         deadline_s=request["deadline_ms"] / 1000,
-                        ladder_s=ladder_seconds([args.provider, *args.fallback]))
+                        ladder_s=ladder_s)
         self._workers[worker.agent_id] = worker
         self._forget_old()
         task = asyncio.create_task(self._follow(worker, json.dumps(request).encode() + b"\n"))
@@ -224,8 +247,7 @@ class Workers:
             if not isinstance(event, dict):
                 continue
             if event.get("type") == "item.completed" and isinstance(event.get("item"), dict):
-                worker.items.append(item_line(event["item"]))
-                worker.changed.set()
+                worker.add_item(item_line(event["item"]))
             elif event.get("type") == "result":
                 worker.result = event
 
