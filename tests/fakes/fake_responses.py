@@ -68,11 +68,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-HOST = "127.0.0.1"  # never anything else
+try:  # imported from the tests' package `fakes`, or run as a script from tests/fakes/
+    from fakes.loopback import HOST, LoopbackFake, LoopbackHandler
+except ImportError:
+    from loopback import HOST, LoopbackFake, LoopbackHandler
+
 MODEL = "fake-model"
 END_TEXT = "The script has no more steps."
 DEFAULT_TEXT = "Hello from the fake Responses model."
@@ -274,70 +278,22 @@ class RecordedRequest:
     time: float = 0.0
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    fake: FakeResponses
-
-
-class FakeResponses:
+class FakeResponses(LoopbackFake):
     """The fake API. `start()` binds 127.0.0.1 (port 0 = any free port) and serves in a daemon thread."""
 
     def __init__(self, script: list[Step] | None = None, port: int = 0,
                  log: Callable[[str], None] | None = None):
         self.script: list[Step] = list(script) if script is not None else [Answer(DEFAULT_TEXT)]
-        self._want_port = port
-        self._log = log
-        self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._conns: set[socket.socket] = set()
+        super().__init__(port, log)
         self.requests: list[RecordedRequest] = []
         self.calls = 0  # /v1/responses calls of this server's life
 
     # -- lifecycle
 
-    def start(self) -> FakeResponses:
-        if self._server is not None:
-            return self
-        self._stopping.clear()
-        server = _Server((HOST, self._want_port), _Handler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="fake-responses", daemon=True)
-        self._thread.start()
-        return self
+    thread_name = "fake-responses"
 
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        self._stopping.set()
-        server.shutdown()
-        server.server_close()
-        with self._lock:
-            conns = list(self._conns)
-        for c in conns:  # stalled streams, keep-alive connections
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        if self._thread:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeResponses:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeResponses is not started")
-        return self._server.server_address[1]
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _Handler
 
     @property
     def base_url(self) -> str:
@@ -364,46 +320,12 @@ class FakeResponses:
         return i, (self.script[i] if i < len(self.script) else Answer(END_TEXT))
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(LoopbackHandler):
     server_version = "fake-responses/1.0"
-    sys_version = ""
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with self.fake._lock:
-            self.fake._conns.add(self.connection)
-
-    def finish(self) -> None:
-        with self.fake._lock:
-            self.fake._conns.discard(self.connection)
-        try:
-            super().finish()
-        except OSError:
-            pass
 
     @property
     def fake(self) -> FakeResponses:
         return self.server.fake
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass
-
-    def _read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            out = bytearray()
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return bytes(out)
-                out += self.rfile.read(size)
-                self.rfile.readline()
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n else b""
 
     def _send_json(self, status: int, obj: Any) -> None:
         data = json.dumps(obj).encode()
