@@ -84,16 +84,12 @@ prints `listening http://127.0.0.1:PORT` and serves until SIGTERM/SIGINT (then e
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import os
 import re
 import select
-import signal
 import socket
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -102,9 +98,16 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 try:  # imported from the tests' package `fakes`, or run as a script from tests/fakes/
-    from fakes.loopback import HOST, LoopbackFake, LoopbackHandler
+    from fakes.loopback import (
+        HOST,
+        LoopbackFake,
+        LoopbackHandler,
+        command_line,
+        serve_until_signalled,
+        stderr_log,
+    )
 except ImportError:
-    from loopback import HOST, LoopbackFake, LoopbackHandler
+    from loopback import HOST, LoopbackFake, LoopbackHandler, command_line, serve_until_signalled, stderr_log
 
 API_PREFIX = "/v1beta"
 MODELS = [
@@ -768,29 +771,8 @@ class _Handler(LoopbackHandler):
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Fake Gemini API (generativelanguage v1beta) on 127.0.0.1")
-    ap.add_argument("--port", type=int, default=0, help="port to bind (default: any free port)")
-    ap.add_argument("--port-file", help="write the port number to this file once listening")
-    ap.add_argument("--log", action="store_true", help="log each request on stderr")
-    args = ap.parse_args(argv)
-
-    done = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
-    log = (lambda s: print(s, file=sys.stderr, flush=True)) if args.log else None
-    api = FakeGemini(port=args.port, log=log).start()
-    try:
-        if args.port_file:
-            tmp = f"{args.port_file}.tmp{os.getpid()}"
-            with open(tmp, "w") as f:
-                f.write(f"{api.port}\n")
-            os.replace(tmp, args.port_file)
-        print(f"listening {api.base_url}", flush=True)
-        while not done.wait(0.5):
-            pass
-    finally:
-        api.stop()
-    return 0
+    args = command_line("Fake Gemini API (generativelanguage v1beta) on 127.0.0.1").parse_args(argv)
+    return serve_until_signalled(FakeGemini(port=args.port, log=stderr_log(args.log)), args.port_file)
 
 
 if __name__ == "__main__":

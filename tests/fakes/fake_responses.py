@@ -56,15 +56,11 @@ SIGTERM/SIGINT.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import re
 import select
-import signal
 import socket
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,9 +69,16 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 try:  # imported from the tests' package `fakes`, or run as a script from tests/fakes/
-    from fakes.loopback import HOST, LoopbackFake, LoopbackHandler
+    from fakes.loopback import (
+        HOST,
+        LoopbackFake,
+        LoopbackHandler,
+        command_line,
+        serve_until_signalled,
+        stderr_log,
+    )
 except ImportError:
-    from loopback import HOST, LoopbackFake, LoopbackHandler
+    from loopback import HOST, LoopbackFake, LoopbackHandler, command_line, serve_until_signalled, stderr_log
 
 MODEL = "fake-model"
 END_TEXT = "The script has no more steps."
@@ -465,34 +468,14 @@ class _Offered:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Fake OpenAI Responses API on 127.0.0.1")
+    ap = command_line("Fake OpenAI Responses API on 127.0.0.1")
     ap.add_argument("--script", help="JSON file: a list of steps (see the module doc)")
-    ap.add_argument("--port", type=int, default=0, help="port to bind (default: any free port)")
-    ap.add_argument("--port-file", help="write the port number to this file once listening")
-    ap.add_argument("--log", action="store_true", help="log each request on stderr")
     args = ap.parse_args(argv)
-
     script = None
     if args.script:
         with open(args.script) as f:
             script = [step_from_json(s) for s in json.load(f)]
-    done = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
-    log = (lambda s: print(s, file=sys.stderr, flush=True)) if args.log else None
-    api = FakeResponses(script, port=args.port, log=log).start()
-    try:
-        if args.port_file:
-            tmp = f"{args.port_file}.tmp{os.getpid()}"
-            with open(tmp, "w") as f:
-                f.write(f"{api.port}\n")
-            os.replace(tmp, args.port_file)
-        print(f"listening {api.base_url}", flush=True)
-        while not done.wait(0.5):
-            pass
-    finally:
-        api.stop()
-    return 0
+    return serve_until_signalled(FakeResponses(script, port=args.port, log=stderr_log(args.log)), args.port_file)
 
 
 if __name__ == "__main__":

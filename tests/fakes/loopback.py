@@ -6,7 +6,11 @@ closes its stalled streams when it stops. Standard library only: the fakes also 
 
 from __future__ import annotations
 
+import argparse
+import os
+import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -124,3 +128,37 @@ class LoopbackFake:
         if self._server is None:
             raise RuntimeError(f"{type(self).__name__} is not started")
         return self._server.server_address[1]
+
+
+def command_line(description: str) -> argparse.ArgumentParser:
+    """A fake's command line: --port, --port-file, --log (a fake adds its own options)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--port", type=int, default=0, help="port to bind (default: any free port)")
+    ap.add_argument("--port-file", help="write the port number to this file once listening")
+    ap.add_argument("--log", action="store_true", help="log each request on stderr")
+    return ap
+
+
+def stderr_log(wanted: bool) -> Callable[[str], None] | None:
+    return (lambda s: print(s, file=sys.stderr, flush=True)) if wanted else None
+
+
+def serve_until_signalled(api: LoopbackFake, port_file: str | None) -> int:
+    """Serve `api` (started here) until SIGTERM or SIGINT: print `listening <base_url>`, and
+    write the port to `port_file` atomically (a reader never sees half a number)."""
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    api.start()
+    try:
+        if port_file:
+            tmp = f"{port_file}.tmp{os.getpid()}"
+            with open(tmp, "w") as f:
+                f.write(f"{api.port}\n")
+            os.replace(tmp, port_file)
+        print(f"listening {api.base_url}", flush=True)
+        while not done.wait(0.5):
+            pass
+    finally:
+        api.stop()
+    return 0
