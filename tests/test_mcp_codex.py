@@ -65,6 +65,15 @@ def codex_home(world, api) -> Path:
     return make_codex_home(world["tmp"] / "codex-home", api.base_url, mcp_toml=table, extra_toml=top)
 
 
+def codex_turn(world, steps, prompt: str, env: dict[str, str] | None = None):
+    """One `codex exec --json` run in the world's folder whose model follows `steps`: the run,
+    every request the fake Responses API got, and the CODEX_HOME it ran with."""
+    with FakeResponses(steps) as api:
+        home = codex_home(world, api)
+        run = run_exec(prompt, home=home, cwd=world["ws"], env=env or world["env"])
+        return run, api.response_requests(), home
+
+
 def left_behind(home: Path, timeout_s: float = 20.0):
     """Processes still running with this Codex run's HOME (the server, shims, vendors)."""
     return procs.wait_no_processes("", timeout_s, env=("HOME", exec_env(home)["HOME"]))
@@ -87,10 +96,7 @@ def test_codex_spawns_a_claude_worker_waits_and_lists_with_its_exact_usage(codex
              Call("wait", {"agent_id": "${agent_id}", "timeout_seconds": WORKER_WAIT}),
              Call("list", {}),
              Answer("The worker answered: ${agents.0.final_message}")]
-    with FakeResponses(steps) as api:
-        home = codex_home(codex_world, api)
-        run = run_exec("Ask Claude to say hello.", home=home, cwd=ws, env=codex_world["env"])
-        requests = api.response_requests()
+    run, requests, home = codex_turn(codex_world, steps, "Ask Claude to say hello.")
     assert run.returncode == 0, run.stderr[-3000:]
     calls = run.items("mcp_tool_call")
     assert [(c["server"], c["tool"], c["status"]) for c in calls] == [
@@ -115,10 +121,7 @@ def test_codex_cancels_a_running_worker(codex_world, mark):
     steps = [Call("spawn", {"provider": "claude", "task": "[scenario:stall] work for ever", "cwd": str(ws)}),
              Call("cancel", {"agent_id": "${agent_id}"}),
              Answer("Cancelled: ${status}")]
-    with FakeResponses(steps) as api:
-        home = codex_home(codex_world, api)
-        run = run_exec("Start a worker, then cancel it.", home=home, cwd=ws, env=codex_world["env"])
-        requests = api.response_requests()
+    run, requests, home = codex_turn(codex_world, steps, "Start a worker, then cancel it.")
     assert run.returncode == 0, run.stderr[-3000:]
     cancelled = structured(tool_outputs(requests)[1])
     assert (cancelled["status"], cancelled["failure_kind"]) == ("cancelled", "cancelled"), cancelled
@@ -135,10 +138,7 @@ def test_bad_arguments_from_the_model_are_tool_errors_and_the_server_lives_on(co
              Call("spawn", {"provider": "claude", "task": "Say hello", "cwd": str(ws)}),
              Call("wait", {"agent_id": "${agent_id}", "timeout_seconds": WORKER_WAIT}),
              Answer("Done: ${final_message}")]
-    with FakeResponses(steps) as api:
-        home = codex_home(codex_world, api)
-        run = run_exec("Try a few spawns.", home=home, cwd=ws, env=codex_world["env"])
-        requests = api.response_requests()
+    run, requests, home = codex_turn(codex_world, steps, "Try a few spawns.")
     assert run.returncode == 0, run.stderr[-3000:]
     calls = run.items("mcp_tool_call")
     assert [c["status"] for c in calls] == ["failed", "failed", "failed", "completed", "completed"]
@@ -197,10 +197,7 @@ def test_codexs_sandbox_does_not_reach_a_worker_its_mode_does(codex_world, mark,
              Call("spawn", {"provider": "claude", "task": task, "cwd": str(readable)}),
              Call("wait", {"agent_id": "${agent_id}", "timeout_seconds": WORKER_WAIT}),
              Answer("done")]
-    with FakeResponses(steps) as api:
-        home = codex_home(codex_world, api)
-        run = run_exec("Have two workers write.", home=home, cwd=codex_world["ws"], env=codex_world["env"])
-        requests = api.response_requests()
+    run, requests, home = codex_turn(codex_world, steps, "Have two workers write.")
     assert run.returncode == 0, run.stderr[-3000:]
     assert 'sandbox_mode = "read-only"' in (home / "config.toml").read_text()
     outputs = tool_outputs(requests)
@@ -219,10 +216,7 @@ def test_a_worker_out_of_quota_reaches_codexs_model_with_its_kind_and_reset_time
     steps = [Call("spawn", {"provider": "claude", "task": "[scenario:usagelimit] hi", "cwd": str(ws)}),
              Call("wait", {"agent_id": "${agent_id}", "timeout_seconds": WORKER_WAIT}),
              Answer("Claude is out of quota until ${quota.resets_at}")]
-    with FakeResponses(steps) as api:
-        home = codex_home(codex_world, api)
-        run = run_exec("Ask Claude.", home=home, cwd=ws, env=env)
-        requests = api.response_requests()
+    run, requests, home = codex_turn(codex_world, steps, "Ask Claude.", env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     waited = structured(tool_outputs(requests)[1])
     assert (waited["status"], waited["failure_kind"]) == ("failed", "quota_or_rate_limited"), waited
@@ -239,10 +233,7 @@ def test_a_spawn_with_an_earlier_workers_session_id_continues_that_session(codex
                             "resume_session_id": "${session_id}"}),
              Call("wait", {"agent_id": "${agent_id}", "timeout_seconds": WORKER_WAIT}),
              Answer("done")]
-    with FakeResponses(steps) as api:
-        home = codex_home(codex_world, api)
-        run = run_exec("Ask Claude twice.", home=home, cwd=ws, env=codex_world["env"])
-        requests = api.response_requests()
+    run, requests, home = codex_turn(codex_world, steps, "Ask Claude twice.")
     assert run.returncode == 0, run.stderr[-3000:]
     outputs = tool_outputs(requests)
     first, second = structured(outputs[1]), structured(outputs[3])
