@@ -53,9 +53,11 @@ class ToolArgumentError(ValueError):
     """A tool call's arguments cannot be used: the message says which and why."""
 
 
-def _text_problem(what: str, value: str) -> None:
+def _as_value_error(check: Any, what: str, value: str | None) -> None:
+    """A request check (normalize.request) as a field check: its BadRequest becomes pydantic's
+    ValueError, which parse() turns into the tool error naming the field."""
     try:
-        check_text(what, value)
+        check(what, value)
     except BadRequest as exc:
         raise ValueError(str(exc)) from None
 
@@ -81,7 +83,7 @@ def spawn_model(limits: Limits) -> type[BaseModel]:
         def _task(cls, task: str) -> str:
             if not task.strip():
                 raise ValueError("the task is empty")
-            _text_problem("The task", task)
+            _as_value_error(check_text, "The task", task)
             size = len(task.encode("utf-8"))
             if size > limits.max_task_bytes:
                 raise ValueError(f"the task is {size} bytes; this server takes at most {limits.max_task_bytes} "
@@ -93,7 +95,7 @@ def spawn_model(limits: Limits) -> type[BaseModel]:
         def _cwd(cls, cwd: str | None) -> str | None:
             if cwd is None:
                 return None
-            _text_problem("cwd", cwd)
+            _as_value_error(check_text, "cwd", cwd)
             if not os.path.isabs(cwd):
                 raise ValueError(f"cwd must be an absolute path (got {cwd[:200]!r})")
             problem = folder_problem(cwd)
@@ -106,10 +108,7 @@ def spawn_model(limits: Limits) -> type[BaseModel]:
         @field_validator("model", check_fields=False)
         @classmethod
         def _model(cls, model: str | None) -> str | None:
-            try:
-                check_argv_value("model", model)
-            except BadRequest as exc:
-                raise ValueError(str(exc)) from None
+            _as_value_error(check_argv_value, "model", model)
             if model and any(ord(c) < 0x20 or c == "\x7f" for c in model):
                 raise ValueError("model has a control character (a newline, a tab, an escape)")
             return model
@@ -190,7 +189,6 @@ def input_schema(model: type[BaseModel]) -> dict[str, Any]:
     schema = model.model_json_schema()
     schema.pop("title", None)
     for prop in schema.get("properties", {}).values():
-        prop.pop("title", None)
         choices = [s for s in prop.pop("anyOf", []) if s.get("type") != "null"]
         if choices:
             prop.update(choices[0])
