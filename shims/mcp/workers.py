@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
 import shutil
@@ -29,12 +28,13 @@ from typing import Any
 
 from shims.mcp.arguments import Limits
 from shims.mcp.views import WorkerFacts, item_line
+from shims.run.options import BUILTIN
+from shims.runtime.procs import parent_death_setup
 
 STDERR_TAIL_BYTES = 8192
 UNREPORTED_KEPT = 1000  # progress lines kept for a wait to send
 REMEMBERED = 500  # ended workers `list` still shows; the journal keeps every run
 SETTLE_S = 5.0  # after a ladder's last signal: the shim writes its result and exits
-PR_SET_PDEATHSIG = 1
 
 
 def line_limit(limits: Limits) -> int:
@@ -53,7 +53,7 @@ def ladder_seconds(providers: list[str]) -> float:
         try:
             graces.append(float(load_defaults(provider)["cancel_grace"]))
         except (ConfigError, TypeError, ValueError):  # the shim reports a bad config itself
-            graces.append(3.0)
+            graces.append(BUILTIN["cancel_grace"])
     return 2 * max(graces) + SETTLE_S
 
 
@@ -92,19 +92,6 @@ def request_and_argv(provider: str, args: Any, limits: Limits, default_cwd: str)
     if args.max_cost_usd is not None:
         argv.append(f"--max-cost-usd={args.max_cost_usd!r}")
     return request, argv
-
-
-def _die_with_server() -> Any:
-    """A preexec function: SIGTERM this shim when the server (the thread that forks) dies."""
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before fork: the child only calls it
-    server = os.getpid()
-
-    def setup() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        if os.getppid() != server:  # the server died between fork and prctl
-            os._exit(143)
-
-    return setup
 
 
 @dataclass
@@ -197,7 +184,7 @@ class Workers:
             process = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE, cwd=request["cwd"], start_new_session=True,
-                preexec_fn=_die_with_server(), limit=line_limit(self.limits))
+                preexec_fn=parent_death_setup(signal.SIGTERM), limit=line_limit(self.limits))
         finally:
             self._starting -= 1
         worker = Worker(uuid.uuid4().hex[:12], args.provider, args.mode, request["cwd"], process,

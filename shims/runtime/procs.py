@@ -22,11 +22,15 @@ PR_SET_CHILD_SUBREAPER = 36
 _libc = None
 
 
-def _prctl(option: int, value: int) -> int:
+def _libc_prctl():
     global _libc
     if _libc is None:
         _libc = ctypes.CDLL(None, use_errno=True)
-    return _libc.prctl(option, value, 0, 0, 0)
+    return _libc.prctl
+
+
+def _prctl(option: int, value: int) -> int:
+    return _libc_prctl()(option, value, 0, 0, 0)
 
 
 def leads_own_group() -> bool:
@@ -38,6 +42,21 @@ def become_subreaper() -> bool:
         return _prctl(PR_SET_CHILD_SUBREAPER, 1) == 0
     except OSError:  # pragma: no cover - not Linux
         return False
+
+
+def parent_death_setup(signo: int):
+    """A preexec function: the child gets `signo` when this process (the thread that forks)
+    dies, and exits 128 + signo at once if it already has. prctl is resolved here, before the
+    fork, so the child only calls it."""
+    prctl = _libc_prctl()
+    parent = os.getpid()
+
+    def setup() -> None:
+        prctl(PR_SET_PDEATHSIG, signo, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(128 + signo)
+
+    return setup
 
 
 def child_setup(own_group: bool, parent_pid: int):
