@@ -5,6 +5,7 @@ as the host is tests/test_mcp_codex.py."""
 from __future__ import annotations
 
 import json
+import os
 import select
 import signal
 import subprocess
@@ -342,6 +343,7 @@ class RawServer:
         self.proc = subprocess.Popen([SHIMS, "mcp", "--providers", "fake", *args], env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.next_id = 0
+        self._unread = b""  # read from the pipe, not yet split into lines
         self.call("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
                                  "clientInfo": {"name": "raw", "version": "0"}})
         self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
@@ -350,15 +352,27 @@ class RawServer:
         self.proc.stdin.write(json.dumps(message).encode() + b"\n")
         self.proc.stdin.flush()
 
+    def message(self, deadline):
+        """The server's next JSON-RPC message, or None at the deadline. The pipe is read with
+        os.read into our own buffer: select() on a buffered file misses the lines its buffer
+        already holds (one readline() can take in many answers)."""
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._unread:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return None
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return None
+            self._unread += chunk
+        line, self._unread = self._unread.split(b"\n", 1)
+        return json.loads(line)
+
     def call(self, method, params, timeout=60):
         self.next_id += 1
         self.send({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], deadline - time.monotonic())
-            if not ready:
-                break
-            message = json.loads(self.proc.stdout.readline())
+        while (message := self.message(deadline)) is not None:
             if message.get("id") == self.next_id:
                 return message["result"]
         raise TimeoutError(method)
@@ -437,11 +451,7 @@ def read_answers(server, ids, timeout=60, until=None):
     """The results of the calls `ids`, by id, as they come (or the first `until` of them)."""
     answers = {}
     deadline = time.monotonic() + timeout
-    while len(answers) < (until or len(ids)) and time.monotonic() < deadline:
-        ready, _, _ = select.select([server.proc.stdout], [], [], deadline - time.monotonic())
-        if not ready:
-            break
-        message = json.loads(server.proc.stdout.readline())
+    while len(answers) < (until or len(ids)) and (message := server.message(deadline)) is not None:
         if message.get("id") in ids:
             answers[message["id"]] = message["result"]
     return answers
