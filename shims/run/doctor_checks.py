@@ -123,8 +123,9 @@ def _quota(answer: dict, remembered: bool, now: float) -> Check:
     window = f"{quota['window']} " if quota.get("window") else ""
     if remembered:
         return Check("quota", "problem",
-                     f"a recorded {window}{quota['state'].replace('_', ' ')} limit is in force until {until}",
-                     f"runs fail fast until then, when it clears by itself (so does a run that succeeds); "
+                     f"{window}limit recorded by an earlier run ({quota['state'].replace('_', ' ')}), "
+                     f"in force until {until}",
+                     f"runs fail fast until then; it clears by itself then, or when a run succeeds; "
                      f"to try anyway: shim-{provider} --ignore-quota-state")
     message = quota.get("message") or quota["state"]
     if quota["state"] == "exhausted":

@@ -29,7 +29,7 @@ def doctor_view(reports: Sequence[Report]) -> Group:
         parts.append(Text.assemble("[", (mark, style), "] ", cell(r.provider, "bold"), f": {HEADLINES[r.state]}"))
         grid = Table.grid(padding=(0, 1))
         grid.add_column(no_wrap=True)
-        grid.add_column()
+        grid.add_column(overflow="fold")  # a long path folds, never cut to an ellipsis
         for c in r.checks:
             mark, style = MARKS[c.state]
             grid.add_row(Text(mark, style=style), _check_text(c.name, c.detail, c.what_to_do))
@@ -44,7 +44,7 @@ def _check_text(name: str, detail: str, what_to_do: str | None) -> Group | Text:
         return line
     fix = Table.grid(padding=(0, 1))  # the arrow apart, so a long line wraps under its text
     fix.add_column(no_wrap=True)
-    fix.add_column()
+    fix.add_column(overflow="fold")
     fix.add_row(Text("→", style="bold"), cell(what_to_do))
     return Group(line, fix)
 
@@ -56,12 +56,12 @@ def modes_view(rows: Sequence[dict]) -> Group:
         parts.append(cell(provider, "bold"))
         grid = Table.grid(padding=(0, 2))
         grid.add_column(no_wrap=True)
-        grid.add_column()
+        grid.add_column(overflow="fold")
         for r in (r for r in rows if r["provider"] == provider):
             mark, style = MARKS["ok" if r["supported"] else "problem"]
             here = Table.grid(padding=(0, 1))  # the mark apart, so a long reason wraps under its text
             here.add_column(no_wrap=True)
-            here.add_column()
+            here.add_column(overflow="fold")
             here.add_row(Text(mark, style=style), "can be honoured here" if r["supported"]
                          else Text.assemble("not here: ", cell(r["why_not"])))
             grid.add_row(cell(r["mode"]), Group(cell(" ".join(r["args"]) or "(no arguments: the default)"),
