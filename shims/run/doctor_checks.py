@@ -78,11 +78,6 @@ def report(answer: dict, *, program: str | None, remembered_quota: bool, modes: 
     return Report(answer["provider"], bool(answer["ready"]), tuple(checks))
 
 
-def summary(reports: list[Report]) -> str:
-    ready = sum(r.ready for r in reports)
-    return f"{ready} of {len(reports)} providers ready."
-
-
 def _binary(answer: dict, program: str | None, setup: Setup) -> Check:
     provider = answer["provider"]
     if program is not None:
