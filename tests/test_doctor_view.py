@@ -206,3 +206,18 @@ def test_a_path_longer_than_the_line_folds_instead_of_being_cut():
                                                              failure_kind="command_missing"),
                                                      program=None, modes={}, configured=deep)]))
     assert "…" not in text and deep in "".join(line.strip() for line in text.splitlines())
+
+
+def test_preflight_of_a_missing_cli_names_the_flag_and_the_config_key(tmp_path):
+    """`shim-X --preflight` has --vendor-bin, so its advice keeps it, and names the config key
+    in the file a run would read, as the doctor does."""
+    (tmp_path / "config").mkdir()
+    env = {**os.environ, "PATH": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "XDG_STATE_HOME": str(tmp_path / "state")}
+    env.pop("CODEX_SHIMS_CONFIG", None)
+    out = subprocess.run([str(Path(SHIMS).with_name("shim-claude")), "--preflight"], capture_output=True, env=env,
+                         timeout=60)
+    answer = json.loads(out.stdout)
+    assert out.returncode != 0 and answer["failure_kind"] == "command_missing"
+    assert "pass --vendor-bin" in answer["error"]
+    assert f"vendor_bin under [claude] in {tmp_path / 'config' / 'codex-shims' / 'config.toml'}" in answer["error"]
