@@ -221,3 +221,14 @@ def test_preflight_of_a_missing_cli_names_the_flag_and_the_config_key(tmp_path):
     assert out.returncode != 0 and answer["failure_kind"] == "command_missing"
     assert "pass --vendor-bin" in answer["error"]
     assert f"vendor_bin under [claude] in {tmp_path / 'config' / 'codex-shims' / 'config.toml'}" in answer["error"]
+
+
+def test_warnings_leave_a_provider_ready_and_say_what_to_watch():
+    low = {"state": "warning", "resets_at": "2026-12-04T19:40:00Z", "retry_after_s": None, "window": "5h",
+           "message": "Gemini Models 5 hour: 4% left"}
+    r = _report(_answer("agy", version="1.2.16", auth="unknown", quota=low), program="/home/ada/.local/bin/agy")
+    text = _rendered(doctor_view([r]), width=200)
+    assert "[!] agy: ready, with warnings\n" in text and text.rstrip().endswith("1 of 1 providers ready.")
+    assert "! quota: Gemini Models 5 hour: 4% left; resets 2026-12-04 19:40 UTC (in 40 min)\n" in text
+    assert "! credentials: no key or saved sign-in found" in text
+    assert "→ if runs fail with authentication_required: run `agy` once in a terminal and sign in" in text
