@@ -210,7 +210,7 @@ def doctor(json_out: bool, modes: bool = False) -> int:
         rows.append(row)
         reports.append(r)
     if json_out:
-        print(orjson.dumps(rows).decode())
+        print(_masked(orjson.dumps(rows).decode()))  # as before: every JSON spelling of a secret
     else:
         from shims.views.doctor import doctor_view
         from shims.views.terminal import show
@@ -237,7 +237,7 @@ def _modes_table(json_out: bool) -> int:
             rows.append({"provider": name, "mode": mode, "args": list(args), "meaning": command.MODE_NOTES[mode],
                          "supported": support[mode] is None, "why_not": support[mode]})
     if json_out:
-        print(orjson.dumps(rows).decode())
+        print(_masked(orjson.dumps(rows).decode()))  # the reasons quote the vendor (its version)
         return 0
     from shims.views.doctor import modes_view
     from shims.views.terminal import show
