@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install vendor-clis codex-sdks codex-cli codex-types demo-claude test test-fast golden golden-capture golden-check lint schema bench demo clean
+.PHONY: install vendor-clis codex-sdks codex-cli codex-types demo-claude test test-fast golden golden-capture golden-check snapshots lint schema bench demo clean
 
 install: $(STAMP)
 
@@ -65,6 +65,11 @@ test-fast: install
 # Regenerate golden/<vendor>/<case>/expected.* with `shims normalize`.
 golden: install
 	$(BIN)/python golden/regen.py
+
+# Rewrite tests/snapshots/* (the doctor view's snapshots) from what the views print now; read
+# the diff before committing it.
+snapshots: install
+	UPDATE_SNAPSHOTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_doctor_view.py -k snapshot
 
 # Re-record golden/<VENDOR>/* from the real pinned CLI against the fake API, then re-normalize.
 VENDOR ?= claude

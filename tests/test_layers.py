@@ -11,7 +11,7 @@ from conftest import ROOT
 
 # Top to bottom. The vendor packages share one layer: none imports another.
 LAYERS = [("shims.cli",), ("shims.run",), ("shims.claude", "shims.gemini", "shims.agy", "shims.fake"),
-          ("shims.workspace",), ("shims.state",), ("shims.runtime",), ("normalize",)]
+          ("shims.views",), ("shims.workspace",), ("shims.state",), ("shims.runtime",), ("normalize",)]
 
 
 def layer_of(module: str) -> int | None:

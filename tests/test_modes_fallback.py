@@ -346,20 +346,22 @@ def test_doctor_with_one_vendor_missing(tmp_path):
     (bins / "agy").symlink_to(AGY)
     path = f"{bins}:{os.path.dirname(sys.executable)}:/usr/bin:/bin"
     out = doctor(path=path)
-    lines = out.stdout.decode().splitlines()
+    text = out.stdout.decode()
     assert out.returncode == 0, out.stderr
-    assert lines[0].split()[:3] == ["provider", "ready", "cli"]
-    claude = next(line for line in lines if line.startswith("claude"))
-    assert " no " in claude and "not found" in claude
+    assert "[✗] claude: not ready\n    ✗ binary: claude CLI not on PATH\n" in text
+    assert "[✓] agy: ready" in text and text.rstrip().endswith("2 of 3 providers ready.")
     rows = {r["provider"]: r for r in json.loads(doctor("--json", path=path).stdout)}
     assert rows["claude"]["failure_kind"] == "command_missing" and rows["claude"]["modes"] == {}
+    assert [(c["name"], c["state"]) for c in rows["claude"]["checks"]] == [("binary", "problem")]
+    assert "npm install -g @anthropic-ai/claude-code" in rows["claude"]["checks"][0]["what_to_do"]
     assert rows["agy"]["ready"] and rows["agy"]["modes"] == {"read-only": None, "write": None, "full": None}
     assert rows["gemini"]["cli_version"] == "0.61.0"
 
 
 def test_doctor_with_nothing_installed_exits_1(tmp_path):
     out = doctor(path=str(tmp_path))
-    assert out.returncode == 1 and out.stdout.decode().count("not found") == 3
+    text = out.stdout.decode()
+    assert out.returncode == 1 and text.count("CLI not on PATH") == 3 and "0 of 3 providers ready." in text
 
 
 def test_doctor_modes_prints_the_table(tmp_path):

@@ -103,3 +103,26 @@ def test_pretty_emit_of_a_live_run_and_runs_show_and_usage(fake_env, tmp_path):
         out = _shims(*args, env=env)
         assert out.returncode == 0, (args, out.stderr)
         assert RAW_CONTROL.search(out.stdout.decode()) is None, (args, out.stdout)
+
+
+def test_doctor_views_show_vendor_text_escaped():
+    """`shims doctor` quotes the vendor: its --version text, its errors, its quota messages,
+    and a mode's refusal; on a terminal only rich's own colour codes are raw."""
+    from shims.run.doctor_checks import Setup, report
+    from shims.views.doctor import doctor_view, modes_view
+    from shims.views.terminal import show
+
+    answer = {"ready": False, "provider": "agy", "cli_version": f"1.2{HOSTILE}", "auth": "login",
+              "quota": {"state": "exhausted", "resets_at": None, "window": None, "message": f"gone{HOSTILE}"},
+              "failure_kind": "quota_or_rate_limited", "error": f"e{HOSTILE}"}
+    reports = [report(answer, program=f"/bin/agy{HOSTILE}", remembered_quota=False, modes={"full": f"no{HOSTILE}"},
+                      output_schema=f"s{HOSTILE}", setup=Setup("agy", "/c.toml", None, "i", "s"), now=0.0)]
+    modes = [{"provider": "agy", "mode": "full", "args": [f"--x{HOSTILE}"], "meaning": f"m{HOSTILE}",
+              "supported": False, "why_not": f"w{HOSTILE}"}]
+    for view in (doctor_view(reports), modes_view(modes)):
+        for terminal in (False, True):
+            out = io.StringIO()
+            show(view, out, width=100, terminal=terminal)
+            text = re.sub(r"\x1b\[[0-9;]*m", "", out.getvalue()) if terminal else out.getvalue()
+            assert RAW_CONTROL.search(text) is None, (terminal, text)
+            assert "\\e[31mred\\e[0m" in text

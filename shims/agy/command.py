@@ -41,6 +41,11 @@ MODES: dict[str, list[str]] = {
     "full": ["--dangerously-skip-permissions"],
 }
 
+# How to get the CLI and sign in, for `shims doctor`'s what-to-do lines: agy is not on npm or
+# PyPI, only the official installer (agy.md §1); a first sign-in needs a terminal (agy.md §6, §10).
+INSTALL = "curl -fsSL https://antigravity.google/cli/install.sh | bash"
+SIGN_IN = "run `agy` once in a terminal and sign in, or set GEMINI_API_KEY"
+
 # What each mode means with this vendor, for `shims doctor --modes` (CONTRACT §9).
 MODE_NOTES: dict[str, str] = {
     "read-only": "agy's default mode: reads in the workspace; shell, writes, fetches and MCP soft-denied",

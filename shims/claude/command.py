@@ -43,6 +43,11 @@ MODES: dict[str, list[str]] = {
 }
 
 
+# How to get the CLI and sign in, for `shims doctor`'s what-to-do lines (claude.md §2 and §7; the sign-in
+# is auth_status's own advice when it finds no credentials).
+INSTALL = "npm install -g @anthropic-ai/claude-code"
+SIGN_IN = "run `claude /login`, or set ANTHROPIC_API_KEY"
+
 # What each mode means with this vendor, for `shims doctor --modes` (CONTRACT §9).
 MODE_NOTES: dict[str, str] = {
     "read-only": "reads and read-only shell commands; Edit/Write/MultiEdit/NotebookEdit disallowed",

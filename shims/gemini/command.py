@@ -100,6 +100,10 @@ MODES: dict[str, list[str]] = {
 }
 
 
+# How to get the CLI and sign in, for `shims doctor`'s what-to-do lines (gemini.md: the package, the key, the sign-in).
+INSTALL = "npm install -g @google/gemini-cli"
+SIGN_IN = "run `gemini` and sign in, or set GEMINI_API_KEY"
+
 # What each mode means with this vendor, for `shims doctor --modes` (CONTRACT §9).
 MODE_NOTES: dict[str, str] = {
     "read-only": "only read-only tools are declared to the model (no edits, no shell)",

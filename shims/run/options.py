@@ -133,10 +133,13 @@ NORMALIZE_OPTIONS: tuple[Option, ...] = (
 NORMALIZE_VENDOR_HELP = "claude, gemini, agy or fake."
 
 # `shims doctor` (CONTRACT §8).
-DOCTOR_HELP = ("Each provider: binary and version, credentials, remembered or reported quota with its reset time, "
-               "and which modes it can honour. Exit 1 when none is ready.")
+DOCTOR_HELP = ("Each provider, marked [✓] ready, [!] ready with warnings or [✗] not ready: binary, version, "
+               "credentials, remembered or reported quota with its reset time, the modes it can honour and whether "
+               "it takes an output schema, with what to do about each problem; then how many providers are ready. "
+               "Exit 1 when none is.")
 DOCTOR_OPTIONS: tuple[Option, ...] = (
-    Option("json", "switch", "One JSON object per provider (or per mode), as a list.", default=False),
+    Option("json", "switch", "One JSON object per provider (or per mode), as a list; a provider's `checks` are "
+           "the view's lines (name, state ok|warning|problem, detail, what_to_do).", default=False),
     Option("modes", "switch", "The mode table: how read-only, write and full map onto each vendor's flags, and "
            "whether this installation can honour them.", default=False),
 )

@@ -8,6 +8,7 @@ run (shims.state.quota) is still in force. No model call, no quota spent.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import orjson
 
@@ -17,27 +18,39 @@ from shims.run.programs import VERSION_TIMEOUT_S, resolve_program, vendor_versio
 
 
 def check(vendor: str, vendor_bin: str | None = None, *, ignore_quota_state: bool = False) -> dict:
-    from shims.run.config import ConfigError, load_defaults
-
-    vi = vendors.info(vendor)
+    """The preflight answer (CONTRACT §8). `vendor_bin` None: the config file's, else PATH."""
     if vendor_bin is None:
-        try:
-            vendor_bin = load_defaults(vendor)["vendor_bin"]
-        except ConfigError:
-            pass  # a broken config file is reported by every run; here the PATH lookup still helps
+        vendor_bin = _configured_bin(vendor)  # a broken config file is reported by every run; PATH still helps
+    return probe(vendor, vendor_bin, ignore_quota_state=ignore_quota_state).answer
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """What one readiness check found: the contract's answer, plus what `shims doctor` shows
+    beside it (the program that was asked, and whether the quota is a remembered one)."""
+
+    answer: dict
+    program: str | None
+    remembered_quota: bool = False
+
+
+def probe(vendor: str, vendor_bin: str | None, *, ignore_quota_state: bool = False) -> Probe:
+    """check() with `vendor_bin` as given (None: PATH only)."""
+    vi = vendors.info(vendor)
     answer = {"ready": False, "provider": vendor, "cli_version": None, "auth": "unknown", "quota": None,
               "failure_kind": None, "error": None}
     program = resolve_program(vendor, vendor_bin)
     if program is None:
         answer["failure_kind"] = FailureKind.COMMAND_MISSING.value
-        answer["error"] = f"The {vendor} CLI ({vendor_bin or vi.program}) was not found; install it or pass --vendor-bin."
-        return answer
+        answer["error"] = (f"The {vendor} CLI ({vendor_bin or vi.program}) was not found; install it, pass --vendor-bin, "
+                           f"or set vendor_bin under [{vendor}] in {_config_path()}.")
+        return Probe(answer, None)
     answer["cli_version"] = vendor_version(program, vendor)
     if answer["cli_version"] is None:
         answer["failure_kind"] = FailureKind.COMMAND_MISSING.value
         answer["error"] = (f"`{program} --version` failed or gave no version within {VERSION_TIMEOUT_S:.0f} s; "
                            f"the {vendor} CLI is not usable.")
-        return answer
+        return Probe(answer, program)
     command = vendors.command_module(vendor)
     env = _vendor_env(vendor)  # what a run would give the vendor: the config file's env included
     auth_status = getattr(command, "auth_status", None)
@@ -47,14 +60,14 @@ def check(vendor: str, vendor_bin: str | None = None, *, ignore_quota_state: boo
         if not ok:
             answer["failure_kind"] = FailureKind.AUTHENTICATION_REQUIRED.value
             answer["error"] = problem
-            return answer
+            return Probe(answer, program)
     remembered = None if ignore_quota_state else remembered_quota(vendor)
     if remembered is not None:
         answer["quota"] = remembered
         answer["failure_kind"] = FailureKind.QUOTA_OR_RATE_LIMITED.value
         answer["error"] = (f"{vendor}: a recorded {remembered['state'].replace('_', ' ')} limit is in force until "
                            f"{remembered['resets_at']}; runs fail fast until then (--ignore-quota-state to try anyway).")
-        return answer
+        return Probe(answer, program, remembered_quota=True)
     quota_status = getattr(command, "quota_status", None)
     if quota_status is not None:
         quota = quota_status(program, env)
@@ -62,9 +75,15 @@ def check(vendor: str, vendor_bin: str | None = None, *, ignore_quota_state: boo
         if quota and quota["state"] == "exhausted":
             answer["failure_kind"] = FailureKind.QUOTA_OR_RATE_LIMITED.value
             answer["error"] = f"{vendor} quota exhausted ({quota['message']}); resets {quota['resets_at']}."
-            return answer
+            return Probe(answer, program)
     answer["ready"] = True
-    return answer
+    return Probe(answer, program)
+
+
+def _config_path() -> str:
+    from shims.run.config import config_path
+
+    return config_path()
 
 
 def _vendor_env(vendor: str) -> dict[str, str]:
@@ -168,31 +187,44 @@ def schema_support(vendor: str, program: str | None) -> str | None:
 
 
 def doctor(json_out: bool, modes: bool = False) -> int:
+    """`shims doctor [--json] [--modes]`: the exit status (0 when any provider is ready)."""
     if modes:
         return _modes_table(json_out)
-    rows = []
+    import time
+
+    from shims.run.doctor_checks import report
+
+    rows, reports = [], []
+    config = _config_path()
     for name in vendors.PROVIDERS:
-        row = check(name)
-        program = resolve_program(name, _configured_bin(name))
-        row["modes"] = mode_support(name, program) if program else {}
-        row["output_schema"] = schema_support(name, program)
+        configured = _configured_bin(name)
+        found = probe(name, configured)
+        row = found.answer
+        row["modes"] = mode_support(name, found.program) if found.program else {}
+        row["output_schema"] = schema_support(name, found.program)
+        row = _masked_tree(row)  # vendor text (versions, errors, quota messages), before any view reads it
+        r = report(row, program=found.program and _masked(found.program), remembered_quota=found.remembered_quota,
+                   modes=row["modes"], output_schema=row["output_schema"], setup=_setup(name, config, configured),
+                   now=time.time())
+        row["checks"] = r.json_checks()
         rows.append(row)
+        reports.append(r)
     if json_out:
-        print(_masked(orjson.dumps(rows).decode()))
+        print(_masked(orjson.dumps(rows).decode()))  # as before: every JSON spelling of a secret
     else:
-        head = ("provider", "ready", "cli version", "auth", "quota", "modes", "output schema", "problem")
-        body = []
-        for r in rows:
-            q = r["quota"] or {}
-            quota = q.get("state") or "-"
-            if q.get("resets_at"):
-                quota += f" until {q['resets_at']}"
-            modes = " ".join(m if why is None else f"({m})" for m, why in r["modes"].items()) or "-"
-            body.append((r["provider"], "yes" if r["ready"] else "no", r["cli_version"] or "-", r["auth"], quota,
-                         modes, "yes" if r["output_schema"] is None else "no", r["error"] or ""))
-        _print_table(head, body)
-        print("(mode) = this installation cannot honour that mode; `shims doctor --modes` says why.")
+        from shims.views.doctor import doctor_view
+        from shims.views.terminal import show
+
+        show(doctor_view(reports))
     return 0 if any(r["ready"] for r in rows) else 1
+
+
+def _setup(vendor: str, config: str, configured: str | None):
+    from shims.run.doctor_checks import Setup
+
+    command = vendors.command_module(vendor)
+    return Setup(vendors.info(vendor).program, config, configured, getattr(command, "INSTALL", None),
+                 getattr(command, "SIGN_IN", None))
 
 
 def _modes_table(json_out: bool) -> int:
@@ -205,11 +237,12 @@ def _modes_table(json_out: bool) -> int:
             rows.append({"provider": name, "mode": mode, "args": list(args), "meaning": command.MODE_NOTES[mode],
                          "supported": support[mode] is None, "why_not": support[mode]})
     if json_out:
-        print(orjson.dumps(rows).decode())
+        print(_masked(orjson.dumps(rows).decode()))  # the reasons quote the vendor (its version)
         return 0
-    body = [(r["provider"], r["mode"], " ".join(r["args"]) or "(none: the default)", r["meaning"],
-             "yes" if r["supported"] else f"no: {r['why_not']}") for r in rows]
-    _print_table(("provider", "mode", "vendor arguments", "meaning", "here"), body)
+    from shims.views.doctor import modes_view
+    from shims.views.terminal import show
+
+    show(modes_view(_masked_tree(rows)))
     return 0
 
 
@@ -222,17 +255,18 @@ def _configured_bin(vendor: str) -> str | None:
         return None
 
 
-def _print_table(head: tuple[str, ...], body: list[tuple[str, ...]]) -> None:
-    from normalize.emit import visible
-
-    # Cells quote vendors (versions, errors, quota messages): masked and shown visibly.
-    body = [tuple(visible(_masked(str(c)), keep="") for c in r) for r in body]
-    widths = [max(len(str(r[i])) for r in (head, *body)) for i in range(len(head))]
-    for r in (head, *body):
-        print("  ".join(str(c).ljust(widths[i]) for i, c in enumerate(r)).rstrip())
-
-
 def _masked(text: str) -> str:
     from shims.state.redact import current
 
     return current().redact_text(text)
+
+
+def _masked_tree(value):
+    """`value` with every string in it masked (dicts and lists walked)."""
+    if isinstance(value, str):
+        return _masked(value)
+    if isinstance(value, dict):
+        return {k: _masked_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked_tree(v) for v in value]
+    return value

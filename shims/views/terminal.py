@@ -34,3 +34,17 @@ def cell(value: object, style: str = "") -> Text:
     """Vendor or request text as one line of a view: control characters shown as visible
     escapes (normalize.emit.visible), rich markup not interpreted."""
     return Text(visible("" if value is None else str(value), keep=""), style=style)
+
+
+def show(renderable: object, file: TextIO | None = None, *, width: int | None = None,
+         terminal: bool | None = None) -> None:
+    """Print a view. Off a terminal the lines lose the spaces rich pads table cells with, so
+    a pipe, a log or a snapshot holds only what is shown."""
+    out = console(file, width=width, terminal=terminal)
+    if out.is_terminal:
+        out.print(renderable)
+        return
+    with out.capture() as captured:
+        out.print(renderable)
+    out.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+    out.file.flush()
