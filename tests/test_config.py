@@ -481,6 +481,8 @@ def test_a_size_with_a_fraction_is_read_exactly_at_any_length():
     ('[codex]\nmodel = "m"\n',
      "unknown table [codex] in {path}; known tables: [defaults], [claude], [gemini], [agy], [fake], [journal], "
      "[prices]"),
+    ('[prices.gemni."gemini-2.5-pro"]\ninput = 1\noutput = 2\n',
+     "unknown table [prices.gemni] in {path}; did you mean [prices.gemini]?"),
     ('idle_timeout = 3\n', "unknown table [idle_timeout] in {path}; known tables: [defaults], [claude], [gemini], "
      "[agy], [fake], [journal], [prices]"),
 ])

@@ -150,13 +150,17 @@ def _check_tables(data: dict[str, Any], path: str) -> None:
     from shims.run import vendors
 
     known = ["defaults", *vendors.NAMES, "journal", "prices"]
-    for name in data:
+    prices = data.get("prices")
+    named = [*data, *(f"prices.{v}" for v in (prices if isinstance(prices, dict) else ()))]
+    known += [f"prices.{v}" for v in vendors.NAMES]
+    for name in named:
         if name in known:
             continue
         import difflib
 
         close = difflib.get_close_matches(name, known, n=1)
-        hint = f"did you mean [{close[0]}]?" if close else f"known tables: {', '.join(f'[{k}]' for k in known)}"
+        shown = [k for k in known if k.startswith("prices.") == name.startswith("prices.")]
+        hint = f"did you mean [{close[0]}]?" if close else f"known tables: {', '.join(f'[{k}]' for k in shown)}"
         raise ConfigError(f"unknown table [{name}] in {path}; {hint}")
 
 
