@@ -158,8 +158,9 @@ def _toolkit_version(value: bool) -> None:
 
 @toolkit.callback()
 def _toolkit_options(
-    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_toolkit_version,
-                                          help="Print the version of codex-shims and exit (the vendor CLIs' versions: shims doctor).")] = False,
+    version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_toolkit_version,
+        help="Print the version of codex-shims and exit (the vendor CLIs' versions: shims doctor).")] = False,
 ) -> None:
     """The toolkit's own options; a command does the work. (`shim-<vendor> --version` also
     names the vendor CLI's version: it knows which CLI it runs.)"""
@@ -168,7 +169,7 @@ def _toolkit_options(
 @toolkit.command(help="Write the contract's JSON Schema files (request, event, result, ...) to a folder; --check compares instead.")
 def schema(
     out: Annotated[Path, typer.Option(help="Folder for the *.schema.json files.")] = Path("schema"),
-    check: Annotated[bool, typer.Option("--check", help="Exit 1 if the files differ from the models.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 if a file is missing or differs from the models.")] = False,
 ) -> None:
     from normalize.schema import schema_problems, write_schema
 
@@ -264,8 +265,9 @@ _ROOT_HELP = "Journal root (default: [journal] root in the config, else $XDG_STA
                       "events it printed. RUN: an id, a unique part of one, a folder, or `last`.")
 def replay(
     run: Annotated[str, typer.Argument(help="A run id (or unique prefix/suffix), a run folder, or `last`.")],
-    check: Annotated[bool, typer.Option("--check", help="Exit 1 when the replay differs from the recorded events, or when the run cannot be replayed "
-                                                           "(its vendor never ran).")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 when the replay differs from the recorded events, "
+                                                           "or when the run cannot be replayed (its vendor never "
+                                                           "ran).")] = False,
     root: Annotated[Path | None, typer.Option("--root", help=_ROOT_HELP)] = None,
 ) -> None:
     from shims.run.replay import replay_run
@@ -357,7 +359,8 @@ def usage(
         typer.echo("No usage recorded" + (f" since {after}." if after else "."), err=True)
 
 
-config_app = typer.Typer(**_APP, no_args_is_help=True, help="The config file: what applies to each shim, and where it came from.")
+config_app = typer.Typer(**_APP, no_args_is_help=True,
+                         help="The config file: what applies to each shim, and where it came from.")
 toolkit.add_typer(config_app, name="config")
 
 
