@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import tomllib
 from pathlib import Path
@@ -36,16 +35,6 @@ def test_the_readme_has_every_generated_sample():
     assert sorted(samples(README.read_text())) == sorted(
         f"{target}-{kind}" for target in TARGETS.values() for kind in ("pretty", "ndjson"))
     assert sorted(SAMPLE_NAMES) == sorted(samples(README.read_text()))
-
-
-def test_the_samples_ndjson_is_one_run_of_the_live_view():
-    """The NDJSON block and the live view above it come from one run: the same session."""
-    from readme_blocks import samples
-
-    blocks = samples(README.read_text())
-    for target in ("demo", "demo-claude"):
-        first = json.loads(blocks[f"{target}-ndjson"].splitlines()[0])
-        assert first["type"] == "thread.started" and first["thread_id"] in blocks[f"{target}-pretty"]
 
 
 def test_a_sample_block_is_rewritten_between_its_markers_only():
