@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install vendor-clis codex-sdks codex-cli codex-types demo-claude test test-fast golden golden-capture golden-check snapshots lint schema bench demo clean
+.PHONY: install vendor-clis codex-sdks codex-cli codex-types demo-claude test test-fast golden golden-capture golden-check snapshots lint schema bench demo readme-samples clean
 
 install: $(STAMP)
 
@@ -95,12 +95,18 @@ lint: install
 bench: install vendor-clis
 	$(BIN)/python bench/run.py
 
+# The demos are declared in tests/fakes/demos.py (the README's samples run the same).
 demo: install
-	$(BIN)/shim-fake --vendor-bin tests/fakes/fake_vendor.py --emit pretty "Say hello"
+	$(BIN)/python tests/fakes/demos.py fake
 
 # shim-claude around the real pinned Claude Code, offline against the fake Anthropic API.
-demo-claude: install vendor-clis
-	$(BIN)/python tests/fakes/claude_demo.py
+demo-claude: install $(CLAUDE_STAMP)
+	$(BIN)/python tests/fakes/demos.py claude
+
+# Rewrite the README's sample blocks (<!-- sample: NAME -->) from one fresh run of each demo
+# (tests/readme_samples.py; a realcli test checks them).
+readme-samples: install $(CLAUDE_STAMP)
+	$(BIN)/python tests/readme_samples.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -31,9 +31,17 @@ def write_schema(folder: Path) -> list[Path]:
 
 def check_schema(folder: Path) -> list[str]:
     """Names of files that are missing or differ from the models."""
-    drift = []
+    return [name for name, _ in schema_problems(folder)]
+
+
+def schema_problems(folder: Path) -> list[tuple[str, str]]:
+    """(file name, "missing" or "drift") for each file that is not there or differs from the
+    models: a folder outside a checkout lacks them all, which is not drift."""
+    problems = []
     for fname, text in render().items():
         path = folder / fname
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            drift.append(fname)
-    return drift
+        if not path.exists():
+            problems.append((fname, "missing"))
+        elif path.read_text(encoding="utf-8") != text:
+            problems.append((fname, "drift"))
+    return problems

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import FAKE_VENDOR
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -468,3 +469,38 @@ def test_a_size_with_a_fraction_is_read_exactly_at_any_length():
     OverflowError traceback from the [journal] table); read exactly, it is just large."""
     assert parse_size("1.5KiB") == 1536 and parse_size("2.25 GB") == 2_250_000_000
     assert parse_size("9" * 400 + ".5TB") == int("9" * 400) * 1000**4 + 500 * 1000**3
+
+
+# ---------------------------------------------------------------------- unknown tables
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('[cluade]\nmodel = "m"\n', "unknown table [cluade] in {path}; did you mean [claude]?"),
+    ('[default]\nidle_timeout = 3\n', "unknown table [default] in {path}; did you mean [defaults]?"),
+    ('[price.gemini."m"]\ninput = 1\noutput = 2\n', "unknown table [price] in {path}; did you mean [prices]?"),
+    ('[codex]\nmodel = "m"\n',
+     "unknown table [codex] in {path}; known tables: [defaults], [claude], [gemini], [agy], [fake], [journal], "
+     "[prices]"),
+    ('[prices.gemni."gemini-2.5-pro"]\ninput = 1\noutput = 2\n',
+     "unknown table [prices.gemni] in {path}; did you mean [prices.gemini]?"),
+    ('idle_timeout = 3\n', "unknown table [idle_timeout] in {path}; known tables: [defaults], [claude], [gemini], "
+     "[agy], [fake], [journal], [prices]"),
+])
+def test_an_unknown_table_is_an_error_with_the_closest_known_one(tmp_path, text, expected):
+    """Was: read by no one, so `[cluade] model = ...` silently did nothing."""
+    path = write(tmp_path, text)
+    for load in (lambda: load_defaults("claude", path), lambda: load_vendor_settings("gemini", path),
+                 lambda: load_journal_settings(path), lambda: load_prices("gemini", path)):
+        with pytest.raises(ConfigError) as err:
+            load()
+        assert str(err.value) == expected.format(path=path)
+
+
+def test_an_unknown_table_stops_a_run_with_the_message(tmp_path, fake_env):
+    path = write(tmp_path, '[fkae]\nmodel = "m"\n')
+    done = subprocess.run([str(Path(sys.executable).parent / "shim-fake"), "--vendor-bin", FAKE_VENDOR, "--emit",
+                           "ndjson", "hi"], capture_output=True, timeout=60,
+                          env={**os.environ, **fake_env, "CODEX_SHIMS_CONFIG": str(path)})
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert done.returncode == 2 and result["failure_kind"] == "bad_request"
+    assert result["error"] == f"unknown table [fkae] in {path}; did you mean [fake]?"

@@ -245,6 +245,19 @@ def test_a_missing_binary_falls_back_without_a_launch(agy_fallback, tmp_path):
     assert types[:3] == ["thread.started", "turn.started", "item.completed"]
 
 
+@pytest.mark.parametrize("table", ["defaults", "fake"])
+def test_fallback_set_in_the_config_falls_back(agy_fallback, tmp_path, table):
+    """The README's word: `fallback` is read in [defaults] and in the vendor's own table."""
+    config = Path(agy_fallback["CODEX_SHIMS_CONFIG"])
+    config.write_text(config.read_text() + f'[{table}]\nfallback = "agy"\n')
+    proc = subprocess.run([shim_path("fake"), "--vendor-bin", str(tmp_path / "nope"), "--emit", "ndjson",
+                           "[scenario:plain] hi"], capture_output=True, env={**os.environ, **agy_fallback},
+                          cwd=tmp_path, timeout=60)
+    result = check_stream(parse_stream(proc.stdout), proc.returncode)
+    assert proc.returncode == 0 and result["provider"]["name"] == "agy"
+    assert [a["failure_kind"] for a in result["attempts"]] == ["command_missing"]
+
+
 def test_no_fallback_after_a_file_was_changed(agy_fallback, repo, tmp_path):
     env = {**quota_script(tmp_path), "FAKE_VENDOR_WRITE": "README.md=changed\\n"}
     proc, events, result = run_fake(agy_fallback, "--fallback", "agy", "hi", cwd=repo, extra_env=env)

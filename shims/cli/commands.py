@@ -79,8 +79,15 @@ def _plain(value: Any) -> Any:
     return str(value) if isinstance(value, Path) else value
 
 
+# Every app of ours: no shell-completion commands, plain tracebacks and help text (no rich
+# markup: help texts quote vendor flags), and -h for --help as most tools take it. (`shim-X
+# exec` is argparse's, which takes -h too, as `codex exec` does.)
+_APP: dict[str, Any] = {"add_completion": False, "pretty_exceptions_enable": False, "rich_markup_mode": None,
+                        "context_settings": {"help_option_names": ["-h", "--help"]}}
+
+
 def make_shim_app(vendor: str) -> typer.Typer:
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+    app = typer.Typer(**_APP)
 
     def main(**given: Any) -> None:
         from shims import run as shim_app
@@ -137,27 +144,51 @@ def _print_version(vendor: str, vendor_bin: str | None) -> None:
 # ---------------------------------------------------------------------------- shims toolkit
 
 toolkit = typer.Typer(
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
+    **_APP,
     no_args_is_help=True,
     help="codex-shims toolkit: schema, normalize, replay, doctor, runs, usage, config, mcp.",
 )
 
 
+def _toolkit_version(value: bool) -> None:
+    if value:
+        typer.echo(f"shims {__version__}")
+        raise typer.Exit(0)
+
+
+@toolkit.callback()
+def _toolkit_options(
+    version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_toolkit_version,
+        help="Print the version of codex-shims and exit (the vendor CLIs' versions: shims doctor).")] = False,
+) -> None:
+    """The toolkit's own options; a command does the work. (`shim-<vendor> --version` also
+    names the vendor CLI's version: it knows which CLI it runs.)"""
+
+
 @toolkit.command(help="Write the contract's JSON Schema files (request, event, result, ...) to a folder; --check compares instead.")
 def schema(
     out: Annotated[Path, typer.Option(help="Folder for the *.schema.json files.")] = Path("schema"),
-    check: Annotated[bool, typer.Option("--check", help="Exit 1 if the files differ from the models.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 if a file is missing or differs from the models.")] = False,
 ) -> None:
-    from normalize.schema import check_schema, write_schema
+    from normalize.schema import schema_problems, write_schema
 
-    if check:
-        drift = check_schema(out)
-        for name in drift:
-            typer.echo(f"schema drift: {name}", err=True)
-        raise typer.Exit(1 if drift else 0)
-    for path in write_schema(out):
+    if check and not out.is_dir():
+        typer.echo(f"shims schema: the schema files are missing: no folder {out.absolute()} (run it in a "
+                   "codex-shims checkout, or give --out FOLDER)", err=True)
+        raise typer.Exit(1)
+    try:
+        if check:
+            problems = schema_problems(out)
+            for name, problem in problems:
+                typer.echo(f"schema {problem}: {name}", err=True)
+            raise typer.Exit(1 if problems else 0)
+        written = write_schema(out)
+    except OSError as exc:
+        typer.echo(f"shims schema: cannot {'read' if check else 'write'} {exc.filename or out}: "
+                   f"{exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
+    for path in written:
         typer.echo(str(path))
 
 
@@ -234,15 +265,17 @@ _ROOT_HELP = "Journal root (default: [journal] root in the config, else $XDG_STA
                       "events it printed. RUN: an id, a unique part of one, a folder, or `last`.")
 def replay(
     run: Annotated[str, typer.Argument(help="A run id (or unique prefix/suffix), a run folder, or `last`.")],
-    check: Annotated[bool, typer.Option("--check", help="Exit 1 when the replay differs from the recorded events.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 when the replay differs from the recorded events, "
+                                                           "or when the run cannot be replayed (its vendor never "
+                                                           "ran).")] = False,
     root: Annotated[Path | None, typer.Option("--root", help=_ROOT_HELP)] = None,
 ) -> None:
     from shims.run.replay import replay_run
 
     outcome = replay_run(_find_run(_journal_root(root), run))
-    if not outcome.replayable:
+    if not outcome.replayable:  # nothing to compare: --check cannot vouch for the run
         typer.echo(f"{outcome.run.name}: {outcome.note}")
-        raise typer.Exit(0)
+        raise typer.Exit(1 if check else 0)
     suffix = f" ({outcome.note})" if outcome.note else ""
     if outcome.identical:
         typer.echo(f"{outcome.run.name}: identical, {len(outcome.recorded)} events{suffix}")
@@ -255,8 +288,7 @@ def replay(
     raise typer.Exit(1 if check else 0)
 
 
-runs_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
-                       help="List journaled runs, newest last; `shims runs show RUN` prints one.")
+runs_app = typer.Typer(**_APP, help="List journaled runs, newest last; `shims runs show RUN` prints one.")
 toolkit.add_typer(runs_app, name="runs")
 
 
@@ -275,14 +307,15 @@ def runs(
     from shims.state.journal.report import run_row, runs_table
     from shims.state.journal.store import load, run_dirs
 
-    paths = run_dirs(_journal_root(root))
+    where = _journal_root(root)
+    paths = run_dirs(where)
     rows = [run_row(load(p)) for p in (paths[-limit:] if limit else paths)]
     if json_out:
         typer.echo(orjson.dumps(rows).decode())
     elif rows:
         typer.echo(runs_table(rows))
     else:
-        typer.echo("No runs recorded.", err=True)
+        typer.echo(f"No runs recorded under {where}.", err=True)
 
 
 @runs_app.command("show", help="Print one run in the pretty view, with how it was launched.")
@@ -326,8 +359,8 @@ def usage(
         typer.echo("No usage recorded" + (f" since {after}." if after else "."), err=True)
 
 
-config_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
-                         no_args_is_help=True, help="The config file: what applies to each shim, and where it came from.")
+config_app = typer.Typer(**_APP, no_args_is_help=True,
+                         help="The config file: what applies to each shim, and where it came from.")
 toolkit.add_typer(config_app, name="config")
 
 

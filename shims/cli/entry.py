@@ -4,7 +4,7 @@ validates through, is ~50 ms of imports, and parsing a run's command line with i
 trivial `shim-fake` run ~75 ms slower (median wall time, 20 interleaved runs) and 14 MiB
 bigger. The scanner reads a run's options, `--preflight` with the two options it uses (a host
 asks before every worker), `shims doctor` and `shims normalize`. Anything it does not take for
-certain — --help, --version, an unknown flag, a bad value, a value that looks like a flag —
+certain — --help or -h, --version, an unknown flag, a bad value, a value that looks like a flag —
 goes to the typer command line (shims.cli.commands), built from the same table, which has the
 help texts and the error messages. tests/test_entry.py checks that both read a command line
 the same way.

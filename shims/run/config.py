@@ -31,6 +31,9 @@ Where: `$CODEX_SHIMS_CONFIG`, else `$XDG_CONFIG_HOME/codex-shims/config.toml` (X
     cached_input = 0.31
     output = 10.0
 
+Any other table is an error naming the closest of these (`[cluade]` would be read by no one),
+as an unknown key in a table is.
+
 Paths are `str` (functions also take `os.PathLike`), as the run path hands them on. The flag
 keys, their built-in defaults and their bounds come from the option table (shims.run.options).
 """
@@ -136,8 +139,29 @@ def _read(path: str | os.PathLike[str] | None, *, missing_ok: bool = False) -> t
             data = tomllib.loads(f.read())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"Cannot read the config file {path}: {exc}") from None
+    _check_tables(data, path)
     _cache[path] = (stamp, data)
     return path, data
+
+
+def _check_tables(data: dict[str, Any], path: str) -> None:
+    """A misspelt table (`[cluade]`) would otherwise be read by no one, silently: it is an error
+    naming the closest table the shims read."""
+    from shims.run import vendors
+
+    known = ["defaults", *vendors.NAMES, "journal", "prices"]
+    prices = data.get("prices")
+    named = [*data, *(f"prices.{v}" for v in (prices if isinstance(prices, dict) else ()))]
+    known += [f"prices.{v}" for v in vendors.NAMES]
+    for name in named:
+        if name in known:
+            continue
+        import difflib
+
+        close = difflib.get_close_matches(name, known, n=1)
+        shown = [k for k in known if k.startswith("prices.") == name.startswith("prices.")]
+        hint = f"did you mean [{close[0]}]?" if close else f"known tables: {', '.join(f'[{k}]' for k in shown)}"
+        raise ConfigError(f"unknown table [{name}] in {path}; {hint}")
 
 
 def _table(data: dict[str, Any] | None, name: str, path: str) -> dict[str, Any]:
