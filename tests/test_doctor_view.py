@@ -170,7 +170,7 @@ def test_doctor_against_the_pinned_clis_with_agy_missing(tmp_path):
                   ANTHROPIC_API_KEY="k", GEMINI_API_KEY="k")
     assert out.returncode == 0, out.stderr
     assert "[✓] claude: ready" in out.stdout and "✓ version: 2.1.331" in out.stdout
-    assert "[!] gemini: ready, with warnings" in out.stdout and "✓ version: 0.61.0" in out.stdout
+    assert "[✓] gemini: ready" in out.stdout and "✓ version: 0.61.0" in out.stdout
     assert out.stdout.rstrip().endswith("2 of 3 providers ready.")
     fix = next(line for line in out.stdout.splitlines() if "→" in line and "[agy]" in line)
     command = fix.split("install it: ", 1)[1].split()[0]
@@ -228,7 +228,29 @@ def test_warnings_leave_a_provider_ready_and_say_what_to_watch():
            "message": "Gemini Models 5 hour: 4% left"}
     r = _report(_answer("agy", version="1.2.16", auth="unknown", quota=low), program="/home/ada/.local/bin/agy")
     text = _rendered(doctor_view([r]), width=200)
-    assert "[!] agy: ready, with warnings\n" in text and text.rstrip().endswith("1 of 1 providers ready.")
+    assert "[!] agy: ready, with warnings\n" in text and text.rstrip().endswith("1 of 1 provider ready.")
     assert "! quota: Gemini Models 5 hour: 4% left; resets 2026-12-04 19:40 UTC (in 40 min)\n" in text
     assert "! credentials: no key or saved sign-in found" in text
     assert "→ if runs fail with authentication_required: run `agy` once in a terminal and sign in" in text
+
+
+def test_a_vendor_limitation_is_a_note_not_a_warning():
+    """Gemini CLI has no structured output: nothing to fix, so gemini stays plainly ready."""
+    text = _rendered(doctor_view([_gemini()]), width=200)
+    assert "[✓] gemini: ready\n" in text and "• output schema: not supported: " in text
+    assert "→" not in text and text.rstrip().endswith("1 of 1 provider ready.")
+
+
+def test_a_broken_config_file_is_the_first_problem_and_no_provider_is_ready(tmp_path):
+    """Every run refuses to start over a config it cannot read, so the doctor must not call
+    anything ready past it."""
+    claude = ROOT / "vendor-clis" / "claude" / "node_modules" / ".bin" / "claude"
+    out = _doctor(tmp_path, config=f'[claude]\nvendor_bin = "{claude}"\n[cluade]\nmodel = "x"\n',
+                  path=f"{Path(shutil.which('node')).parent}:/usr/bin:/bin", ANTHROPIC_API_KEY="k")
+    assert out.returncode == 1, out.stdout
+    first = out.stdout.splitlines()[0]
+    assert first == "[✗] config file: unreadable, no run starts", out.stdout
+    assert "unknown table [cluade]" in out.stdout and "did you mean [claude]?" in out.stdout
+    assert out.stdout.rstrip().endswith("0 of 3 providers ready: fix the config file first.")
+    rows = json.loads(_doctor(tmp_path, "--json", config='[cluade]\nmodel = "x"\n').stdout)
+    assert all(r["ready"] is False and "[cluade]" in r["config_error"] for r in rows)

@@ -14,7 +14,9 @@ from typing import Literal
 
 from normalize.failures import FailureKind
 
-State = Literal["ok", "warning", "problem"]
+# A note is a fact about the installation that nothing can change (Gemini CLI has no structured
+# output): shown, but it makes no provider "ready, with warnings".
+State = Literal["ok", "note", "warning", "problem"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +48,7 @@ class Report:
     def state(self) -> State:
         if not self.ready:
             return "problem"
-        return "warning" if any(c.state != "ok" for c in self.checks) else "ok"
+        return "warning" if any(c.state in ("warning", "problem") for c in self.checks) else "ok"
 
     def json_checks(self) -> list[dict]:
         return [asdict(c) for c in self.checks]
@@ -146,7 +148,7 @@ def _modes(modes: dict[str, str | None]) -> Check:
 def _output_schema(problem: str | None) -> Check:
     if problem is None:
         return Check("output schema", "ok", "answers can follow a JSON schema (--output-schema)")
-    return Check("output schema", "warning", "--output-schema cannot be honoured", problem)
+    return Check("output schema", "note", f"not supported: {problem}")
 
 
 def _when(resets_at: str | None, now: float) -> str:

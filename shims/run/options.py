@@ -139,7 +139,7 @@ DOCTOR_HELP = ("Each provider, marked [âœ“] ready, [!] ready with warnings or [â
                "Exit 1 when none is.")
 DOCTOR_OPTIONS: tuple[Option, ...] = (
     Option("json", "switch", "One JSON object per provider (or per mode), as a list; a provider's `checks` are "
-           "the view's lines (name, state ok|warning|problem, detail, what_to_do).", default=False),
+           "the view's lines (name, state ok|note|warning|problem, detail, what_to_do).", default=False),
     Option("modes", "switch", "The mode table: how read-only, write and full map onto each vendor's flags, and "
            "whether this installation can honour them.", default=False),
 )

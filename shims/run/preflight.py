@@ -196,6 +196,7 @@ def doctor(json_out: bool, modes: bool = False) -> int:
 
     rows, reports = [], []
     config = _config_path()
+    config_problem = _config_problem()
     for name in vendors.PROVIDERS:
         configured = _configured_bin(name)
         found = probe(name, configured)
@@ -207,6 +208,8 @@ def doctor(json_out: bool, modes: bool = False) -> int:
                    modes=row["modes"], output_schema=row["output_schema"], setup=_setup(name, config, configured),
                    now=time.time())
         row["checks"] = r.json_checks()
+        if config_problem is not None:  # what each provider's run would answer: bad_request, exit 2
+            row.update(ready=False, config_error=_masked(config_problem))
         rows.append(row)
         reports.append(r)
     if json_out:
@@ -215,8 +218,23 @@ def doctor(json_out: bool, modes: bool = False) -> int:
         from shims.views.doctor import doctor_view
         from shims.views.terminal import show
 
-        show(doctor_view(reports))
+        show(doctor_view(reports, config_problem and _masked(config_problem)))
     return 0 if any(r["ready"] for r in rows) else 1
+
+
+def _config_problem() -> str | None:
+    """Why the config file cannot be used, if it cannot: a run reads it first and refuses to
+    start over it (bad_request), so a doctor that looked past it would call providers ready."""
+    from shims.run.config import ConfigError, load_defaults, load_journal_settings, load_vendor_settings
+
+    try:
+        load_journal_settings()
+        for name in vendors.PROVIDERS:
+            load_defaults(name)
+            load_vendor_settings(name)
+    except ConfigError as exc:
+        return str(exc)
+    return None
 
 
 def _setup(vendor: str, config: str, configured: str | None):

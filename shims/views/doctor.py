@@ -19,14 +19,24 @@ from rich.text import Text
 from shims.views.terminal import cell
 
 # By a report's or a check's state (ok, warning, problem).
-MARKS = {"ok": ("✓", "green"), "warning": ("!", "yellow"), "problem": ("✗", "red")}
+MARKS = {"ok": ("✓", "green"), "note": ("•", "dim"), "warning": ("!", "yellow"), "problem": ("✗", "red")}
 HEADLINES = {"ok": "ready", "warning": "ready, with warnings", "problem": "not ready"}
 
 
-def doctor_view(reports: Sequence[Any]) -> Group:
+def doctor_view(reports: Sequence[Any], config_problem: str | None = None) -> Group:
     """`reports`: shims.run.doctor_checks.Report (provider, ready, state, checks), read as plain
-    data, so the view stays below the run (tests/test_layers.py)."""
+    data, so the view stays below the run (tests/test_layers.py). `config_problem`: why the
+    config file cannot be read; every run refuses to start until it is fixed, so none is ready."""
     parts: list = []
+    if config_problem is not None:
+        mark, style = MARKS["problem"]
+        parts.append(Text.assemble("[", (mark, style), "] ", ("config file", "bold"), ": unreadable, no run starts"))
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(no_wrap=True)
+        grid.add_column(overflow="fold")
+        grid.add_row(Text(mark, style=style), _check_text(
+            "config", config_problem, "fix the file (`shims config show` reads it the way a run does)"))
+        parts.append(Padding(grid, (0, 0, 0, 4)))
     for r in reports:
         mark, style = MARKS[r.state]
         parts.append(Text.assemble("[", (mark, style), "] ", cell(r.provider, "bold"), f": {HEADLINES[r.state]}"))
@@ -37,7 +47,10 @@ def doctor_view(reports: Sequence[Any]) -> Group:
             mark, style = MARKS[c.state]
             grid.add_row(Text(mark, style=style), _check_text(c.name, c.detail, c.what_to_do))
         parts.append(Padding(grid, (0, 0, 0, 4)))
-    parts.append(Text(f"{sum(r.ready for r in reports)} of {len(reports)} providers ready.", style="bold"))
+    ready = 0 if config_problem is not None else sum(r.ready for r in reports)
+    noun = "provider" if len(reports) == 1 else "providers"
+    summary = f"{ready} of {len(reports)} {noun} ready"
+    parts.append(Text(summary + (": fix the config file first." if config_problem is not None else "."), style="bold"))
     return Group(*parts)
 
 
