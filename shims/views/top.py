@@ -1,0 +1,84 @@
+"""`shims top`: the table of the workers running now and just ended, from their rows
+(shims.state.journal.follow). Pure: rows and the time in, a renderable out."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from shims.state.journal.follow import Row, elapsed_s
+from shims.views.terminal import cell
+
+STATUS_STYLE = {"running": "cyan", "completed": "green", "failed": "red", "cancelled": "yellow",
+                "interrupted": "yellow"}
+COLUMNS = ("run", "provider", "model", "mode", "elapsed", "tokens", "cost", "status", "current")
+RIGHT = {"elapsed", "tokens", "cost"}
+MODEL_WIDTH = 28
+
+
+def top_view(rows: list[Row], now: float, *, linger_s: float, max_rows: int | None = None,
+             keys: bool = False) -> RenderableType:
+    """The heading line and the table; past `max_rows` rows, a line says how many are not shown."""
+    running = sum(1 for r in rows if not r.ended)
+    heading = Text.assemble(("shims top", "bold"), f"  {running} running · {len(rows) - running} ended "
+                            f"in the last {linger_s:g}s", (" · q quits" if keys else "", "dim"))
+    if not rows:
+        return Group(heading, Text("No run is going on, and none ended in that time.", style="dim"))
+    shown = rows if max_rows is None or len(rows) <= max_rows else rows[:max(max_rows - 1, 0)]
+    body = [cells(row, now) for row in shown]
+    table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold underline")
+    for i, name in enumerate(COLUMNS):
+        # Every column but the last keeps its width (a model name up to MODEL_WIDTH); what
+        # the worker is doing gets the rest of the line, cut with an ellipsis.
+        natural = max([len(name), *(r[i].cell_len for r in body)])
+        fixed = None if name == "current" else min(natural, MODEL_WIDTH) if name == "model" else natural
+        table.add_column(name, justify="right" if name in RIGHT else "left", no_wrap=True,
+                         overflow="ellipsis", min_width=fixed, max_width=fixed)
+    for row in body:
+        table.add_row(*row)
+    parts: list[RenderableType] = [heading, table]
+    if len(shown) < len(rows):
+        parts.append(Text(f"… {len(rows) - len(shown)} more", style="dim"))
+    return Group(*parts)
+
+
+def cells(row: Row, now: float) -> list[Text]:
+    """One row's cells. Provider, model, mode and what the worker does are vendor or request
+    text: through cell(), escaped, never markup."""
+    # The failure kind goes with the error, in the wide last column: a status column as wide
+    # as `quota_or_rate_limited` would leave no room for what the workers are doing.
+    kind = f"{row.failure_kind}: " if row.failure_kind and row.failure_kind != row.status else ""
+    if row.ended:
+        doing = cell(kind + (row.last or row.current or row.note or ""), "dim")
+    else:
+        doing = cell(row.current or row.note or "", "yellow" if row.note and not row.current else "")
+    return [
+        cell(_short_id(row.run), "dim"),
+        cell(row.provider or "-"),
+        cell(row.model or "-"),
+        cell(row.mode or "-"),
+        Text(_duration(elapsed_s(row, now))),
+        Text(f"{row.tokens:,}" if row.tokens is not None else "-"),
+        Text(f"${row.cost_usd:.4f}" if row.cost_usd is not None else "-"),
+        cell(row.status, STATUS_STYLE.get(row.status, "")),
+        doing,
+    ]
+
+
+def _short_id(run: str) -> str:
+    """The id's random tail: `shims runs show TAIL` finds the run by it."""
+    return run.rsplit("-", 1)[-1]
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
