@@ -314,8 +314,10 @@ def echo_on(child: pexpect.spawn) -> bool:
     return bool(termios.tcgetattr(child.child_fd)[3] & termios.ECHO)
 
 
-def quit_with(child: pexpect.spawn, how: str) -> tuple[int, bool]:
-    """The exit status, and whether the terminal echoes again once the program is gone."""
+def quit_with(screen: Screen, how: str) -> tuple[int, bool]:
+    """The exit status, and whether the terminal is as it was once the program is gone: keys
+    echoed again, the cursor shown, the main screen back."""
+    child = screen.child
     if how == "q":
         child.send("q")
     elif how == "ctrl-c":
@@ -323,10 +325,14 @@ def quit_with(child: pexpect.spawn, how: str) -> tuple[int, bool]:
     else:
         child.kill(15)
     child.expect(pexpect.EOF)
+    screen.stream.feed(child.before)
     child.wait()
-    restored = echo_on(child)
+    restored = echo_on(child) and not screen.screen.cursor.hidden and ALT_SCREEN not in screen.screen.mode
     child.close()
     return (child.exitstatus if child.exitstatus is not None else 128 + child.signalstatus), restored
+
+
+ALT_SCREEN = 1049 << 5  # how pyte keeps the private mode `ESC [ ? 1049 h` (the alternate screen)
 
 
 @pytest.mark.slow
@@ -356,7 +362,7 @@ def test_live_over_a_real_shim_run_and_a_growing_journal(fake_env, tmp_path):
         finish(hand, result("failed", kind="quota_or_rate_limited", total=1300, cost=0.02, final=None,
                             error="Usage limit reached."))
         screen.wait_for(r"c0ffee.*1,300\s+\$0\.0200\s+failed\s+quota_or_rate_limited: Usage limit")
-        assert quit_with(child, "q") == (0, True)
+        assert quit_with(screen, "q") == (0, True)
     finally:
         if shim is not None and shim.poll() is None:
             shim.kill()
@@ -371,9 +377,10 @@ def test_the_terminal_is_restored_however_it_ends(how, code, mark, tmp_path):
     make_run(tmp_path, "123456")
     child = spawn_top(tmp_path, {procs.MARK_ENV: mark})
     try:
-        Screen(child).wait_for(r"123456\s+claude")
-        assert not echo_on(child)
-        assert quit_with(child, how) == (code, True)
+        screen = Screen(child)
+        screen.wait_for(r"123456\s+claude")
+        assert not echo_on(child) and screen.screen.cursor.hidden and ALT_SCREEN in screen.screen.mode
+        assert quit_with(screen, how) == (code, True)
     finally:
         if child.isalive():
             child.close(force=True)
