@@ -24,7 +24,7 @@ from conftest import FAKE_VENDOR, ROOT, shim_path
 from shims.state.journal import follow
 from shims.state.journal.follow import Follower, Row, fold, split_lines
 from shims.views.terminal import console
-from shims.views.top import top_view
+from shims.views.top import COLUMNS, top_view
 
 SHIMS = str(Path(sys.executable).parent / "shims")
 SNAPSHOTS = ROOT / "tests" / "snapshots"
@@ -258,6 +258,15 @@ def test_the_table_for_fixed_rows_matches_its_snapshot():
 def test_the_table_past_the_screen_says_how_many_are_not_shown():
     text = _plain(top_view(fixed_rows(), 1_800_000_000.0, linger_s=60, max_rows=3))
     assert "1a2b3c" in text and "4d5e6f" in text and "aabbcc" not in text and "… 2 more" in text
+
+
+def test_a_narrow_terminal_leaves_out_mode_provider_and_cost_before_what_workers_do():
+    text = _plain(top_view(fixed_rows(), 1_800_000_000.0, linger_s=60, width=80), width=80)
+    header = text.splitlines()[1].split()
+    assert header == ["run", "model", "elapsed", "tokens", "status", "current"]
+    assert "$ pytest -q tests/tes…" in text and max(len(line) for line in text.splitlines()) <= 80
+    wide = _plain(top_view(fixed_rows(), 1_800_000_000.0, linger_s=60, width=120), width=120)
+    assert wide.splitlines()[1].split() == list(COLUMNS)
 
 
 def test_the_table_with_no_runs_says_so():

@@ -48,8 +48,9 @@ def run_top(root: str, *, interval_s: float, linger_s: float, once: bool, out: T
                      redirect_stderr=False) as live:
             while True:
                 rows = follower.poll()
+                size = view.size
                 live.update(top_view(rows, time.time(), linger_s=linger_s, keys=keys_fd is not None,
-                                     max_rows=max(view.size.height - _HEADING_LINES, 1)), refresh=True)
+                                     max_rows=max(size.height - _HEADING_LINES, 1), width=size.width), refresh=True)
                 if _wait_for_quit(keys_fd, interval_s):
                     return 0
     except _Ended as ended:

@@ -15,28 +15,39 @@ STATUS_STYLE = {"running": "cyan", "completed": "green", "failed": "red", "cance
 COLUMNS = ("run", "provider", "model", "mode", "elapsed", "tokens", "cost", "status", "current")
 RIGHT = {"elapsed", "tokens", "cost"}
 MODEL_WIDTH = 28
+CURRENT_WIDTH = 24
+DROPPED = ("mode", "provider", "cost")  # left out, in this order, when the terminal is too narrow
 
 
 def top_view(rows: list[Row], now: float, *, linger_s: float, max_rows: int | None = None,
-             keys: bool = False) -> RenderableType:
-    """The heading line and the table; past `max_rows` rows, a line says how many are not shown."""
+             width: int | None = None, keys: bool = False) -> RenderableType:
+    """The heading line and the table; past `max_rows` rows, a line says how many are not shown.
+    In `width` columns (a terminal's), the columns of DROPPED go first, so what the workers
+    are doing keeps CURRENT_WIDTH at least."""
     running = sum(1 for r in rows if not r.ended)
     heading = Text.assemble(("shims top", "bold"), f"  {running} running · {len(rows) - running} ended "
                             f"in the last {linger_s:g}s", (" · q quits" if keys else "", "dim"))
     if not rows:
         return Group(heading, Text("No run is going on, and none ended in that time.", style="dim"))
     shown = rows if max_rows is None or len(rows) <= max_rows else rows[:max(max_rows - 1, 0)]
-    body = [cells(row, now) for row in shown]
+    body = [dict(zip(COLUMNS, cells(row, now), strict=True)) for row in shown]
+    # Every column but the last keeps its width (a model name up to MODEL_WIDTH); what the
+    # worker is doing gets the rest of the line, cut with an ellipsis.
+    widths = {name: min(max([len(name), *(r[name].cell_len for r in body)]), MODEL_WIDTH if name == "model" else 10**6)
+              for name in COLUMNS if name != "current"}
+    names = list(COLUMNS)
+    for name in DROPPED:
+        if width is None or sum(widths[n] + 2 for n in names if n != "current") + CURRENT_WIDTH <= width:
+            break
+        names.remove(name)
     table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold underline")
-    for i, name in enumerate(COLUMNS):
-        # Every column but the last keeps its width (a model name up to MODEL_WIDTH); what
-        # the worker is doing gets the rest of the line, cut with an ellipsis.
-        natural = max([len(name), *(r[i].cell_len for r in body)])
-        fixed = None if name == "current" else min(natural, MODEL_WIDTH) if name == "model" else natural
-        table.add_column(name, justify="right" if name in RIGHT else "left", no_wrap=True,
+    for name in names:
+        fixed = widths.get(name)
+        # rich narrows only a column it may wrap: the last one, whose cells cut themselves short.
+        table.add_column(name, justify="right" if name in RIGHT else "left", no_wrap=fixed is not None,
                          overflow="ellipsis", min_width=fixed, max_width=fixed)
     for row in body:
-        table.add_row(*row)
+        table.add_row(*(row[n] for n in names))
     parts: list[RenderableType] = [heading, table]
     if len(shown) < len(rows):
         parts.append(Text(f"… {len(rows) - len(shown)} more", style="dim"))
@@ -53,6 +64,7 @@ def cells(row: Row, now: float) -> list[Text]:
         doing = cell(kind + (row.last or row.current or row.note or ""), "dim")
     else:
         doing = cell(row.current or row.note or "", "yellow" if row.note and not row.current else "")
+    doing.no_wrap, doing.overflow = True, "ellipsis"  # a Text keeps its own overflow, not the column's
     return [
         cell(_short_id(row.run), "dim"),
         cell(row.provider or "-"),
