@@ -284,6 +284,7 @@ def test_into_a_pipe_it_prints_once_without_escape_codes(tmp_path):
     text = proc.stdout.decode()
     assert "0a0b0c" in text and "$ go test ./..." in text and "running" in text
     assert "\x1b" not in text
+    assert all(line == line.rstrip() for line in text.splitlines())  # no padding to the line's end
 
 
 class Screen:

@@ -332,7 +332,7 @@ def runs_show(
 
 @toolkit.command(help="A live table of the workers running now and those that ended in the last --linger seconds, "
                       "from the journal: provider, model, mode, elapsed, tokens, cost, status and what each is doing "
-                      "(the command it runs, the file it edits, the tool it calls, or writing its answer). "
+                      "(the command it runs, the MCP tool it calls, or writing its answer; once ended, its answer or error). "
                       "q quits. Off a terminal (or with --once) the table is printed once.",
                  context_settings={"help_option_names": ["-h", "--help"]})
 def top(

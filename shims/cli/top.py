@@ -36,9 +36,13 @@ def run_top(root: str, *, interval_s: float, linger_s: float, once: bool, out: T
     follower = Follower(root, linger_s=linger_s)
     view = console(out)
     if once or not view.is_terminal:
-        # Printed once, for a log or grep: every cell whole (the table is as wide as its text).
+        # Printed once, for a log or grep: every cell whole (the table is as wide as its text),
+        # no padding at the ends of lines.
         wide = console(out, width=_UNBOUNDED, terminal=view.is_terminal)
-        wide.print(top_view(follower.poll(), time.time(), linger_s=linger_s))
+        with wide.capture() as captured:
+            wide.print(top_view(follower.poll(), time.time(), linger_s=linger_s))
+        view.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+        view.file.flush()
         return 0
     keys_in = keys_in or sys.stdin
     keys_fd = keys_in.fileno() if keys_in.isatty() else None
