@@ -170,6 +170,18 @@ def test_a_dead_owner_without_a_result_is_interrupted(tmp_path):
     assert row.status == "interrupted" and row.current == "$ sleep 100"
 
 
+def test_a_folder_whose_meta_is_not_written_yet_is_starting_not_interrupted(tmp_path):
+    """A shim makes its run folder a moment before meta.json names it as the owner."""
+    young = tmp_path / "20270101T000000.000Z-claude-111111"
+    young.mkdir()
+    [row] = Follower(tmp_path).poll()
+    assert row.status == "running"
+    old = time.time() - follow.META_GRACE_S - 1
+    os.utime(young, (old, old))
+    [row] = Follower(tmp_path).poll()
+    assert row.status == "interrupted"
+
+
 def test_a_run_pruned_while_shown_leaves_the_table(tmp_path):
     keep, gone = make_run(tmp_path, "cccccc"), make_run(tmp_path, "dddddd")
     append(gone, command("item_1", "ls"))

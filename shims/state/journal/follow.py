@@ -30,6 +30,7 @@ INTERRUPTED = "interrupted"  # the shim died before its result (as store.RunReco
 
 READ_BUDGET = 4 << 20  # bytes of one run's events read in one tick: a flood of events cannot stall the view
 MAX_LINE = 8 << 20  # a longer event line (a huge tool output) is skipped, never held
+META_GRACE_S = 10.0  # a run folder without a meta.json for longer was left by a shim that died
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +211,7 @@ def _refresh(tail: _Tail, now: float) -> None:
     _reread_meta(tail)
     # Whether the owner lives is asked before the events are read: what it wrote before it
     # died is then in the file, so a run is never called interrupted with its result unread.
-    alive = owner_alive(tail.meta.get("pid"), tail.meta.get("host"))
+    alive = _owner_alive(tail, now)
     _read_events(tail)
     if tail.row.ended:
         tail.row = dataclasses.replace(tail.row, ended_at=_mtime(os.path.join(tail.path, "result.json")) or now)
@@ -222,6 +223,15 @@ def _refresh(tail: _Tail, now: float) -> None:
     elif not alive:
         tail.row = interrupted(tail.row, _mtime(os.path.join(tail.path, "events.ndjson"))
                                or _mtime(os.path.join(tail.path, "meta.json")) or now)
+
+
+def _owner_alive(tail: _Tail, now: float) -> bool:
+    """Whether the shim that writes the run still runs. A folder is made a moment before its
+    meta.json names the owner: without one, the run counts as starting for META_GRACE_S."""
+    if tail.meta:
+        return owner_alive(tail.meta.get("pid"), tail.meta.get("host"))
+    made = _mtime(tail.path)
+    return made is None or now - made < META_GRACE_S
 
 
 def _reread_meta(tail: _Tail) -> None:
