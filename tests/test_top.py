@@ -182,6 +182,31 @@ def test_a_folder_whose_meta_is_not_written_yet_is_starting_not_interrupted(tmp_
     assert row.status == "interrupted"
 
 
+def test_a_dead_owner_whose_journal_is_read_in_parts_gets_its_result(tmp_path, monkeypatch):
+    """A tick reads at most READ_BUDGET bytes: a run whose shim has ended is called interrupted
+    only once its events are read to the end, not while its result line is still unread."""
+    monkeypatch.setattr(follow, "READ_BUDGET", 64)
+    run = make_run(tmp_path, "999999", pid=dead_pid())
+    append(run, command("item_1", "make"), command("item_1", "make", done=True), turn(10, 10), result())
+    follower = Follower(tmp_path)
+    seen = [follower.poll()[0].status for _ in range(20)]
+    assert "interrupted" not in seen and seen[-1] == "completed", seen
+
+
+def test_an_event_line_past_max_line_is_skipped_not_held(tmp_path, monkeypatch):
+    monkeypatch.setattr(follow, "MAX_LINE", 300)  # more than an ordinary event line
+    monkeypatch.setattr(follow, "READ_BUDGET", 64)
+    run = make_run(tmp_path, "888888")
+    follower = Follower(tmp_path)
+    append(run, command("item_1", "cat " + "x" * 1000))
+    for _ in range(30):
+        [row] = follower.poll()
+    append(run, command("item_2", "ls"))
+    for _ in range(3):
+        [row] = follower.poll()
+    assert row.open_items == (("item_2", "$ ls"),)
+
+
 def test_a_run_pruned_while_shown_leaves_the_table(tmp_path):
     keep, gone = make_run(tmp_path, "cccccc"), make_run(tmp_path, "dddddd")
     append(gone, command("item_1", "ls"))

@@ -212,7 +212,7 @@ def _refresh(tail: _Tail, now: float) -> None:
     # Whether the owner lives is asked before the events are read: what it wrote before it
     # died is then in the file, so a run is never called interrupted with its result unread.
     alive = _owner_alive(tail, now)
-    _read_events(tail)
+    caught_up = _read_events(tail)
     if tail.row.ended:
         tail.row = dataclasses.replace(tail.row, ended_at=_mtime(os.path.join(tail.path, "result.json")) or now)
         return
@@ -220,7 +220,7 @@ def _refresh(tail: _Tail, now: float) -> None:
     if isinstance(result, dict):  # a result the events lack (a journal that stopped early)
         tail.row = dataclasses.replace(fold(tail.row, {**result, "type": "result"}),
                                        ended_at=_mtime(os.path.join(tail.path, "result.json")) or now)
-    elif not alive:
+    elif not alive and caught_up:  # (a run read in part may yet have its result further on)
         tail.row = interrupted(tail.row, _mtime(os.path.join(tail.path, "events.ndjson"))
                                or _mtime(os.path.join(tail.path, "meta.json")) or now)
 
@@ -252,14 +252,15 @@ def _reread_meta(tail: _Tail) -> None:
         tail.row = dataclasses.replace(tail.row, note="meta.json unreadable")
 
 
-def _read_events(tail: _Tail) -> None:
+def _read_events(tail: _Tail) -> bool:
+    """Fold what was appended since the last tick (up to READ_BUDGET); whether all of it was."""
     try:
         fd = open_private(os.path.join(tail.path, "events.ndjson"), os.O_RDONLY)
     except FileNotFoundError:
-        return  # nothing emitted yet
+        return True  # nothing emitted yet
     except OSError as exc:
         tail.row = dataclasses.replace(tail.row, note=f"events.ndjson: {exc.strerror or exc}")
-        return
+        return True
     try:
         size = os.fstat(fd).st_size
         if size < tail.offset:  # the file was replaced or cut: read it again from the start
@@ -268,14 +269,14 @@ def _read_events(tail: _Tail) -> None:
         data = os.pread(fd, min(size - tail.offset, READ_BUDGET), tail.offset) if size > tail.offset else b""
     except OSError as exc:
         tail.row = dataclasses.replace(tail.row, note=f"events.ndjson: {exc.strerror or exc}")
-        return
+        return True
     finally:
         os.close(fd)
     tail.offset += len(data)
     if tail.skipping:
         cut = data.find(b"\n")
         if cut < 0:
-            return
+            return tail.offset >= size
         data, tail.skipping = data[cut + 1:], False
     lines, tail.pending = split_lines(tail.pending, data)
     if len(tail.pending) > MAX_LINE:
@@ -287,6 +288,7 @@ def _read_events(tail: _Tail) -> None:
         except orjson.JSONDecodeError:
             continue
     tail.row = row
+    return tail.offset >= size
 
 
 def _ended_before(path: str, when: float) -> bool:
