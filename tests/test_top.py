@@ -118,6 +118,16 @@ def test_fold_follows_the_current_item_tokens_and_the_end():
     assert follow.elapsed_s(row, now=10**10) == 61.0
 
 
+def test_fold_a_plan_updated_mid_turn_does_not_hide_the_running_command():
+    plan = {"id": "item_0", "type": "todo_list", "items": [{"text": "a", "completed": False}]}
+    row = fold(Row(run="r"), {"type": "item.started", "item": plan})
+    assert row.current == "plan 0/1 done"
+    row = fold(row, command("item_1", "cargo test"))
+    row = fold(row, {"type": "item.updated", "item": {**plan, "items": [{"text": "a", "completed": True}]}})
+    assert row.current == "$ cargo test"
+    assert fold(row, command("item_1", "cargo test", done=True)).current == "plan 1/1 done"
+
+
 def test_fold_a_failure_keeps_its_kind_and_error():
     row = fold(fold(Row(run="r"), command("i", "make")), result("failed", kind="quota_or_rate_limited", final=None,
                                                                  error="Usage limit reached.\nTry later", total=0))

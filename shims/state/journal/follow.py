@@ -84,17 +84,18 @@ def fold(row: Row, event: Any) -> Row:
         item = event.get("item")
         if not isinstance(item, dict) or not isinstance(item.get("id"), str):
             return row
-        others = tuple(entry for entry in row.open_items if entry[0] != item["id"])
+        item_id = item["id"]
         if kind == "item.completed":
-            return dataclasses.replace(row, open_items=others)
+            return dataclasses.replace(row, open_items=tuple(e for e in row.open_items if e[0] != item_id))
         doing = describe(item)
         if doing is None:
             return row
-        # An update keeps the item's place; a new item goes last (it is what is going on now).
-        if len(others) < len(row.open_items):
-            return dataclasses.replace(row, open_items=tuple(
-                (item["id"], doing) if entry[0] == item["id"] else entry for entry in row.open_items))
-        return dataclasses.replace(row, open_items=(*others, (item["id"], doing)))
+        # An update keeps the item's place (a plan updated mid-turn is not what goes on now);
+        # a new item goes last: it is.
+        if any(e[0] == item_id for e in row.open_items):
+            return dataclasses.replace(row, open_items=tuple((item_id, doing) if e[0] == item_id else e
+                                                             for e in row.open_items))
+        return dataclasses.replace(row, open_items=(*row.open_items, (item_id, doing)))
     if kind == "turn.completed":
         usage = event.get("usage")
         if not isinstance(usage, dict):
@@ -112,8 +113,7 @@ def describe(item: dict[str, Any]) -> str | None:
     if kind == "command_execution":
         return f"$ {_first_line(item.get('command'))}"
     if kind == "file_change":
-        changes = item.get("changes") if isinstance(item.get("changes"), list) else []
-        paths = [f"{c.get('kind')} {c.get('path')}" for c in changes if isinstance(c, dict)]
+        paths = [f"{c.get('kind')} {c.get('path')}" for c in _list(item.get("changes")) if isinstance(c, dict)]
         return "edit " + (", ".join(paths) if paths else "files")
     if kind == "mcp_tool_call":
         return f"mcp {_first_line(item.get('server'))}.{_first_line(item.get('tool'))}"
@@ -124,7 +124,7 @@ def describe(item: dict[str, Any]) -> str | None:
     if kind == "reasoning":
         return "thinking"
     if kind == "todo_list":
-        entries = [e for e in item.get("items") or [] if isinstance(e, dict)] if isinstance(item.get("items"), list) else []
+        entries = [e for e in _list(item.get("items")) if isinstance(e, dict)]
         return f"plan {sum(1 for e in entries if e.get('completed') is True)}/{len(entries)} done"
     return None
 
@@ -316,6 +316,10 @@ def _ended(row: Row, result: dict[str, Any]) -> Row:
         open_items=(),
         last=_first_line(result.get("error") if status != "completed" else result.get("final_message")) or None,
     )
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _text(value: Any) -> str | None:
