@@ -31,8 +31,8 @@ class _Ended(Exception):
         self.code = code
 
 
-def run_top(root: str, *, interval_s: float, linger_s: float, once: bool, out: TextIO | None = None,
-            keys_in: TextIO | None = None) -> int:
+def run_top(root: str, *, interval_s: float, linger_s: float, once: bool, out: TextIO | None = None) -> int:
+    """The view on `out` (stdout), keys from stdin when it is a terminal; the exit status."""
     follower = Follower(root, linger_s=linger_s)
     view = console(out)
     if once or not view.is_terminal:
@@ -44,8 +44,7 @@ def run_top(root: str, *, interval_s: float, linger_s: float, once: bool, out: T
         view.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
         view.file.flush()
         return 0
-    keys_in = keys_in or sys.stdin
-    keys_fd = keys_in.fileno() if keys_in.isatty() else None
+    keys_fd = sys.stdin.fileno() if sys.stdin.isatty() else None  # else Ctrl-C ends it
     try:
         with _signals_end_the_view(), _cbreak(keys_fd), \
                 Live(console=view, screen=True, auto_refresh=False, redirect_stdout=False,
