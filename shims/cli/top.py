@@ -44,7 +44,7 @@ def run_top(root: str, *, interval_s: float, linger_s: float, once: bool, out: T
         view.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
         view.file.flush()
         return 0
-    keys_fd = sys.stdin.fileno() if sys.stdin.isatty() else None  # else Ctrl-C ends it
+    keys_fd = _keyboard()
     try:
         with _signals_end_the_view(), _cbreak(keys_fd), \
                 Live(console=view, screen=True, auto_refresh=False, redirect_stdout=False,
@@ -60,6 +60,14 @@ def run_top(root: str, *, interval_s: float, linger_s: float, once: bool, out: T
         return ended.code
     except KeyboardInterrupt:
         return 130
+
+
+def _keyboard() -> int | None:
+    """stdin's descriptor when it is a terminal to read keys from; else none (Ctrl-C ends the view)."""
+    try:
+        return sys.stdin.fileno() if sys.stdin is not None and sys.stdin.isatty() else None
+    except (OSError, ValueError):  # closed
+        return None
 
 
 def _wait_for_quit(fd: int | None, timeout_s: float) -> bool:
