@@ -330,14 +330,15 @@ def runs_show(
     show_run(path)
 
 
-@toolkit.command(help="A live table of the workers running now and those that ended in the last --linger seconds, "
-                      "from the journal: provider, model, mode, elapsed, tokens, cost, status and what each is doing "
-                      "(the command it runs, the MCP tool it calls, or writing its answer; once ended, its answer or error). "
-                      "q quits. Off a terminal (or with --once) the table is printed once.",
-                 context_settings={"help_option_names": ["-h", "--help"]})
+@toolkit.command(help="A live table of the workers running now and those that ended in the last --linger "
+                      "seconds, from the journal: provider, model, mode, elapsed, tokens, cost, status and what "
+                      "each is doing (the command it runs, the MCP tool it calls, or writing its answer; once "
+                      "ended, its answer or error). q quits. Off a terminal (or with --once) the table is "
+                      "printed once.")
 def top(
     root: Annotated[Path | None, typer.Option("--root", help=_ROOT_HELP)] = None,
-    linger: Annotated[float, typer.Option("--linger", help="Keep an ended run on the table this many seconds.", min=0)] = 60.0,
+    linger: Annotated[float, typer.Option("--linger", help="Keep an ended run on the table this many seconds.",
+                                          min=0)] = 60.0,
     interval: Annotated[float, typer.Option("--interval", help="Seconds between updates.", min=0.05)] = 1.0,
     once: Annotated[bool, typer.Option("--once", help="Print the table once and exit, even on a terminal.")] = False,
 ) -> None:
