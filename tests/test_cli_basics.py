@@ -22,7 +22,7 @@ def run(argv, env=None, cwd=None):
                           stdin=subprocess.DEVNULL)
 
 
-TOOLKIT_COMMANDS = [[], ["schema"], ["normalize"], ["replay"], ["doctor"], ["runs"], ["runs", "show"], ["usage"],
+TOOLKIT_COMMANDS = [[], ["schema"], ["normalize"], ["replay"], ["doctor"], ["runs"], ["runs", "show"], ["top"], ["usage"],
                     ["config"], ["config", "show"], ["mcp"]]
 
 

@@ -318,8 +318,8 @@ def test_a_narrow_terminal_leaves_out_mode_provider_and_cost_before_what_workers
     assert wide.splitlines()[1].split() == list(COLUMNS)
 
 
-def test_the_table_with_no_runs_says_so():
-    assert "No run is going on" in _plain(top_view([], time.time(), linger_s=60))
+def test_the_table_with_no_runs_says_so_and_where_it_looked():
+    assert "No run is going on under /j/runs," in _plain(top_view([], time.time(), linger_s=60, root="/j/runs"))
 
 
 # ----------------------------------------------------------------- the program

@@ -40,7 +40,7 @@ def run_top(root: str, *, interval_s: float, linger_s: float, once: bool, out: T
         # no padding at the ends of lines.
         wide = console(out, width=_UNBOUNDED, terminal=view.is_terminal)
         with wide.capture() as captured:
-            wide.print(top_view(follower.poll(), time.time(), linger_s=linger_s))
+            wide.print(top_view(follower.poll(), time.time(), linger_s=linger_s, root=root))
         view.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
         view.file.flush()
         return 0
@@ -52,7 +52,7 @@ def run_top(root: str, *, interval_s: float, linger_s: float, once: bool, out: T
             while True:
                 rows = follower.poll()
                 size = view.size
-                live.update(top_view(rows, time.time(), linger_s=linger_s, keys=keys_fd is not None,
+                live.update(top_view(rows, time.time(), linger_s=linger_s, root=root, keys=keys_fd is not None,
                                      max_rows=max(size.height - _HEADING_LINES, 1), width=size.width), refresh=True)
                 if _wait_for_quit(keys_fd, interval_s):
                     return 0

@@ -19,7 +19,7 @@ CURRENT_WIDTH = 24
 DROPPED = ("mode", "provider", "cost")  # left out, in this order, when the terminal is too narrow
 
 
-def top_view(rows: list[Row], now: float, *, linger_s: float, max_rows: int | None = None,
+def top_view(rows: list[Row], now: float, *, linger_s: float, root: str = "", max_rows: int | None = None,
              width: int | None = None, keys: bool = False) -> RenderableType:
     """The heading line and the table; past `max_rows` rows, a line says how many are not shown.
     In `width` columns (a terminal's), the columns of DROPPED go first, so what the workers
@@ -28,7 +28,9 @@ def top_view(rows: list[Row], now: float, *, linger_s: float, max_rows: int | No
     heading = Text.assemble(("shims top", "bold"), f"  {running} running · {len(rows) - running} ended "
                             f"in the last {linger_s:g}s", (" · q quits" if keys else "", "dim"))
     if not rows:
-        return Group(heading, Text("No run is going on, and none ended in that time.", style="dim"))
+        # The root named: a view left empty by the wrong --root says where it looked.
+        return Group(heading, Text.assemble("No run is going on under ", cell(root), ", and none ended in that time.",
+                                            style="dim"))
     shown = rows if max_rows is None or len(rows) <= max_rows else rows[:max(max_rows - 1, 0)]
     body = [dict(zip(COLUMNS, cells(row, now), strict=True)) for row in shown]
     # Every column but the last keeps its width (a model name up to MODEL_WIDTH); what the
