@@ -301,7 +301,7 @@ def test_the_table_for_fixed_rows_matches_its_snapshot():
     snapshot = SNAPSHOTS / "top_table.txt"
     if os.environ.get("UPDATE_SNAPSHOTS"):
         snapshot.write_text(text, encoding="utf-8")
-    assert text == snapshot.read_text(encoding="utf-8"), f"{snapshot.name} differs; `make snapshots` after a deliberate change"
+    assert text == snapshot.read_text(encoding="utf-8"), f"{snapshot.name} differs; `make snapshots` after a change"
 
 
 def test_the_table_past_the_screen_says_how_many_are_not_shown():
