@@ -66,10 +66,10 @@ test-fast: install
 golden: install
 	$(BIN)/python golden/regen.py
 
-# Rewrite tests/snapshots/* (the doctor view's snapshots) from what the views print now; read
-# the diff before committing it.
+# Rewrite tests/snapshots/* (the doctor and top views' snapshots) from what the views print
+# now; read the diff before committing it.
 snapshots: install
-	UPDATE_SNAPSHOTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_doctor_view.py -k snapshot
+	UPDATE_SNAPSHOTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_doctor_view.py tests/test_top.py -k snapshot
 
 # Re-record golden/<VENDOR>/* from the real pinned CLI against the fake API, then re-normalize.
 VENDOR ?= claude

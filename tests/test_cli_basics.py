@@ -22,8 +22,8 @@ def run(argv, env=None, cwd=None):
                           stdin=subprocess.DEVNULL)
 
 
-TOOLKIT_COMMANDS = [[], ["schema"], ["normalize"], ["replay"], ["doctor"], ["runs"], ["runs", "show"], ["usage"],
-                    ["config"], ["config", "show"], ["mcp"]]
+TOOLKIT_COMMANDS = [[], ["schema"], ["normalize"], ["replay"], ["doctor"], ["runs"], ["runs", "show"], ["top"],
+                    ["usage"], ["config"], ["config", "show"], ["mcp"]]
 
 
 @pytest.mark.parametrize("words", TOOLKIT_COMMANDS, ids=lambda w: " ".join(w) or "shims")

@@ -19,6 +19,9 @@ from hypothesis import given, settings
 from normalize import observe as o
 from normalize.assembler import Assembler
 from normalize.emit import PrettyEmitter, visible
+from shims.state.journal.follow import Row
+from shims.views.terminal import console
+from shims.views.top import top_view
 
 # What may reach the terminal: printable text, newlines and tabs (the layout).
 RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -62,6 +65,34 @@ def test_visible_keeps_layout_and_ordinary_text():
     assert visible("a\nb", keep="\t") == "a\\nb"
 
 
+# rich's own colours, which `shims top` on a terminal writes around the cells it styles.
+RICH_SGR = re.compile("\x1b\\[[0-9;]*m")
+
+
+@settings(max_examples=100, deadline=None)
+@given(terminal_text)
+def test_top_never_shows_vendor_text_raw(text):
+    """`shims top`: a vendor's model, a request's mode, a tool's command and a final message
+    stay visible escapes on a colour terminal too; only rich's own colour codes are written."""
+    rows = [Row(run="20270101T000000.000Z-claude-abcdef", provider=text, model=f"m{text}", mode=text,
+                started_at=0.0, open_items=(("i", f"$ {text}"),)),
+            Row(run="20270101T000000.000Z-gemini-fedcba", provider="gemini", status="failed", failure_kind=text,
+                started_at=0.0, ended_at=1.0, last=text)]
+    for terminal in (False, True):
+        out = io.StringIO()
+        console(out, width=200, terminal=terminal).print(top_view(rows, 5.0, linger_s=60))
+        shown = RICH_SGR.sub("", out.getvalue())
+        assert RAW_CONTROL.search(shown) is None, repr(shown)
+
+
+def test_top_shows_each_escape_visibly():
+    row = Row(run="20270101T000000.000Z-claude-abcdef", model=HOSTILE, open_items=(("i", f"$ {HOSTILE}"),))
+    out = io.StringIO()
+    console(out, width=1000, terminal=False).print(top_view([row], 5.0, linger_s=60))
+    shown = out.getvalue()
+    assert "\\e]52;c;ZWNobyBwd25lZA==\\a" in shown and "$ \\e[2J\\e[H" in shown
+
+
 def _run(env, *args, stdin=b"", emit="ndjson"):
     return subprocess.run([shim_path("fake"), "--vendor-bin", FAKE_VENDOR, "--emit", emit, *args], input=stdin,
                           capture_output=True, env={**os.environ, **env}, timeout=60)
@@ -99,7 +130,7 @@ def test_pretty_emit_of_a_live_run_and_runs_show_and_usage(fake_env, tmp_path):
     text = proc.stdout.decode()
     assert "hello \\e[2J\\e[H\\e[31mred" in text and RAW_CONTROL.search(text) is None
     assert _run(env, stdin=request).returncode == 0
-    for args in (("runs", "show", "last"), ("runs",), ("usage", "--by", "role,model")):
+    for args in (("runs", "show", "last"), ("runs",), ("usage", "--by", "role,model"), ("top",)):
         out = _shims(*args, env=env)
         assert out.returncode == 0, (args, out.stderr)
         assert RAW_CONTROL.search(out.stdout.decode()) is None, (args, out.stdout)

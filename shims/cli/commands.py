@@ -146,7 +146,7 @@ def _print_version(vendor: str, vendor_bin: str | None) -> None:
 toolkit = typer.Typer(
     **_APP,
     no_args_is_help=True,
-    help="codex-shims toolkit: schema, normalize, replay, doctor, runs, usage, config, mcp.",
+    help="codex-shims toolkit: schema, normalize, replay, doctor, runs, top, usage, config, mcp.",
 )
 
 
@@ -328,6 +328,23 @@ def runs_show(
 
     path = _find_run(_journal_root(root or ctx.obj), run)
     show_run(path)
+
+
+@toolkit.command(help="A live table of the workers running now and those that ended in the last --linger "
+                      "seconds, from the journal: provider, model, mode, elapsed, tokens, cost, status and what "
+                      "each is doing (the command it runs, the MCP tool it calls, or writing its answer; once "
+                      "ended, its answer or error). q quits. Off a terminal (or with --once) the table is "
+                      "printed once.")
+def top(
+    root: Annotated[Path | None, typer.Option("--root", help=_ROOT_HELP)] = None,
+    linger: Annotated[float, typer.Option("--linger", help="Keep an ended run on the table this many seconds.",
+                                          min=0)] = 60.0,
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between updates.", min=0.05)] = 1.0,
+    once: Annotated[bool, typer.Option("--once", help="Print the table once and exit, even on a terminal.")] = False,
+) -> None:
+    from shims.cli.top import run_top
+
+    raise typer.Exit(run_top(str(_journal_root(root)), interval_s=interval, linger_s=linger, once=once))
 
 
 @toolkit.command(help="Tokens and cost from the usage ledger, by provider, model and day (or --by ...).")

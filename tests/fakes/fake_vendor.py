@@ -19,6 +19,8 @@ because a shim under test passes its environment through but controls argv:
   FAKE_VENDOR_HUGE_BYTES  bytes of tool output for huge-line (default 20_000_000)
   FAKE_VENDOR_PIDFILE     append our pid (and the grandchild's) to this file
   FAKE_VENDOR_KILL_AFTER  SIGKILL ourselves after this many stdout lines (a death at a line boundary)
+  FAKE_VENDOR_HOLD        `N:path`: after N stdout lines, wait until `path` exists (a run paused
+                          mid-tool for as long as a test needs, e.g. to watch it in `shims top`)
   FAKE_VENDOR_WRITE       `path=text[;path=text…]`: write these files (relative to the cwd) before
                           any output, like an agent that edits without telling (empty text deletes)
 
@@ -350,6 +352,7 @@ def sleep_forever() -> None:
 
 def play(steps: list[Step], pace: float, crash_after: int | None) -> None:
     kill_after = int(os.environ.get("FAKE_VENDOR_KILL_AFTER") or -1)
+    hold_after, _, hold_file = (os.environ.get("FAKE_VENDOR_HOLD") or "-1:").partition(":")
     start = time.monotonic()
     lines = 0
     for n, step in enumerate(steps):
@@ -370,6 +373,9 @@ def play(steps: list[Step], pace: float, crash_after: int | None) -> None:
             lines += 1
             if lines == kill_after:
                 os.kill(os.getpid(), signal.SIGKILL)
+            if lines == int(hold_after):
+                while not os.path.exists(hold_file):
+                    time.sleep(0.05)
 
 
 def crash(line: bytes) -> None:
