@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install vendor-clis codex-sdks codex-cli codex-types demo-claude test test-fast golden golden-capture golden-check lint schema bench demo clean
+.PHONY: install vendor-clis codex-sdks codex-cli codex-types demo-claude test test-fast golden golden-capture golden-check snapshots lint schema bench demo clean
 
 install: $(STAMP)
 
@@ -78,6 +78,10 @@ golden-check: install
 
 schema: install
 	$(BIN)/shims schema --out schema
+
+# Rewrite tests/snapshots/usage-*.txt (the `shims usage` tables) from the current view; read the diff.
+snapshots: install
+	UPDATE_SNAPSHOTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_usage_report.py -k snapshot
 
 lint: install
 	$(BIN)/ruff check normalize shims tests golden bench
