@@ -71,6 +71,7 @@ class Pipeline:
     def switch(self, facts: Facts, note: str) -> None:
         """The next provider of the chain takes over; `note` says why (an `error` item)."""
         self.asm.switch_provider(facts.provider, model=facts.model, note=note)
+        self.asm.launched_version(facts.cli_version)  # a replay's recorded facts have it
         self.facts = facts
         self.parser = vendors.new_parser(facts.provider, facts.format, prices=facts.prices)
         self.parse_errors, self.stdout_bytes, self._ended, self._extra = [], 0, False, {}
