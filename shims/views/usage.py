@@ -56,6 +56,8 @@ def legend(report: Report) -> Text:
     estimated, unknown = report.total["runs_estimated_cost"], report.total["runs_unknown_cost"]
     lines = ["Input: prompt tokens not read from or written to a cache. Output includes reasoning. "
              "Total: input + cache read + cache write + output. Dates are UTC."]
+    if any(not r["runs"] and r["total_tokens"] for r in report.rows):
+        lines[0] += " Runs: a run of several models counts once, under its main model."
     if estimated:
         lines.append(
             f"{ESTIMATED_MARK}  estimated by the shim from a price table, not reported by the vendor "
