@@ -160,3 +160,22 @@ def test_the_command_json_csv_and_errors(state):
     assert bad.returncode == 2 and b"--since" in bad.stderr and b"YYYY-MM-DD" in bad.stderr and not bad.stdout
     table = _shims("--by", "day", "--until", "2026-10-31", state=state).stdout.decode()
     assert [line.split()[0] for line in table.splitlines() if line.startswith("2026")] == ["2026-10-30", "2026-10-31"]
+
+
+def test_an_old_entry_without_cache_writes_or_cost_source_still_counts():
+    old = {"at": "2026-11-05T10:00:00Z", "provider": "claude", "model": "m",
+           "usage": {"input_tokens": 100, "cached_input_tokens": 60, "output_tokens": 5, "total_tokens": 105,
+                     "cost_usd": 0.01}}
+    (row,) = usage_report([old], ("provider",)).rows
+    assert (row["uncached_input_tokens"], row["cache_write_input_tokens"], row["cost_usd"]) == (40, 0, 0.01)
+    assert row["runs_estimated_cost"] == 0 and row["runs_unknown_cost"] == 0
+
+
+def test_vendor_text_in_a_cell_is_neither_markup_nor_escape_codes():
+    entry = {**ENTRIES[0], "model": None,
+             "usage": {**ENTRIES[0]["usage"], "model": "[bold red]m[/]\x1b]52;c;eA==\x07"}}
+    keys = ("model",)
+    out = io.StringIO()
+    console(out, width=120, terminal=True).print(usage_view(usage_report([entry], keys), keys, 120))
+    text = out.getvalue()
+    assert "[bold red]m[/]\\e]52;c;eA==\\a" in text and "\x1b]52" not in text
