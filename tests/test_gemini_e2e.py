@@ -170,8 +170,9 @@ def test_preflight(gemini):
 
 
 def test_auto_is_costed_by_the_models_that_answered(gemini, tmp_path):
-    """`-m auto` (gemini.md §7): the result's usage names the router's and the main call's models,
-    each costed from the price table, so the run's cost is known; `shims usage` groups by them.
+    """`-m auto` (gemini.md §7): the result names the model that answered, not the alias; its
+    usage the router's and the main call's models, each costed from the price table, so the
+    run's cost is known; `shims usage` groups by them.
     The fake's model names are in no packaged table: the config file prices them, as a user would."""
     config = tmp_path / "config.toml"
     config.write_text('[prices.gemini."gemini-3.5-flash-lite"]\ninput = 0.1\noutput = 0.4\n\n'
@@ -182,7 +183,7 @@ def test_auto_is_costed_by_the_models_that_answered(gemini, tmp_path):
     proc = subprocess.run(argv, capture_output=True, env=env, cwd=gemini.workdir, timeout=120)
     result = check_stream(parse_stream(proc.stdout), proc.returncode)
     u = result["usage"]
-    assert result["provider"]["model"] == "auto" and result["provider"]["cli_version"] == "0.61.0"
+    assert result["provider"] == {"name": "gemini", "cli_version": "0.61.0", "model": "gemini-3.8-flash"}
     assert set(u["models"]) == {"gemini-3.5-flash-lite", "gemini-3.8-flash"} and u["model"] == "gemini-3.8-flash"
     assert u["cost_source"] == "price_table" and u["cost_usd"] > 0
     assert u["cost_usd"] == pytest.approx(sum(m["cost_usd"] for m in u["models"].values()))
