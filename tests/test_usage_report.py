@@ -70,7 +70,7 @@ def test_costs_are_marked_and_unknown_is_never_zero():
     assert _row(table, "claude    claude-opus-4-1")[-2] == "$2.30"  # vendor-reported: no mark
     assert _row(table, "Total")[-1] == "~$2.70*"
     legend = table[table.index("Input: prompt tokens"):]
-    assert "~  estimated" in legend and "(2 runs)" in legend and "packaged one for gemini" in legend
+    assert "~  estimated by the shim for gemini (2 runs)" in legend
     assert "3 runs had no cost" in " ".join(legend.split())
     only_known = render("provider", 100, Window(until=datetime(2026, 11, 1, tzinfo=UTC)))
     assert "~" not in only_known and "*" not in only_known and "unknown" not in only_known

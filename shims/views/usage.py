@@ -16,7 +16,7 @@ from rich.text import Text
 
 from normalize.emit import visible
 from shims.state.usage_report import COUNTS, Report
-from shims.views.terminal import cell
+from shims.views.terminal import cell, console
 
 # (row field, column title): what the table shows, in order. Reasoning is inside output.
 COLUMNS = (
@@ -60,9 +60,9 @@ def legend(report: Report) -> Text:
         lines[0] += " Runs: a run of several models counts once, under its main model."
     if estimated:
         lines.append(
-            f"{ESTIMATED_MARK}  estimated by the shim from a price table, not reported by the vendor "
-            f"({_runs(estimated)}): the packaged one for {', '.join(report.providers_estimated)} "
-            "with [prices.<vendor>.\"<model>\"] of the config file over it (`shims config show`).")
+            f"{ESTIMATED_MARK}  estimated by the shim for {', '.join(report.providers_estimated)} ({_runs(estimated)}), "
+            "not reported by the vendor: packaged list prices with [prices.<vendor>.\"<model>\"] of the config "
+            "file over them (`shims config show`).")
     if unknown:
         lines.append(
             f"{PARTIAL_MARK}  the known part only: {_runs(unknown)} had no cost (none reported, model "
@@ -92,10 +92,7 @@ def _table(report: Report, by: tuple[str, ...], bars: list[str] | None, roomy: b
 
 
 def _width(table: Table) -> int:
-    from rich.console import Console
-
-    probe = Console(width=10_000, file=io.StringIO())  # measures only; never prints
-    return probe.measure(table).maximum
+    return console(io.StringIO(), width=10_000, terminal=False).measure(table).maximum  # measures, prints nothing
 
 
 def usage_csv(report: Report, by: tuple[str, ...]) -> str:
