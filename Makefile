@@ -84,6 +84,10 @@ golden-check: install
 schema: install
 	$(BIN)/shims schema --out schema
 
+# Rewrite tests/snapshots/usage-*.txt (the `shims usage` tables) from the current view; read the diff.
+snapshots: install
+	UPDATE_SNAPSHOTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_usage_report.py -k snapshot
+
 lint: install
 	$(BIN)/ruff check normalize shims tests golden bench
 	$(BIN)/shims schema --out schema --check

@@ -18,7 +18,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from shims.run.vendors import recorded_version
+
 ROOT = Path(__file__).resolve().parent
+
 SHIMS = [os.path.join(os.path.dirname(sys.executable), "shims")]
 
 
@@ -42,6 +45,9 @@ def normalize(case: Path, emit: str) -> bytes:
         argv += ["--ended-at", str(meta["ended_at"])]
     if meta.get("resumed"):
         argv += ["--resumed"]
+    version = recorded_version(vendor, meta.get("cli_version"))
+    if version:  # what a live run reads before launch (package.json, agy's remembered probe)
+        argv += ["--cli-version", version]
     if meta.get("max_line_bytes"):  # the run's line cap ([journal] max_line_bytes), when not the default
         argv += ["--max-line-bytes", str(meta["max_line_bytes"])]
     proc = subprocess.run(argv, capture_output=True, check=False)

@@ -135,6 +135,12 @@ class Assembler:
         self._flush_delta()
         return self._decide(exit, None)
 
+    def launched_version(self, version: str | None) -> None:
+        """The CLI's version as the shim found it before launch; the vendor's own word, when it
+        gives one (a Session), replaces it."""
+        if version:
+            self._cli_version = version
+
     def switch_provider(self, provider: str, *, model: str | None, note: str) -> None:
         """Another provider takes over this thread after this one failed before changing
         anything (CONTRACT §11). The switch is an `error` item; what the stream said so far

@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import procs
 import pytest
@@ -76,7 +77,7 @@ def test_success_with_a_shell_tool_through_the_host(gemini):
     assert texts[-1] == result["final_message"] and len(texts) >= 2, "text before the tool call is its own message"
     u = result["usage"]
     assert u["input_tokens"] > u["cached_input_tokens"] > 0 and u["cost_source"] == "price_table" and u["cost_usd"] > 0
-    assert result["provider"]["cli_version"] is None or result["provider"]["cli_version"]
+    assert result["provider"]["cli_version"] == "0.61.0"  # from its package.json: Gemini never prints it
 
 
 def test_read_only_prevents_a_write_and_write_allows_it(gemini):
@@ -166,3 +167,29 @@ def test_preflight(gemini):
     assert out.returncode == 0 and answer["ready"] and answer["cli_version"] == "0.61.0" and answer["auth"] == "api_key"
     out = subprocess.run(gemini.argv("--preflight"), capture_output=True, env=gemini.env(key=None), timeout=60)
     assert out.returncode == 4
+
+
+def test_auto_is_costed_by_the_models_that_answered(gemini, tmp_path):
+    """`-m auto` (gemini.md §7): the result names the model that answered, not the alias; its
+    usage the router's and the main call's models, each costed from the price table, so the
+    run's cost is known; `shims usage` groups by them.
+    The fake's model names are in no packaged table: the config file prices them, as a user would."""
+    config = tmp_path / "config.toml"
+    config.write_text('[prices.gemini."gemini-3.5-flash-lite"]\ninput = 0.1\noutput = 0.4\n\n'
+                      '[prices.gemini."gemini-3.8-flash"]\ninput = 0.5\ncached_input = 0.05\noutput = 3.0\n')
+    env = gemini.env(extra={"CODEX_SHIMS_CONFIG": str(config)})
+    argv = [shim_path("gemini"), "--vendor-bin", str(GEMINI_BIN), "--model", "auto", "--emit", "ndjson",
+            "[scenario:plain] Say hello"]
+    proc = subprocess.run(argv, capture_output=True, env=env, cwd=gemini.workdir, timeout=120)
+    result = check_stream(parse_stream(proc.stdout), proc.returncode)
+    u = result["usage"]
+    assert result["provider"] == {"name": "gemini", "cli_version": "0.61.0", "model": "gemini-3.8-flash"}
+    assert set(u["models"]) == {"gemini-3.5-flash-lite", "gemini-3.8-flash"} and u["model"] == "gemini-3.8-flash"
+    assert u["cost_source"] == "price_table" and u["cost_usd"] > 0
+    assert u["cost_usd"] == pytest.approx(sum(m["cost_usd"] for m in u["models"].values()))
+    usage = subprocess.run([str(Path(shim_path()).parent / "shims"), "usage", "--by", "model", "--json"], capture_output=True, env=env,
+                           timeout=60)
+    rows = {r["model"]: r for r in json.loads(usage.stdout)}
+    assert set(rows) == {"gemini-3.5-flash-lite", "gemini-3.8-flash"}, usage.stderr
+    assert rows["gemini-3.8-flash"]["runs"] == 1 and rows["gemini-3.8-flash"]["runs_estimated_cost"] == 1
+    assert all(r["runs_unknown_cost"] == 0 and r["cost_usd"] > 0 for r in rows.values())

@@ -17,6 +17,7 @@ from conftest import FAKE_VENDOR, ROOT, shim_path
 from streamcheck import check_stream, parse_stream
 
 from shims.run.recording import replay_events
+from shims.run.vendors import recorded_version
 
 CASES = sorted(p.parent for p in (ROOT / "golden").glob("*/*/meta.json"))
 
@@ -32,7 +33,8 @@ def _replay(case: Path, **kw):
     return replay_events(case.parent.name, (case / "native.stdout").read_bytes(), stderr,
                          exit_code=meta.get("exit_code"), cancelled=f"SIG{sig}" if sig else None,
                          fmt=meta.get("format", "stream-json"), ended_at=meta.get("ended_at"),
-                         resumed=bool(meta.get("resumed")), **kw)
+                         resumed=bool(meta.get("resumed")),
+                         cli_version=recorded_version(case.parent.name, meta.get("cli_version")), **kw)
 
 
 @pytest.mark.parametrize("case", CASES, ids=_ids(CASES))
@@ -107,7 +109,8 @@ def test_a_journal_of_the_case_replays_to_its_expected_events(case: Path, tmp_pa
                                str(cancelled).encode())
     (run / "meta.json").write_bytes(orjson.dumps({
         "facts": {"provider": vendor, "format": fmt, "thread_id": thread,
-                  "previous_total": None if meta.get("resumed") else zero_total()},
+                  "previous_total": None if meta.get("resumed") else zero_total(),
+                  "cli_version": recorded_version(vendor, meta.get("cli_version"))},
         "replay": {"exit": {"exit_code": meta.get("exit_code"), "cancelled": cancelled, "ended_at": meta.get("ended_at")},
                    "duration_ms": 0, "vendor_extra": {}},
     }))

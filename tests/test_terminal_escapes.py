@@ -130,10 +130,13 @@ def test_pretty_emit_of_a_live_run_and_runs_show_and_usage(fake_env, tmp_path):
     text = proc.stdout.decode()
     assert "hello \\e[2J\\e[H\\e[31mred" in text and RAW_CONTROL.search(text) is None
     assert _run(env, stdin=request).returncode == 0
-    for args in (("runs", "show", "last"), ("runs",), ("usage", "--by", "role,model"), ("top",)):
+    for args in (("runs", "show", "last"), ("runs",), ("usage", "--by", "role,model"), ("usage", "--by", "role", "--csv"),
+                 ("top",)):
         out = _shims(*args, env=env)
         assert out.returncode == 0, (args, out.stderr)
         assert RAW_CONTROL.search(out.stdout.decode()) is None, (args, out.stdout)
+        if args[0] == "usage":  # shown, not dropped: the reader can tell which role it was
+            assert "\\e[2J" in out.stdout.decode(), out.stdout
 
 
 def test_doctor_views_show_vendor_text_escaped():

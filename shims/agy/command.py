@@ -187,6 +187,7 @@ def build_launch(spec: RunSpec, program: str, *, pty: bool = False, version: tup
         pty_size=PTY_SIZE,
         min_sigint_grace_s=SIGINT_GRACE_S,
         env_names_added=["AGY_CLI_DISABLE_AUTO_UPDATE"],
+        cli_version=".".join(map(str, version)) if version else None,  # probed above, remembered per binary
     )
 
 

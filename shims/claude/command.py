@@ -10,10 +10,12 @@ import os
 import orjson
 
 from normalize.request import RunSpec
+from shims.runtime.npm import package_version
 from shims.runtime.spawn import Launch
 
 # Beyond this the prompt goes through stdin: Linux caps one argv string at 128 KiB.
 ARGV_PROMPT_MAX = 64 * 1024
+NPM_PACKAGE = "@anthropic-ai/claude-code"
 
 # Keeps the CLI offline-quiet: no telemetry, no update checks, no nonessential traffic
 # (with these set, 2.1.331 only calls POST /v1/messages, claude.md §2.2).
@@ -143,6 +145,8 @@ def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
         pty=pty,
         stdin_data=stdin_data,
         env_names_added=[*QUIET_ENV, "CLAUDE_CODE_MAX_RETRIES"],
+        # Its init line says it too; this covers a run that fails before that line.
+        cli_version=package_version(program, NPM_PACKAGE),
     )
 
 

@@ -347,33 +347,51 @@ def top(
     raise typer.Exit(run_top(str(_journal_root(root)), interval_s=interval, linger_s=linger, once=once))
 
 
-@toolkit.command(help="Tokens and cost from the usage ledger, by provider, model and day (or --by ...).")
+@toolkit.command(help="Tokens and cost from the usage ledger, by provider, model and day (or --by ...). "
+                       "Input is uncached prompt tokens; cache reads and writes have their own columns; output "
+                       "includes reasoning. Costs marked ~ are estimated from a price table, * leave out runs of "
+                       "unknown cost. Times are UTC.")
 def usage(
-    by: Annotated[str, typer.Option("--by", help="Group by a comma list of provider, model, day, role, account, session.")] = "provider,model,day",
-    since: Annotated[str | None, typer.Option("--since", help="Only runs since 7d, 12h, 30m or a date (2026-11-01).")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="A JSON list instead of a table.")] = False,
+    by: Annotated[str, typer.Option("--by", help="Group by a comma list of provider, model, day, week (ISO, "
+                                    "2026-W48), month (2026-11), role, account, session.")] = "provider,model,day",
+    since: Annotated[str | None, typer.Option("--since", help="Only runs at or after 7d, 12h, 30m ago or a UTC "
+                                              "date (2026-11-01, from its start).")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Only runs before 7d, 12h, 30m ago or up to a UTC "
+                                              "date (2026-11-30 includes that whole day).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="A JSON list of the rows instead of a table.")] = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help="CSV rows with a header instead of a table.")] = False,
 ) -> None:
+    from datetime import UTC, datetime
+
     import orjson
 
     from shims.run.config import ConfigError
     from shims.state.folder import state_dir
-    from shims.state.journal.report import BadFilter, parse_group, parse_since, usage_rows, usage_table
     from shims.state.ledger import Ledger
+    from shims.state.usage_report import BadFilter, parse_group, parse_window, usage_report
+    from shims.views.terminal import console
+    from shims.views.usage import usage_csv, usage_view
 
     try:
+        if json_out and csv_out:
+            raise BadFilter("--json and --csv are two different outputs; pass one of them")
         keys = parse_group(by)
-        after = parse_since(since) if since else None
+        window = parse_window(since, until, now=datetime.now(UTC))
         ledger = Ledger(state_dir())
     except (BadFilter, ConfigError) as exc:
         typer.echo(f"shims usage: {exc}", err=True)
         raise typer.Exit(2) from None
-    rows = usage_rows(ledger.entries(), keys, after)
+    report = usage_report(ledger.entries(), keys, window)
     if json_out:
-        typer.echo(orjson.dumps(rows).decode())
-    elif rows:
-        typer.echo(usage_table(rows, keys))
+        typer.echo(orjson.dumps(report.rows).decode())
+    elif csv_out:
+        sys.stdout.write(usage_csv(report, keys))
+    elif report.rows:
+        # Off a terminal rich would lay out 80 columns; a file or pipe gets room for every column.
+        out = console(sys.stdout, width=None if sys.stdout.isatty() else 120)
+        out.print(usage_view(report, keys, out.width))
     else:
-        typer.echo("No usage recorded" + (f" since {after}." if after else "."), err=True)
+        typer.echo("No usage recorded" + (" in that time." if since or until else "."), err=True)
 
 
 config_app = typer.Typer(**_APP, no_args_is_help=True,

@@ -223,7 +223,8 @@ def recording_arguments(vendor: str, values: dict[str, Any]) -> dict[str, Any]:
             "exit_code": values["exit_code"], "cancelled": f"SIG{signal}" if signal else None,
             "fmt": values["format"], "emit": values["emit"],
             "max_final_message_bytes": values["max_final_message_bytes"], "ended_at": values["ended_at"],
-            "resumed": values["resumed"], "max_line_bytes": values["max_line_bytes"]}
+            "resumed": values["resumed"], "max_line_bytes": values["max_line_bytes"],
+            "cli_version": values["cli_version"]}
 
 
 def normalize_main(arguments: dict[str, Any]) -> int:

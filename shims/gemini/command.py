@@ -11,6 +11,7 @@ import json
 import os
 
 from normalize.request import RunSpec
+from shims.runtime.npm import package_version
 from shims.runtime.scratch import make_private_dir
 from shims.runtime.spawn import Launch
 from shims.state.private_files import private_dir, replace_private_file, state_bytes
@@ -34,6 +35,7 @@ CREDENTIAL_FILES = ("oauth_creds.json", "google_accounts.json", "installation_id
 
 # Where a run's cost comes from, for the spend cap: the packaged price table (shims.gemini.prices).
 COST_SOURCE = "price_table"
+NPM_PACKAGE = "@google/gemini-cli"
 
 # Gemini CLI 0.61.0 has no structured-output flag (`gemini --help`, gemini.md §2), so a
 # request's output_schema is refused before launch (shims.run.vendors.output_schema_problem).
@@ -182,6 +184,7 @@ def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
         stdout_pipe_size=pipe_size,
         scratch_dir=scratch,
         env_names_added=["GEMINI_CLI_HOME", "TMPDIR", "TERM", "NO_COLOR", "GEMINI_CLI_NO_RELAUNCH"],
+        cli_version=package_version(program, NPM_PACKAGE),  # its stream never says (gemini.md §4)
     )
 
 

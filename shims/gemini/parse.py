@@ -28,6 +28,7 @@ from shims.gemini.errors import (
 from shims.gemini.prices import PRICES, cost_usd
 
 PROVIDER = "gemini"
+AUTO = "auto"  # -m auto: a router call picks the model (gemini.md §2)
 SERVER = "gemini"
 
 FILE_TOOLS = {"write_file": "add", "replace": "update"}
@@ -53,6 +54,7 @@ class GeminiParser:
         self._saw_result = False
         self._result_error: str | None = None  # classified at the end, with the exit code
         self._repairs = Repairs()
+        self._requested_model: str | None = None
 
     def feed(self, line: bytes) -> list[o.Observation]:
         msg = read_object(line)
@@ -80,7 +82,8 @@ class GeminiParser:
         if kind == "tool_result":
             return self._tool_result(msg)
         if kind == "init":
-            return [o.Session(_str(msg.get("session_id")), _str(msg.get("model")))]
+            self._requested_model = _str(msg.get("model"))
+            return [o.Session(_str(msg.get("session_id")), self._requested_model)]
         if kind == "error":
             return self._error(msg)
         if kind == "result":
@@ -185,8 +188,13 @@ class GeminiParser:
     def _result(self, m: dict[str, Any]) -> list[o.Observation]:
         self._saw_result = True
         stats = m.get("stats") if isinstance(m.get("stats"), dict) else {}
-        out: list[o.Observation] = [o.UsageReport(stats_usage(stats, self._prices)), o.VendorInfo(_details(m, stats)),
+        usage = stats_usage(stats, self._prices)
+        out: list[o.Observation] = [o.UsageReport(usage), o.VendorInfo(_details(m, stats)),
                                     *mismatch_observations(PROVIDER, stats_checks(stats))]
+        if self._requested_model == AUTO and usage["model"]:
+            # init names the alias; the model that answered is the main one of the stats
+            # (gemini.md §7), and provider.model is who answered (CONTRACT §4).
+            out.append(o.Session(None, usage["model"]))
         if m.get("status") == "success":
             out.append(o.Completed())
             return out

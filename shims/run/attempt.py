@@ -82,6 +82,7 @@ def run_launch(ctx: RunContext, pipe: Any, provider: str, task: RunSpec, launch:
     while True:
         if launch.output_format != pipe.facts.format:
             pipe.restart_parser(launch.output_format)
+        pipe.launched_version(launch.cli_version)
         record["facts"] = pipe.facts.to_json()
         recorder = journal_launch(ctx.journal, provider, launch, spec, ctx.books.account, ctx.attempts,
                                   record["prefix"])

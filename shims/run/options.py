@@ -129,6 +129,8 @@ NORMALIZE_OPTIONS: tuple[Option, ...] = (
            "unknown (else it starts at zero).", default=False),
     Option("max_line_bytes", "integer", "Longer stdout lines are not read, as in the run ([journal] "
            "max_line_bytes; default 64 MiB).", minimum=1),
+    Option("cli_version", "text", "The vendor CLI's version, as the run found it before launch (the result's "
+           "provider.cli_version unless the vendor's output names one)."),
 )
 NORMALIZE_VENDOR_HELP = "claude, gemini, agy or fake."
 

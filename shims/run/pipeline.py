@@ -32,6 +32,9 @@ class Facts:
     previous_total: dict[str, Any] | None = None
     # Longer stdout lines are not read (shims.runtime.lines): a replay must frame with the same cap.
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    # The launched CLI's version as the shim read it (shims.runtime.spawn.Launch.cli_version),
+    # recorded so a replay shows it too; a version the vendor prints itself takes precedence.
+    cli_version: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,6 +59,7 @@ class Pipeline:
             model=facts.model,
             max_final_message_bytes=facts.max_final_message_bytes,
             whole_messages=facts.whole_messages,
+            cli_version=facts.cli_version,
         )
         self.parser = vendors.new_parser(facts.provider, facts.format, prices=facts.prices)
         self.parse_errors: list[str] = []
@@ -67,10 +71,15 @@ class Pipeline:
     def switch(self, facts: Facts, note: str) -> None:
         """The next provider of the chain takes over; `note` says why (an `error` item)."""
         self.asm.switch_provider(facts.provider, model=facts.model, note=note)
+        self.asm.launched_version(facts.cli_version)  # a replay's recorded facts have it
         self.facts = facts
         self.parser = vendors.new_parser(facts.provider, facts.format, prices=facts.prices)
         self.parse_errors, self.stdout_bytes, self._ended, self._extra = [], 0, False, {}
         self.oversized_lines = 0
+
+    def launched_version(self, version: str | None) -> None:
+        self.facts.cli_version = version
+        self.asm.launched_version(version)
 
     def restart_parser(self, fmt: str) -> None:
         """The same provider again in another output format (agy retried under a pty)."""

@@ -40,6 +40,7 @@ def replay_events(
     max_final_message_bytes: int = 8192,
     ended_at: float | None = None,
     resumed: bool = False,
+    cli_version: str | None = None,
     sink=None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any], int]:
     """Normalize one recording. Returns (events, result, exit code); `sink` also sees each line.
@@ -49,7 +50,7 @@ def replay_events(
         vendor.encode(), fmt.encode(), stdout, stderr, str(exit_code).encode(), str(cancelled).encode()
     )
     facts = Facts(provider=vendor, format=fmt, thread_id=thread_id, max_final_message_bytes=max_final_message_bytes,
-                  previous_total=None if resumed else zero_total())
+                  previous_total=None if resumed else zero_total(), cli_version=cli_version)
     exit = o.ExitInfo(exit_code=exit_code, signal=signal_number, cancelled=cancelled, timed_out=timed_out,
                       ended_at=ended_at)
     return run_recorded(facts, stdout, stderr, exit, sink=sink)
@@ -134,6 +135,7 @@ def normalize_recording(
     ended_at: float | None = None,
     resumed: bool = False,
     max_line_bytes: int | None = None,
+    cli_version: str | None = None,
 ) -> int:
     """`shims normalize` over files of any size: read in chunks, so memory stays flat however
     large the recording (`make bench`). The same output as `replay_events` over the same bytes.
@@ -146,7 +148,7 @@ def normalize_recording(
                            sha256(str(cancelled).encode()).digest()])
 
     facts = Facts(provider=vendor, format=fmt, max_final_message_bytes=max_final_message_bytes,
-                  previous_total=None if resumed else zero_total())
+                  previous_total=None if resumed else zero_total(), cli_version=cli_version)
     if max_line_bytes:
         facts.max_line_bytes = max_line_bytes
     emitter = make_emitter(emit)

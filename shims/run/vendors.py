@@ -62,6 +62,12 @@ def output_schema_problem(name: str) -> str | None:
             f"or use {' or '.join(able) or 'another vendor'}, which can.")
 
 
+def recorded_version(name: str, text: object) -> str | None:
+    """A recorded `--version` answer (a golden case's meta.json) as a live run reports the
+    version: agy's `1.2.16 (simulator)` is 1.2.16."""
+    return command_module(name).parse_version(text) if isinstance(text, str) and text else None
+
+
 def price_table(name: str, overrides: dict | None = None) -> dict[str, dict[str, float]]:
     """The vendor's packaged price table (none for agy) with the user's overrides over it."""
     try:

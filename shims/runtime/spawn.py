@@ -53,6 +53,9 @@ class Launch:
     # Bytes the stdout pipe should hold (pipe mode; 0 = the kernel's 64 KiB): a vendor that
     # exits with output still queued behind a full pipe loses it (Gemini echoing a big prompt).
     stdout_pipe_size: int = 0
+    # The vendor CLI's version when the shim can tell it without asking the CLI (package.json,
+    # a cached probe): the result's provider.cli_version for vendors that never print it.
+    cli_version: str | None = None
 
 
 class VendorProcess:
