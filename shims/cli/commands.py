@@ -325,9 +325,10 @@ def runs_show(
     root: Annotated[Path | None, typer.Option("--root", help=_ROOT_HELP)] = None,
 ) -> None:
     from shims.state.journal.show import show_run
+    from shims.views.plain import PlainView
 
     path = _find_run(_journal_root(root or ctx.obj), run)
-    show_run(path)
+    show_run(path, lambda out: PlainView(out, clock=None))  # a replay: its clock would time nothing
 
 
 @toolkit.command(help="A live table of the workers running now and those that ended in the last --linger "
