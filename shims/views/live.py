@@ -121,6 +121,11 @@ class LiveView:
         self._stop()
         return exit_code
 
+    def refresh(self) -> None:
+        """Redraw now, not at the next tick (tests read the screen at a known moment)."""
+        if self._on:
+            self._live.refresh()
+
     def _start(self) -> None:
         if not self._on:
             self._on = True
