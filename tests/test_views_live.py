@@ -278,3 +278,17 @@ def test_claude_is_asked_for_partial_messages_only_for_the_live_view():
     assert "--include-partial-messages" not in build_launch(RunSpec(prompt="hi"), "claude").argv
     assert "--include-partial-messages" in build_launch(RunSpec(prompt="hi", live_text=True), "claude").argv
 
+
+
+def test_a_declined_command_says_so_without_a_made_up_exit_code():
+    clock = Clock()
+    view, out = live_view(clock)
+    asm = assembler(view)
+    long_line = "rejected " + "x" * 300
+    asm.feed([o.Session("s"), o.ToolStarted("c1", COMMAND),
+              o.ToolCompleted("c1", {"aggregated_output": long_line, "exit_code": None, "status": "declined"})])
+    view.close(*asm.finish(o.ExitInfo(exit_code=0)))
+    rows = screen_of(out.getvalue())
+    assert "$ pytest -q  ⊘  0.0s" in rows
+    under = rows[rows.index("$ pytest -q  ⊘  0.0s") + 1]
+    assert under.startswith("  rejected xxx") and under.endswith("…")  # cut at the screen's edge, not wrapped

@@ -54,7 +54,7 @@ def tool_line(item: dict[str, Any], *, running: bool, took: float | None) -> Ren
     else:
         mark, style = MARKS.get(item.get("status") or "", ("•", ""))
         line.append(f"  {mark}", style)
-        if item["type"] == "command_execution":
+        if item["type"] == "command_execution" and item.get("exit_code") is not None:
             line.append(f" exit {item.get('exit_code')}", style)
         if took is not None:
             line.append(f"  {seconds(took)}", "dim")
@@ -62,7 +62,8 @@ def tool_line(item: dict[str, Any], *, running: bool, took: float | None) -> Ren
     tail = last_lines(output, OUTPUT_LINES_RUNNING if running else OUTPUT_LINES_DONE)
     if not tail:
         return line
-    return Group(line, *(Text.assemble("  ", cell(row, "dim")) for row in tail))
+    rows = [Text.assemble("  ", cell(row, "dim"), no_wrap=True, overflow="ellipsis") for row in tail]
+    return Group(line, *rows)  # an output line longer than the screen is cut, not wrapped under the tool
 
 
 def printed(event: dict[str, Any], took: float | None = None) -> RenderableType | None:
