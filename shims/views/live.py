@@ -107,8 +107,7 @@ class LiveView:
             self._start()
         with self._lock:
             if item.get("type") in TOOLS and t in ("item.started", "item.updated"):
-                since = self._region.running.get(item["id"], (None, self._clock()))[1]
-                self._region.running[item["id"]] = (item, since)
+                self._region.running[item["id"]] = (item, self._started.get(item["id"], self._clock()))
             elif t == "item.completed":
                 self._region.running.pop(item.get("id"), None)
                 if item.get("type") == "agent_message":
