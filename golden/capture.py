@@ -58,6 +58,7 @@ class Case:
     pty: bool = False  # run under a pseudo-terminal (agy text mode)
     output_schema: dict | None = None  # a request's output_schema (--json-schema)
     source: str = ""  # where the behaviour is documented (agy: ../shared/reference/agy.md)
+    live_text: bool = False  # launched as for the live view (Claude: --include-partial-messages)
 
 
 S = "[scenario:{}] "
@@ -68,6 +69,11 @@ ANSWER_SCHEMA = {"type": "object", "properties": {"summary": {"type": "string"},
 CLAUDE_CASES: dict[str, Case] = {
     "plain": Case("a plain answer", S.format("plain") + "Say hello"),
     "tool-bash": Case("a Bash tool round trip", S.format("tool") + "Run a command"),
+    # The live view's launch: the stream must be the one tool-bash and plain give (tests/test_golden.py).
+    "partial-tool-bash": Case("tool-bash with --include-partial-messages (the live view's launch)",
+                              S.format("tool") + "Run a command", live_text=True),
+    "partial-plain": Case("plain with --include-partial-messages (the live view's launch)",
+                          S.format("plain") + "Say hello", live_text=True),
     "tool-write": Case("a Write tool creating a file", S.format("write") + "Create a file"),
     "tool-edit": Case("an Edit tool changing a file", S.format("edit") + "Edit a file", files={"hello.txt": "hello\n"}),
     "tool-read": Case("a Read tool (an mcp_tool_call of server claude)", S.format("read") + "Read a file",
@@ -123,7 +129,7 @@ CLAUDE_CASES: dict[str, Case] = {
 
 def claude_argv(case: Case, cwd: str, resume_id: str | None) -> list[str]:
     spec = RunSpec(prompt=case.prompt, cwd=cwd, mode=case.mode, model=case.model, resume_session=resume_id,
-                   output_schema=case.output_schema)
+                   output_schema=case.output_schema, live_text=case.live_text)
     argv = claude_command.build_launch(spec, str(CLAUDE_BIN)).argv
     if case.fmt != "stream-json":
         i = argv.index("stream-json")

@@ -5,6 +5,9 @@ terminal event, `result` last, `item_N` ids in order of first appearance, 16 KiB
 no wall-clock values inside events (the same observations always give the same lines).
 
 `sink(event, line)` receives each event dict with its encoded line (no newline).
+`live(observation)`, when given, also receives the text as it arrives (every MessageDelta, and
+the live-only LiveText) and LiveUsage: a side channel for the live view only, so the events
+are the same with or without it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from normalize.limits import encode_line, fit_tail, tail_bytes, writable
 from normalize.usage import empty_usage, turn_usage
 
 Sink = Callable[[dict, bytes], None]  # (event, its encoded line)
+Live = Callable[[o.Observation], None]
 
 # Streamed text is kept up to this size; beyond it only the tail is kept (the stream shows
 # at most 4 KiB of an item and the answer's tail anyway; the journal has every byte), so
@@ -46,8 +50,10 @@ class Assembler:
         max_final_message_bytes: int = 8192,
         partial_text: bool = False,
         whole_messages: bool = False,
+        live: Live | None = None,
     ) -> None:
         self._sink = sink
+        self._live = live
         self._provider = provider
         self._thread_id = request_thread_id or fallback_thread_id
         self._make_thread_id: Callable[[], str] | None = None  # see defer_thread_id
@@ -160,7 +166,10 @@ class Assembler:
         self._last_message = None
 
     def feed(self, observations: Iterable[o.Observation]) -> None:
+        live = self._live
         for ob in observations:
+            if live is not None and type(ob) is _MessageDelta:
+                live(ob)
             # A delta per line is the bulk of a streamed answer: straight to its handler.
             if type(ob) is _MessageDelta:
                 self._delta(ob)
@@ -290,6 +299,9 @@ class Assembler:
                 if key in _LIST_DETAILS and isinstance(self._vendor.get(key), list) and isinstance(value, list):
                     value = [*self._vendor[key], *value]  # every check's findings, not the last one's
                 self._vendor[key] = value
+        elif t in o.LIVE_ONLY:
+            if self._live is not None:
+                self._live(ob)
         elif t is o.Unparsed:
             self._unparsed += 1
             if self._unparsed_first is None:

@@ -3,15 +3,15 @@
   ndjson        protocol 2: every line as it is made, one write (and so one flush) per line
   codex-lab-v1  protocol 1: exactly one {status, final_message} object on stdout, exit 0, and
                 the envelope on the last stderr line `shim-result: …`, at most 8 KiB
-  pretty        a live view for people
+  pretty        for people: shims.views (the live view on a terminal, plain lines elsewhere)
 """
 
 from __future__ import annotations
 
 import os
 import re
-import sys
-from typing import Any, TextIO
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 
@@ -136,127 +136,13 @@ def visible(text: str, keep: str = "\n\t") -> str:
     return _CONTROLS.sub(lambda m: m.group() if m.group() in keep else _shown(m), text)
 
 
-def _visible_strings(value: Any) -> Any:
-    """Every string in an event, made visible (layout newlines and tabs kept)."""
-    if isinstance(value, str):
-        return visible(value)
-    if isinstance(value, dict):
-        return {k: _visible_strings(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_visible_strings(v) for v in value]
-    return value
-
-
-class PrettyEmitter:
-    """Readable progress: messages, tool calls with their status, a final usage table. Vendor
-    and model text never reaches the terminal raw (see `visible`)."""
-
-    _ICONS = {"completed": "✓", "failed": "✗", "declined": "⊘", "in_progress": "…"}
-
-    def __init__(self, out: TextIO | None = None, color: bool | None = None) -> None:
-        self._out = out or sys.stdout
-        if color is None:
-            color = self._out.isatty() and not os.environ.get("NO_COLOR")
-        self._color = color
-        self.broken: str | None = None  # why the terminal took no more (see NdjsonEmitter)
-
-    def _c(self, code: str, text: str) -> str:
-        return f"\x1b[{code}m{text}\x1b[0m" if self._color else text
-
-    def _w(self, text: str) -> None:
-        if self.broken is not None:
-            return
-        try:
-            self._out.write(text + "\n")
-            self._out.flush()
-        except BrokenPipeError:
-            self.broken = "SIGPIPE"
-        except OSError as exc:  # /dev/full: the run cancels its vendor, as with NdjsonEmitter
-            self.broken = _errno_name(exc)
-
-    def __call__(self, event: dict[str, Any], line: bytes) -> None:
-        event = _visible_strings(event)
-        t = event["type"]
-        if t == "thread.started":
-            self._w(self._c("2", f"── thread {event['thread_id']}"))
-        elif t == "item.started":
-            self._w(self._describe(event["item"], started=True))
-        elif t == "item.completed":
-            self._w(self._describe(event["item"], started=False))
-        elif t == "item.updated" and event["item"]["type"] == "todo_list":
-            self._w(self._describe(event["item"], started=False))
-        elif t == "turn.failed":
-            self._w(self._c("31", f"✗ {event['error']['message']}"))
-        elif t == "result":
-            self._summary(event)
-
-    def _describe(self, item: dict[str, Any], started: bool) -> str:
-        t = item["type"]
-        status = item.get("status", "")
-        mark = self._ICONS.get(status, "•")
-        if t == "agent_message":
-            return item["text"]
-        if t == "reasoning":
-            return self._c("2;3", f"thinking: {item['text']}")
-        if t == "command_execution":
-            head = f"$ {item['command']}"
-            if started:
-                return self._c("36", f"{head}  …")
-            code = item.get("exit_code")
-            tail = _last_lines(item.get("aggregated_output") or "", 5)
-            body = "".join(f"\n  {line}" for line in tail)
-            return self._c("36", f"{head}  {mark} exit {code}") + self._c("2", body)
-        if t == "file_change":
-            paths = ", ".join(f"{c['kind']} {c['path']}" for c in item["changes"])
-            return self._c("33", f"✎ {paths}  {mark if not started else '…'}")
-        if t == "mcp_tool_call":
-            return self._c("35", f"⚙ {item['server']}.{item['tool']}  {mark if not started else '…'}")
-        if t == "web_search":
-            return self._c("34", f"⌕ {item['query']}")
-        if t == "todo_list":
-            rows = "".join(f"\n  [{'x' if e['completed'] else ' '}] {e['text']}" for e in item["items"])
-            return "todo:" + rows
-        if t == "error":
-            return self._c("33", f"⚠ {item['message']}")
-        return f"{t}: {item}"
-
-    def _summary(self, r: dict[str, Any]) -> None:
-        u = r["usage"]
-        status = r["status"] if not r["failure_kind"] else f"{r['status']} ({r['failure_kind']})"
-        color = "32" if r["status"] == "completed" else "31"
-        self._w(self._c(color, f"── {status} · {r['provider']['name']} {r['provider'].get('model') or ''}".rstrip()))
-        if r.get("error"):
-            self._w(f"   {r['error']}")
-        rows = [
-            ("input", u["input_tokens"]),
-            ("  cached", u["cached_input_tokens"]),
-            ("  cache write", u["cache_write_input_tokens"]),
-            ("output", u["output_tokens"]),
-            ("  reasoning", u["reasoning_output_tokens"]),
-            ("total", u["total_tokens"]),
-        ]
-        for name, value in rows:
-            self._w(f"   {name:<14}{value:>12,}")
-        cost = u.get("cost_usd")
-        shown = f"${cost:.4f}" if cost is not None else "unknown"
-        self._w(f"   {'cost':<14}{shown:>12}  {u.get('cost_source') or ''}".rstrip())
-        if r.get("session_id"):
-            self._w(self._c("2", f"   session {r['session_id']}"))
-
-    def close(self, result: dict[str, Any], exit_code: int) -> int:
-        return exit_code
-
-
-def _last_lines(text: str, n: int) -> list[str]:
-    lines = text.rstrip("\n").splitlines()
-    return lines[-n:] if lines else []
-
-
-def make_emitter(name: str):
+def make_emitter(name: str, pretty: Callable[[], Any] | None = None):
+    """The emitter `--emit NAME` names. The person-facing one (`pretty`) lives above this
+    layer, in shims.views: its maker is passed in (shims.views.pretty.pretty_view)."""
     if name == "ndjson":
         return NdjsonEmitter()
     if name == "codex-lab-v1":
         return CodexLabV1Emitter()
-    if name == "pretty":
-        return PrettyEmitter()
+    if name == "pretty" and pretty is not None:
+        return pretty()
     raise ValueError(f"unknown emitter {name!r}")

@@ -178,6 +178,32 @@ class VendorInfo(namedtuple("VendorInfo", ("details",))):
     __slots__ = ()
 
 
+class LiveText(namedtuple("LiveText", ("text",))):
+    """Answer text as it arrives, for the live view only: never an event (Claude's partial
+    messages repeat what its `assistant` lines then say whole, and the stream must be the same
+    with and without them). The assembler hands it to its `live` channel, if any, and drops it.
+
+    text: str
+    """
+
+    __slots__ = ()
+
+
+class LiveUsage(namedtuple("LiveUsage", ("total_tokens", "cost_usd"), defaults=(None,))):
+    """Tokens (and cost, when the vendor says it) used so far by the running turn, for the
+    live view's status line only, like LiveText: the stream's usage is UsageReport's.
+
+    total_tokens: int | None
+    cost_usd: float | None = None
+    """
+
+    __slots__ = ()
+
+
+# What only the live view sees (the assembler emits nothing for them).
+LIVE_ONLY = (LiveText, LiveUsage)
+
+
 class Unparsed(namedtuple("Unparsed", ("reason",))):
     """A line the parser could not understand (kept for malformed_output decisions).
 
@@ -204,6 +230,8 @@ Observation = (
     | Completed
     | Failed
     | VendorInfo
+    | LiveText
+    | LiveUsage
     | Unparsed
 )
 
@@ -217,7 +245,7 @@ def _ne(self: tuple, other: object) -> bool:
     return not _eq(self, other)
 
 
-for _cls in (Session, Message, MessageDelta, MessageEnd, Reasoning, ToolStarted, ToolUpdated, ToolCompleted, Item, Warning, UsageReport, SessionTotal, QuotaReport, Completed, Failed, VendorInfo, Unparsed):
+for _cls in (Session, Message, MessageDelta, MessageEnd, Reasoning, ToolStarted, ToolUpdated, ToolCompleted, Item, Warning, UsageReport, SessionTotal, QuotaReport, Completed, Failed, VendorInfo, LiveText, LiveUsage, Unparsed):
     _cls.__eq__, _cls.__ne__, _cls.__hash__ = _eq, _ne, tuple.__hash__
 
 

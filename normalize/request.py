@@ -46,6 +46,9 @@ class RunSpec:
     max_cost_usd: float | None = None
     request_thread_id: str | None = None
     request: dict[str, Any] | None = None
+    # The live view wants the answer as it is written: a vendor that streams text only when
+    # asked (Claude's --include-partial-messages) is asked. Never changes the stream.
+    live_text: bool = False
 
 
 # Fields of normalize.models.Request, without importing pydantic on every run (tests check the

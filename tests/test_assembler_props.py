@@ -412,3 +412,34 @@ def test_stream_rules_hold_for_any_observations(obs, exit, kw):
     """Regression examples: an empty delta once left a gap in item ids; a status-less tool
     left open once got an invalid `status` at finish."""
     check_run(obs, exit, kw)
+
+
+live_only = st.one_of(st.builds(o.LiveText, texts),
+                      st.builds(o.LiveUsage, st.one_of(st.none(), st.integers(0, 10**9)),
+                                st.one_of(st.none(), st.floats(0, 100))))
+
+
+@PROPS
+@given(obs=observations(), extra=st.lists(st.tuples(st.integers(0, 40), live_only), max_size=6), exit=exits,
+       kw=params)
+def test_the_live_channel_and_live_only_observations_leave_the_stream_as_it_is(obs, extra, exit, kw):
+    """Issue 17: the live view's side channel (text and usage as they arrive) is not the stream:
+    the lines are the same with or without it, and with or without the live-only observations."""
+    mixed = list(obs)
+    for at, ob in extra:
+        mixed.insert(min(at, len(mixed)), ob)
+    seen: list[o.Observation] = []
+
+    def lines(observations, live):
+        got: list[bytes] = []
+        asm = Assembler(lambda event, line: got.append(line), provider="fake", fallback_thread_id=FALLBACK,
+                        live=live, **kw)
+        if exit.launched:
+            asm.launched()
+        asm.feed(observations)
+        asm.finish(exit)
+        return got
+
+    assert lines(mixed, seen.append) == lines(mixed, None) == lines(obs, None)
+    arriving = (o.LiveText, o.LiveUsage, o.MessageDelta)
+    assert seen == [ob for ob in mixed if type(ob) in arriving]  # and the view got all that arrived, in order

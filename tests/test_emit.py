@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import threading
 
@@ -16,7 +15,6 @@ from normalize.assembler import Assembler
 from normalize.emit import (
     CodexLabV1Emitter,
     NdjsonEmitter,
-    PrettyEmitter,
     make_emitter,
     protocol1_answer,
     result_stderr_line,
@@ -288,47 +286,9 @@ def test_ndjson_writes_big_lines_whole(pipes):
 def test_make_emitter_names():
     assert isinstance(make_emitter("ndjson"), NdjsonEmitter)
     assert isinstance(make_emitter("codex-lab-v1"), CodexLabV1Emitter)
-    assert isinstance(make_emitter("pretty"), PrettyEmitter)
+    view = object()
+    assert make_emitter("pretty", pretty=lambda: view) is view  # the maker from shims.views
     with pytest.raises(ValueError):
         make_emitter("xml")
 
 
-# ---------------------------------------------------------------- PrettyEmitter
-
-
-def test_pretty_shows_messages_commands_and_the_usage_table():
-    out = io.StringIO()
-    emitter = PrettyEmitter(out=out, color=False)
-    result, code = completed_run(emitter)
-    assert emitter.close(result, code) == 0
-    text = out.getvalue()
-    assert "\x1b[" not in text  # color=False
-    assert "thread sess-9" in text
-    assert "Looking at the tests." in text and "All green now." in text
-    assert "$ pytest -q  …" in text  # started
-    assert "$ pytest -q  ✗ exit 1" in text  # completed, failed
-    # the last five lines of the output, not its head
-    assert "line 17" in text and "3 failed" in text and "line 16" not in text
-    assert "completed · claude sonnet" in text
-    for label, number in [("input", "12,345"), ("cached", "10,000"), ("cache write", "345"), ("output", "678"),
-                          ("reasoning", "90"), ("total", "13,023")]:
-        assert any(row.strip().startswith(label) and row.rstrip().endswith(number) for row in text.splitlines()), label
-    assert "$0.0123" in text and "vendor" in text
-    assert "session sess-9" in text
-
-
-def test_pretty_shows_a_failed_turn_and_its_kind():
-    out = io.StringIO()
-    emitter = PrettyEmitter(out=out, color=False)
-    result, code = quota_failure(emitter)
-    assert emitter.close(result, code) == 5
-    text = out.getvalue()
-    assert "✗ Claude 5-hour limit reached" in text
-    assert "failed (quota_or_rate_limited)" in text
-    assert "unknown" in text  # no cost known
-
-
-def test_pretty_colors_when_asked():
-    out = io.StringIO()
-    completed_run(PrettyEmitter(out=out, color=True))
-    assert "\x1b[" in out.getvalue()

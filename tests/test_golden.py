@@ -119,3 +119,27 @@ def test_a_journal_of_the_case_replays_to_its_expected_events(case: Path, tmp_pa
     (run / "events.ndjson").write_bytes((case / "expected.ndjson").read_bytes())
     outcome = replay_run(run)
     assert outcome.replayable and outcome.identical, "\n".join(outcome.diff())
+
+
+def _without_run_facts(events: list[dict]) -> list[dict]:
+    """What two recordings of one scenario may differ in: the session (and so thread) id the
+    CLI made up, and the CLI's own timings."""
+    out = _comparable(events)
+    for e in out:
+        for key in ("thread_id", "session_id"):
+            if key in e:
+                e[key] = "-"
+        if e["type"] == "result":
+            e["vendor"]["duration_ms"] = e["vendor"]["duration_api_ms"] = 0
+    return out
+
+
+@pytest.mark.parametrize("plain,partial", [("tool-bash", "partial-tool-bash"), ("plain", "partial-plain")])
+def test_the_live_views_launch_gives_the_same_stream(plain, partial):
+    """Claude launched for the live view (--include-partial-messages: stream_event and
+    system/status lines) prints the same events as without: those lines feed the live view only."""
+    claude = ROOT / "golden" / "claude"
+    assert b'"stream_event"' in (claude / partial / "native.stdout").read_bytes()
+    streams = [parse_stream((claude / name / "expected.ndjson").read_bytes()) for name in (plain, partial)]
+    assert _without_run_facts(streams[0]) == _without_run_facts(streams[1])
+    assert "last_unknown_type" not in streams[1][-1]["vendor"]

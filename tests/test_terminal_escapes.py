@@ -12,14 +12,17 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 from conftest import FAKE_VENDOR, shim_path
 from hostile import TERMINAL_ESCAPES, terminal_text
 from hypothesis import given, settings
 
 from normalize import observe as o
 from normalize.assembler import Assembler
-from normalize.emit import PrettyEmitter, visible
+from normalize.emit import visible
 from shims.state.journal.follow import Row
+from shims.views.live import LiveView
+from shims.views.plain import PlainView
 from shims.views.terminal import console
 from shims.views.top import top_view
 
@@ -28,15 +31,25 @@ RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 HOSTILE = "".join(TERMINAL_ESCAPES)
 
 
-def _pretty(observations, exit=o.ExitInfo(exit_code=0)) -> str:
+def _pretty(observations, exit=o.ExitInfo(exit_code=0), live: bool = False) -> str:
+    """What `--emit pretty` prints: the plain lines (off a terminal), or the live view's output
+    (on one), given as the text a 300x40 terminal then shows."""
     out = io.StringIO()
-    emitter = PrettyEmitter(out=out, color=False)
-    asm = Assembler(emitter, provider="claude", fallback_thread_id="t", cli_version="1", model="m")
+    emitter = LiveView(out, width=300, height=40) if live else PlainView(out)
+    asm = Assembler(emitter, provider="claude", fallback_thread_id="t", cli_version="1", model="m",
+                    live=getattr(emitter, "live", None))
     asm.launched()
     asm.feed(observations)
     result, code = asm.finish(exit)
     emitter.close(result, code)
-    return out.getvalue()
+    if not live:
+        return out.getvalue()
+    import pyte
+
+    screen = pyte.Screen(300, 40)
+    screen.set_mode(pyte.modes.LNM)
+    pyte.Stream(screen).feed(out.getvalue())
+    return "\n".join(row.rstrip() for row in screen.display)
 
 
 @settings(max_examples=150, deadline=None)
@@ -52,8 +65,11 @@ def test_pretty_never_prints_a_raw_control_sequence(text):
     assert RAW_CONTROL.search(shown) is None, repr(shown)
 
 
-def test_pretty_shows_each_escape_visibly():
-    shown = _pretty([o.Message(HOSTILE), o.Completed()])
+@pytest.mark.parametrize("live", [False, True], ids=["plain", "live"])
+def test_pretty_shows_each_escape_visibly(live):
+    # live: the message streamed in deltas first; what the screen shows, after the terminal obeyed
+    shown = _pretty([o.MessageDelta("k", HOSTILE[:40]), o.MessageDelta("k", HOSTILE[40:]), o.MessageEnd("k"),
+                     o.Completed()], live=live)
     assert RAW_CONTROL.search(shown) is None
     assert "\\e]52;c;ZWNobyBwd25lZA==\\a" in shown  # the clipboard write, as text
     assert "\\e[31mred\\e[0m" in shown and "abc\\b\\b\\bxyz" in shown and "line\\rover" in shown

@@ -114,6 +114,10 @@ def schema_args(schema: dict | None) -> list[str]:
 
 def build_launch(spec: RunSpec, program: str, *, pty: bool = False) -> Launch:
     argv = [program, "-p", "--output-format", "stream-json", "--verbose"]
+    if spec.live_text:
+        # Only for the live view: it adds a line per SSE event (claude.md §4.4), which the
+        # parser turns into live-only observations.
+        argv.append("--include-partial-messages")
     # `--flag=value`, one argv word: commander reads a separate word that starts with "-" as an
     # option after --resume (its value is optional), so `--resume --allowedTools=Bash` would
     # grant Bash. The shim also refuses such values before launch (normalize.request).

@@ -64,6 +64,10 @@ class ClaudeParser:
         self._schema = False
         self._structured_calls: set[str] = set()
         self.repairs = Repairs()
+        # --include-partial-messages (the live view): the tokens of the API messages before
+        # this one, and this one's counts so far (message_delta's usage is cumulative).
+        self._live_before = 0
+        self._live_now: dict[str, int] = {}
 
     # ------------------------------------------------------------------ lines
 
@@ -84,10 +88,10 @@ class ClaudeParser:
             return self._result(msg)
         if kind == "rate_limit_event":
             return self._rate_limit(msg)
-        if kind in ("stream_event", "control_response", "tool_progress"):
-            # partial text is not requested (the assistant lines carry the blocks); tool_progress
-            # is a heartbeat of a long tool run.
-            return []
+        if kind == "stream_event":
+            return self._stream_event(msg.get("event"))
+        if kind in ("control_response", "tool_progress"):
+            return []  # tool_progress is a heartbeat of a long tool run
         return [o.VendorInfo({"last_unknown_type": str(kind)})]
 
     def finish(self, exit: o.ExitInfo) -> list[o.Observation]:
@@ -132,6 +136,36 @@ class ClaudeParser:
         if sub == "compact_boundary":
             return [o.VendorInfo({"compacted": True})]
         return []
+
+    def _stream_event(self, event: Any) -> list[o.Observation]:
+        """--include-partial-messages (asked only by the live view, claude.md §4.4): the SSE
+        events the `assistant` lines then repeat whole. Only live-only observations come of
+        them, so the stream is the same with and without the flag."""
+        if not isinstance(event, dict):
+            return []
+        etype = event.get("type")
+        if etype == "content_block_delta":
+            delta = event.get("delta")
+            if isinstance(delta, dict) and delta.get("type") == "text_delta":
+                text = _text(delta.get("text"))
+                return [o.LiveText(text)] if text else []
+            return []
+        if etype == "message_start":
+            message = event.get("message") if isinstance(event.get("message"), dict) else {}
+            self._live_before += sum(self._live_now.values())
+            self._live_now = {}
+            usage = message.get("usage")
+        elif etype == "message_delta":
+            usage = event.get("usage")
+        else:
+            return []
+        if not isinstance(usage, dict):
+            return []
+        counts = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
+        # message_delta may carry only output_tokens: the counts it leaves out keep their value.
+        known = {k: usage[k] for k in counts if isinstance(usage.get(k), int)}
+        self._live_now.update(known)
+        return [o.LiveUsage(self._live_before + sum(self._live_now.values()))]
 
     def _assistant(self, m: dict[str, Any]) -> list[o.Observation]:
         message = m.get("message") if isinstance(m.get("message"), dict) else {}

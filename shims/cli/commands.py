@@ -37,7 +37,8 @@ The request comes from PROMPT, --prompt, or stdin: one JSON request object (prot
 or plain text taken as the prompt. Stdin that opens like a JSON object (`{{"`) must be valid
 JSON; a JSON object with neither protocol_version nor a request field is prompt text. Model
 names and session ids may not start with "-". Output is NDJSON (protocol 2) whose last line is the
-`result` envelope, or the single codex-lab object (protocol 1), or a live view (pretty).
+`result` envelope, or the single codex-lab object (protocol 1), or for people (pretty) a live
+view on a terminal and plain appended lines elsewhere.
 Exit status: 0 completed, 1 provider_failed, 2 bad_request, 3 command_missing,
 4 authentication_required, 5 quota_or_rate_limited, 6 provider_unavailable,
 7 unsupported_mode, 8 malformed_output, 9 empty_output, 124 timed_out, 130/143 cancelled;
@@ -318,16 +319,17 @@ def runs(
         typer.echo(f"No runs recorded under {where}.", err=True)
 
 
-@runs_app.command("show", help="Print one run in the pretty view, with how it was launched.")
+@runs_app.command("show", help="Print one run as the pretty view's plain lines, with how it was launched.")
 def runs_show(
     ctx: typer.Context,
     run: Annotated[str, typer.Argument(help="A run id (or unique prefix/suffix), a run folder, or `last`.")],
     root: Annotated[Path | None, typer.Option("--root", help=_ROOT_HELP)] = None,
 ) -> None:
     from shims.state.journal.show import show_run
+    from shims.views.plain import PlainView
 
     path = _find_run(_journal_root(root or ctx.obj), run)
-    show_run(path)
+    show_run(path, lambda out: PlainView(out, clock=None))  # a replay: its clock would time nothing
 
 
 @toolkit.command(help="A live table of the workers running now and those that ended in the last --linger "

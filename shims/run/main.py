@@ -69,7 +69,9 @@ def run(vendor: str, opts: ShimOptions, exec_call: Any = None) -> int:
 
         emitter: Any = CodexExecEmitter(json=exec_call.json, last_message_path=exec_call.last_message_path)
     else:
-        emitter = make_emitter(choose_emit(opts.emit, protocol))
+        from shims.views.pretty import pretty_view
+
+        emitter = make_emitter(choose_emit(opts.emit, protocol), pretty=pretty_view)
     thread_id = (spec.request_thread_id if spec else None) or new_uuid()
     opened, max_line_bytes = Opened(None), DEFAULT_MAX_LINE_BYTES
     if journal_settings is not None:
@@ -86,6 +88,8 @@ def run(vendor: str, opts: ShimOptions, exec_call: Any = None) -> int:
     if bad is not None:
         return refuse(FailureKind.BAD_REQUEST, bad.message)
     assert spec is not None
+    # The live view takes the answer as it is written (shims.views.live).
+    spec.live_text = getattr(emitter, "live", None) is not None
     try:
         resolve_spec(spec, opts, defaults, vendor, books.last_session if state_dir else None)
         providers = chain.providers(vendor, opts.fallback)

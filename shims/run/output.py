@@ -30,7 +30,8 @@ class Output:
         if self.pipe is None:
             from shims.run.pipeline import Pipeline
 
-            self.pipe = Pipeline(facts, self.sink)
+            # The live view (shims.views.live) also takes text and usage as they arrive.
+            self.pipe = Pipeline(facts, self.sink, live=getattr(self.emitter, "live", None))
         else:
             self.pipe.switch(facts, note or "")
         return self.pipe

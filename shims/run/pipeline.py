@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from normalize import observe as o
-from normalize.assembler import Assembler, Sink
+from normalize.assembler import Assembler, Live, Sink
 from normalize.reconcile import mismatch, mismatch_message, settle
 from shims.run import vendors
 from shims.runtime.lines import DEFAULT_MAX_LINE_BYTES, OversizedLine
@@ -47,9 +47,10 @@ class Facts:
 
 class Pipeline:
     """One assembled stream over one or more attempts (a fallback chain): each attempt has its
-    own parser; the assembler, and so the thread and its item ids, is shared."""
+    own parser; the assembler, and so the thread and its item ids, is shared. `live`: the
+    live view's side channel (normalize.assembler), which leaves the events as they are."""
 
-    def __init__(self, facts: Facts, sink: Sink) -> None:
+    def __init__(self, facts: Facts, sink: Sink, live: Live | None = None) -> None:
         self.facts = facts
         self.asm = Assembler(
             sink,
@@ -60,6 +61,7 @@ class Pipeline:
             max_final_message_bytes=facts.max_final_message_bytes,
             whole_messages=facts.whole_messages,
             cli_version=facts.cli_version,
+            live=live,
         )
         self.parser = vendors.new_parser(facts.provider, facts.format, prices=facts.prices)
         self.parse_errors: list[str] = []

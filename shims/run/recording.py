@@ -151,8 +151,10 @@ def normalize_recording(
                   previous_total=None if resumed else zero_total(), cli_version=cli_version)
     if max_line_bytes:
         facts.max_line_bytes = max_line_bytes
-    emitter = make_emitter(emit)
-    pipe = Pipeline(facts, emitter)
+    from shims.views.pretty import pretty_view
+
+    emitter = make_emitter(emit, pretty=pretty_view)
+    pipe = Pipeline(facts, emitter, live=getattr(emitter, "live", None))
     pipe.asm.defer_thread_id(derived)
     pipe.asm.launched()
     feed_lines(pipe, _chunks(stdout_path))

@@ -207,6 +207,17 @@ def _slow(ctx: Ctx) -> Answer:
     return Answer([_text(text, 10)], pace=0.3)
 
 
+def _live(ctx: Ctx) -> Answer:
+    """For the live view: an intro streamed in paced deltas, a command that takes a while and
+    prints, then an answer streamed the same way (so a screen can be read mid-answer)."""
+    if ctx.step == 0:
+        intro = "".join(f"Intro part {i + 1} of 6. " for i in range(6))
+        return Answer([_text(intro, 6), _tool("Bash", {"command": "sleep 1.5; echo live-one; echo live-two",
+                                                       "description": "Wait, then print"})],
+                      stop_reason="tool_use", pace=0.4)
+    return Answer([_text("".join(f"Answer part {i + 1} of 8. " for i in range(8)), 8)], pace=0.4)
+
+
 STRUCTURED_TOOL = "StructuredOutput"  # the tool Claude Code 2.1.331 declares for --json-schema
 STRUCTURED_INTRO = "Here is the structured answer."
 
@@ -346,6 +357,7 @@ SCENARIOS: dict[str, Callable[[Ctx], Answer]] = {
     "structured-never": _structured_never,
     "long": _long,
     "slow": _slow,
+    "live": _live,
     "slowtool": tool_round_trip(
         "Let me run a slow command.", "Bash",
         lambda c: {"command": 'python3 -c "import time; time.sleep(30)"', "description": "Wait 30 seconds"},

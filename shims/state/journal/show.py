@@ -1,5 +1,5 @@
 """`shims runs show RUN`: one journaled run for a person — how it was launched, then its events
-in the same pretty view a live run uses."""
+in the plain lines a run's pretty view prints off a terminal."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from pathlib import Path
 
 import orjson
 
-from normalize.emit import PrettyEmitter, visible
+from normalize.emit import visible
 from shims.state.journal.store import load
 
 
-def show_run(path: Path, out=None) -> None:
+def show_run(path: Path, view, out=None) -> None:  # noqa: ANN001 - an emitter (normalize.emit)
+    """`view(out)` is the emitter the events are printed with: the pretty view's plain lines
+    (shims.views.plain, a layer above this one, so the caller hands it in)."""
     out = out or sys.stdout
     rec = load(path)
     meta = rec.meta
@@ -32,7 +34,7 @@ def show_run(path: Path, out=None) -> None:
         if value:
             out.write(f"{name:<9}{visible(str(value), keep='')}\n")
     out.write("\n")
-    pretty = PrettyEmitter(out=out)
+    pretty = view(out)
     try:
         data = (path / "events.ndjson").read_bytes()
     except OSError:
