@@ -66,10 +66,11 @@ test-fast: install
 golden: install
 	$(BIN)/python golden/regen.py
 
-# Rewrite tests/snapshots/* (the doctor and top views' snapshots) from what the views print
-# now; read the diff before committing it.
+# Rewrite tests/snapshots/*.txt (the doctor, top and usage views' snapshots, tests/snapshot.py)
+# from what the views print now; read the diff before committing it.
 snapshots: install
-	UPDATE_SNAPSHOTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_doctor_view.py tests/test_top.py -k snapshot
+	UPDATE_SNAPSHOTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_doctor_view.py tests/test_top.py \
+		tests/test_usage_report.py -k snapshot
 
 # Re-record golden/<VENDOR>/* from the real pinned CLI against the fake API, then re-normalize.
 VENDOR ?= claude
@@ -83,10 +84,6 @@ golden-check: install
 
 schema: install
 	$(BIN)/shims schema --out schema
-
-# Rewrite tests/snapshots/usage-*.txt (the `shims usage` tables) from the current view; read the diff.
-snapshots: install
-	UPDATE_SNAPSHOTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_usage_report.py -k snapshot
 
 lint: install
 	$(BIN)/ruff check normalize shims tests golden bench

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
+from snapshot import assert_snapshot
 
 from shims.run import vendors
 from shims.run.doctor_checks import Setup, report
@@ -26,7 +27,6 @@ from shims.run.preflight import mode_support
 from shims.views.doctor import doctor_view, modes_view
 from shims.views.terminal import show
 
-SNAPSHOTS = ROOT / "tests" / "snapshots"
 SHIMS = str(Path(sys.executable).parent / "shims")
 AGY = ROOT / "tests" / "fakes" / "agy" / "agy"
 CONFIG = "/home/ada/.config/codex-shims/config.toml"
@@ -96,11 +96,7 @@ def _rendered(renderable, width=100) -> str:
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_doctor_view_matches_its_snapshot(name):
     text = _rendered(doctor_view(SCENARIOS[name]()))
-    path = SNAPSHOTS / f"doctor_{name}.txt"
-    if os.environ.get("UPDATE_SNAPSHOTS"):
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(text)
-    assert text == path.read_text(), f"{path.name} differs; `make snapshots` after a deliberate change"
+    assert_snapshot(f"doctor_{name}.txt", text)
     assert max(map(len, text.splitlines())) <= 100
 
 

@@ -19,7 +19,8 @@ import pexpect
 import procs
 import pyte
 import pytest
-from conftest import FAKE_VENDOR, ROOT, shim_path
+from conftest import FAKE_VENDOR, shim_path
+from snapshot import assert_snapshot
 
 from shims.state.journal import follow
 from shims.state.journal.follow import Follower, Row, fold, split_lines
@@ -27,7 +28,6 @@ from shims.views.terminal import console
 from shims.views.top import COLUMNS, top_view
 
 SHIMS = str(Path(sys.executable).parent / "shims")
-SNAPSHOTS = ROOT / "tests" / "snapshots"
 HOST = os.uname().nodename
 
 
@@ -298,10 +298,7 @@ def fixed_rows() -> list[Row]:
 
 def test_the_table_for_fixed_rows_matches_its_snapshot():
     text = _plain(top_view(follow.order(fixed_rows()), 1_800_000_000.0, linger_s=60, keys=True))
-    snapshot = SNAPSHOTS / "top_table.txt"
-    if os.environ.get("UPDATE_SNAPSHOTS"):
-        snapshot.write_text(text, encoding="utf-8")
-    assert text == snapshot.read_text(encoding="utf-8"), f"{snapshot.name} differs; `make snapshots` after a change"
+    assert_snapshot("top_table.txt", text)
 
 
 def test_the_table_past_the_screen_says_how_many_are_not_shown():

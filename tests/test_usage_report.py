@@ -19,12 +19,12 @@ from pathlib import Path
 
 import orjson
 import pytest
+from snapshot import SNAPSHOTS, assert_snapshot
 
 from shims.state.usage_report import BadFilter, Window, parse_group, parse_window, usage_report
 from shims.views.terminal import console
 from shims.views.usage import usage_csv, usage_view
 
-SNAPSHOTS = Path(__file__).parent / "snapshots"
 LEDGER = SNAPSHOTS / "usage_ledger.ndjson"
 ENTRIES = [orjson.loads(line) for line in LEDGER.read_bytes().splitlines()]
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
@@ -41,11 +41,8 @@ def render(by: str, width: int, window: Window = Window(), terminal: bool = Fals
 @pytest.mark.parametrize(("by", "width"), [("provider,model,day", 120), ("provider,model,day", 100),
                                            ("month,provider", 100), ("week", 80)])
 def test_the_table_matches_its_snapshot(by, width):
-    snapshot = SNAPSHOTS / f"usage-{by.replace(',', '-')}-{width}.txt"
     text = render(by, width)
-    if os.environ.get("UPDATE_SNAPSHOTS"):
-        snapshot.write_text(text)
-    assert text == snapshot.read_text(), f"{snapshot.name} differs; `make snapshots` after a deliberate change"
+    assert_snapshot(f"usage-{by.replace(',', '-')}-{width}.txt", text)
     assert all(len(line) <= width for line in text.splitlines())
 
 
