@@ -114,7 +114,8 @@ def test_a_refused_run_is_journaled_too(fake_env):
     run = Path(result["journal"])
     assert json.loads((run / "result.json").read_text())["failure_kind"] == "bad_request"
     out = shims("replay", run.name, "--check", env=fake_env)
-    assert out.returncode == 0 and b"never launched" in out.stdout
+    assert out.returncode == 1 and b"never launched" in out.stdout  # --check: nothing was checked (issue 17)
+    assert shims("replay", run.name, env=fake_env).returncode == 0
 
 
 # ----------------------------------------------------------------- secrets
