@@ -145,6 +145,21 @@ def test_live_view_shows_text_as_it_arrives_and_then_the_message_once():
     assert rows.count("Hello, world.") == 1 and not any("Hello, wor" in r and r != "Hello, world." for r in rows)
 
 
+def test_text_streamed_but_never_finished_stays_on_screen_marked_as_cut():
+    """Claude's partial text (LiveText) that never became a message (the vendor was killed
+    mid-block): the person saw it being written, so the region's end must not wipe it."""
+    clock = Clock()
+    view, out = live_view(clock)
+    asm = assembler(view)
+    asm.feed([o.Session("s"), o.LiveText("Refactoring the par"), o.LiveText("ser now")])
+    view.refresh()
+    result, code = asm.finish(o.ExitInfo(exit_code=None, signal=9))
+    view.close(result, code)
+    rows = screen_of(out.getvalue())
+    assert "Refactoring the parser now" in rows, rows
+    assert any("cut short" in r for r in rows), rows
+
+
 def test_live_view_updates_the_tool_line_in_place():
     clock = Clock()
     view, out = live_view(clock)

@@ -105,6 +105,8 @@ class LiveView:
             self._stop()  # the region gives way to the table
         else:
             self._start()
+        if t in ("turn.failed", "turn.completed", "result"):
+            self._keep_unfinished_text()
         with self._lock:
             if item.get("type") in TOOLS and t in ("item.started", "item.updated"):
                 self._region.running[item["id"]] = (item, self._started.get(item["id"], self._clock()))
@@ -118,7 +120,18 @@ class LiveView:
 
     def close(self, result: dict[str, Any], exit_code: int) -> int:
         self._stop()
+        self._keep_unfinished_text()
         return exit_code
+
+    def _keep_unfinished_text(self) -> None:
+        """Text the person saw being written that never became a message (Claude's partial
+        text when the vendor died mid-block): printed for good, marked, not wiped with the
+        region. It is not the answer: the stream and the result never had it."""
+        with self._lock:
+            pending, self._region.pending = self._region.pending, ""
+        if pending.strip():
+            self._console.print(Text.assemble(block(pending.rstrip("\n")), "\n",
+                                              ("(cut short: the vendor never finished this message)", "dim italic")))
 
     def refresh(self) -> None:
         """Redraw now, not at the next tick (tests read the screen at a known moment)."""
