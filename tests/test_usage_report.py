@@ -159,6 +159,12 @@ def test_the_command_json_csv_and_errors(state):
     assert [line.split()[0] for line in table.splitlines() if line.startswith("2026")] == ["2026-10-30", "2026-10-31"]
 
 
+def test_the_table_into_a_pipe_holds_only_what_is_shown(state):
+    """A log or `| less` gets the table without the spaces rich pads each line to its width."""
+    table = _shims(state=state).stdout.decode()
+    assert "Total" in table and all(line == line.rstrip() for line in table.splitlines()), table
+
+
 def test_an_old_entry_without_cache_writes_or_cost_source_still_counts():
     old = {"at": "2026-11-05T10:00:00Z", "provider": "claude", "model": "m",
            "usage": {"input_tokens": 100, "cached_input_tokens": 60, "output_tokens": 5, "total_tokens": 105,

@@ -371,7 +371,7 @@ def usage(
     from shims.state.folder import state_dir
     from shims.state.ledger import Ledger
     from shims.state.usage_report import BadFilter, parse_group, parse_window, usage_report
-    from shims.views.terminal import console
+    from shims.views.terminal import console, show
     from shims.views.usage import usage_csv, usage_view
 
     try:
@@ -390,8 +390,8 @@ def usage(
         sys.stdout.write(usage_csv(report, keys))
     elif report.rows:
         # Off a terminal rich would lay out 80 columns; a file or pipe gets room for every column.
-        out = console(sys.stdout, width=None if sys.stdout.isatty() else 120)
-        out.print(usage_view(report, keys, out.width))
+        width = console(sys.stdout, width=None if sys.stdout.isatty() else 120).width
+        show(usage_view(report, keys, width), sys.stdout, width=width)
     else:
         typer.echo("No usage recorded" + (" in that time." if since or until else "."), err=True)
 
