@@ -165,6 +165,13 @@ def test_the_table_into_a_pipe_holds_only_what_is_shown(state):
     assert "Total" in table and all(line == line.rstrip() for line in table.splitlines()), table
 
 
+def test_the_readme_sample_is_what_the_command_prints(state):
+    """The README's `shims usage --by month,provider` block, run on the same fixture ledger."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    sample = readme.split("$ shims usage --by month,provider\n", 1)[1].split("```", 1)[0]
+    assert _shims("--by", "month,provider", state=state).stdout.decode() == sample
+
+
 def test_an_old_entry_without_cache_writes_or_cost_source_still_counts():
     old = {"at": "2026-11-05T10:00:00Z", "provider": "claude", "model": "m",
            "usage": {"input_tokens": 100, "cached_input_tokens": 60, "output_tokens": 5, "total_tokens": 105,
