@@ -26,7 +26,7 @@ from shims.state import quota as limits
 from shims.state.private_files import open_private, private_dir, read_private
 from shims.state.store import legacy
 from shims.state.store.base import RunQuery, StateError
-from shims.state.store.rows import as_stored, masked, run_row
+from shims.state.store.rows import as_stored, masked, run_row, well_formed
 from shims.state.store.schema import MIGRATIONS, RUN_COLUMNS, SCHEMA_VERSION, create_statements
 
 DB_NAME = "state.sqlite3"
@@ -91,7 +91,7 @@ class SqliteStore:
         sql = "SELECT entry FROM runs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
         for (text,) in self._read(sql, args):
             entry = _loads(text)
-            if entry is not None:
+            if entry is not None and well_formed(entry):
                 yield entry
 
     def last_total(self, provider: str, session_id: str) -> dict[str, Any] | None:
