@@ -98,7 +98,7 @@ def _open_store(settings: Any) -> tuple[Any, str | None]:
     try:
         return open_store(settings), None
     except StateError as exc:
-        return None, str(exc)
+        return None, f"the state store could not be opened, nothing of this run is recorded: {exc}"
 
 
 def _run_request(vendor: str, spec: RunSpec | None, bad: BadRequest | None, opts: ShimOptions,

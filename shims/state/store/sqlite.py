@@ -49,6 +49,7 @@ class SqliteStore:
                 os.close(open_private(self.path + suffix, os.O_RDWR | os.O_CREAT))
             # Autocommit: every transaction is an explicit BEGIN IMMEDIATE below.
             self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None)
+            self._refuse_newer(_version(self._db))  # before WAL mode, which rewrites the header
             self._db.execute("PRAGMA journal_mode=WAL")
             # In WAL mode NORMAL loses no committed row to a crash of the shim, only to a power
             # cut, and saves an fsync per run.
@@ -247,6 +248,8 @@ class SqliteStore:
 
     def _say(self, exc: BaseException) -> str:
         text = str(exc) or type(exc).__name__
+        if getattr(exc, "sqlite_errorname", None):  # which write failed: SQLITE_IOERR_WRITE, _SHMSIZE, SQLITE_FULL
+            text += f" ({exc.sqlite_errorname})"
         if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
             text += " (another process held it past the busy timeout)"
         return f"{self.path}: {text}"
