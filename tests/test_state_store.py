@@ -140,7 +140,7 @@ def _old_state(folder: Path) -> None:
     folder.mkdir(parents=True, mode=0o700)
     (folder / "ledger.ndjson").write_bytes(OLD_LEDGER.read_bytes() + b'{"cut by a cra')
     quota = {"fake": {"default": {"state": "exhausted", "until": time.time() + 3600, "resets_at": "x",
-                                    "window": "5h", "message": "limit", "recorded_at": 1.0, "run_id": "r9"}},
+                                  "window": "5h", "message": "limit", "recorded_at": 1.0, "run_id": "r9"}},
              "gemini": "oops"}
     (folder / "quota.json").write_bytes(orjson.dumps(quota))
 
