@@ -9,22 +9,20 @@ per provider and account (shims.state.quota), the latest recorded.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # The entry's text fields that are also columns (and what RunQuery filters on).
 RUN_COLUMNS = ("at", "provider", "model", "account", "session_id", "cwd", "role")
 
 
-@dataclass(frozen=True, slots=True)
-class Table:
+class Table(NamedTuple):  # a NamedTuple, not a dataclass: ~1 ms less on every run's start
     name: str
     columns: tuple[tuple[str, str], ...]  # (name, kind): kinds are the keys of a store's TYPES
     primary_key: tuple[str, ...] = ()
     indexes: tuple[tuple[str, ...], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Migration:
+class Migration(NamedTuple):
     version: int  # PRAGMA user_version (SQLite) / the schema table's version (PostgreSQL) after it
     what: str  # what `shims state migrate` prints
     tables: tuple[Table, ...] = ()

@@ -22,9 +22,7 @@ from typing import Any
 
 import orjson
 
-from shims.state import quota as limits
 from shims.state.private_files import open_private, private_dir, read_private
-from shims.state.store import legacy
 from shims.state.store.base import RunQuery, StateError
 from shims.state.store.rows import as_stored, masked, run_row, well_formed
 from shims.state.store.schema import MIGRATIONS, RUN_COLUMNS, SCHEMA_VERSION, create_statements
@@ -113,7 +111,9 @@ class SqliteStore:
 
     def remember_quota(self, provider: str, account: str, quota: Mapping[str, Any], *, ended_at: float,
                        run_id: str | None) -> bool:
-        entry = limits.limit_entry(quota, ended_at=ended_at, run_id=run_id)
+        from shims.state.quota import limit_entry
+
+        entry = limit_entry(quota, ended_at=ended_at, run_id=run_id)
         if entry is None:
             return False
         clean, text = masked(entry)  # the message is the vendor's
@@ -130,7 +130,11 @@ class SqliteStore:
     def active_quota(self, provider: str, account: str, now: float | None = None) -> dict[str, Any] | None:
         rows = self._read("SELECT entry FROM quota WHERE provider = ? AND account = ?",
                           (as_stored(provider), as_stored(account)))
-        return limits.in_force(_loads(rows[0][0]), now) if rows else None
+        if not rows:
+            return None  # every run asks: without a limit kept, shims.state.quota is not even imported
+        from shims.state.quota import in_force
+
+        return in_force(_loads(rows[0][0]), now)
 
     # ---- operators
 
@@ -212,12 +216,16 @@ class SqliteStore:
 
         self._write(migrate)
         # After the commit: a crash in between leaves the old files in place, never imported twice.
+        from shims.state.store import legacy
+
         for name in imported:
             old = os.path.join(self.state_dir, name)
             os.replace(old, old + legacy.IMPORTED_SUFFIX)
 
     def _import_legacy(self, db: sqlite3.Connection) -> list[str]:
         """The old files' rows into the new tables; the names of the files imported."""
+        from shims.state.store import legacy
+
         found = []
         for name in (legacy.LEDGER_NAME, legacy.QUOTA_NAME):
             try:
