@@ -401,8 +401,10 @@ def state_check(
         typer.echo(orjson.dumps(facts).decode())
     else:
         for key, value in facts.items():
-            shown = ", ".join(value) if isinstance(value, list) else value
-            typer.echo(f"{key}: {shown if shown != '' else '-'}")
+            if key == "applied":  # what `shims state migrate` says; in --json for programs
+                continue
+            shown = {True: "yes", False: "no"}.get(value, value) if isinstance(value, bool) else value
+            typer.echo(f"{key}: {shown}")
     if not facts.get("ok"):
         raise typer.Exit(1)
 
