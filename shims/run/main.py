@@ -97,8 +97,9 @@ def _open_store(settings: Any) -> tuple[Any, str | None]:
 
     try:
         return open_store(settings), None
-    except StateError as exc:
-        return None, f"the state store could not be opened, nothing of this run is recorded: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a store that cannot be opened never costs the run
+        told = str(exc) if isinstance(exc, StateError) else f"{type(exc).__name__}: {exc}"
+        return None, f"the state store could not be opened, nothing of this run is recorded: {told}"
 
 
 def _run_request(vendor: str, spec: RunSpec | None, bad: BadRequest | None, opts: ShimOptions,
