@@ -376,13 +376,15 @@ def _open_state(command: str) -> Any:
                                    "and quota.json once), and print what was done. Every run does this by itself "
                                    "when needed; this is for doing it at a time of your choosing.")
 def state_migrate() -> None:
+    from normalize.emit import visible
+
     store = _open_state("migrate")
     try:
         facts = store.check()
     finally:
         store.close()
     for line in facts.get("applied") or [f"nothing to do: schema version {facts.get('schema_version')}"]:
-        typer.echo(f"{store.where}: {line}")
+        typer.echo(visible(f"{store.where}: {line}", keep="\t"))
 
 
 @state_app.command("check", help="Check the store: schema version, integrity, row counts (PostgreSQL: "
@@ -391,6 +393,8 @@ def state_check(
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object instead of lines.")] = False,
 ) -> None:
     import orjson
+
+    from normalize.emit import visible
 
     store = _open_state("check")
     try:
@@ -404,7 +408,7 @@ def state_check(
             if key == "applied":  # what `shims state migrate` says; in --json for programs
                 continue
             shown = {True: "yes", False: "no"}.get(value, value) if isinstance(value, bool) else value
-            typer.echo(f"{key}: {shown}")
+            typer.echo(visible(f"{key}: {shown}", keep="\t"))  # a path, a driver's message: never raw
     if not facts.get("ok"):
         raise typer.Exit(1)
 
