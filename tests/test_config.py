@@ -349,6 +349,21 @@ def test_show_json(tmp_path):
     assert rows["config.exists"]["value"] is True
 
 
+def test_show_names_the_state_store_without_its_password(tmp_path, monkeypatch):
+    path = write(tmp_path, '[state]\nurl = "postgresql://shims:s3cret-pw@db.example/fleet"\n')
+    monkeypatch.delenv("CODEX_SHIMS_STATE_URL", raising=False)
+    proc = show(path, "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["key"]: r for r in json.loads(proc.stdout)}
+    assert rows["state.url"] == {"key": "state.url", "value": "postgresql://shims:***@db.example/fleet",
+                                 "source": f"{path} [state]"}
+    assert "s3cret-pw" not in proc.stdout
+    monkeypatch.setenv("CODEX_SHIMS_STATE_URL", "postgresql://db2/x")
+    rows = {r["key"]: r for r in json.loads(show(path, "--json").stdout)}
+    assert rows["state.url"] == {"key": "state.url", "value": "postgresql://db2/x",
+                                 "source": "environment (CODEX_SHIMS_STATE_URL)"}
+
+
 def test_show_a_broken_file_exits_2(tmp_path):
     path = write(tmp_path, '[claude]\nargs = "--one-string"\n')
     proc = show(path)

@@ -479,7 +479,7 @@ class ConfigVendor(str, Enum):
     agy = "agy"
 
 
-@config_app.command("show", help="Every setting that applies (flag defaults, vendor args and env, prices, journal) "
+@config_app.command("show", help="Every setting that applies (flag defaults, vendor args and env, prices, journal, state store) "
                                  "with its source: built-in, a table of the config file, or the environment. "
                                  "Secret-looking env values are shown as ***.")
 def config_show(
