@@ -189,6 +189,8 @@ def test_a_database_from_a_newer_codex_shims_is_refused_not_damaged(fake_env, tm
     assert result["status"] == "completed" and "made by a newer codex-shims" in result["vendor"]["state_error"]
     check = _state_cmd(fake_env, "check")
     assert check.returncode == 1 and b"made by a newer codex-shims" in check.stderr
+    usage = subprocess.run([SHIMS, "usage"], capture_output=True, env={**os.environ, **fake_env}, timeout=60)
+    assert usage.returncode == 1 and b"shims usage:" in usage.stderr and b"newer codex-shims" in usage.stderr
     assert (folder / "state.sqlite3").read_bytes() == data
 
 

@@ -433,7 +433,7 @@ def usage(
 
     from shims.run.config import ConfigError, load_state_settings
     from shims.state.store.base import StateError, open_store
-    from shims.state.usage_report import BadFilter, parse_group, parse_window, usage_report
+    from shims.state.usage_report import BadFilter, parse_group, parse_window, usage_report, window_query
     from shims.views.terminal import console, show
     from shims.views.usage import usage_csv, usage_view
 
@@ -449,8 +449,7 @@ def usage(
     try:
         store = open_store(settings)
         try:
-            # The window is usage_report's: it reads every form of time an entry may hold.
-            report = usage_report(store.runs(), keys, window)
+            report = usage_report(store.runs(window_query(window)), keys, window)
         finally:
             store.close()
     except StateError as exc:
