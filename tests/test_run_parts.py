@@ -232,6 +232,32 @@ def test_a_remembered_limit_refuses_the_attempt_until_it_resets(tmp_path):
     books.check_quota("claude", "other-account")
 
 
+def test_the_stores_failures_and_note_are_what_the_result_says(tmp_path):
+    """vendor.state_error: every write of the run that failed (an attempt the chain moved on
+    from, the result) and the store's note (PostgreSQL: the row waits in the outbox)."""
+    from shims.state.store.base import StateError
+    from shims.state.store.sqlite import SqliteStore
+
+    class Failing(SqliteStore):
+        note = "the shared database is unreachable: this run's row waits in the outbox"
+
+        def record_run(self, entry):
+            if entry["status"] == "failed":
+                raise StateError("disk full")
+            super().record_run(entry)
+
+    store = Failing(tmp_path)
+    books = Bookkeeping(store, "claude", thread_id="t", spec=None, run_id="r1", journal_path=None)
+    books.attempt_settled(status="failed", kind="provider_failed", usage=None, session_id=None, session_total=None,
+                          duration_ms=1, model=None, quota=None)
+    said = books.run_finished({"status": "completed", "failure_kind": None, "usage": {}, "session_id": "s",
+                               "duration_ms": 2, "provider": {"model": None}, "quota": None}, None)
+    assert said == ("this run's usage was not recorded: disk full; "
+                    "the shared database is unreachable: this run's row waits in the outbox")
+    assert [e["status"] for e in store.runs()] == ["completed"]
+    store.close()
+
+
 def test_a_quota_failure_is_remembered_only_once_a_launch_was_made(tmp_path):
     from shims.state.store.sqlite import SqliteStore
 
