@@ -135,6 +135,8 @@ def _shims(*args, state: Path):
 
 @pytest.fixture
 def state(tmp_path):
+    """The fixture ledger as an earlier version left it: the first command imports it into the
+    state store (tests/test_state_store.py checks the import itself)."""
     folder = tmp_path / "codex-shims"
     folder.mkdir(mode=0o700)
     (folder / "ledger.ndjson").write_bytes(LEDGER.read_bytes())
