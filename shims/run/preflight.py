@@ -105,7 +105,7 @@ def remembered_quota(vendor: str) -> dict | None:
     try:
         env = {**os.environ, **load_vendor_settings(vendor).env}
         store = open_store(load_state_settings())
-    except (ConfigError, StateError, OSError, ValueError, TypeError):
+    except (ConfigError, StateError, OSError, ValueError, TypeError, ImportError):  # advice: none then
         return None
     try:
         quota = store.active_quota(vendor, account_for(vendor, env))
