@@ -38,6 +38,11 @@ measured in the same run (interleaved where it is a timing), so machine load aff
                SDK's own client), against the same shim-claude run launched directly, around the
                stand-in vendor replaying golden/claude/tool-bash (interleaved). Target: at most
                100 ms added per worker; the start is reported against Codex's ~1 s start-up grace.
+  state        the run's state store, `state.sqlite`: a fresh python that opens the SQLite store
+               (shims.state.store.sqlite: import sqlite3, open, WAL, schema check) and records one
+               run's entry, against the same python doing what a run does anyway (importing
+               shims.run.main, the state folder's path, the redactor), interleaved; a warm state folder (the
+               database exists, as on every run but the first). Target: at most 10 ms added.
   concurrency  16 shim-fake runs at once against 16 runs at once of the fake vendor CLI alone
                (tests/fakes/fake_vendor.py replaying golden/fake/tools): every shim run completes
                with its result line and every item event of the recording; total wall time and
@@ -96,6 +101,7 @@ MEMORY_SMALL = (2 if QUICK else 10) * MB
 MEMORY_LARGE = (20 if QUICK else 1000) * MB
 CONCURRENCY = 16
 MCP_STARTS = 2 if QUICK else 6
+STATE_RUNS = 5 if QUICK else 30
 MCP_WORKERS = 3 if QUICK else 20
 CODEX_MCP_GRACE_MS = 1000.0  # Codex 0.169 sends the first turn without a server slower than this
 CONCURRENCY_ROUNDS = 1 if QUICK else 3
@@ -107,6 +113,7 @@ TARGET_DOCTOR_MS = 300.0
 TARGET_THROUGHPUT_RATIO = 0.5
 TARGET_P99_MS = 5.0
 TARGET_MEMORY_RATIO = 1.25
+TARGET_STATE_ADDED_MS = 10.0
 
 BARE_PARSE = (
     "import sys, orjson\n"
@@ -386,6 +393,50 @@ def bench_preflight(tmp: Path) -> None:
                samples=PREFLIGHT_RUNS, target=f"< {target:.0f} ms", ok=med < target, runs=PREFLIGHT_RUNS,
                cold_ms=round(cold, 1), p90_ms=round(percentile(warm, 90), 1), baseline_is="python -c pass")
         say(f"  {label:<38} warm median {med:7.1f} ms (first run {cold:7.1f} ms), python -c pass {floor:5.1f} ms")
+
+
+# ---------------------------------------------------------------- the state store
+
+
+# What a run has anyway before it opens the store (the run's modules, the state folder's path,
+# the redactor that masks what is kept): the figure is what the store adds to that.
+STATE_BASE = ("import shims.run.main\n"
+              "from shims.state.folder import state_dir; state_dir()\n"
+              "from shims.state.redact import current; current()\n")
+STATE_PROBE = STATE_BASE + (
+    "import sys\n"
+    "from shims.state.store.sqlite import SqliteStore\n"
+    "store = SqliteStore(sys.argv[1])\n"
+    "store.record_run({'at': '2026-12-04T00:00:00Z', 'provider': 'fake', 'model': 'm', 'session_id': 's',\n"
+    "                  'usage': {'input_tokens': 1, 'output_tokens': 1, 'total_tokens': 2}})\n"
+    "store.close()\n"
+)
+
+
+def bench_state(tmp: Path) -> None:
+    """Opening the SQLite store and one insert, in a fresh interpreter, against the imports a run
+    has anyway (interleaved)."""
+    say(f"state: SQLite store open + one insert, median of {STATE_RUNS} fresh interpreters, interleaved with "
+        "what a run has anyway (shims.run.main imported)")
+    folder = tmp / "state-bench" / "codex-shims"
+    env = shim_env(tmp, XDG_STATE_HOME=str(folder.parent))
+    store_argv = [sys.executable, "-c", STATE_PROBE, str(folder)]
+    base_argv = [sys.executable, "-c", STATE_BASE]
+    timed(store_argv, env)  # the first run makes the database: not what every run pays
+    store, base = [], []
+    for i in range(STATE_RUNS):
+        if i % 2:
+            base.append(timed(base_argv, env))
+        store.append(timed(store_argv, env))
+        if not i % 2:
+            base.append(timed(base_argv, env))
+    med, floor = statistics.median(store), statistics.median(base)
+    added = med - floor
+    figure("state.sqlite", "state store: SQLite open + one insert", value=added, unit="ms", baseline=floor,
+           ratio=ratio_of(med, floor), samples=STATE_RUNS, target=f"<= {TARGET_STATE_ADDED_MS:.0f} ms added",
+           ok=added <= TARGET_STATE_ADDED_MS, shown=f"{added:+.1f} ms", store_median_ms=round(med, 2),
+           baseline_median_ms=round(floor, 2), baseline_is="python importing shims.run.main, with the state folder's path and the redactor")
+    say(f"  open + insert {med:7.1f} ms, run start alone {floor:7.1f} ms: added {added:+6.1f} ms, ratio {med / floor:.2f}")
 
 
 # ---------------------------------------------------------------- throughput
@@ -710,7 +761,7 @@ def main() -> int:
         global WORK
         WORK = make_workspace(tmp)
         steps = [lambda: bench_vendors(tmp), lambda: bench_overhead(tmp, replayer), lambda: bench_preflight(tmp),
-                 lambda: bench_throughput(tmp),
+                 lambda: bench_state(tmp), lambda: bench_throughput(tmp),
                  lambda: bench_latency(tmp, replayer), lambda: bench_memory(tmp), lambda: bench_concurrency(tmp),
                  lambda: bench_mcp(tmp, replayer)]
         for step in steps:

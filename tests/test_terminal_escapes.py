@@ -155,6 +155,17 @@ def test_pretty_emit_of_a_live_run_and_runs_show_and_usage(fake_env, tmp_path):
             assert "\\e[2J" in out.stdout.decode(), out.stdout
 
 
+def test_state_commands_show_a_hostile_state_path_escaped(tmp_path):
+    """`shims state migrate|check` print the store's path (the user's XDG_STATE_HOME, whatever
+    it holds) and the driver's messages: escaped like everything else on a terminal."""
+    env = {"XDG_STATE_HOME": str(tmp_path / "x\x1b]52;c;eA==\x07y"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    for args in (("state", "migrate"), ("state", "check")):
+        out = _shims(*args, env=env)
+        assert out.returncode == 0, (args, out.stderr)
+        assert RAW_CONTROL.search(out.stdout.decode().replace("\n", "")) is None, (args, out.stdout)
+        assert "x\\e]52;c;eA==\\ay" in out.stdout.decode(), out.stdout
+
+
 def test_doctor_views_show_vendor_text_escaped():
     """`shims doctor` quotes the vendor: its --version text, its errors, its quota messages,
     and a mode's refusal; on a terminal only rich's own colour codes are raw."""

@@ -54,6 +54,7 @@ from shims.state.folder import APP, state_dir
 
 if TYPE_CHECKING:
     from shims.state.redact import Redactor
+    from shims.state.store.base import StateSettings
 
 KEEP_RUNS = 500
 KEEP_BYTES = 2 * 1024**3
@@ -149,7 +150,7 @@ def _check_tables(data: dict[str, Any], path: str) -> None:
     naming the closest table the shims read."""
     from shims.run import vendors
 
-    known = ["defaults", *vendors.NAMES, "journal", "prices"]
+    known = ["defaults", *vendors.NAMES, "journal", "prices", "state"]
     prices = data.get("prices")
     named = [*data, *(f"prices.{v}" for v in (prices if isinstance(prices, dict) else ()))]
     known += [f"prices.{v}" for v in vendors.NAMES]
@@ -229,6 +230,21 @@ def load_journal_settings(path: str | os.PathLike[str] | None = None) -> Journal
     root = section.pop("root", None)
     return JournalSettings(root=_journal_root(root, path) if root is not None else os.path.join(state_dir(), "runs"),
                            **section)
+
+
+def load_state_settings(path: str | os.PathLike[str] | None = None) -> StateSettings:
+    """Where fleet state lives: the `[state]` table's `url` (a shared PostgreSQL database) under
+    CODEX_SHIMS_STATE_URL, else the embedded store in the state folder."""
+    from shims.state.store.base import state_settings
+
+    path, data = _read(path)
+    table = _table(data, "state", path)
+    for key, value in table.items():
+        if key != "url":
+            raise ConfigError(f"{path} [state]: unknown key {key!r}; the known key is 'url'")
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f'{path} [state] url: must be a postgresql:// URL, as url = "postgresql://host/db"')
+    return state_settings(state_dir(), table.get("url"))
 
 
 def load_prices(vendor: str, path: str | os.PathLike[str] | None = None) -> dict[str, dict[str, float]]:

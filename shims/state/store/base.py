@@ -85,6 +85,15 @@ class StateStore(Protocol):
     def active_quota(self, provider: str, account: str, now: float | None = None) -> dict[str, Any] | None:
         """The limit still in force, in the contract's `quota` shape plus `run_id`, or None."""
 
+    # ---- operators (`shims state check`)
+
+    def check(self) -> dict[str, Any]:
+        """What an operator asks of the store, as plain JSON-able data: at least `where`,
+        `schema_version` and `ok` (bool), plus what the store can tell (SQLite: the
+        integrity check and row counts; PostgreSQL: connectivity and the outbox size).
+        Never raises for a store that answers badly: `ok` False and `problem` say why."""
+        ...
+
     def close(self) -> None: ...
 
 
