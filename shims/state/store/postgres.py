@@ -1,0 +1,373 @@
+"""Fleet state in PostgreSQL: every machine's runs in one ledger, and quota memory shared, so a
+limit one machine met stops every machine's next launch with the same reset time.
+
+The database is never worth a run: connecting waits CONNECT_TIMEOUT_S at most, and when the
+database cannot be reached (refused, timed out, gone mid-transaction, refusing our schema) the
+run's row is kept in this machine's outbox (shims.state.store.outbox) and `note` says so. The
+next store that connects delivers the outbox first; the insert is idempotent on the run's id,
+so a row is delivered once however often delivery is tried. Reads while the database is down
+see only this machine's undelivered rows, and no shared limit: the run proceeds, and says so.
+
+Tables (created on first use, or by `shims state migrate`; MIGRATIONS is their history):
+runs(id, run_id unique, at, provider, model, account, session_id, cwd, role, entry jsonb),
+quota(provider, account, until, entry jsonb; one row per provider and account) and
+schema_version(version, applied_at). Entries are masked like every state file before they are
+sent, and the columns are taken from the masked entry, so a query compares like with like.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import orjson
+import psycopg
+
+from shims.state.private_files import state_bytes
+from shims.state.quota import parse_time
+from shims.state.store.base import RunQuery, StateError
+from shims.state.store.limits import active_limit, limit_entry
+from shims.state.store.outbox import Outbox
+
+CONNECT_TIMEOUT_S = 2  # libpq's minimum that means anything; a dead host costs a run this much
+STATEMENT_TIMEOUT_MS = 5000  # a locked or overloaded database must not hold a run either
+# After a failed connect, this store does not try again for a while: one run pays the timeout
+# once, not once per read and write.
+RETRY_AFTER_S = 30.0
+
+# Each entry is one schema version's statements, applied in one transaction.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE runs (
+            id bigserial PRIMARY KEY,
+            run_id text NOT NULL UNIQUE,
+            at timestamptz NOT NULL,
+            provider text, model text, account text, session_id text, cwd text, role text,
+            entry jsonb NOT NULL)""",
+        "CREATE INDEX runs_at ON runs (at)",
+        "CREATE INDEX runs_session ON runs (provider, session_id)",
+        "CREATE INDEX runs_cwd ON runs (provider, cwd)",
+        """CREATE TABLE quota (
+            provider text NOT NULL,
+            account text NOT NULL,
+            until timestamptz NOT NULL,
+            entry jsonb NOT NULL,
+            PRIMARY KEY (provider, account))""",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+_MIGRATION_LOCK = 0x636F6465_78736873 & 0x7FFFFFFFFFFFFFFF  # pg_advisory_xact_lock key: "codexshs"
+
+_INSERT_RUN = """INSERT INTO runs (run_id, at, provider, model, account, session_id, cwd, role, entry)
+    VALUES (%s, to_timestamp(%s), %s, %s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT (run_id) DO NOTHING"""
+_COLUMNS = ("provider", "model", "account", "session_id", "cwd", "role")
+_FILTERS = ("provider", "model", "account", "role", "session_id")  # RunQuery's fields that name a column
+
+T = TypeVar("T")
+_UNREACHABLE = object()
+
+
+class PostgresStore:
+    def __init__(self, url: str, state_dir: str) -> None:
+        self.url = url
+        self.state_dir = state_dir
+        self.outbox = Outbox(state_dir)
+        self.delivered = 0  # rows of the outbox this store delivered
+        self._conn: psycopg.Connection | None = None
+        self._failed_at: float | None = None
+        self._reason = ""
+        self._notes: list[str] = []
+
+    @property
+    def where(self) -> str:
+        return public_url(self.url)
+
+    @property
+    def note(self) -> str | None:
+        return "; ".join(dict.fromkeys(self._notes)) or None
+
+    # ---- the ledger
+
+    def record_run(self, entry: Mapping[str, Any]) -> None:
+        data = state_bytes(orjson.dumps(entry))
+        key = run_key(orjson.loads(data))
+        if self._attempt(lambda conn: _insert_runs(conn, [(key, data)])) is not _UNREACHABLE:
+            return
+        try:
+            waiting = self.outbox.add(key, data)
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(f"the database at {self.where} was unreachable ({self._reason}), and this run's row "
+                             f"could not be kept in the outbox {self.outbox.path} either: {exc}") from exc
+        self._notes.append(f"the database at {self.where} was unreachable ({self._reason}); this run's row waits "
+                           f"in the outbox ({_rows(waiting)}) and is delivered by the next run that reaches it")
+
+    def runs(self, query: RunQuery = RunQuery()) -> Iterator[dict[str, Any]]:
+        sql, params = runs_sql(query)
+        found = self._attempt(lambda conn: [r[0] for r in conn.execute(sql, params)])
+        if found is _UNREACHABLE:
+            found = [e for e in self._local("the ledger") if matches(e, query)]
+        return iter(found)
+
+    def last_total(self, provider: str, session_id: str) -> dict[str, Any] | None:
+        sql = ("SELECT entry->'session_total' FROM runs WHERE provider = %s AND session_id = %s "
+               "AND jsonb_typeof(entry->'session_total') = 'object' ORDER BY at DESC, id DESC LIMIT 1")
+        found = self._attempt(lambda conn: _one(conn.execute(sql, (provider, as_stored(session_id)))))
+        if found is not _UNREACHABLE:
+            return found
+        totals = [e["session_total"] for e in self._local("the session's running total")
+                  if matches(e, RunQuery(provider=provider, session_id=session_id)) and isinstance(e.get("session_total"), dict)]
+        return totals[-1] if totals else None
+
+    def last_session(self, provider: str, cwd: str) -> str | None:
+        sql = ("SELECT session_id FROM runs WHERE provider = %s AND cwd = %s AND session_id <> '' "
+               "ORDER BY at DESC, id DESC LIMIT 1")
+        found = self._attempt(lambda conn: _one(conn.execute(sql, (provider, as_stored(cwd)))))
+        if found is not _UNREACHABLE:
+            return found
+        cwd = as_stored(cwd)
+        sessions = [e["session_id"] for e in self._local("the last session")
+                    if e.get("provider") == provider and e.get("cwd") == cwd and e.get("session_id")]
+        return sessions[-1] if sessions else None
+
+    # ---- quota memory
+
+    def remember_quota(self, provider: str, account: str, quota: Mapping[str, Any], *, ended_at: float,
+                       run_id: str | None) -> bool:
+        kept = limit_entry(quota, ended_at=ended_at, run_id=run_id)
+        if kept is None:
+            return False
+        data = state_bytes(orjson.dumps(kept)).decode()
+        sql = ("INSERT INTO quota (provider, account, until, entry) VALUES (%s, %s, to_timestamp(%s), %s::jsonb) "
+               "ON CONFLICT (provider, account) DO UPDATE SET until = EXCLUDED.until, entry = EXCLUDED.entry")
+        if self._attempt(lambda conn: conn.execute(sql, (provider, account, kept["until"], data))) is _UNREACHABLE:
+            self._notes.append(f"the database at {self.where} was unreachable ({self._reason}); the limit this run "
+                               "met was not shared with the other machines")
+            return False
+        return True
+
+    def clear_quota(self, provider: str, account: str) -> None:
+        sql = "DELETE FROM quota WHERE provider = %s AND account = %s"
+        if self._attempt(lambda conn: conn.execute(sql, (provider, account))) is _UNREACHABLE:
+            self._notes.append(f"the database at {self.where} was unreachable ({self._reason}); a shared limit "
+                               "this run's success ended stays recorded until a run clears it")
+
+    def active_quota(self, provider: str, account: str, now: float | None = None) -> dict[str, Any] | None:
+        sql = "SELECT entry FROM quota WHERE provider = %s AND account = %s"
+        entry = self._attempt(lambda conn: _one(conn.execute(sql, (provider, account))))
+        if entry is _UNREACHABLE:
+            self._notes.append(f"the database at {self.where} was unreachable ({self._reason}); a limit another "
+                               "machine recorded cannot be seen, so this run proceeds without it")
+            return None
+        return active_limit(entry, time.time() if now is None else now)
+
+    # ---- operators
+
+    def migrate(self) -> int:
+        """Bring the database's tables to this version (connecting does it too); the version."""
+        if self._db() is None:
+            raise StateError(f"the database at {self.where} was unreachable ({self._reason})")
+        return SCHEMA_VERSION
+
+    def check(self) -> dict[str, Any]:
+        """What `shims state check` shows: reachable or why not, schema version, rows, outbox."""
+        try:
+            waiting = len(self.outbox.pending())
+        except sqlite3.Error as exc:
+            waiting = f"unreadable: {exc}"
+        answer: dict[str, Any] = {"store": "postgresql", "where": self.where, "outbox": waiting}
+
+        def counts(conn: psycopg.Connection) -> dict[str, Any]:
+            return {
+                "schema_version": _one(conn.execute("SELECT max(version) FROM schema_version")),
+                "runs": _one(conn.execute("SELECT count(*) FROM runs")),
+                "quota": _one(conn.execute("SELECT count(*) FROM quota WHERE until > now()")),
+            }
+
+        found = self._attempt(counts)
+        if found is _UNREACHABLE:
+            return {**answer, "reachable": False, "error": self._reason}
+        return {**answer, "reachable": True, **found, "delivered": self.delivered}
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # ---- the connection
+
+    def _attempt(self, work: Callable[[psycopg.Connection], T]) -> T | object:
+        """`work`'s answer, or _UNREACHABLE (the reason in self._reason). A connection that broke
+        under it (the server restarted) is replaced once: every statement here is idempotent."""
+        for _ in range(2):
+            conn = self._db()
+            if conn is None:
+                return _UNREACHABLE
+            try:
+                return work(conn)
+            except psycopg.OperationalError as exc:  # the connection is gone: connect again once
+                self._lost(exc)
+            except psycopg.Error as exc:  # the database refuses (permissions, a full disk): no retry
+                self._lost(exc)
+                self._failed_at = time.monotonic()
+                return _UNREACHABLE
+        return _UNREACHABLE
+
+    def _db(self) -> psycopg.Connection | None:
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        if self._failed_at is not None and time.monotonic() - self._failed_at < RETRY_AFTER_S:
+            return None
+        conn = None
+        try:
+            conn = psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True,
+                                   application_name="codex-shims", options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}")
+            _migrate(conn)
+            self._conn = conn
+            self._deliver(conn)
+        except (psycopg.Error, StateError) as exc:
+            if conn is not None:
+                conn.close()
+            self._lost(exc)
+            self._failed_at = time.monotonic()
+            return None
+        self._failed_at = None
+        return conn
+
+    def _lost(self, exc: Exception) -> None:
+        self._reason = describe(exc)
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _deliver(self, conn: psycopg.Connection) -> None:
+        """The outbox first: rows that waited are older than anything this run writes."""
+        try:
+            pending = self.outbox.pending()
+        except sqlite3.Error as exc:
+            self._notes.append(f"the outbox {self.outbox.path} is unreadable ({exc}); its rows were not delivered")
+            return
+        if not pending:
+            return
+        _insert_runs(conn, pending)
+        self.outbox.remove([key for key, _ in pending])
+        self.delivered += len(pending)
+
+    def _local(self, what: str) -> list[dict[str, Any]]:
+        """This machine's undelivered rows, when the database cannot be read; the note says so."""
+        try:
+            rows = [orjson.loads(data) for _, data in self.outbox.pending()]
+        except (sqlite3.Error, orjson.JSONDecodeError):
+            rows = []
+        self._notes.append(f"the database at {self.where} was unreachable ({self._reason}); {what} comes from "
+                           f"this machine's {_rows(len(rows))} not yet delivered only")
+        return rows
+
+
+# ---- pure helpers
+
+
+def public_url(url: str) -> str:
+    """The URL without its password (in the user part or a `password=` parameter)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.split(':', 1)[0]}@{host}"
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"])
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def describe(exc: Exception) -> str:
+    """An error on one line, as a person reads it in a note."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 300 else text[:299] + "…"
+
+
+def as_stored(text: str) -> str:
+    """A value as a kept entry holds it (masked where it looks like a secret), to compare with it."""
+    return orjson.loads(state_bytes(orjson.dumps(text)))
+
+
+def run_key(entry: Mapping[str, Any]) -> str:
+    """What makes a row unique: its run's id (a row without one gets a fresh id)."""
+    run_id = entry.get("run_id")
+    return run_id if isinstance(run_id, str) and run_id else uuid.uuid4().hex
+
+
+def row_values(key: str, data: bytes) -> tuple[Any, ...]:
+    """The runs table's values for one masked entry."""
+    entry = orjson.loads(data)
+    at = parse_time(entry.get("at")) if isinstance(entry.get("at"), str) else None
+    columns = [entry.get(c) if isinstance(entry.get(c), str) else None for c in _COLUMNS]
+    return (key, time.time() if at is None else at, *columns, data.decode())
+
+
+def runs_sql(query: RunQuery) -> tuple[str, list[Any]]:
+    where, params = [], []
+    for name in _FILTERS:
+        value = getattr(query, name)
+        if value is not None:
+            where.append(f"{name} = %s")
+            params.append(as_stored(value))
+    for bound, op in ((query.since, ">="), (query.until, "<")):
+        if bound is not None:
+            instant = parse_time(bound)
+            if instant is None:
+                raise StateError(f"not an ISO UTC instant (like 2026-11-01T00:00:00Z): {bound!r}")
+            where.append(f"at {op} to_timestamp(%s)")
+            params.append(instant)
+    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    return f"SELECT entry FROM runs{clause} ORDER BY at, id", params
+
+
+def matches(entry: Mapping[str, Any], query: RunQuery) -> bool:
+    """The query on one entry, for the rows read from the outbox."""
+    for name in _FILTERS:
+        value = getattr(query, name)
+        if value is not None and entry.get(name) != as_stored(value):
+            return False
+    at = parse_time(entry.get("at")) if isinstance(entry.get("at"), str) else None
+    since, until = parse_time(query.since), parse_time(query.until)
+    if since is not None and (at is None or at < since):
+        return False
+    return not (until is not None and (at is None or at >= until))
+
+
+def _insert_runs(conn: psycopg.Connection, rows: list[tuple[str, bytes]]) -> None:
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(_INSERT_RUN, [row_values(key, data) for key, data in rows])
+
+
+def _one(cur: psycopg.Cursor) -> Any:
+    row = cur.fetchone()
+    return row[0] if row else None
+
+
+def _migrate(conn: psycopg.Connection) -> None:
+    """The tables at SCHEMA_VERSION, made or upgraded under a lock (many shims start at once)."""
+    try:
+        version = _one(conn.execute("SELECT max(version) FROM schema_version")) or 0
+    except psycopg.errors.UndefinedTable:
+        version = 0
+    if version == SCHEMA_VERSION:
+        return
+    if version > SCHEMA_VERSION:
+        raise StateError(f"its schema is version {version}, newer than this codex-shims knows ({SCHEMA_VERSION}): "
+                         "upgrade codex-shims")
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, "
+                     "applied_at timestamptz NOT NULL DEFAULT now())")
+        version = _one(conn.execute("SELECT max(version) FROM schema_version")) or 0
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[number - 1]:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
+
+
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
