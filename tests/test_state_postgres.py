@@ -108,8 +108,9 @@ def test_open_store_picks_postgres_from_the_url(tmp_path, postgres_url):
     try:
         assert isinstance(store, PostgresStore)
         store.record_run(entry("r1"))
-        assert store.check() == {"store": "postgresql", "where": store.where, "outbox": 0, "reachable": True,
-                                 "schema_version": 1, "runs": 1, "quota": 0, "delivered": 0}
+        assert store.check() == {"store": "postgresql", "where": store.where, "ok": True, "schema_version": 1,
+                                 "applied": ["schema version 1: created tables runs and quota"], "runs": 1,
+                                 "quota": 0, "outbox": 0, "delivered": 0}
     finally:
         store.close()
 
@@ -158,7 +159,8 @@ def test_database_down_before_the_run_reads_fall_back_and_say_so(tmp_path, own_p
     assert [e["run_id"] for e in store.runs()] == ["r1", "r2"]  # this machine's undelivered rows
     assert store.last_total("claude", "s-1") == {"input_tokens": 1}
     assert "comes from this machine's 2 rows not yet delivered only" in store.note
-    assert store.check()["reachable"] is False
+    facts = store.check()
+    assert facts["ok"] is False and facts["problem"].startswith("unreachable: ") and facts["outbox"] == 2
     store.close()
     own_pg_server.start()
     back = PostgresStore(url, state)
@@ -189,7 +191,7 @@ def test_a_schema_newer_than_this_version_is_not_written_to(machines, pg_server)
     with pg_server.admin(a.url.rsplit("/", 1)[1]) as conn:
         conn.execute("INSERT INTO schema_version (version) VALUES (99)")
     b.record_run(entry("r2"))
-    assert "schema is version 99, newer than this codex-shims knows (1)" in b.note
+    assert "made by a newer codex-shims (schema version 99; this one knows up to 1)" in b.note
     assert [k for k, _ in b.outbox.pending()] == ["r2"]
 
 

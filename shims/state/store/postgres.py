@@ -8,11 +8,10 @@ next store that connects delivers the outbox first; the insert is idempotent on 
 so a row is delivered once however often delivery is tried. Reads while the database is down
 see only this machine's undelivered rows, and no shared limit: the run proceeds, and says so.
 
-Tables (created on first use, or by `shims state migrate`; MIGRATIONS is their history):
-runs(id, run_id unique, at, provider, model, account, session_id, cwd, role, entry jsonb),
-quota(provider, account, until, entry jsonb; one row per provider and account) and
-schema_version(version, applied_at). Entries are masked like every state file before they are
-sent, and the columns are taken from the masked entry, so a query compares like with like.
+The tables are SQLite's (shims.state.store.schema, rendered in PostgreSQL's types; made on
+first use or by `shims state migrate`), plus `runs.row_key`, unique: the run's id, what makes
+delivering twice insert once. The schema version is the table schema_version's highest row.
+Entries are masked like every state file (shims.state.store.rows) before they are sent.
 """
 
 from __future__ import annotations
@@ -27,11 +26,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import orjson
 import psycopg
 
-from shims.state.private_files import state_bytes
-from shims.state.quota import parse_time
+from shims.state import quota as limits
 from shims.state.store.base import RunQuery, StateError
-from shims.state.store.limits import active_limit, limit_entry
 from shims.state.store.outbox import Outbox
+from shims.state.store.rows import as_stored, masked, run_row, well_formed
+from shims.state.store.schema import MIGRATIONS, RUN_COLUMNS, SCHEMA_VERSION, create_statements
 
 CONNECT_TIMEOUT_S = 2  # libpq's minimum that means anything; a dead host costs a run this much
 STATEMENT_TIMEOUT_MS = 5000  # a locked or overloaded database must not hold a run either
@@ -39,32 +38,15 @@ STATEMENT_TIMEOUT_MS = 5000  # a locked or overloaded database must not hold a r
 # once, not once per read and write.
 RETRY_AFTER_S = 30.0
 
-# Each entry is one schema version's statements, applied in one transaction.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (
-        """CREATE TABLE runs (
-            id bigserial PRIMARY KEY,
-            run_id text NOT NULL UNIQUE,
-            at timestamptz NOT NULL,
-            provider text, model text, account text, session_id text, cwd text, role text,
-            entry jsonb NOT NULL)""",
-        "CREATE INDEX runs_at ON runs (at)",
-        "CREATE INDEX runs_session ON runs (provider, session_id)",
-        "CREATE INDEX runs_cwd ON runs (provider, cwd)",
-        """CREATE TABLE quota (
-            provider text NOT NULL,
-            account text NOT NULL,
-            until timestamptz NOT NULL,
-            entry jsonb NOT NULL,
-            PRIMARY KEY (provider, account))""",
-    ),
-)
-SCHEMA_VERSION = len(MIGRATIONS)
-_MIGRATION_LOCK = 0x636F6465_78736873 & 0x7FFFFFFFFFFFFFFF  # pg_advisory_xact_lock key: "codexshs"
+TYPES = {"serial": "bigserial PRIMARY KEY", "text": "text", "key": "text NOT NULL",
+         "real": "double precision NOT NULL", "json": "jsonb NOT NULL"}
+# What PostgreSQL adds to a schema version's tables: the outbox's delivery key.
+EXTRA = {1: ("ALTER TABLE runs ADD COLUMN IF NOT EXISTS row_key text NOT NULL",
+             "CREATE UNIQUE INDEX IF NOT EXISTS runs_row_key ON runs (row_key)")}
+_MIGRATION_LOCK = 0x636F6465_78736873  # pg_advisory_xact_lock's key ("codexshs"): one migrator at a time
 
-_INSERT_RUN = """INSERT INTO runs (run_id, at, provider, model, account, session_id, cwd, role, entry)
-    VALUES (%s, to_timestamp(%s), %s, %s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT (run_id) DO NOTHING"""
-_COLUMNS = ("provider", "model", "account", "session_id", "cwd", "role")
+_INSERT_RUN = (f"INSERT INTO runs (row_key, {', '.join(RUN_COLUMNS)}, entry) "
+               f"VALUES (%s, {', '.join(['%s'] * len(RUN_COLUMNS))}, %s::jsonb) ON CONFLICT (row_key) DO NOTHING")
 _FILTERS = ("provider", "model", "account", "role", "session_id")  # RunQuery's fields that name a column
 
 T = TypeVar("T")
@@ -77,10 +59,12 @@ class PostgresStore:
         self.state_dir = state_dir
         self.outbox = Outbox(state_dir)
         self.delivered = 0  # rows of the outbox this store delivered
+        self.applied: list[str] = []  # what connecting did to the schema (shims state migrate says)
         self._conn: psycopg.Connection | None = None
         self._failed_at: float | None = None
         self._reason = ""
-        self._notes: list[str] = []
+        self._notes: list[str] = []  # what the run should hear besides the database being down
+        self._missed: list[str] = []  # what the database being down cost this run
 
     @property
     def where(self) -> str:
@@ -88,13 +72,17 @@ class PostgresStore:
 
     @property
     def note(self) -> str | None:
-        return "; ".join(dict.fromkeys(self._notes)) or None
+        said = list(dict.fromkeys(self._notes))
+        if self._missed:
+            said.insert(0, f"the database at {self.where} was unreachable ({self._reason}): "
+                           + "; ".join(dict.fromkeys(self._missed)))
+        return "; ".join(said) or None
 
     # ---- the ledger
 
     def record_run(self, entry: Mapping[str, Any]) -> None:
-        data = state_bytes(orjson.dumps(entry))
-        key = run_key(orjson.loads(data))
+        clean, text = masked(entry)
+        key, data = run_key(clean), text.encode()
         if self._attempt(lambda conn: _insert_runs(conn, [(key, data)])) is not _UNREACHABLE:
             return
         try:
@@ -102,20 +90,20 @@ class PostgresStore:
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"the database at {self.where} was unreachable ({self._reason}), and this run's row "
                              f"could not be kept in the outbox {self.outbox.path} either: {exc}") from exc
-        self._notes.append(f"the database at {self.where} was unreachable ({self._reason}); this run's row waits "
-                           f"in the outbox ({_rows(waiting)}) and is delivered by the next run that reaches it")
+        self._missed.append(f"this run's row waits in the outbox ({_rows(waiting)}) and is delivered by the next "
+                            "run that reaches the database")
 
     def runs(self, query: RunQuery = RunQuery()) -> Iterator[dict[str, Any]]:
         sql, params = runs_sql(query)
         found = self._attempt(lambda conn: [r[0] for r in conn.execute(sql, params)])
         if found is _UNREACHABLE:
             found = [e for e in self._local("the ledger") if matches(e, query)]
-        return iter(found)
+        return (e for e in found if isinstance(e, dict) and well_formed(e))
 
     def last_total(self, provider: str, session_id: str) -> dict[str, Any] | None:
         sql = ("SELECT entry->'session_total' FROM runs WHERE provider = %s AND session_id = %s "
                "AND jsonb_typeof(entry->'session_total') = 'object' ORDER BY at DESC, id DESC LIMIT 1")
-        found = self._attempt(lambda conn: _one(conn.execute(sql, (provider, as_stored(session_id)))))
+        found = self._attempt(lambda conn: _one(conn.execute(sql, (as_stored(provider), as_stored(session_id)))))
         if found is not _UNREACHABLE:
             return found
         totals = [e["session_total"] for e in self._local("the session's running total")
@@ -125,10 +113,10 @@ class PostgresStore:
     def last_session(self, provider: str, cwd: str) -> str | None:
         sql = ("SELECT session_id FROM runs WHERE provider = %s AND cwd = %s AND session_id <> '' "
                "ORDER BY at DESC, id DESC LIMIT 1")
-        found = self._attempt(lambda conn: _one(conn.execute(sql, (provider, as_stored(cwd)))))
+        found = self._attempt(lambda conn: _one(conn.execute(sql, (as_stored(provider), as_stored(cwd)))))
         if found is not _UNREACHABLE:
             return found
-        cwd = as_stored(cwd)
+        provider, cwd = as_stored(provider), as_stored(cwd)
         sessions = [e["session_id"] for e in self._local("the last session")
                     if e.get("provider") == provider and e.get("cwd") == cwd and e.get("session_id")]
         return sessions[-1] if sessions else None
@@ -137,32 +125,30 @@ class PostgresStore:
 
     def remember_quota(self, provider: str, account: str, quota: Mapping[str, Any], *, ended_at: float,
                        run_id: str | None) -> bool:
-        kept = limit_entry(quota, ended_at=ended_at, run_id=run_id)
+        kept = limits.limit_entry(quota, ended_at=ended_at, run_id=run_id)
         if kept is None:
             return False
-        data = state_bytes(orjson.dumps(kept)).decode()
-        sql = ("INSERT INTO quota (provider, account, until, entry) VALUES (%s, %s, to_timestamp(%s), %s::jsonb) "
+        clean, text = masked(kept)  # the message is the vendor's
+        key = (as_stored(provider), as_stored(account))
+        sql = ("INSERT INTO quota (provider, account, until, entry) VALUES (%s, %s, %s, %s::jsonb) "
                "ON CONFLICT (provider, account) DO UPDATE SET until = EXCLUDED.until, entry = EXCLUDED.entry")
-        if self._attempt(lambda conn: conn.execute(sql, (provider, account, kept["until"], data))) is _UNREACHABLE:
-            self._notes.append(f"the database at {self.where} was unreachable ({self._reason}); the limit this run "
-                               "met was not shared with the other machines")
+        if self._attempt(lambda conn: conn.execute(sql, (*key, clean["until"], text))) is _UNREACHABLE:
+            self._missed.append("the limit this run met was not shared with the other machines")
             return False
         return True
 
     def clear_quota(self, provider: str, account: str) -> None:
         sql = "DELETE FROM quota WHERE provider = %s AND account = %s"
-        if self._attempt(lambda conn: conn.execute(sql, (provider, account))) is _UNREACHABLE:
-            self._notes.append(f"the database at {self.where} was unreachable ({self._reason}); a shared limit "
-                               "this run's success ended stays recorded until a run clears it")
+        if self._attempt(lambda conn: conn.execute(sql, (as_stored(provider), as_stored(account)))) is _UNREACHABLE:
+            self._missed.append("a shared limit of this account, if any, was not cleared by this run's success")
 
     def active_quota(self, provider: str, account: str, now: float | None = None) -> dict[str, Any] | None:
         sql = "SELECT entry FROM quota WHERE provider = %s AND account = %s"
-        entry = self._attempt(lambda conn: _one(conn.execute(sql, (provider, account))))
+        entry = self._attempt(lambda conn: _one(conn.execute(sql, (as_stored(provider), as_stored(account)))))
         if entry is _UNREACHABLE:
-            self._notes.append(f"the database at {self.where} was unreachable ({self._reason}); a limit another "
-                               "machine recorded cannot be seen, so this run proceeds without it")
+            self._missed.append("a limit another machine recorded cannot be seen, so this run proceeds without it")
             return None
-        return active_limit(entry, time.time() if now is None else now)
+        return limits.in_force(entry, now)
 
     # ---- operators
 
@@ -175,22 +161,28 @@ class PostgresStore:
     def check(self) -> dict[str, Any]:
         """What `shims state check` shows: reachable or why not, schema version, rows, outbox."""
         try:
-            waiting = len(self.outbox.pending())
+            waiting: int | str = len(self.outbox.pending())
         except sqlite3.Error as exc:
             waiting = f"unreadable: {exc}"
-        answer: dict[str, Any] = {"store": "postgresql", "where": self.where, "outbox": waiting}
+        answer: dict[str, Any] = {"store": "postgresql", "where": self.where, "ok": False}
 
         def counts(conn: psycopg.Connection) -> dict[str, Any]:
             return {
                 "schema_version": _one(conn.execute("SELECT max(version) FROM schema_version")),
+                "applied": list(self.applied),
                 "runs": _one(conn.execute("SELECT count(*) FROM runs")),
-                "quota": _one(conn.execute("SELECT count(*) FROM quota WHERE until > now()")),
+                "quota": _one(conn.execute("SELECT count(*) FROM quota")),
             }
 
         found = self._attempt(counts)
         if found is _UNREACHABLE:
-            return {**answer, "reachable": False, "error": self._reason}
-        return {**answer, "reachable": True, **found, "delivered": self.delivered}
+            return {**answer, "outbox": waiting, "problem": f"unreachable: {self._reason}"}
+        ok = found["schema_version"] == SCHEMA_VERSION and isinstance(waiting, int)
+        answer = {**answer, "ok": ok, **found, "outbox": waiting, "delivered": self.delivered}
+        if not ok:
+            answer["problem"] = f"the outbox {self.outbox.path} is {waiting}" if isinstance(waiting, str) else \
+                f"schema version {found['schema_version']}, expected {SCHEMA_VERSION}"
+        return answer
 
     def close(self) -> None:
         if self._conn is not None:
@@ -225,7 +217,7 @@ class PostgresStore:
         try:
             conn = psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True,
                                    application_name="codex-shims", options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}")
-            _migrate(conn)
+            self.applied += _migrate(conn)
             self._conn = conn
             self._deliver(conn)
         except (psycopg.Error, StateError) as exc:
@@ -262,8 +254,7 @@ class PostgresStore:
             rows = [orjson.loads(data) for _, data in self.outbox.pending()]
         except (sqlite3.Error, orjson.JSONDecodeError):
             rows = []
-        self._notes.append(f"the database at {self.where} was unreachable ({self._reason}); {what} comes from "
-                           f"this machine's {_rows(len(rows))} not yet delivered only")
+        self._missed.append(f"{what} comes from this machine's {_rows(len(rows))} not yet delivered only")
         return rows
 
 
@@ -287,26 +278,14 @@ def describe(exc: Exception) -> str:
     return text if len(text) <= 300 else text[:299] + "…"
 
 
-def as_stored(text: str) -> str:
-    """A value as a kept entry holds it (masked where it looks like a secret), to compare with it."""
-    return orjson.loads(state_bytes(orjson.dumps(text)))
-
-
 def run_key(entry: Mapping[str, Any]) -> str:
-    """What makes a row unique: its run's id (a row without one gets a fresh id)."""
+    """What makes a row unique: its run's id (a row without one, --no-journal, gets a fresh id)."""
     run_id = entry.get("run_id")
     return run_id if isinstance(run_id, str) and run_id else uuid.uuid4().hex
 
 
-def row_values(key: str, data: bytes) -> tuple[Any, ...]:
-    """The runs table's values for one masked entry."""
-    entry = orjson.loads(data)
-    at = parse_time(entry.get("at")) if isinstance(entry.get("at"), str) else None
-    columns = [entry.get(c) if isinstance(entry.get(c), str) else None for c in _COLUMNS]
-    return (key, time.time() if at is None else at, *columns, data.decode())
-
-
 def runs_sql(query: RunQuery) -> tuple[str, list[Any]]:
+    """RunQuery as SQL; `at` is compared as text, as SQLite does (ISO UTC instants sort so)."""
     where, params = [], []
     for name in _FILTERS:
         value = getattr(query, name)
@@ -315,11 +294,8 @@ def runs_sql(query: RunQuery) -> tuple[str, list[Any]]:
             params.append(as_stored(value))
     for bound, op in ((query.since, ">="), (query.until, "<")):
         if bound is not None:
-            instant = parse_time(bound)
-            if instant is None:
-                raise StateError(f"not an ISO UTC instant (like 2026-11-01T00:00:00Z): {bound!r}")
-            where.append(f"at {op} to_timestamp(%s)")
-            params.append(instant)
+            where.append(f"at {op} %s")
+            params.append(bound)
     clause = (" WHERE " + " AND ".join(where)) if where else ""
     return f"SELECT entry FROM runs{clause} ORDER BY at, id", params
 
@@ -330,16 +306,13 @@ def matches(entry: Mapping[str, Any], query: RunQuery) -> bool:
         value = getattr(query, name)
         if value is not None and entry.get(name) != as_stored(value):
             return False
-    at = parse_time(entry.get("at")) if isinstance(entry.get("at"), str) else None
-    since, until = parse_time(query.since), parse_time(query.until)
-    if since is not None and (at is None or at < since):
-        return False
-    return not (until is not None and (at is None or at >= until))
+    at = entry.get("at") if isinstance(entry.get("at"), str) else ""
+    return (query.since is None or at >= query.since) and (query.until is None or at < query.until)
 
 
 def _insert_runs(conn: psycopg.Connection, rows: list[tuple[str, bytes]]) -> None:
     with conn.transaction(), conn.cursor() as cur:
-        cur.executemany(_INSERT_RUN, [row_values(key, data) for key, data in rows])
+        cur.executemany(_INSERT_RUN, [(key, *run_row(orjson.loads(data))[0], data.decode()) for key, data in rows])
 
 
 def _one(cur: psycopg.Cursor) -> Any:
@@ -347,26 +320,40 @@ def _one(cur: psycopg.Cursor) -> Any:
     return row[0] if row else None
 
 
-def _migrate(conn: psycopg.Connection) -> None:
-    """The tables at SCHEMA_VERSION, made or upgraded under a lock (many shims start at once)."""
+def _migrate(conn: psycopg.Connection) -> list[str]:
+    """The tables at SCHEMA_VERSION, made or upgraded under a lock (many shims start at once);
+    what was done."""
     try:
         version = _one(conn.execute("SELECT max(version) FROM schema_version")) or 0
     except psycopg.errors.UndefinedTable:
         version = 0
     if version == SCHEMA_VERSION:
-        return
-    if version > SCHEMA_VERSION:
-        raise StateError(f"its schema is version {version}, newer than this codex-shims knows ({SCHEMA_VERSION}): "
-                         "upgrade codex-shims")
+        return []  # every run after the first: one query
+    _refuse_newer(version)
+    applied = []
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
         conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, "
                      "applied_at timestamptz NOT NULL DEFAULT now())")
-        version = _one(conn.execute("SELECT max(version) FROM schema_version")) or 0
-        for number in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in MIGRATIONS[number - 1]:
+        version = _one(conn.execute("SELECT max(version) FROM schema_version")) or 0  # another shim's meanwhile?
+        _refuse_newer(version)
+        for step in MIGRATIONS:
+            if step.version <= version:
+                continue
+            for table in step.tables:
+                for statement in create_statements(table, TYPES):
+                    conn.execute(statement)
+            for statement in EXTRA.get(step.version, ()):
                 conn.execute(statement)
-            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
+            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (step.version,))
+            applied.append(f"schema version {step.version}: {step.what}")
+    return applied
+
+
+def _refuse_newer(version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise StateError(f"it was made by a newer codex-shims (schema version {version}; this one knows up to "
+                         f"{SCHEMA_VERSION}): upgrade codex-shims")
 
 
 def _rows(n: int) -> str:
