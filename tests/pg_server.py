@@ -148,3 +148,12 @@ def started() -> PgServer:
         server.destroy()
         raise
     return server
+
+
+if __name__ == "__main__":  # `make postgres`: is there a server to start? (the folder, or exit 1)
+    import sys
+
+    try:
+        print(bindir())
+    except PostgresMissing as exc:
+        sys.exit(str(exc))
