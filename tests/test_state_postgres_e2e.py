@@ -84,7 +84,32 @@ def test_the_database_down_during_a_run_the_row_waits_and_the_next_run_delivers_
     assert pgs.PASSWORD not in said and pgs.PASSWORD not in proc.stderr.decode()
 
     own_pg_server.start()
+    facts = json.loads(shims(a, "state", "check", "--json").stdout)  # an operator's look delivers it
+    assert (facts["ok"], facts["delivered"], facts["outbox"], facts["runs"]) == (True, 1, 0, 1)
     proc, _, back = run_fake(a, "go again")
     assert proc.returncode == 0 and back["vendor"].get("state_error") is None
     ids = [e["run_id"] for e in db_runs(own_pg_server, url)]
     assert ids == [down["journal"].split("/")[-1], back["journal"].split("/")[-1]]
+
+
+def shims(env, *args):
+    return subprocess.run([str(Path(shim_path("fake")).parent / "shims"), *args], capture_output=True,
+                          env={**os.environ, **env}, timeout=60)
+
+
+def test_shims_usage_and_state_check_see_the_whole_fleet(fake_env, tmp_path, postgres_url):
+    a, b = (machine(fake_env, tmp_path, n, postgres_url) for n in ("a", "b"))
+    for env in (a, b, b):
+        assert run_fake(env, "go")[0].returncode == 0
+    rows = json.loads(shims(a, "usage", "--json").stdout)
+    assert sum(r["runs"] for r in rows) == 3  # a's one and b's two, from a
+    check = shims(b, "state", "check", "--json")
+    facts = json.loads(check.stdout)
+    assert check.returncode == 0 and facts["ok"] is True and facts["runs"] == 3 and facts["outbox"] == 0
+    assert pgs.PASSWORD not in check.stdout.decode() and facts["where"].endswith(postgres_url.rsplit("/", 1)[1])
+
+    dead = {**a, STATE_URL_ENV: f"postgresql://shims:{pgs.PASSWORD}@127.0.0.1:{pgs.free_port()}/shims"}
+    check = shims(dead, "state", "check")
+    assert check.returncode == 1
+    assert "ok: False" in check.stdout.decode() and "problem: unreachable: " in check.stdout.decode()
+    assert pgs.PASSWORD not in check.stdout.decode() + check.stderr.decode()

@@ -160,10 +160,6 @@ class PostgresStore:
 
     def check(self) -> dict[str, Any]:
         """What `shims state check` shows: reachable or why not, schema version, rows, outbox."""
-        try:
-            waiting: int | str = len(self.outbox.pending())
-        except sqlite3.Error as exc:
-            waiting = f"unreadable: {exc}"
         answer: dict[str, Any] = {"store": "postgresql", "where": self.where, "ok": False}
 
         def counts(conn: psycopg.Connection) -> dict[str, Any]:
@@ -174,7 +170,11 @@ class PostgresStore:
                 "quota": _one(conn.execute("SELECT count(*) FROM quota")),
             }
 
-        found = self._attempt(counts)
+        found = self._attempt(counts)  # connecting delivers the outbox: count what is left after
+        try:
+            waiting: int | str = len(self.outbox.pending())
+        except sqlite3.Error as exc:
+            waiting = f"unreadable: {exc}"
         if found is _UNREACHABLE:
             return {**answer, "outbox": waiting, "problem": f"unreachable: {self._reason}"}
         ok = found["schema_version"] == SCHEMA_VERSION and isinstance(waiting, int)
