@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import orjson
 import pg_server as pgs
@@ -229,3 +230,40 @@ def test_missing_postgresql_fails_with_how_to_install_it(monkeypatch):
     monkeypatch.setattr(pgs.glob, "glob", lambda pattern: [])
     with pytest.raises(pgs.PostgresMissing, match="make postgres"):
         pgs.bindir()
+
+
+# The README's grants for a database the shims do not own (section "Fleet state in PostgreSQL").
+README_GRANTS = """
+GRANT CONNECT ON DATABASE {db} TO shims;
+GRANT USAGE ON SCHEMA public TO shims;
+GRANT SELECT, INSERT ON runs TO shims;
+GRANT USAGE ON SEQUENCE runs_id_seq TO shims;
+GRANT SELECT, INSERT, UPDATE, DELETE ON quota TO shims;
+GRANT SELECT ON schema_version TO shims;
+"""
+
+
+def test_the_readme_grants_are_enough_when_the_shims_do_not_own_the_tables(tmp_path, pg_server):
+    db = "t_granted"
+    with pg_server.admin() as conn:
+        conn.execute(f"CREATE DATABASE {db}")  # owned by the DBA
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert README_GRANTS.strip().format(db="shims") in readme
+    owner_url = f"postgresql://postgres@/{db}?host={pg_server.root}&port={pg_server.port}"
+    owner = PostgresStore(owner_url, str(tmp_path / "dba"))
+    assert owner.migrate() == 1  # the tables, made by their owner (`shims state migrate`)
+    owner.close()
+    with pg_server.admin(db) as conn:
+        conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
+        for statement in README_GRANTS.format(db=db).strip().splitlines():
+            conn.execute(statement)
+    store = PostgresStore(pg_server.url(db), str(tmp_path / "a"))
+    now = time.time()
+    store.record_run(entry("r1"))
+    assert store.remember_quota("claude", "default", {"resets_at": RESETS_AT}, ended_at=now, run_id="r1")
+    assert store.remember_quota("claude", "default", {"resets_at": RESETS_AT}, ended_at=now, run_id="r2")  # update
+    assert store.active_quota("claude", "default", now=now)["run_id"] == "r2"
+    store.clear_quota("claude", "default")
+    assert [e["run_id"] for e in store.runs()] == ["r1"] and store.last_session("claude", "/work/project") == "s-1"
+    assert store.note is None and store.check()["ok"] is True
+    store.close()
