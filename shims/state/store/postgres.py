@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import orjson
 import psycopg
 
+from normalize.emit import visible
 from shims.state import quota as limits
 from shims.state.store.base import RunQuery, StateError
 from shims.state.store.outbox import Outbox
@@ -273,8 +274,9 @@ def public_url(url: str) -> str:
 
 
 def describe(exc: Exception) -> str:
-    """An error on one line, as a person reads it in a note."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    """An error on one line, as a person reads it in a note: the server's words, so control
+    characters are shown as escapes (a hostile server's ESC sequences never reach a terminal)."""
+    text = visible(" ".join(str(exc).split()), keep="") or type(exc).__name__
     return text if len(text) <= 300 else text[:299] + "…"
 
 
