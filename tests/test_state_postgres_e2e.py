@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -113,3 +114,14 @@ def test_shims_usage_and_state_check_see_the_whole_fleet(fake_env, tmp_path, pos
     assert check.returncode == 1
     assert "ok: False" in check.stdout.decode() and "problem: unreachable: " in check.stdout.decode()
     assert pgs.PASSWORD not in check.stdout.decode() + check.stderr.decode()
+
+
+def test_a_run_without_a_url_never_imports_the_driver(fake_env, tmp_path):
+    """Start-up stays cheap: psycopg (100 ms and more to import) only when a URL is set."""
+    argv = [sys.executable, "-X", "importtime", shim_path("fake"), "--vendor-bin", FAKE_VENDOR, "--emit", "ndjson", "hi"]
+    plain = subprocess.run(argv, capture_output=True, env={**os.environ, **fake_env}, timeout=60)
+    assert plain.returncode == 0 and b" shims.state.store.sqlite\n" in plain.stderr
+    assert b"psycopg" not in plain.stderr
+    dead = {**fake_env, STATE_URL_ENV: f"postgresql://shims@127.0.0.1:{pgs.free_port()}/shims"}
+    with_url = subprocess.run(argv, capture_output=True, env={**os.environ, **dead}, timeout=60)
+    assert with_url.returncode == 0 and b" psycopg\n" in with_url.stderr
