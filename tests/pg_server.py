@@ -61,7 +61,9 @@ def free_port() -> int:
 class PgServer:
     def __init__(self) -> None:
         self.bin = bindir()
-        self.root = tempfile.mkdtemp(prefix="codex-shims-pg-")
+        # In /tmp, not $TMPDIR: the unix socket's path must stay under 108 bytes, and the
+        # `postgres` user must reach the folder (pytest's temp folders are 0700 root's).
+        self.root = tempfile.mkdtemp(prefix="codex-shims-pg-", dir="/tmp" if os.path.isdir("/tmp") else None)
         self.data = os.path.join(self.root, "data")
         self.log = os.path.join(self.root, "server.log")
         self.port = free_port()

@@ -112,7 +112,7 @@ def test_shims_usage_and_state_check_see_the_whole_fleet(fake_env, tmp_path, pos
     dead = {**a, STATE_URL_ENV: f"postgresql://shims:{pgs.PASSWORD}@127.0.0.1:{pgs.free_port()}/shims"}
     check = shims(dead, "state", "check")
     assert check.returncode == 1
-    assert "ok: False" in check.stdout.decode() and "problem: unreachable: " in check.stdout.decode()
+    assert "ok: no" in check.stdout.decode() and "problem: unreachable: " in check.stdout.decode()
     assert pgs.PASSWORD not in check.stdout.decode() + check.stderr.decode()
 
 
