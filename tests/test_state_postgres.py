@@ -267,3 +267,15 @@ def test_the_readme_grants_are_enough_when_the_shims_do_not_own_the_tables(tmp_p
     assert [e["run_id"] for e in store.runs()] == ["r1"] and store.last_session("claude", "/work/project") == "s-1"
     assert store.note is None and store.check()["ok"] is True
     store.close()
+
+
+def test_without_the_driver_a_url_is_a_state_error_saying_how_to_install_it(tmp_path):
+    probe = ("import sys; sys.modules['psycopg'] = None\n"  # as if psycopg were not installed
+             "from shims.state.store.base import StateError, StateSettings, open_store\n"
+             "try:\n"
+             f"    open_store(StateSettings(state_dir={str(tmp_path)!r}, url='postgresql://shims@db.internal/shims'))\n"
+             "except StateError as exc:\n"
+             "    print(exc)\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "its driver is missing" in out.stdout and "pip install 'psycopg[binary]>=3.2'" in out.stdout

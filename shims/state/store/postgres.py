@@ -24,17 +24,25 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
-import psycopg
 
 from normalize.emit import visible
 from shims.state import quota as limits
 from shims.state.store.base import RunQuery, StateError
+
+try:
+    import psycopg
+except ImportError as exc:  # a dependency, but an install without it must not crash every run
+    raise StateError(f"[state] url names PostgreSQL, but its driver is missing ({exc}): "
+                     "pip install 'psycopg[binary]>=3.2'") from None
 from shims.state.store.outbox import Outbox
 from shims.state.store.rows import as_stored, masked, run_row, well_formed
 from shims.state.store.schema import MIGRATIONS, RUN_COLUMNS, SCHEMA_VERSION, create_statements
 
 CONNECT_TIMEOUT_S = 2  # libpq's minimum that means anything; a dead host costs a run this much
 STATEMENT_TIMEOUT_MS = 5000  # a locked or overloaded database must not hold a run either
+# A server gone from the network mid-query (no reset, so no error) would hold the run until TCP
+# gives up, many minutes: unacknowledged data ends the connection after this long instead.
+TCP_USER_TIMEOUT_MS = 10_000
 # After a failed connect, this store does not try again for a while: one run pays the timeout
 # once, not once per read and write.
 RETRY_AFTER_S = 30.0
@@ -217,7 +225,8 @@ class PostgresStore:
         conn = None
         try:
             conn = psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True,
-                                   application_name="codex-shims", options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}")
+                                   application_name="codex-shims", tcp_user_timeout=TCP_USER_TIMEOUT_MS,
+                                   options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}")
             self.applied += _migrate(conn)
             self._conn = conn
             self._deliver(conn)
