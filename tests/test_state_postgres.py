@@ -279,3 +279,49 @@ def test_without_the_driver_a_url_is_a_state_error_saying_how_to_install_it(tmp_
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "its driver is missing" in out.stdout and "pip install 'psycopg[binary]>=3.2'" in out.stdout
+
+
+DOWN_WRITER = """
+import sys
+from shims.state.store.postgres import PostgresStore
+url, state, i = sys.argv[1], sys.argv[2], int(sys.argv[3])
+store = PostgresStore(url, state)
+store.record_run({"run_id": f"w-{i}", "at": "2026-12-04T10:00:00Z", "provider": "claude", "account": "default",
+                  "usage": {"input_tokens": i, "output_tokens": 0, "total_tokens": i}})
+assert "waits in the outbox" in store.note, store.note
+store.close()
+"""
+
+DELIVERER = """
+import sys
+from shims.state.store.postgres import PostgresStore
+store = PostgresStore(sys.argv[1], sys.argv[2])
+assert store.check()["ok"], store.check()
+store.close()
+"""
+
+
+@pytest.mark.slow
+def test_rows_many_shims_left_in_the_outbox_are_delivered_once_by_racing_runs(tmp_path, own_pg_server, mark):
+    url = own_pg_server.new_database()
+    state = str(tmp_path / "a")
+    own_pg_server.stop()
+    env = {**os.environ, procs.MARK_ENV: mark}
+
+    def all_of(argvs):
+        started = [subprocess.Popen(a, env=env, stderr=subprocess.PIPE) for a in argvs]
+        failed = [(p.args[-1], p.stderr.read().decode()[-400:]) for p in started if p.wait(timeout=120) != 0]
+        for p in started:
+            p.stderr.close()
+        return failed
+
+    assert all_of([[sys.executable, "-c", DOWN_WRITER, url, state, str(i)] for i in range(20)]) == []
+    assert len(Outbox(state).pending()) == 20
+    own_pg_server.start()
+    assert all_of([[sys.executable, "-c", DELIVERER, url, state] for _ in range(8)]) == []  # all deliver at once
+    store = PostgresStore(url, str(tmp_path / "reader"))
+    rows = list(store.runs())
+    store.close()
+    assert sorted(r["run_id"] for r in rows) == sorted(f"w-{i}" for i in range(20))
+    assert sum(r["usage"]["input_tokens"] for r in rows) == sum(range(20))
+    assert Outbox(state).pending() == []
