@@ -156,7 +156,7 @@ def test_database_down_before_the_run_reads_fall_back_and_say_so(tmp_path, own_p
     assert "a limit another machine recorded cannot be seen, so this run proceeds without it" in store.note
     store.record_run(entry("r1", session_total={"input_tokens": 1}))
     store.record_run(entry("r2"))
-    assert "outbox (2 rows)" in store.note
+    assert "this run's 2 rows wait in the outbox (2 rows)" in store.note
     assert [e["run_id"] for e in store.runs()] == ["r1", "r2"]  # this machine's undelivered rows
     assert store.last_total("claude", "s-1") == {"input_tokens": 1}
     assert "comes from this machine's 2 rows not yet delivered only" in store.note

@@ -74,6 +74,8 @@ class PostgresStore:
         self._reason = ""
         self._notes: list[str] = []  # what the run should hear besides the database being down
         self._missed: list[str] = []  # what the database being down cost this run
+        self._queued = 0  # this store's rows in the outbox (a fallback chain writes one per attempt)
+        self._waiting = 0  # all the rows in the outbox after the last one was added
 
     @property
     def where(self) -> str:
@@ -82,9 +84,13 @@ class PostgresStore:
     @property
     def note(self) -> str | None:
         said = list(dict.fromkeys(self._notes))
-        if self._missed:
-            said.insert(0, f"the database at {self.where} was unreachable ({self._reason}): "
-                           + "; ".join(dict.fromkeys(self._missed)))
+        missed = list(dict.fromkeys(self._missed))
+        if self._queued:
+            rows = "this run's row waits" if self._queued == 1 else f"this run's {self._queued} rows wait"
+            missed.insert(0 if not missed else 1, f"{rows} in the outbox ({_rows(self._waiting)}) and "
+                                                  "is delivered by the next run that reaches the database")
+        if missed:
+            said.insert(0, f"the database at {self.where} was unreachable ({self._reason}): " + "; ".join(missed))
         return "; ".join(said) or None
 
     # ---- the ledger
@@ -99,8 +105,7 @@ class PostgresStore:
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"the database at {self.where} was unreachable ({self._reason}), and this run's row "
                              f"could not be kept in the outbox {self.outbox.path} either: {exc}") from exc
-        self._missed.append(f"this run's row waits in the outbox ({_rows(waiting)}) and is delivered by the next "
-                            "run that reaches the database")
+        self._queued, self._waiting = self._queued + 1, waiting
 
     def runs(self, query: RunQuery = RunQuery()) -> Iterator[dict[str, Any]]:
         sql, params = runs_sql(query)
