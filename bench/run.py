@@ -47,6 +47,13 @@ measured in the same run (interleaved where it is a timing), so machine load aff
                (tests/fakes/fake_vendor.py replaying golden/fake/tools): every shim run completes
                with its result line and every item event of the recording; total wall time and
                the ratio.
+  state.postgres
+               shim-claude around the stand-in (golden/claude/tool-bash) with CODEX_SHIMS_STATE_URL
+               naming a PostgreSQL database on loopback (a throwaway server, tests/pg_server.py:
+               needs `make postgres`), against the same run on the embedded SQLite store
+               (interleaved): the run reads quota memory at its start and writes its row at its
+               end. And the store alone, in one process: PostgreSQL connect + one insert + close
+               against SQLite open + one insert + close. Target: at most 100 ms added to a run.
 
 The stand-ins are started by the bench's own interpreter (a copy with a `#!` line naming it).
 The packages' bytecode is compiled first (compile_bytecode), as an installed wheel has it.
@@ -105,6 +112,7 @@ STATE_RUNS = 5 if QUICK else 30
 MCP_WORKERS = 3 if QUICK else 20
 CODEX_MCP_GRACE_MS = 1000.0  # Codex 0.169 sends the first turn without a server slower than this
 CONCURRENCY_ROUNDS = 1 if QUICK else 3
+PG_STATE_RUNS = 5 if QUICK else 20
 
 TARGET_ADDED_MS = 100.0  # to any run, however fast its vendor CLI
 TARGET_WALL_RATIO = {"claude": 1.15, "gemini": 1.05}  # shim / bare, on an instant answer
@@ -725,6 +733,61 @@ def bench_concurrency(tmp: Path) -> None:
 # ---------------------------------------------------------------- report
 
 
+def bench_state_postgres(tmp: Path, replayer: Path) -> None:
+    sys.path.insert(0, str(ROOT / "tests"))
+    import pg_server
+
+    from shims.state.store.postgres import PostgresStore
+    from shims.state.store.sqlite import SqliteStore
+
+    say(f"state: {PG_STATE_RUNS} interleaved runs of shim-claude with the state in PostgreSQL on loopback and in "
+        "SQLite; the store alone (connect or open, one insert, close)")
+    server = pg_server.started()
+    try:
+        url = server.new_database()
+        case, version = inputs.CASES["claude"]
+        recording = inputs.GOLDEN / "claude" / case
+        env = shim_env(tmp / "state-bench", BENCH_REPLAY_FILE=str(recording / "native.stdout"),
+                       BENCH_REPLAY_EXIT=str(meta("claude", case).get("exit_code") or 0), BENCH_REPLAY_VERSION=version)
+        envs = {"sqlite": env, "postgres": {**env, "CODEX_SHIMS_STATE_URL": url}}
+        shim = [str(BIN / "shim-claude"), "--vendor-bin", str(replayer), "--emit", "ndjson", "bench"]
+        for name, e in envs.items():  # warm, and the row must reach the database, not the outbox
+            out = subprocess.run(shim, stdin=subprocess.DEVNULL, capture_output=True, env=e, cwd=WORK, check=False)
+            said = last_event(out.stdout).get("vendor", {}).get("state_error")
+            if out.returncode != 0 or said:
+                raise RuntimeError(f"shim-claude ({name} state) exited {out.returncode}: {said}")
+        times: dict[str, list[float]] = {name: [] for name in envs}
+        for i in range(PG_STATE_RUNS):
+            for name in (list(envs) if i % 2 else list(envs)[::-1]):
+                times[name].append(timed(shim, envs[name]))
+        base, med = statistics.median(times["sqlite"]), statistics.median(times["postgres"])
+        figure("state.postgres", "shim-claude, state in PostgreSQL (loopback) vs SQLite", value=med - base, unit="ms",
+               baseline=base, ratio=ratio_of(med, base), samples=PG_STATE_RUNS, target=f"<= {TARGET_ADDED_MS:.0f} ms added",
+               ok=med - base <= TARGET_ADDED_MS, shown=f"+{med - base:.1f} ms ({med:.1f} ms)",
+               postgres_median_ms=round(med, 1), sqlite_median_ms=round(base, 1))
+        say(f"  run median {med:7.1f} ms with PostgreSQL, {base:7.1f} ms with SQLite, added {med - base:+.1f} ms")
+
+        entry = {"run_id": "", "at": "2026-12-04T10:00:00Z", "provider": "claude", "account": "default",
+                 "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}}
+        stores = {"sqlite": lambda: SqliteStore(str(tmp / "state-bench" / "sqlite")),
+                  "postgres": lambda: PostgresStore(url, str(tmp / "state-bench" / "pg"))}
+        alone: dict[str, list[float]] = {name: [] for name in stores}
+        for i in range(PG_STATE_RUNS * 5):
+            for name, make in stores.items():
+                t0 = time.perf_counter()
+                store = make()
+                store.record_run({**entry, "run_id": f"{name}-{i}"})
+                store.close()
+                alone[name].append((time.perf_counter() - t0) * 1000)
+        pg, lite = statistics.median(alone["postgres"]), statistics.median(alone["sqlite"])
+        figure("state.postgres.store", "PostgreSQL connect + insert vs SQLite open + insert", value=pg, unit="ms",
+               baseline=lite, ratio=ratio_of(pg, lite), samples=PG_STATE_RUNS * 5, target=f"<= {TARGET_ADDED_MS:.0f} ms", ok=pg <= TARGET_ADDED_MS,
+               shown=f"{pg:.2f} ms", base_shown=f"{lite:.2f} ms")
+        say(f"  store alone: PostgreSQL connect + insert {pg:.2f} ms, SQLite open + insert {lite:.2f} ms (medians)")
+    finally:
+        server.destroy()
+
+
 def table() -> str:
     rows = [("figure", "value", "baseline", "ratio", "target", "result")]
     for f in figures.values():
@@ -763,7 +826,7 @@ def main() -> int:
         steps = [lambda: bench_vendors(tmp), lambda: bench_overhead(tmp, replayer), lambda: bench_preflight(tmp),
                  lambda: bench_state(tmp), lambda: bench_throughput(tmp),
                  lambda: bench_latency(tmp, replayer), lambda: bench_memory(tmp), lambda: bench_concurrency(tmp),
-                 lambda: bench_mcp(tmp, replayer)]
+                 lambda: bench_mcp(tmp, replayer), lambda: bench_state_postgres(tmp, replayer)]
         for step in steps:
             try:
                 step()

@@ -53,3 +53,39 @@ def fake_env(mark, private_state):
 @pytest.fixture
 def full_env(fake_env):
     return {**os.environ, **fake_env}
+
+
+# ---- PostgreSQL (tests/pg_server.py): one server for the session, a fresh database per test
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """The session's PostgreSQL server. Missing PostgreSQL fails the tests that need it (with
+    how to install it), never skips them."""
+    import pg_server as pgs
+
+    try:
+        server = pgs.started()
+    except pgs.PostgresMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def postgres_url(pg_server):
+    """A fresh database on the session's server, owned by the shims' role: its URL."""
+    return pg_server.new_database()
+
+
+@pytest.fixture
+def own_pg_server():
+    """A server of the test's own, for tests that stop it and start it again."""
+    import pg_server as pgs
+
+    try:
+        server = pgs.started()
+    except pgs.PostgresMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield server
+    server.destroy()

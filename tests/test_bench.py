@@ -27,7 +27,8 @@ FIGURES = (
     + [f"preflight.{v}" for v in PREFLIGHT] + ["doctor"]
     + ["throughput.claude", "throughput.gemini"]
     + [f"latency.{v}.{p}" for v in VENDORS for p in ("p50", "p99")]
-    + ["memory.claude", "memory.gemini", "concurrency", "mcp.start", "mcp.worker", "state.sqlite"]
+    + ["memory.claude", "memory.gemini", "concurrency", "mcp.start", "mcp.worker", "state.sqlite",
+       "state.postgres", "state.postgres.store"]
 )
 
 

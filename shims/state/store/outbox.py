@@ -1,0 +1,67 @@
+"""The rows a shared database could not take yet, kept on this machine until a run reaches it.
+
+A small SQLite file in the state folder (WAL, a busy timeout: many shims of one machine may
+add or deliver at once). Each row is keyed by its run's id, so delivering twice inserts once
+(the database's insert is idempotent on the same key) and adding twice keeps one row.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+from shims.state.private_files import open_private, private_dir
+
+OUTBOX_NAME = "outbox.sqlite3"
+BUSY_TIMEOUT_S = 5.0
+
+
+class Outbox:
+    def __init__(self, state_dir: str | os.PathLike[str]) -> None:
+        self.path = os.path.join(state_dir, OUTBOX_NAME)
+
+    def add(self, key: str, entry: bytes) -> int:
+        """Keep one masked entry; how many wait now."""
+        with self._open(create=True) as db:
+            db.execute("INSERT OR IGNORE INTO pending(key, entry) VALUES (?, ?)", (key, entry))
+            return db.execute("SELECT count(*) FROM pending").fetchone()[0]
+
+    def pending(self) -> list[tuple[str, bytes]]:
+        """Every waiting (key, entry), oldest first; none when there is no outbox."""
+        if not os.path.exists(self.path):
+            return []
+        with self._open() as db:
+            return [(k, bytes(e)) for k, e in db.execute("SELECT key, entry FROM pending ORDER BY seq")]
+
+    def remove(self, keys: list[str]) -> None:
+        """Delivered: gone from the outbox."""
+        if not keys:
+            return
+        with self._open() as db:
+            db.executemany("DELETE FROM pending WHERE key = ?", [(k,) for k in keys])
+
+    def _open(self, create: bool = False) -> _Db:
+        if create and not os.path.exists(self.path):
+            private_dir(os.path.dirname(self.path))
+            os.close(open_private(self.path, os.O_RDWR | os.O_CREAT))  # 0600 before sqlite writes to it
+        return _Db(self.path)
+
+
+class _Db:
+    """One transaction on the outbox file, committed on success, rolled back on an error."""
+
+    def __init__(self, path: str) -> None:
+        self._conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+
+    def __enter__(self) -> sqlite3.Connection:
+        db = self._conn
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE IF NOT EXISTS pending(seq INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, entry BLOB NOT NULL)")
+        db.execute("BEGIN IMMEDIATE")
+        return db
+
+    def __exit__(self, exc_type, *rest: object) -> None:
+        try:
+            self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        finally:
+            self._conn.close()
