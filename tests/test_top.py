@@ -203,6 +203,25 @@ def test_a_dead_owner_whose_journal_is_read_in_parts_gets_its_result(tmp_path, m
     assert "interrupted" not in seen and seen[-1] == "completed", seen
 
 
+def test_a_dead_owner_is_never_shown_running_however_big_its_journal(tmp_path, monkeypatch):
+    """A dead shim's journal does not grow: it is read to its end in one tick, so its row is
+    interrupted at once, never `running` for the ticks a live run's budget would take."""
+    monkeypatch.setattr(follow, "READ_BUDGET", 64)
+    run = make_run(tmp_path, "dead01", pid=dead_pid())
+    append(run, *(command(f"item_{i}", f"echo {i}", done=True) for i in range(50)), command("item_x", "make"))
+    [row] = Follower(tmp_path).poll()
+    assert row.status == "interrupted" and row.current == "$ make"
+
+
+def test_a_dead_owner_that_stopped_long_ago_is_not_opened(tmp_path):
+    run = make_run(tmp_path, "dead02", pid=dead_pid())
+    append(run, command("item_1", "make"))
+    old = time.time() - 3600
+    for f in (run / "events.ndjson", run / "meta.json", run):
+        os.utime(f, (old, old))
+    assert Follower(tmp_path, linger_s=60).poll() == []
+
+
 def test_an_event_line_past_max_line_is_skipped_not_held(tmp_path, monkeypatch):
     monkeypatch.setattr(follow, "MAX_LINE", 300)  # more than an ordinary event line
     monkeypatch.setattr(follow, "READ_BUDGET", 64)
@@ -315,6 +334,14 @@ def test_a_narrow_terminal_leaves_out_mode_provider_and_cost_before_what_workers
     assert wide.splitlines()[1].split() == list(COLUMNS)
 
 
+@pytest.mark.parametrize("width", [60, 40])
+def test_a_very_narrow_terminal_still_shows_what_each_worker_is_doing(width):
+    text = _plain(top_view(fixed_rows(), 1_800_000_000.0, linger_s=60, width=width), width=width)
+    header = next(line.split() for line in text.splitlines() if line.startswith("run "))
+    assert header[-1] == "current" and "status" in header, text
+    assert "$ pytest" in text and max(len(line) for line in text.splitlines()) <= width, text
+
+
 def test_the_table_with_no_runs_says_so_and_where_it_looked():
     assert "No run is going on under /j/runs," in _plain(top_view([], time.time(), linger_s=60, root="/j/runs"))
 
@@ -362,6 +389,21 @@ class Screen:
 def spawn_top(root: Path, env: dict) -> pexpect.spawn:
     return pexpect.spawn(SHIMS, ["top", "--root", str(root), "--interval", "0.2"], env={**os.environ, **env},
                          dimensions=(30, 120), timeout=30)
+
+
+def test_once_on_a_narrow_terminal_keeps_within_its_width(tmp_path):
+    """`--once` at a 60-column terminal: the table is drawn for 60 columns, not 4096 that the
+    terminal would wrap mid-cell."""
+    run = make_run(tmp_path, "0a0b0c")
+    append(run, command("item_1", "go test ./... -run TestAVeryLongNameThatGoesOnAndOn"))
+    child = pexpect.spawn(SHIMS, ["top", "--root", str(tmp_path), "--once"], env=dict(os.environ),
+                          dimensions=(30, 60), timeout=30)
+    out = child.read().decode()
+    child.close()
+    assert child.exitstatus == 0, out
+    lines = [line for line in out.replace("\r", "").splitlines() if line.strip()]
+    assert any("0a0b0c" in line and "go test" in line for line in lines), out
+    assert max(len(re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", line)) for line in lines) <= 60, out
 
 
 def echo_on(child: pexpect.spawn) -> bool:

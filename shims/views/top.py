@@ -15,8 +15,10 @@ STATUS_STYLE = {"running": "cyan", "completed": "green", "failed": "red", "cance
 COLUMNS = ("run", "provider", "model", "mode", "elapsed", "tokens", "cost", "status", "current")
 RIGHT = {"elapsed", "tokens", "cost"}
 MODEL_WIDTH = 28
-CURRENT_WIDTH = 24
-DROPPED = ("mode", "provider", "cost")  # left out, in this order, when the terminal is too narrow
+CURRENT_WIDTH = 20
+# Left out, in this order, when the terminal is too narrow: what each worker is doing and its
+# status go last.
+DROPPED = ("mode", "provider", "cost", "model", "tokens", "elapsed")
 
 
 def top_view(rows: list[Row], now: float, *, linger_s: float, root: str = "", max_rows: int | None = None,

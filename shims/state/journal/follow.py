@@ -212,7 +212,8 @@ def _refresh(tail: _Tail, now: float) -> None:
     # Whether the owner lives is asked before the events are read: what it wrote before it
     # died is then in the file, so a run is never called interrupted with its result unread.
     alive = _owner_alive(tail, now)
-    caught_up = _read_events(tail)
+    # A dead shim's journal no longer grows: read to its end now, so it is never shown running.
+    caught_up = _read_events(tail, READ_BUDGET if alive else None)
     if tail.row.ended:
         tail.row = dataclasses.replace(tail.row, ended_at=_mtime(os.path.join(tail.path, "result.json")) or now)
         return
@@ -252,8 +253,9 @@ def _reread_meta(tail: _Tail) -> None:
         tail.row = dataclasses.replace(tail.row, note="meta.json unreadable")
 
 
-def _read_events(tail: _Tail) -> bool:
-    """Fold what was appended since the last tick (up to READ_BUDGET); whether all of it was."""
+def _read_events(tail: _Tail, budget: int | None) -> bool:
+    """Fold what was appended since the last tick (up to `budget` bytes; None: all of it);
+    whether all of it was."""
     try:
         fd = open_private(os.path.join(tail.path, "events.ndjson"), os.O_RDONLY)
     except FileNotFoundError:
@@ -266,7 +268,8 @@ def _read_events(tail: _Tail) -> bool:
         if size < tail.offset:  # the file was replaced or cut: read it again from the start
             tail.offset, tail.pending, tail.skipping = 0, b"", False
             tail.row = with_meta(Row(run=tail.row.run), tail.meta)
-        data = os.pread(fd, min(size - tail.offset, READ_BUDGET), tail.offset) if size > tail.offset else b""
+        left = size - tail.offset
+        data = os.pread(fd, left if budget is None else min(left, budget), tail.offset) if left > 0 else b""
     except OSError as exc:
         tail.row = dataclasses.replace(tail.row, note=f"events.ndjson: {exc.strerror or exc}")
         return True
