@@ -23,7 +23,8 @@ from conftest import FAKE_VENDOR, shim_path
 from snapshot import assert_snapshot
 
 from shims.state.journal import follow
-from shims.state.journal.follow import Follower, Row, fold, split_lines
+from shims.state.journal.fold import Row, elapsed_s, fold, order, split_lines
+from shims.state.journal.follow import Follower
 from shims.views.terminal import console
 from shims.views.top import COLUMNS, top_view
 
@@ -115,7 +116,7 @@ def test_fold_follows_the_current_item_tokens_and_the_end():
     row = fold(row, result(total=180, cost=0.5, duration_ms=61000))
     assert (row.status, row.tokens, row.cost_usd, row.duration_ms, row.current, row.last) == (
         "completed", 180, 0.5, 61000, None, "All done.")
-    assert follow.elapsed_s(row, now=10**10) == 61.0
+    assert elapsed_s(row, now=10**10) == 61.0
 
 
 def test_fold_a_plan_updated_mid_turn_does_not_hide_the_running_command():
@@ -316,7 +317,7 @@ def fixed_rows() -> list[Row]:
 
 
 def test_the_table_for_fixed_rows_matches_its_snapshot():
-    text = _plain(top_view(follow.order(fixed_rows()), 1_800_000_000.0, linger_s=60, keys=True))
+    text = _plain(top_view(order(fixed_rows()), 1_800_000_000.0, linger_s=60, keys=True))
     assert_snapshot("top_table.txt", text)
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from normalize.usage import recorded_count, uncached_input_tokens
+
 GROUP_KEYS = ("provider", "model", "day", "week", "month", "role", "account", "session")
 # Summed per row, in the order every view shows them.
 COUNTS = (
@@ -161,11 +163,8 @@ def _empty(keys: dict[str, Any]) -> dict[str, Any]:
 def _add(g: dict[str, Any], share: dict[str, Any]) -> bool:
     """Adds one share to a row; True when its cost is unknown."""
     g["runs"] += share["run"]
-    counts = {c: _count(share.get(c)) for c in COUNTS if c != "uncached_input_tokens"}
-    # input_tokens includes cache reads and writes (CONTRACT §5); clamped for a vendor whose
-    # parts add up to more than its whole.
-    counts["uncached_input_tokens"] = max(
-        counts["input_tokens"] - counts["cached_input_tokens"] - counts["cache_write_input_tokens"], 0)
+    counts = {c: recorded_count(share.get(c)) for c in COUNTS if c != "uncached_input_tokens"}
+    counts["uncached_input_tokens"] = uncached_input_tokens(share)
     for c in COUNTS:
         g[c] += counts[c]
     cost = share.get("cost_usd")
@@ -205,6 +204,3 @@ def _instant(at: Any) -> datetime | None:
         return None
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
-
-def _count(v: Any) -> int:
-    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0

@@ -7,7 +7,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from shims.state.journal.follow import Row, elapsed_s
+from shims.state.journal.fold import Row, elapsed_s
+from shims.views.figures import usd
 from shims.views.terminal import cell
 
 STATUS_STYLE = {"running": "cyan", "completed": "green", "failed": "red", "cancelled": "yellow",
@@ -76,7 +77,7 @@ def cells(row: Row, now: float) -> list[Text]:
         cell(row.mode or "-"),
         Text(_duration(elapsed_s(row, now))),
         Text(f"{row.tokens:,}" if row.tokens is not None else "-"),
-        Text(f"${row.cost_usd:.4f}" if row.cost_usd is not None else "-"),
+        Text(usd(row.cost_usd, unknown="-")),
         cell(row.status, STATUS_STYLE.get(row.status, "")),
         doing,
     ]

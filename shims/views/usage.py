@@ -17,6 +17,7 @@ from rich.text import Text
 
 from normalize.emit import visible
 from shims.state.usage_report import COUNTS, Report
+from shims.views.figures import UNKNOWN, usd
 from shims.views.terminal import cell, console
 
 # (row field, column title): what the table shows, in order. Reasoning is inside output.
@@ -31,7 +32,6 @@ COLUMNS = (
 KEY_TITLES = {"week": "Week (ISO)"}
 ESTIMATED_MARK = "~"
 PARTIAL_MARK = "*"
-UNKNOWN = "unknown"
 BAR_WIDTH = 10
 BAR_HEADER = ""
 
@@ -129,7 +129,7 @@ def money(row: dict[str, Any]) -> str:
     cost = row["cost_usd"]
     if cost is None:
         return UNKNOWN
-    text = f"${cost:,.2f}" if cost >= 1 else f"${cost:.4f}"
+    text = usd(cost)
     return (ESTIMATED_MARK if row["runs_estimated_cost"] else "") + text + (PARTIAL_MARK if row["runs_unknown_cost"] else "")
 
 
