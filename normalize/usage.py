@@ -165,3 +165,16 @@ def _count(v: Any) -> int:
     except (TypeError, ValueError, OverflowError):
         return 0
     return min(n, MAX_COUNT) if n > 0 else 0
+
+
+def recorded_count(v: Any) -> int:
+    """A count read back from a record (a journal's events, a ledger entry): a positive int as
+    it is, anything else (a hand edit, another program's line) 0."""
+    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
+
+
+def uncached_input_tokens(usage: dict[str, Any]) -> int:
+    """The prompt tokens neither read from nor written to a cache: `input_tokens` includes
+    both (CONTRACT §5). At least 0, for a vendor whose parts add up to more than its whole."""
+    parts = (recorded_count(usage.get(k)) for k in ("cached_input_tokens", "cache_write_input_tokens"))
+    return max(recorded_count(usage.get("input_tokens")) - sum(parts), 0)

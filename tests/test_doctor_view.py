@@ -242,13 +242,16 @@ def test_a_vendor_limitation_is_a_note_not_a_warning():
 def test_a_broken_config_file_is_the_first_problem_and_no_provider_is_ready(tmp_path):
     """Every run refuses to start over a config it cannot read, so the doctor must not call
     anything ready past it."""
-    claude = ROOT / "vendor-clis" / "claude" / "node_modules" / ".bin" / "claude"
-    out = _doctor(tmp_path, config=f'[claude]\nvendor_bin = "{claude}"\n[cluade]\nmodel = "x"\n',
-                  path=f"{Path(shutil.which('node')).parent}:/usr/bin:/bin", ANTHROPIC_API_KEY="k")
+    on_path = tmp_path / "bin"
+    on_path.mkdir()
+    (on_path / "claude").symlink_to(ROOT / "vendor-clis" / "claude" / "node_modules" / ".bin" / "claude")
+    out = _doctor(tmp_path, config='[claude]\nmodel = "sonnet"\n[cluade]\nmodel = "x"\n',
+                  path=f"{on_path}:{Path(shutil.which('node')).parent}:/usr/bin:/bin", ANTHROPIC_API_KEY="k")
     assert out.returncode == 1, out.stdout
     first = out.stdout.splitlines()[0]
     assert first == "[✗] config file: unreadable, no run starts", out.stdout
     assert "unknown table [cluade]" in out.stdout and "did you mean [claude]?" in out.stdout
     assert out.stdout.rstrip().endswith("0 of 3 providers ready: fix the config file first.")
+    assert "[✓]" not in out.stdout and "[✗] claude: not ready" in out.stdout, out.stdout  # no headline says ready
     rows = json.loads(_doctor(tmp_path, "--json", config='[cluade]\nmodel = "x"\n').stdout)
     assert all(r["ready"] is False and "[cluade]" in r["config_error"] for r in rows)

@@ -117,3 +117,22 @@ def test_pretty_into_a_pipe_is_plain_lines(env, tmp_path):
            "Intro part 6 of 6." in lines  # the answer whole, once its item completed, not wrapped
     assert any(line.startswith("── completed · claude") for line in lines)
     assert "--include-partial-messages" not in launched_argv(env)  # nothing streams into a pipe
+
+
+def test_a_failure_is_said_once_on_the_terminal(full_env, tmp_path):
+    """The live view's ✗ line says why the run failed; with stderr on the same terminal the
+    `shim:` line a host reads would say it a second time, and is left out there."""
+    from conftest import FAKE_VENDOR
+
+    env = {**full_env, "FAKE_VENDOR_MISBEHAVE": "crash-mid-line", "FAKE_VENDOR_EXIT": "3",
+           "FAKE_VENDOR_STDERR": "the-vendor-broke"}
+    child = pexpect.spawn(shim_path("fake"), ["--vendor-bin", FAKE_VENDOR, "--emit", "pretty", "hi"], env=env,
+                          cwd=str(tmp_path), dimensions=(ROWS, COLS), timeout=60)
+    out = child.read().decode()
+    child.close()
+    assert child.exitstatus not in (0, None), out
+    assert out.count("the-vendor-broke") == 1, out
+    assert "shim: " not in out, out
+    piped = subprocess.run([shim_path("fake"), "--vendor-bin", FAKE_VENDOR, "--emit", "pretty", "hi"], env=env,
+                           cwd=str(tmp_path), capture_output=True, timeout=60)
+    assert b"shim: " in piped.stderr and b"the-vendor-broke" in piped.stderr  # a log still gets it

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from normalize import observe as o
 from normalize.assembler import Assembler
 from normalize.emit import visible
-from shims.state.journal.follow import Row
+from shims.state.journal.fold import Row
 from shims.views.live import LiveView
 from shims.views.plain import PlainView
 from shims.views.terminal import console

@@ -23,7 +23,8 @@ from conftest import FAKE_VENDOR, shim_path
 from snapshot import assert_snapshot
 
 from shims.state.journal import follow
-from shims.state.journal.follow import Follower, Row, fold, split_lines
+from shims.state.journal.fold import Row, elapsed_s, fold, order, split_lines
+from shims.state.journal.follow import Follower
 from shims.views.terminal import console
 from shims.views.top import COLUMNS, top_view
 
@@ -115,7 +116,7 @@ def test_fold_follows_the_current_item_tokens_and_the_end():
     row = fold(row, result(total=180, cost=0.5, duration_ms=61000))
     assert (row.status, row.tokens, row.cost_usd, row.duration_ms, row.current, row.last) == (
         "completed", 180, 0.5, 61000, None, "All done.")
-    assert follow.elapsed_s(row, now=10**10) == 61.0
+    assert elapsed_s(row, now=10**10) == 61.0
 
 
 def test_fold_a_plan_updated_mid_turn_does_not_hide_the_running_command():
@@ -201,6 +202,25 @@ def test_a_dead_owner_whose_journal_is_read_in_parts_gets_its_result(tmp_path, m
     follower = Follower(tmp_path)
     seen = [follower.poll()[0].status for _ in range(20)]
     assert "interrupted" not in seen and seen[-1] == "completed", seen
+
+
+def test_a_dead_owner_is_never_shown_running_however_big_its_journal(tmp_path, monkeypatch):
+    """A dead shim's journal does not grow: it is read to its end in one tick, so its row is
+    interrupted at once, never `running` for the ticks a live run's budget would take."""
+    monkeypatch.setattr(follow, "READ_BUDGET", 64)
+    run = make_run(tmp_path, "dead01", pid=dead_pid())
+    append(run, *(command(f"item_{i}", f"echo {i}", done=True) for i in range(50)), command("item_x", "make"))
+    [row] = Follower(tmp_path).poll()
+    assert row.status == "interrupted" and row.current == "$ make"
+
+
+def test_a_dead_owner_that_stopped_long_ago_is_not_opened(tmp_path):
+    run = make_run(tmp_path, "dead02", pid=dead_pid())
+    append(run, command("item_1", "make"))
+    old = time.time() - 3600
+    for f in (run / "events.ndjson", run / "meta.json", run):
+        os.utime(f, (old, old))
+    assert Follower(tmp_path, linger_s=60).poll() == []
 
 
 def test_an_event_line_past_max_line_is_skipped_not_held(tmp_path, monkeypatch):
@@ -297,7 +317,7 @@ def fixed_rows() -> list[Row]:
 
 
 def test_the_table_for_fixed_rows_matches_its_snapshot():
-    text = _plain(top_view(follow.order(fixed_rows()), 1_800_000_000.0, linger_s=60, keys=True))
+    text = _plain(top_view(order(fixed_rows()), 1_800_000_000.0, linger_s=60, keys=True))
     assert_snapshot("top_table.txt", text)
 
 
@@ -313,6 +333,14 @@ def test_a_narrow_terminal_leaves_out_mode_provider_and_cost_before_what_workers
     assert "$ pytest -q tests/tes…" in text and max(len(line) for line in text.splitlines()) <= 80
     wide = _plain(top_view(fixed_rows(), 1_800_000_000.0, linger_s=60, width=120), width=120)
     assert wide.splitlines()[1].split() == list(COLUMNS)
+
+
+@pytest.mark.parametrize("width", [60, 40])
+def test_a_very_narrow_terminal_still_shows_what_each_worker_is_doing(width):
+    text = _plain(top_view(fixed_rows(), 1_800_000_000.0, linger_s=60, width=width), width=width)
+    header = next(line.split() for line in text.splitlines() if line.startswith("run "))
+    assert header[-1] == "current" and "status" in header, text
+    assert "$ pytest" in text and max(len(line) for line in text.splitlines()) <= width, text
 
 
 def test_the_table_with_no_runs_says_so_and_where_it_looked():
@@ -362,6 +390,21 @@ class Screen:
 def spawn_top(root: Path, env: dict) -> pexpect.spawn:
     return pexpect.spawn(SHIMS, ["top", "--root", str(root), "--interval", "0.2"], env={**os.environ, **env},
                          dimensions=(30, 120), timeout=30)
+
+
+def test_once_on_a_narrow_terminal_keeps_within_its_width(tmp_path):
+    """`--once` at a 60-column terminal: the table is drawn for 60 columns, not 4096 that the
+    terminal would wrap mid-cell."""
+    run = make_run(tmp_path, "0a0b0c")
+    append(run, command("item_1", "go test ./... -run TestAVeryLongNameThatGoesOnAndOn"))
+    child = pexpect.spawn(SHIMS, ["top", "--root", str(tmp_path), "--once"], env=dict(os.environ),
+                          dimensions=(30, 60), timeout=30)
+    out = child.read().decode()
+    child.close()
+    assert child.exitstatus == 0, out
+    lines = [line for line in out.replace("\r", "").splitlines() if line.strip()]
+    assert any("0a0b0c" in line and "go test" in line for line in lines), out
+    assert max(len(re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", line)) for line in lines) <= 60, out
 
 
 def echo_on(child: pexpect.spawn) -> bool:

@@ -39,6 +39,7 @@ def render(by: str, width: int, window: Window = Window(), terminal: bool = Fals
 
 
 @pytest.mark.parametrize(("by", "width"), [("provider,model,day", 120), ("provider,model,day", 100),
+                                           ("provider,model,day", 80),
                                            ("month,provider", 100), ("week", 80)])
 def test_the_table_matches_its_snapshot(by, width):
     text = render(by, width)
@@ -96,6 +97,43 @@ def test_a_bad_date_is_an_error_naming_the_flag_and_the_forms(text):
         with pytest.raises(BadFilter) as err:
             parse_window(text if flag == "--since" else None, text if flag == "--until" else None, now=NOW)
         assert flag in str(err.value) and "YYYY-MM-DD" in str(err.value)
+
+
+@pytest.mark.parametrize("since", ["9" * 5000 + "d", "99999999999d"])
+def test_dates_at_the_edge_of_the_calendar_are_errors_not_tracebacks(since):
+    with pytest.raises(BadFilter):
+        parse_window(since, None, now=NOW)
+
+
+def test_until_the_last_day_of_the_calendar_takes_every_run():
+    everything = usage_report(ENTRIES, ("provider",)).total
+    assert usage_report(ENTRIES, ("provider",), parse_window(None, "9999-12-31", now=NOW)).total == everything
+
+
+def test_a_refused_run_does_not_make_an_unknown_cost_look_known():
+    """A day holding agy's 65,800 tokens of unknown cost and a refused run (nothing spent):
+    the known part is no spend at all, so the row's cost is unknown, not `$0.0000*`."""
+    report = usage_report(ENTRIES, ("day",))
+    day = next(r for r in report.rows if r["day"] == "2026-11-03")
+    assert day["runs_unknown_cost"] == 1 and day["cost_usd"] is None
+    refused = usage_report([e for e in ENTRIES if not (e.get("usage") or {}).get("total_tokens")], ("provider",))
+    assert refused.rows and all(r["cost_usd"] == 0.0 for r in refused.rows)  # nothing spent: known, zero
+
+
+@pytest.mark.parametrize("width", [80, 60, 40])
+def test_a_narrow_terminal_keeps_every_key_and_number_whole(width):
+    """What a person reads at 80 columns or less: each provider, model and day whole on its
+    line, every count and cost whole; nothing wider than the screen."""
+    text = render("provider,model,day", width)
+    assert all(len(line) <= width for line in text.splitlines()), text
+    flat = " ".join(text.split())
+    for e in ENTRIES:
+        model = (e.get("usage") or {}).get("model") or e.get("model")
+        if model:
+            assert model in text, (model, text)
+    for token in ("claude-opus-4-1", "gpt-5.1-codex", "2026-11-03", "Total", "~$2.70*"):
+        assert token in flat, (token, text)
+    assert "…" not in text
 
 
 def test_until_a_date_includes_that_whole_day_and_since_must_come_first():
@@ -165,6 +203,13 @@ def test_the_table_into_a_pipe_holds_only_what_is_shown(state):
     """A log or `| less` gets the table without the spaces rich pads each line to its width."""
     table = _shims(state=state).stdout.decode()
     assert "Total" in table and all(line == line.rstrip() for line in table.splitlines()), table
+
+
+def test_a_pipe_gets_every_cell_whole_however_many_keys(state):
+    """A log is grepped: a model or session is never folded onto a second line there."""
+    table = _shims("--by", "provider,model,day,role,account,session", state=state).stdout.decode()
+    assert any("gpt-5.1-codex" in line for line in table.splitlines()), table
+    assert "Tokens in thousands" not in table  # and the numbers are exact
 
 
 def test_the_readme_sample_is_what_the_command_prints(state):

@@ -97,6 +97,20 @@ def test_plain_view_appends_each_piece_once_without_escape_codes():
     assert table[7] == "   session sess-9"
 
 
+def test_a_cancelled_run_says_so_once():
+    """The failure's words come once (its ✗ line); the heading names the status once."""
+    out = io.StringIO()
+    view = PlainView(out, clock=Clock())
+    asm = assembler(view)
+    asm.feed([o.Session("s"), o.MessageDelta("k", "Working")])
+    result, code = asm.finish(o.ExitInfo(exit_code=130, cancelled="SIGINT"))
+    view.close(result, code)
+    text = out.getvalue()
+    assert result["failure_kind"] == "cancelled" and result["error"]
+    assert text.count(result["error"]) == 1, text
+    assert "── cancelled · claude sonnet" in text and "(cancelled)" not in text, text
+
+
 def test_plain_view_says_unknown_for_a_cost_nobody_reported():
     out = io.StringIO()
     view = PlainView(out)

@@ -434,7 +434,7 @@ def usage(
     from shims.run.config import ConfigError, load_state_settings
     from shims.state.store.base import StateError, open_store
     from shims.state.usage_report import BadFilter, parse_group, parse_window, usage_report, window_query
-    from shims.views.terminal import console, show
+    from shims.views.terminal import UNBOUNDED_WIDTH, console, show
     from shims.views.usage import usage_csv, usage_view
 
     try:
@@ -460,8 +460,9 @@ def usage(
     elif csv_out:
         sys.stdout.write(usage_csv(report, keys))
     elif report.rows:
-        # Off a terminal rich would lay out 80 columns; a file or pipe gets room for every column.
-        width = console(sys.stdout, width=None if sys.stdout.isatty() else 120).width
+        # Off a terminal rich would lay out 80 columns; a file or a pipe is grepped, so it gets
+        # every column with exact numbers and every cell whole, however wide that is.
+        width = console(sys.stdout).width if sys.stdout.isatty() else UNBOUNDED_WIDTH
         show(usage_view(report, keys, width), sys.stdout, width=width)
     else:
         typer.echo("No usage recorded" + (" in that time." if since or until else "."), err=True)

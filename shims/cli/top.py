@@ -19,10 +19,9 @@ from typing import TextIO
 from rich.live import Live
 
 from shims.state.journal.follow import Follower
-from shims.views.terminal import console
+from shims.views.terminal import UNBOUNDED_WIDTH, console, show
 from shims.views.top import top_view
 
-_UNBOUNDED = 4096  # columns for the table printed once: no cell is cut
 _HEADING_LINES = 4  # the heading line, the table's header and rule, the "… more" line
 
 
@@ -36,13 +35,10 @@ def run_top(root: str, *, interval_s: float, linger_s: float, once: bool, out: T
     follower = Follower(root, linger_s=linger_s)
     view = console(out)
     if once or not view.is_terminal:
-        # Printed once, for a log or grep: every cell whole (the table is as wide as its text),
-        # no padding at the ends of lines.
-        wide = console(out, width=_UNBOUNDED, terminal=view.is_terminal)
-        with wide.capture() as captured:
-            wide.print(top_view(follower.poll(), time.time(), linger_s=linger_s, root=root))
-        view.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
-        view.file.flush()
+        # Printed once: on a terminal within its width; for a log or grep every cell whole.
+        width = view.width if view.is_terminal else UNBOUNDED_WIDTH
+        show(top_view(follower.poll(), time.time(), linger_s=linger_s, root=root, width=width), view.file,
+             width=width, terminal=view.is_terminal)
         return 0
     keys_fd = _keyboard()
     try:

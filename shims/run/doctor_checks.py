@@ -50,6 +50,12 @@ class Report:
             return "problem"
         return "warning" if any(c.state in ("warning", "problem") for c in self.checks) else "ok"
 
+    def refused_by_config(self) -> Report:
+        """The same checks, not ready: every run refuses to start over a config file it cannot
+        read, whatever the provider's own state."""
+        check = Check("config", "problem", "runs refuse to start until the config file is fixed (above)")
+        return Report(self.provider, False, (check, *self.checks))
+
     def json_checks(self) -> list[dict]:
         return [asdict(c) for c in self.checks]
 

@@ -87,13 +87,19 @@ class Output:
             self.sink, provider=provider, thread_id=thread_id, kind=kind, message=message, quota=quota,
             duration_ms=duration_ms, journal=self.journal_path, vendor=self.journal_details(),
         )
-        stderr_last(message)
+        self._say_last(message)
         return self.emitter.close(result, code)
 
     def close(self, result: dict[str, Any], code: int) -> int:
         if result["error"]:
-            stderr_last(result["error"])
+            self._say_last(result["error"])
         return self.emitter.close(result, code)
+
+    def _say_last(self, message: str) -> None:
+        """The `shim:` line a host reads last on stderr; left out when a person's view (whose
+        ✗ line said it) is on the same terminal as stderr, which would show it twice."""
+        if not (getattr(self.emitter, "for_people", False) and _same_terminal(1, 2)):
+            stderr_last(message)
 
     def _redactor(self) -> Any:
         """The run's redactor; the environment's when the config could not be read."""
@@ -102,3 +108,12 @@ class Output:
 
             self.redactor = current()
         return self.redactor
+
+
+def _same_terminal(a: int, b: int) -> bool:
+    import os
+
+    try:
+        return os.isatty(a) and os.isatty(b) and os.fstat(a).st_rdev == os.fstat(b).st_rdev
+    except OSError:
+        return False

@@ -213,9 +213,10 @@ def doctor(json_out: bool, modes: bool = False) -> int:
         r = report(row, program=found.program and _masked(found.program), remembered_quota=found.remembered_quota,
                    modes=row["modes"], output_schema=row["output_schema"], setup=_setup(name, config, configured),
                    now=time.time())
-        row["checks"] = r.json_checks()
         if config_problem is not None:  # what each provider's run would answer: bad_request, exit 2
+            r = r.refused_by_config()
             row.update(ready=False, config_error=_masked(config_problem))
+        row["checks"] = r.json_checks()
         rows.append(row)
         reports.append(r)
     if json_out:

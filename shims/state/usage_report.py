@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from shims.state.store.base import RunQuery
 
+from normalize.usage import recorded_count, uncached_input_tokens
+
 GROUP_KEYS = ("provider", "model", "day", "week", "month", "role", "account", "session")
 # Summed per row, in the order every view shows them.
 COUNTS = (
@@ -70,15 +72,20 @@ def parse_when(text: str, flag: str, *, now: datetime, end: bool = False) -> dat
     if m:
         try:
             return now - timedelta(**{_AGO[m.group(2)]: int(m.group(1))})
-        except OverflowError:
-            raise BadFilter(f"{flag} {text!r} reaches before the year 1") from None
+        except (OverflowError, ValueError):  # ValueError: more digits than int() reads
+            raise BadFilter(f"{flag} {text[:40]!r} reaches before the year 1") from None
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
         try:
             day = date.fromisoformat(text)
         except ValueError as exc:
             raise BadFilter(f"{flag} {text!r} is not a date ({exc}); it takes {WHEN_FORMS}") from None
         start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        return start + timedelta(days=1) if end else start
+        if not end:
+            return start
+        try:
+            return start + timedelta(days=1)
+        except OverflowError:  # the end of 9999-12-31 is past what datetime holds: no bound
+            return datetime.max.replace(tzinfo=UTC)
     raise BadFilter(f"{flag} takes {WHEN_FORMS}, not {text!r}")
 
 
@@ -161,6 +168,9 @@ def usage_report(entries: Iterable[dict[str, Any]], by: tuple[str, ...], window:
         if estimated:
             estimated_by.add(str(e.get("provider")))
     rows = [groups[k] for k in sorted(groups, key=lambda k: tuple("" if v is None else str(v) for v in k))]
+    for g in (*rows, total):
+        if g["cost_usd"] is None and not g["runs_unknown_cost"]:
+            g["cost_usd"] = 0.0  # every run in it spent nothing (refused, failed to launch): known, zero
     return Report(rows, total, sorted(estimated_by))
 
 
@@ -172,22 +182,17 @@ def _empty(keys: dict[str, Any]) -> dict[str, Any]:
 def _add(g: dict[str, Any], share: dict[str, Any]) -> bool:
     """Adds one share to a row; True when its cost is unknown."""
     g["runs"] += share["run"]
-    counts = {c: _count(share.get(c)) for c in COUNTS if c != "uncached_input_tokens"}
-    # input_tokens includes cache reads and writes (CONTRACT §5); clamped for a vendor whose
-    # parts add up to more than its whole.
-    counts["uncached_input_tokens"] = max(
-        counts["input_tokens"] - counts["cached_input_tokens"] - counts["cache_write_input_tokens"], 0)
+    counts = {c: recorded_count(share.get(c)) for c in COUNTS if c != "uncached_input_tokens"}
+    counts["uncached_input_tokens"] = uncached_input_tokens(share)
     for c in COUNTS:
         g[c] += counts[c]
     cost = share.get("cost_usd")
     if isinstance(cost, int | float) and not isinstance(cost, bool):
         g["cost_usd"] = round((g["cost_usd"] or 0.0) + float(cost), 10)
         return False
-    if not counts["total_tokens"]:
-        # Nothing was spent (a refused run, a launch that failed): its cost is known, zero.
-        g["cost_usd"] = g["cost_usd"] or 0.0
-        return False
-    return True
+    # Nothing spent (a refused run, a launch that failed) is not an unknown cost; nor does it
+    # make a row's cost known (usage_report sets zero where all its runs spent nothing).
+    return bool(counts["total_tokens"])
 
 
 def _usage(e: dict[str, Any]) -> dict[str, Any]:
@@ -218,6 +223,3 @@ def _instant(at: Any) -> datetime | None:
         return None
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
-
-def _count(v: Any) -> int:
-    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0

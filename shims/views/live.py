@@ -22,7 +22,7 @@ from rich.live import Live
 from rich.text import Text
 
 from normalize import observe as o
-from shims.views.plain import took_of
+from shims.views.plain import ToolClock
 from shims.views.render import TOOLS, Status, printed, status_line, tool_line
 from shims.views.terminal import Guarded, block, console
 
@@ -62,6 +62,8 @@ class LiveRegion:
 class LiveView:
     """An emitter (normalize.emit) for a terminal; `live` is the assembler's side channel."""
 
+    for_people = True  # its ✗ line says why a run failed (shims.run.output)
+
     def __init__(self, out: TextIO | None = None, *, clock: Callable[[], float] = time.monotonic,
                  width: int | None = None, height: int | None = None,
                  refresh_per_second: float = REFRESH_PER_SECOND) -> None:
@@ -72,7 +74,7 @@ class LiveView:
         self._clock = clock
         self._region = LiveRegion(clock())
         self._lock = threading.Lock()  # the refresh thread draws what the run's thread changes
-        self._started: dict[str, float] = {}
+        self._tools = ToolClock(clock)
         self._live = Live(_Drawn(self), console=self._console, refresh_per_second=refresh_per_second,
                           transient=True, redirect_stdout=False, redirect_stderr=False, vertical_overflow="crop")
         self._on = False
@@ -100,7 +102,7 @@ class LiveView:
             return
         t = event["type"]
         item = event.get("item") if isinstance(event.get("item"), dict) else {}
-        took = took_of(event, self._started, self._clock)
+        took = self._tools.took(event)
         if t == "result":
             self._stop()  # the region gives way to the table
         else:
@@ -109,7 +111,8 @@ class LiveView:
             self._keep_unfinished_text()
         with self._lock:
             if item.get("type") in TOOLS and t in ("item.started", "item.updated"):
-                self._region.running[item["id"]] = (item, self._started.get(item["id"], self._clock()))
+                since = self._tools.started(item["id"])
+                self._region.running[item["id"]] = (item, self._clock() if since is None else since)
             elif t == "item.completed":
                 self._region.running.pop(item.get("id"), None)
                 if item.get("type") == "agent_message":

@@ -17,19 +17,20 @@ class PlainView:
     """An emitter (normalize.emit): `view(event, line)` per event, `close(result, code)`.
     `clock`: the tools' durations (None for a replay, whose clock would say nothing)."""
 
+    for_people = True  # its ✗ line says why a run failed (shims.run.output)
+
     def __init__(self, out: TextIO | None = None, *, clock: Callable[[], float] | None = time.monotonic,
                  width: int | None = None) -> None:
         self._out = Guarded(out or sys.stdout)
         self._console = console(self._out, width=width, terminal=False)
-        self._clock = clock
-        self._started: dict[str, float] = {}  # tool item id -> when it started
+        self._tools = ToolClock(clock)
 
     @property
     def broken(self) -> str | None:
         return self._out.broken
 
     def __call__(self, event: dict[str, Any], line: bytes) -> None:
-        shown = printed(event, took_of(event, self._started, self._clock))
+        shown = printed(event, self._tools.took(event))
         if shown is not None and self.broken is None:
             self._console.print(shown, soft_wrap=True)  # a log keeps its lines whole
 
@@ -37,14 +38,24 @@ class PlainView:
         return exit_code
 
 
-def took_of(event: dict[str, Any], started: dict[str, float], clock: Callable[[], float] | None) -> float | None:
-    """How long a tool item took by the view's clock: noted at item.started, read (and
-    forgotten) at item.completed. None for anything else, or without a clock."""
-    item = event.get("item")
-    if clock is None or not isinstance(item, dict) or item.get("type") not in TOOLS:
+class ToolClock:
+    """When each tool item started, by a view's own clock (live-only: never in the stream)."""
+
+    def __init__(self, clock: Callable[[], float] | None) -> None:
+        self._clock = clock
+        self._started: dict[str, float] = {}
+
+    def took(self, event: dict[str, Any]) -> float | None:
+        """Seconds a tool item took, at its item.completed (its start is noted at item.started);
+        None for anything else, or without a clock (a replay)."""
+        item = event.get("item")
+        if self._clock is None or not isinstance(item, dict) or item.get("type") not in TOOLS:
+            return None
+        if event["type"] == "item.started":
+            self._started[item["id"]] = self._clock()
+        elif event["type"] == "item.completed" and item.get("id") in self._started:
+            return self._clock() - self._started.pop(item["id"])
         return None
-    if event["type"] == "item.started":
-        started[item["id"]] = clock()
-    elif event["type"] == "item.completed" and item.get("id") in started:
-        return clock() - started.pop(item["id"])
-    return None
+
+    def started(self, item_id: str) -> float | None:
+        return self._started.get(item_id)

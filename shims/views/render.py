@@ -13,6 +13,8 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.text import Text
 
+from normalize.usage import uncached_input_tokens
+from shims.views.figures import tokens, usd
 from shims.views.terminal import block, cell
 
 MARKS = {"completed": ("✓", "green"), "failed": ("✗", "red"), "declined": ("⊘", "yellow")}
@@ -101,33 +103,28 @@ def todo(item: dict[str, Any]) -> RenderableType:
     return Group(Text("todo:"), *rows)
 
 
-def _count(n: Any) -> str:
-    return f"{n:,}" if isinstance(n, int) else "unknown"
-
-
 def usage_table(r: dict[str, Any]) -> RenderableType:
     """How the run ended and what it used: input split into uncached, cache read and cache
     write; output with its reasoning; cost with its source, "unknown" when it is not known."""
     u = r.get("usage") or {}
     provider = r.get("provider") or {}
     ok = r.get("status") == "completed"
-    status = r.get("status") if not r.get("failure_kind") else f"{r.get('status')} ({r.get('failure_kind')})"
+    status, kind = r.get("status"), r.get("failure_kind")
+    status = f"{status} ({kind})" if kind and kind != status else status  # not "cancelled (cancelled)"
     head = Text.assemble((f"── {status} · ", "green" if ok else "red"),
                          cell(" ".join(str(p) for p in (provider.get("name"), provider.get("model")) if p),
                               "green" if ok else "red"))
+    # The error is not repeated here: every failed result comes after its turn.failed, whose
+    # ✗ line said it.
     parts: list[RenderableType] = [head]
-    if r.get("error"):
-        parts.append(Text.assemble("   ", cell(r["error"])))
-    counts = [u.get(k) for k in ("input_tokens", "cached_input_tokens", "cache_write_input_tokens")]
-    uncached = counts[0] - counts[1] - counts[2] if all(isinstance(c, int) for c in counts) else None
-    cost = u.get("cost_usd")
+    uncached = uncached_input_tokens(u) if isinstance(u.get("input_tokens"), int) else None
     rows = [
-        ("input", _count(uncached), "uncached"),
-        ("cache read", _count(u.get("cached_input_tokens")), ""),
-        ("cache write", _count(u.get("cache_write_input_tokens")), ""),
-        ("output", _count(u.get("output_tokens")), f"with reasoning {_count(u.get('reasoning_output_tokens'))}"),
-        ("total", _count(u.get("total_tokens")), ""),
-        ("cost", f"${cost:.4f}" if isinstance(cost, int | float) else "unknown", u.get("cost_source") or ""),
+        ("input", tokens(uncached), "uncached"),
+        ("cache read", tokens(u.get("cached_input_tokens")), ""),
+        ("cache write", tokens(u.get("cache_write_input_tokens")), ""),
+        ("output", tokens(u.get("output_tokens")), f"with reasoning {tokens(u.get('reasoning_output_tokens'))}"),
+        ("total", tokens(u.get("total_tokens")), ""),
+        ("cost", usd(u.get("cost_usd")), u.get("cost_source") or ""),
     ]
     for name, value, note in rows:  # plain lines, not a grid: no padding after the last word
         row = Text(f"   {name:<12}", "dim")
@@ -160,7 +157,7 @@ def status_line(s: Status) -> Text:
     if s.tokens is not None:
         line.append(f" · {s.tokens:,} tokens")
     if s.cost_usd is not None:
-        line.append(f" · ${s.cost_usd:.4f}")
+        line.append(f" · {usd(s.cost_usd)}")
     if s.tool is not None:
         line.append(" · ")
         line.append_text(_head(s.tool))

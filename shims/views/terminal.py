@@ -16,6 +16,10 @@ from rich.text import Text
 
 from normalize.emit import visible
 
+# The width of a view printed into a pipe or a log: as wide as its text, so no cell is folded
+# or cut (a log is grepped).
+UNBOUNDED_WIDTH = 4096
+
 
 def console(file: TextIO | None = None, *, width: int | None = None, terminal: bool | None = None) -> Console:
     """A Console on `file` (stdout by default). `terminal` forces the decision a real stream's

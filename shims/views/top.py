@@ -7,7 +7,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from shims.state.journal.follow import Row, elapsed_s
+from shims.state.journal.fold import Row, elapsed_s
+from shims.views.figures import usd
 from shims.views.terminal import cell
 
 STATUS_STYLE = {"running": "cyan", "completed": "green", "failed": "red", "cancelled": "yellow",
@@ -15,8 +16,10 @@ STATUS_STYLE = {"running": "cyan", "completed": "green", "failed": "red", "cance
 COLUMNS = ("run", "provider", "model", "mode", "elapsed", "tokens", "cost", "status", "current")
 RIGHT = {"elapsed", "tokens", "cost"}
 MODEL_WIDTH = 28
-CURRENT_WIDTH = 24
-DROPPED = ("mode", "provider", "cost")  # left out, in this order, when the terminal is too narrow
+CURRENT_WIDTH = 20
+# Left out, in this order, when the terminal is too narrow: what each worker is doing and its
+# status go last.
+DROPPED = ("mode", "provider", "cost", "model", "tokens", "elapsed")
 
 
 def top_view(rows: list[Row], now: float, *, linger_s: float, root: str = "", max_rows: int | None = None,
@@ -74,7 +77,7 @@ def cells(row: Row, now: float) -> list[Text]:
         cell(row.mode or "-"),
         Text(_duration(elapsed_s(row, now))),
         Text(f"{row.tokens:,}" if row.tokens is not None else "-"),
-        Text(f"${row.cost_usd:.4f}" if row.cost_usd is not None else "-"),
+        Text(usd(row.cost_usd, unknown="-")),
         cell(row.status, STATUS_STYLE.get(row.status, "")),
         doing,
     ]

@@ -10,12 +10,14 @@ import io
 from typing import Any
 
 from rich import box
-from rich.console import RenderableType
+from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
 from normalize.emit import visible
 from shims.state.usage_report import COUNTS, Report
+from shims.views.figures import UNKNOWN, usd
 from shims.views.terminal import cell, console
 
 # (row field, column title): what the table shows, in order. Reasoning is inside output.
@@ -30,32 +32,29 @@ COLUMNS = (
 KEY_TITLES = {"week": "Week (ISO)"}
 ESTIMATED_MARK = "~"
 PARTIAL_MARK = "*"
-UNKNOWN = "unknown"
 BAR_WIDTH = 10
 BAR_HEADER = ""
-KEY_MIN_WIDTH = 28  # a longer model or session id folds rather than squeezing the numbers
 
 
 def usage_view(report: Report, by: tuple[str, ...], width: int) -> RenderableType:
-    """The table and its legend for a console `width` wide: the first layout that fits, the
-    bar being the first thing given up, then the room of long model or session names (they
-    fold), never a number."""
-    bars = _bars(report.rows)
-    layouts = [(bars, True), (None, True), (None, False)] if bars else [(None, True), (None, False)]
-    for bars, roomy in layouts:
-        table = _table(report, by, bars, roomy)
+    """The table and its legend for a console `width` wide: the first layout that fits. The
+    bar is given up first, then the digits (12.8k for 12,800), then the table itself (a block
+    per row, which wraps between its fields); a name or a number is never folded or cut."""
+    for bars, compact in ((_bars(report.rows), False), (None, False), (None, True)):
+        table = _table(report, by, bars, compact)
         if _width(table) <= width:
-            break
-    table.caption = legend(report)  # a caption wraps to the table's width, not the screen's
-    return table
+            table.caption = legend(report, compact)  # a caption wraps to the table's width, not the screen's
+            return table
+    return Group(*_blocks(report, by), legend(report, compact=False))
 
 
-def legend(report: Report) -> Text:
+def legend(report: Report, compact: bool = False) -> Text:
     """One line per thing a reader must know to trust the numbers; the cost lines only when
     their mark appears in the table."""
     estimated, unknown = report.total["runs_estimated_cost"], report.total["runs_unknown_cost"]
     lines = ["Input: prompt tokens not read from or written to a cache. Output includes reasoning. "
-             "Total: input + cache read + cache write + output. Dates are UTC."]
+             "Total: input + cache read + cache write + output. Dates are UTC."
+             + (" Tokens in thousands (k) and millions (M)." if compact else "")]
     if any(not r["runs"] and r["total_tokens"] for r in report.rows):
         lines[0] += " Runs: a run of several models counts once, under its main model."
     if estimated:
@@ -70,25 +69,44 @@ def legend(report: Report) -> Text:
     return Text("\n".join(lines), style="dim")
 
 
-def _table(report: Report, by: tuple[str, ...], bars: list[str] | None, roomy: bool) -> Table:
+def _table(report: Report, by: tuple[str, ...], bars: list[str] | None, compact: bool) -> Table:
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False, show_edge=False,
                   caption_justify="left")
-    for k in by:
-        longest = max((len(str(r[k] or "-")) for r in report.rows), default=1)
-        table.add_column(KEY_TITLES.get(k, k.capitalize()), overflow="fold",
-                         min_width=min(longest, KEY_MIN_WIDTH) if roomy else None)
+    for k in by:  # whole, never folded: a layout that cannot hold them gives way to the blocks
+        table.add_column(KEY_TITLES.get(k, k.capitalize()), no_wrap=True)
     for _, title in COLUMNS:
         table.add_column(title, justify="right", no_wrap=True)
     table.add_column("Cost\n(USD)", justify="right", no_wrap=True)
     if bars:
         table.add_column(BAR_HEADER, no_wrap=True, style="green")
     for row, bar in zip(report.rows, bars or [None] * len(report.rows), strict=True):
-        table.add_row(*(cell("-" if row[k] is None else row[k]) for k in by), *_numbers(row),
+        table.add_row(*(cell("-" if row[k] is None else row[k]) for k in by), *_numbers(row, compact=compact),
                       *([Text(bar or "")] if bars else []))
     table.add_section()
-    table.add_row(Text("Total", style="bold"), *[""] * (len(by) - 1), *_numbers(report.total, style="bold"),
-                  *([""] if bars else []))
+    table.add_row(Text("Total", style="bold"), *[""] * (len(by) - 1),
+                  *_numbers(report.total, style="bold", compact=compact), *([""] if bars else []))
     return table
+
+
+def _blocks(report: Report, by: tuple[str, ...]) -> list[RenderableType]:
+    """A block per row for a screen too narrow for any table: its keys on one line, its cost
+    and counts indented under it, three short lines that wrap only between fields."""
+    out: list[RenderableType] = []
+    for row in report.rows:
+        out.append(Text(" · ").join(cell("-" if row[k] is None else row[k], "bold") for k in by))
+        out.append(Padding(_fields(row), (0, 0, 0, 2)))
+    out += [Text("Total", style="bold"), Padding(_fields(report.total), (0, 0, 0, 2))]
+    return out
+
+
+def _fields(row: dict[str, Any]) -> Text:
+    cost = money(row)
+    counts = {k: f"{title.replace(chr(10), ' ').lower()} {row[k]:,}" for k, title in COLUMNS if k != "runs"}
+    lines = [Text.assemble((cost, "dim" if cost == UNKNOWN else ""), f" · {_runs(row['runs'])}"),
+             Text(" · ".join(counts[k] for k in ("uncached_input_tokens", "cached_input_tokens",
+                                                 "cache_write_input_tokens"))),
+             Text(" · ".join(counts[k] for k in ("output_tokens", "total_tokens")))]
+    return Text("\n").join(lines)
 
 
 def _width(table: Table) -> int:
@@ -111,14 +129,24 @@ def money(row: dict[str, Any]) -> str:
     cost = row["cost_usd"]
     if cost is None:
         return UNKNOWN
-    text = f"${cost:,.2f}" if cost >= 1 else f"${cost:.4f}"
+    text = usd(cost)
     return (ESTIMATED_MARK if row["runs_estimated_cost"] else "") + text + (PARTIAL_MARK if row["runs_unknown_cost"] else "")
 
 
-def _numbers(row: dict[str, Any], style: str = "") -> list[Text]:
+def _numbers(row: dict[str, Any], style: str = "", compact: bool = False) -> list[Text]:
     cost = money(row)
-    return [*(Text(f"{row[k]:,}", style=style) for k, _ in COLUMNS),
+    count = _compact if compact else "{:,}".format
+    return [*(Text(count(row[k]), style=style) for k, _ in COLUMNS),
             Text(cost, style=style + (" dim" if cost == UNKNOWN else ""))]
+
+
+def _compact(n: int) -> str:
+    """12,800 -> 12.8k, 1,204,551 -> 1.2M: three significant digits at most."""
+    for limit, suffix in ((1_000_000_000, "G"), (1_000_000, "M"), (1_000, "k")):
+        if n >= limit:
+            value = n / limit
+            return f"{value:.1f}{suffix}" if value < 100 else f"{value:.0f}{suffix}"
+    return str(n)
 
 
 def _bars(rows: list[dict[str, Any]]) -> list[str] | None:
