@@ -325,3 +325,34 @@ def test_rows_many_shims_left_in_the_outbox_are_delivered_once_by_racing_runs(tm
     assert sorted(r["run_id"] for r in rows) == sorted(f"w-{i}" for i in range(20))
     assert sum(r["usage"]["input_tokens"] for r in rows) == sum(range(20))
     assert Outbox(state).pending() == []
+
+
+def test_a_nul_character_in_an_entry_is_kept_not_refused(machines):
+    """PostgreSQL's jsonb and text take no NUL: a model or role holding one (vendor or request
+    text) must not make the database refuse the row, nor send it to the outbox."""
+    a, _ = machines
+    a.record_run(entry("r-nul", role="wor\x00ker", model="m\x00"))
+    assert a.note is None
+    (row,) = [e for e in a.runs() if e["run_id"] == "r-nul"]
+    assert row["role"] == "wor\ufffdker" and row["model"] == "m\ufffd"
+
+
+def test_a_row_the_database_refuses_is_set_aside_and_the_rest_delivered(tmp_path, postgres_url):
+    """One bad row in the outbox must not keep every later row (and the database) from this
+    machine: it is kept apart, said once, and the others are delivered."""
+    outbox = Outbox(str(tmp_path / "a"))
+    good = orjson.dumps(entry("r-good"))
+    outbox.add("r-bad", good.replace(b'"worker"', b'"w\\u0000"'))  # jsonb refuses \u0000
+    outbox.add("r-good", good)
+    store = PostgresStore(postgres_url, str(tmp_path / "a"))
+    try:
+        ids = [e["run_id"] for e in store.runs()]
+        assert ids == ["r-good"], ids
+        assert "refused" in (store.note or "") and "r-bad" in store.note
+        facts = store.check()
+        assert facts["outbox"] == 0 and facts["set_aside"] == 1 and facts["ok"] is False
+        store.record_run(entry("r-next"))
+        assert "r-next" in [e["run_id"] for e in store.runs()]
+    finally:
+        store.close()
+    assert [k for k, _ in outbox.pending()] == [] and [k for k, _, _ in outbox.set_aside()] == ["r-bad"]

@@ -83,6 +83,7 @@ def test_the_database_down_during_a_run_the_row_waits_and_the_next_run_delivers_
     said = down["vendor"]["state_error"]
     assert "was unreachable" in said and "this run's row waits in the outbox (1 row)" in said
     assert pgs.PASSWORD not in said and pgs.PASSWORD not in proc.stderr.decode()
+    assert "was unreachable" in proc.stderr.decode()  # said where a person or a host reads it, too
 
     own_pg_server.start()
     facts = json.loads(shims(a, "state", "check", "--json").stdout)  # an operator's look delivers it
@@ -125,3 +126,34 @@ def test_a_run_without_a_url_never_imports_the_driver(fake_env, tmp_path):
     dead = {**fake_env, STATE_URL_ENV: f"postgresql://shims@127.0.0.1:{pgs.free_port()}/shims"}
     with_url = subprocess.run(argv, capture_output=True, env={**os.environ, **dead}, timeout=60)
     assert with_url.returncode == 0 and b" psycopg\n" in with_url.stderr
+
+
+def test_the_databases_password_reaches_neither_the_vendor_nor_what_is_printed(fake_env, tmp_path, postgres_url):
+    """The URL is the shims' own: the vendor (and what it runs) does not inherit it, and its
+    password is masked like any secret wherever a vendor's text would carry it."""
+    a = machine(fake_env, tmp_path, "a", postgres_url)
+    script = tmp_path / "echo.jsonl"
+    script.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in [
+        {"type": "init", "session_id": "s-pw", "model": "m", "version": "1"},
+        {"type": "text", "text": f"I found {postgres_url} and {pgs.PASSWORD} in my environment"},
+        {"type": "result", "ok": True},
+    ]))
+    proc, _, result = run_fake({**a, "FAKE_VENDOR_SCRIPT": str(script)}, "go")
+    assert proc.returncode == 0, proc.stderr
+    assert pgs.PASSWORD.encode() not in proc.stdout and pgs.PASSWORD.encode() not in proc.stderr
+    journal = Path(result["journal"])
+    assert STATE_URL_ENV not in json.loads((journal / "meta.json").read_text())["env_names"]
+    for name in ("events.ndjson", "result.json", "meta.json"):
+        assert pgs.PASSWORD.encode() not in (journal / name).read_bytes(), name
+
+
+def test_migrate_against_a_database_it_cannot_reach_fails(fake_env, tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = machine(fake_env, tmp_path, "a", f"postgresql://shims:secret-pw-0123456789@127.0.0.1:{port}/shims")
+    out = shims(env, "state", "migrate")
+    assert out.returncode == 1, out
+    assert b"unreachable" in out.stderr and b"secret-pw" not in out.stdout + out.stderr

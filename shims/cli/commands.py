@@ -377,12 +377,17 @@ def _open_state(command: str) -> Any:
                                    "when needed; this is for doing it at a time of your choosing.")
 def state_migrate() -> None:
     from normalize.emit import visible
+    from shims.state.store.schema import SCHEMA_VERSION
 
     store = _open_state("migrate")
     try:
         facts = store.check()
     finally:
         store.close()
+    if facts.get("schema_version") != SCHEMA_VERSION:  # not reached, or refused: nothing was migrated
+        problem = facts.get("problem") or f"schema version {facts.get('schema_version')}, expected {SCHEMA_VERSION}"
+        typer.echo(visible(f"shims state migrate: {store.where}: {problem}", keep="\t"), err=True)
+        raise typer.Exit(1)
     for line in facts.get("applied") or [f"nothing to do: schema version {facts.get('schema_version')}"]:
         typer.echo(visible(f"{store.where}: {line}", keep="\t"))
 

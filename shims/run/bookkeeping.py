@@ -57,6 +57,8 @@ class Bookkeeping:
         self._keep(result["status"], result["failure_kind"], result["usage"], result["session_id"],
                    result["duration_ms"], result["provider"]["model"], session_total, result["quota"])
         note = self.store.note if self.store is not None else None
+        if note:  # nothing failed, but the run must say it (the database down: the row waits)
+            stderr_last(f"state: {note}")
         said = [*self.problems, *([note] if note else [])]
         return "; ".join(said) if said else None
 

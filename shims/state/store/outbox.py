@@ -40,6 +40,24 @@ class Outbox:
         with self._open() as db:
             db.executemany("DELETE FROM pending WHERE key = ?", [(k,) for k in keys])
 
+    def put_aside(self, refused: list[tuple[str, str]]) -> None:
+        """Rows the database refused, (key, why): out of the way of the rows after them, and
+        kept (nothing is lost) for an operator to look at (`shims state check` counts them)."""
+        if not refused:
+            return
+        with self._open() as db:
+            for key, why in refused:
+                db.execute("INSERT OR REPLACE INTO set_aside(key, entry, reason) "
+                           "SELECT key, entry, ? FROM pending WHERE key = ?", (why, key))
+                db.execute("DELETE FROM pending WHERE key = ?", (key,))
+
+    def set_aside(self) -> list[tuple[str, bytes, str]]:
+        """Every row put aside, (key, entry, why), oldest first."""
+        if not os.path.exists(self.path):
+            return []
+        with self._open() as db:
+            return [(k, bytes(e), r) for k, e, r in db.execute("SELECT key, entry, reason FROM set_aside ORDER BY seq")]
+
     def _open(self, create: bool = False) -> _Db:
         if create and not os.path.exists(self.path):
             private_dir(os.path.dirname(self.path))
@@ -57,6 +75,8 @@ class _Db:
         db = self._conn
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("CREATE TABLE IF NOT EXISTS pending(seq INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, entry BLOB NOT NULL)")
+        db.execute("CREATE TABLE IF NOT EXISTS set_aside(seq INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, "
+                   "entry BLOB NOT NULL, reason TEXT NOT NULL)")
         db.execute("BEGIN IMMEDIATE")
         return db
 

@@ -96,7 +96,7 @@ class PostgresStore:
     # ---- the ledger
 
     def record_run(self, entry: Mapping[str, Any]) -> None:
-        clean, text = masked(entry)
+        clean, text = masked(without_nul(entry))
         key, data = run_key(clean), text.encode()
         if self._attempt(lambda conn: _insert_runs(conn, [(key, data)])) is not _UNREACHABLE:
             return
@@ -142,7 +142,7 @@ class PostgresStore:
         kept = limits.limit_entry(quota, ended_at=ended_at, run_id=run_id)
         if kept is None:
             return False
-        clean, text = masked(kept)  # the message is the vendor's
+        clean, text = masked(without_nul(kept))  # the message is the vendor's
         key = (as_stored(provider), as_stored(account))
         sql = ("INSERT INTO quota (provider, account, until, entry) VALUES (%s, %s, %s, %s::jsonb) "
                "ON CONFLICT (provider, account) DO UPDATE SET until = EXCLUDED.until, entry = EXCLUDED.entry")
@@ -187,15 +187,20 @@ class PostgresStore:
         found = self._attempt(counts)  # connecting delivers the outbox: count what is left after
         try:
             waiting: int | str = len(self.outbox.pending())
+            aside = len(self.outbox.set_aside())
         except sqlite3.Error as exc:
-            waiting = f"unreadable: {exc}"
+            waiting, aside = f"unreadable: {exc}", 0
         if found is _UNREACHABLE:
-            return {**answer, "outbox": waiting, "problem": f"unreachable: {self._reason}"}
-        ok = found["schema_version"] == SCHEMA_VERSION and isinstance(waiting, int)
-        answer = {**answer, "ok": ok, **found, "outbox": waiting, "delivered": self.delivered}
-        if not ok:
-            answer["problem"] = f"the outbox {self.outbox.path} is {waiting}" if isinstance(waiting, str) else \
-                f"schema version {found['schema_version']}, expected {SCHEMA_VERSION}"
+            return {**answer, "outbox": waiting, "set_aside": aside, "problem": f"unreachable: {self._reason}"}
+        answer = {**answer, **found, "outbox": waiting, "set_aside": aside, "delivered": self.delivered}
+        if isinstance(waiting, str):
+            answer["problem"] = f"the outbox {self.outbox.path} is {waiting}"
+        elif found["schema_version"] != SCHEMA_VERSION:
+            answer["problem"] = f"schema version {found['schema_version']}, expected {SCHEMA_VERSION}"
+        elif aside:
+            answer["problem"] = (f"the database refused {_rows(aside)} of the outbox; they are kept in "
+                                 f"{self.outbox.path} (table set_aside)")
+        answer["ok"] = "problem" not in answer
         return answer
 
     def close(self) -> None:
@@ -259,9 +264,28 @@ class PostgresStore:
             return
         if not pending:
             return
-        _insert_runs(conn, pending)
-        self.outbox.remove([key for key, _ in pending])
-        self.delivered += len(pending)
+        try:
+            _insert_runs(conn, pending)
+            delivered, refused = [key for key, _ in pending], []
+        except psycopg.OperationalError:
+            raise  # the connection is gone: the rows stay for the next run
+        except psycopg.Error:  # a row the database refuses: the others go one by one, it is put aside
+            delivered, refused = [], []
+            for key, data in pending:
+                try:
+                    _insert_runs(conn, [(key, data)])
+                    delivered.append(key)
+                except psycopg.OperationalError:
+                    raise
+                except psycopg.Error as exc:
+                    refused.append((key, describe(exc)))
+        self.outbox.remove(delivered)
+        self.delivered += len(delivered)
+        if refused:
+            self.outbox.put_aside(refused)
+            self._notes.append(f"the database refused {_rows(len(refused))} of the outbox "
+                               f"({', '.join(k for k, _ in refused)}: {refused[0][1]}); kept apart in "
+                               f"{self.outbox.path} (table set_aside)")
 
     def _local(self, what: str) -> list[dict[str, Any]]:
         """This machine's undelivered rows, when the database cannot be read; the note says so."""
@@ -274,6 +298,18 @@ class PostgresStore:
 
 
 # ---- pure helpers
+
+
+def without_nul(value: Any) -> Any:
+    """The value with every NUL character as U+FFFD: PostgreSQL's text and jsonb take no NUL,
+    and a vendor's or a request's text may hold one."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, Mapping):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_nul(v) for v in value]
+    return value
 
 
 def public_url(url: str) -> str:
