@@ -111,7 +111,7 @@ def test_open_store_picks_postgres_from_the_url(tmp_path, postgres_url):
         store.record_run(entry("r1"))
         assert store.check() == {"store": "postgresql", "where": store.where, "ok": True, "schema_version": 1,
                                  "applied": ["schema version 1: created tables runs and quota"], "runs": 1,
-                                 "quota": 0, "outbox": 0, "delivered": 0}
+                                 "quota": 0, "outbox": 0, "set_aside": 0, "delivered": 0}
     finally:
         store.close()
 
@@ -356,3 +356,35 @@ def test_a_row_the_database_refuses_is_set_aside_and_the_rest_delivered(tmp_path
     finally:
         store.close()
     assert [k for k, _ in outbox.pending()] == [] and [k for k, _, _ in outbox.set_aside()] == ["r-bad"]
+
+
+def test_a_limit_met_while_the_database_is_down_is_shared_once_it_is_back(tmp_path, own_pg_server):
+    """The limit waits in the outbox like a row: this machine honours it meanwhile, and the
+    first run that reaches the database shares it with every other machine."""
+    url = own_pg_server.new_database()
+    a_dir, b_dir = str(tmp_path / "a"), str(tmp_path / "b")
+    own_pg_server.stop()
+    met = PostgresStore(url, a_dir)
+    assert met.remember_quota("claude", "default", {"resets_at": RESETS_AT}, ended_at=time.time(), run_id="r-q")
+    assert "the limit this run met waits in the outbox" in met.note
+    met.close()
+    still_down = PostgresStore(url, a_dir)  # the same machine's next launch, the database still down
+    assert still_down.active_quota("claude", "default")["resets_at"] == RESETS_AT
+    still_down.close()
+
+    own_pg_server.start()
+    back = PostgresStore(url, a_dir)
+    back.record_run(entry("r-any"))  # any run of machine a that reaches the database
+    back.close()
+    other = PostgresStore(url, b_dir)
+    assert other.active_quota("claude", "default")["resets_at"] == RESETS_AT
+    # A success on a while the database is down clears the limit everywhere once delivered.
+    own_pg_server.stop()
+    ok = PostgresStore(url, a_dir)
+    ok.clear_quota("claude", "default")
+    ok.close()
+    own_pg_server.start()
+    deliver = PostgresStore(url, a_dir)
+    deliver.runs()
+    deliver.close()
+    assert PostgresStore(url, b_dir).active_quota("claude", "default") is None

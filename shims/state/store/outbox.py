@@ -1,4 +1,5 @@
-"""The rows a shared database could not take yet, kept on this machine until a run reaches it.
+"""The rows a shared database could not take yet, kept on this machine until a run reaches it:
+the ledger's rows, and the latest word on each quota limit (met or cleared).
 
 A small SQLite file in the state folder (WAL, a busy timeout: many shims of one machine may
 add or deliver at once). Each row is keyed by its run's id, so delivering twice inserts once
@@ -40,6 +41,28 @@ class Outbox:
         with self._open() as db:
             db.executemany("DELETE FROM pending WHERE key = ?", [(k,) for k in keys])
 
+    def add_limit(self, provider: str, account: str, entry: bytes | None, at: float) -> None:
+        """A limit met (`entry`, masked) or cleared (None) while the database was down: the
+        latest word per provider and account waits, to be shared once a run reaches it."""
+        with self._open(create=True) as db:
+            db.execute("INSERT OR REPLACE INTO limits(provider, account, entry, at) VALUES (?, ?, ?, ?)",
+                       (provider, account, entry, at))
+
+    def limits(self) -> list[tuple[str, str, bytes | None, float]]:
+        """Every waiting (provider, account, entry or None for a clear, when), oldest first."""
+        if not os.path.exists(self.path):
+            return []
+        with self._open() as db:
+            return [(p, a, None if e is None else bytes(e), t)
+                    for p, a, e, t in db.execute("SELECT provider, account, entry, at FROM limits ORDER BY at")]
+
+    def remove_limits(self, keys: list[tuple[str, str, float]]) -> None:
+        """Shared: gone, unless a newer word for that provider and account came meanwhile."""
+        if not keys:
+            return
+        with self._open() as db:
+            db.executemany("DELETE FROM limits WHERE provider = ? AND account = ? AND at = ?", keys)
+
     def put_aside(self, refused: list[tuple[str, str]]) -> None:
         """Rows the database refused, (key, why): out of the way of the rows after them, and
         kept (nothing is lost) for an operator to look at (`shims state check` counts them)."""
@@ -77,6 +100,8 @@ class _Db:
         db.execute("CREATE TABLE IF NOT EXISTS pending(seq INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, entry BLOB NOT NULL)")
         db.execute("CREATE TABLE IF NOT EXISTS set_aside(seq INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, "
                    "entry BLOB NOT NULL, reason TEXT NOT NULL)")
+        db.execute("CREATE TABLE IF NOT EXISTS limits(provider TEXT NOT NULL, account TEXT NOT NULL, entry BLOB, "
+                   "at REAL NOT NULL, PRIMARY KEY (provider, account))")
         db.execute("BEGIN IMMEDIATE")
         return db
 

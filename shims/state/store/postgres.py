@@ -144,25 +144,41 @@ class PostgresStore:
             return False
         clean, text = masked(without_nul(kept))  # the message is the vendor's
         key = (as_stored(provider), as_stored(account))
-        sql = ("INSERT INTO quota (provider, account, until, entry) VALUES (%s, %s, %s, %s::jsonb) "
-               "ON CONFLICT (provider, account) DO UPDATE SET until = EXCLUDED.until, entry = EXCLUDED.entry")
-        if self._attempt(lambda conn: conn.execute(sql, (*key, clean["until"], text))) is _UNREACHABLE:
-            self._missed.append("the limit this run met was not shared with the other machines")
-            return False
+        if self._attempt(lambda conn: _share_limit(conn, *key, clean, text)) is _UNREACHABLE:
+            self._wait(key, text.encode(), ended_at, "the limit this run met waits in the outbox and is shared "
+                                                     "with the other machines by the next run that reaches the database")
         return True
 
     def clear_quota(self, provider: str, account: str) -> None:
-        sql = "DELETE FROM quota WHERE provider = %s AND account = %s"
-        if self._attempt(lambda conn: conn.execute(sql, (as_stored(provider), as_stored(account)))) is _UNREACHABLE:
-            self._missed.append("a shared limit of this account, if any, was not cleared by this run's success")
+        key = (as_stored(provider), as_stored(account))
+        at = time.time()
+        if self._attempt(lambda conn: _clear_limit(conn, *key, at)) is _UNREACHABLE:
+            self._wait(key, None, at, "this run's success clears a shared limit of this account, if any, once a "
+                                      "run reaches the database")
 
     def active_quota(self, provider: str, account: str, now: float | None = None) -> dict[str, Any] | None:
         sql = "SELECT entry FROM quota WHERE provider = %s AND account = %s"
-        entry = self._attempt(lambda conn: _one(conn.execute(sql, (as_stored(provider), as_stored(account)))))
-        if entry is _UNREACHABLE:
+        key = (as_stored(provider), as_stored(account))
+        entry = self._attempt(lambda conn: _one(conn.execute(sql, key)))
+        if entry is _UNREACHABLE:  # what this machine itself met, while no other's can be seen
             self._missed.append("a limit another machine recorded cannot be seen, so this run proceeds without it")
-            return None
+            waiting = [e for p, a, e, _ in self._outbox_limits() if (p, a) == key]
+            entry = orjson.loads(waiting[-1]) if waiting and waiting[-1] is not None else None
         return limits.in_force(entry, now)
+
+    def _wait(self, key: tuple[str, str], entry: bytes | None, at: float, said: str) -> None:
+        try:
+            self.outbox.add_limit(*key, entry, at)
+        except (OSError, sqlite3.Error) as exc:
+            raise StateError(f"the database at {self.where} was unreachable ({self._reason}), and quota memory "
+                             f"could not be kept in the outbox {self.outbox.path} either: {exc}") from exc
+        self._missed.append(said)
+
+    def _outbox_limits(self) -> list[tuple[str, str, bytes | None, float]]:
+        try:
+            return self.outbox.limits()
+        except sqlite3.Error:
+            return []
 
     # ---- operators
 
@@ -258,10 +274,16 @@ class PostgresStore:
     def _deliver(self, conn: psycopg.Connection) -> None:
         """The outbox first: rows that waited are older than anything this run writes."""
         try:
-            pending = self.outbox.pending()
+            pending, waiting_limits = self.outbox.pending(), self.outbox.limits()
         except sqlite3.Error as exc:
             self._notes.append(f"the outbox {self.outbox.path} is unreadable ({exc}); its rows were not delivered")
             return
+        for provider, account, entry, at in waiting_limits:  # a newer word in the database wins
+            if entry is None:
+                _clear_limit(conn, provider, account, at)
+            else:
+                _share_limit(conn, provider, account, orjson.loads(entry), entry.decode())
+        self.outbox.remove_limits([(p, a, at) for p, a, _, at in waiting_limits])
         if not pending:
             return
         try:
@@ -365,6 +387,21 @@ def matches(entry: Mapping[str, Any], query: RunQuery) -> bool:
 def _insert_runs(conn: psycopg.Connection, rows: list[tuple[str, bytes]]) -> None:
     with conn.transaction(), conn.cursor() as cur:
         cur.executemany(_INSERT_RUN, [(key, *run_row(orjson.loads(data))[0], data.decode()) for key, data in rows])
+
+
+def _share_limit(conn: psycopg.Connection, provider: str, account: str, entry: Mapping[str, Any], text: str) -> None:
+    """A limit met, unless the database holds a word on it recorded later (another machine's)."""
+    conn.execute("INSERT INTO quota (provider, account, until, entry) VALUES (%s, %s, %s, %s::jsonb) "
+                 "ON CONFLICT (provider, account) DO UPDATE SET until = EXCLUDED.until, entry = EXCLUDED.entry "
+                 "WHERE (quota.entry->>'recorded_at')::float8 IS NULL "
+                 "OR (quota.entry->>'recorded_at')::float8 <= (EXCLUDED.entry->>'recorded_at')::float8",
+                 (provider, account, entry["until"], text))
+
+
+def _clear_limit(conn: psycopg.Connection, provider: str, account: str, at: float) -> None:
+    """A success at `at` ends the limits recorded before it, not one met after it."""
+    conn.execute("DELETE FROM quota WHERE provider = %s AND account = %s "
+                 "AND coalesce((entry->>'recorded_at')::float8, 0) <= %s", (provider, account, at))
 
 
 def _one(cur: psycopg.Cursor) -> Any:
