@@ -58,10 +58,9 @@ def full_env(fake_env):
 # ---- PostgreSQL (tests/pg_server.py): one server for the session, a fresh database per test
 
 
-@pytest.fixture(scope="session")
-def pg_server():
-    """The session's PostgreSQL server. Missing PostgreSQL fails the tests that need it (with
-    how to install it), never skips them."""
+def _postgres():
+    """A throwaway PostgreSQL server, removed after. Missing PostgreSQL fails the tests that
+    need it (with how to install it), never skips them."""
     import pg_server as pgs
 
     try:
@@ -70,6 +69,9 @@ def pg_server():
         pytest.fail(str(exc), pytrace=False)
     yield server
     server.destroy()
+
+
+pg_server = pytest.fixture(scope="session", name="pg_server")(_postgres)  # the session's server
 
 
 @pytest.fixture
@@ -78,14 +80,4 @@ def postgres_url(pg_server):
     return pg_server.new_database()
 
 
-@pytest.fixture
-def own_pg_server():
-    """A server of the test's own, for tests that stop it and start it again."""
-    import pg_server as pgs
-
-    try:
-        server = pgs.started()
-    except pgs.PostgresMissing as exc:
-        pytest.fail(str(exc), pytrace=False)
-    yield server
-    server.destroy()
+own_pg_server = pytest.fixture(name="own_pg_server")(_postgres)  # a test's own: it may stop and start it
