@@ -108,6 +108,21 @@ class PgServer:
             self._run(os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-m", "fast", "-w", "-t", "30", "stop")
             self.running = False
 
+    def pids(self) -> list[int]:
+        """The server's processes: the postmaster (postmaster.pid's first line) and its children."""
+        with open(os.path.join(self.data, "postmaster.pid"), encoding="ascii") as f:
+            main = int(f.readline())
+        found = [main]
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                        if int(f.read().rsplit(")", 1)[1].split()[1]) == main:
+                            found.append(int(entry))
+                except (OSError, ValueError, IndexError):
+                    continue
+        return found
+
     def destroy(self) -> None:
         try:
             self.stop()

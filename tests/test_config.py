@@ -355,9 +355,12 @@ def test_show_names_the_state_store_without_its_password(tmp_path, monkeypatch):
     proc = show(path, "--json")
     assert proc.returncode == 0, proc.stderr
     rows = {r["key"]: r for r in json.loads(proc.stdout)}
-    assert rows["state.url"] == {"key": "state.url", "value": "postgresql://shims:***@db.example/fleet",
+    assert rows["state.url"] == {"key": "state.url", "value": "postgresql://shims@db.example/fleet",
                                  "source": f"{path} [state]"}
     assert "s3cret-pw" not in proc.stdout
+    path = write(tmp_path, '[state]\nurl = "postgresql://shims@db.example/fleet?password=s3cret-pw-2&sslmode=require"\n')
+    proc = show(path, "--json")
+    assert "s3cret-pw-2" not in proc.stdout and "sslmode=require" in proc.stdout
     monkeypatch.setenv("CODEX_SHIMS_STATE_URL", "postgresql://db2/x")
     rows = {r["key"]: r for r in json.loads(show(path, "--json").stdout)}
     assert rows["state.url"] == {"key": "state.url", "value": "postgresql://db2/x",

@@ -15,9 +15,9 @@ import pg_server as pgs
 import procs
 import pytest
 
-from shims.state.store.base import RunQuery, StateSettings, open_store
+from shims.state.store.base import RunQuery, StateError, StateSettings, open_store, public_url, url_password
 from shims.state.store.outbox import Outbox
-from shims.state.store.postgres import PostgresStore, public_url
+from shims.state.store.postgres import PostgresStore
 
 pytestmark = pytest.mark.realdb
 
@@ -388,3 +388,124 @@ def test_a_limit_met_while_the_database_is_down_is_shared_once_it_is_back(tmp_pa
     deliver.runs()
     deliver.close()
     assert PostgresStore(url, b_dir).active_quota("claude", "default") is None
+
+
+# ---- the review's attacks (each failed before its fix)
+
+
+def test_every_attempt_of_a_fallback_chain_is_a_row(tmp_path, own_pg_server):
+    """The attempts of one run share its id: each is a row of its own, in the database and in
+    the outbox, and delivering twice still inserts each once."""
+    url = own_pg_server.new_database()
+    store = PostgresStore(url, str(tmp_path / "a"))
+    store.record_run(entry("r-chain", attempt=0, provider="claude"))
+    store.record_run(entry("r-chain", attempt=1, provider="gemini"))
+    own_pg_server.stop()
+    store.close()
+    down = PostgresStore(url, str(tmp_path / "a"))
+    down.record_run(entry("r-chain2", attempt=0, provider="claude"))
+    down.record_run(entry("r-chain2", attempt=1, provider="gemini"))
+    down.close()
+    own_pg_server.start()
+    back = PostgresStore(url, str(tmp_path / "a"))
+    rows = [(e["run_id"], e["provider"]) for e in back.runs()]
+    assert rows == [("r-chain", "claude"), ("r-chain", "gemini"), ("r-chain2", "claude"), ("r-chain2", "gemini")]
+    back.close()
+
+
+def test_an_outbox_row_that_is_not_an_entry_is_put_aside_not_a_crash(tmp_path, postgres_url):
+    outbox = Outbox(str(tmp_path / "a"))
+    outbox.add("r-garbage", b"garbage")
+    outbox.add("r-list", b"[1, 2]")
+    outbox.add("r-good", orjson.dumps(entry("r-good")))
+    store = PostgresStore(postgres_url, str(tmp_path / "a"))
+    try:
+        assert [e["run_id"] for e in store.runs()] == ["r-good"]
+        assert sorted(k for k, _, _ in outbox.set_aside()) == ["r-garbage", "r-list"]
+        assert "r-garbage" in store.note
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("url", ["postgresql://shims:hunter2-secret-pw@[127.0.0.1:5432/db",
+                                 "postgresql://shims:hunter2-secret-pw@127.0.0.1:99999/db"])
+def test_a_malformed_url_is_a_state_error_that_does_not_show_the_password(tmp_path, url):
+    with pytest.raises(StateError) as err:
+        open_store(StateSettings(str(tmp_path), url))
+    assert "hunter2" not in str(err.value) and "not a valid" in str(err.value)
+
+
+def test_a_password_in_the_query_is_dropped_from_the_url_shown(tmp_path):
+    assert public_url("postgresql://shims@h/db?password=hunter2-secret&sslmode=require") == \
+        "postgresql://shims@h/db?sslmode=require"
+    assert url_password("postgresql://shims@h/db?password=hunter2-secret") == "hunter2-secret"
+    assert url_password("postgresql://shims:p%40ss@h/db") == "p@ss"
+
+
+@pytest.mark.timeout(60)
+def test_a_frozen_database_holds_a_write_for_seconds_not_forever(tmp_path, own_pg_server):
+    """A server that stopped answering (SIGSTOP: the kernel still acknowledges, so no TCP
+    timeout fires, and the server's own statement_timeout cannot run)."""
+    import signal
+
+    url = own_pg_server.new_database()
+    store = PostgresStore(url, str(tmp_path / "a"))
+    assert store.active_quota("claude", "default") is None  # connected
+    pids = own_pg_server.pids()
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        store.record_run(entry("r-frozen"))
+        took = time.monotonic() - started
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    store.close()
+    assert took < 15, took
+    assert [k for k, _ in Outbox(str(tmp_path / "a")).pending()] == ["r-frozen"]
+
+
+def test_a_success_after_a_queued_limit_is_not_undone_by_its_late_delivery(tmp_path, own_pg_server):
+    """Machine a meets a limit while the database is down (t1); the database comes back and
+    machine b succeeds (t2 > t1); a's later delivery of the older limit must not bring it back."""
+    url = own_pg_server.new_database()
+    a_dir, b_dir = str(tmp_path / "a"), str(tmp_path / "b")
+    own_pg_server.stop()
+    a = PostgresStore(url, a_dir)
+    a.remember_quota("claude", "default", {"resets_at": RESETS_AT}, ended_at=time.time() - 5, run_id="r-q")
+    a.close()
+    own_pg_server.start()
+    b = PostgresStore(url, b_dir)
+    b.clear_quota("claude", "default")
+    b.close()
+    a_again = PostgresStore(url, a_dir)
+    a_again.runs()  # connects: delivers the queued limit
+    a_again.close()
+    check = PostgresStore(url, b_dir)
+    assert check.active_quota("claude", "default") is None
+    assert check.check()["quota"] == 0  # a clear is kept to date the next word, not counted as a limit
+    check.close()
+
+
+def test_a_planted_link_at_the_outbox_is_refused_not_written_through(tmp_path):
+    target = tmp_path / "elsewhere.db"
+    target.write_bytes(b"")
+    state = tmp_path / "a"
+    state.mkdir(mode=0o700)
+    (state / "outbox.sqlite3").symlink_to(target)
+    store = PostgresStore(f"postgresql://shims@127.0.0.1:{pgs.free_port()}/db", str(state))
+    with pytest.raises(StateError):
+        store.record_run(entry("r-link"))
+    assert target.read_bytes() == b""
+
+
+def test_resume_last_picks_this_machines_session_not_anothers(machines):
+    """Every machine has its own vendor sessions: `--resume last` in the same folder on b must
+    not pick the session a ran (b's vendor has no such session)."""
+    a, b = machines
+    import socket
+
+    a.record_run(entry("r-a", session_id="sess-on-a", host="machine-a", at="2026-12-04T10:00:00Z"))
+    b.record_run(entry("r-b", session_id="sess-on-b", host=socket.gethostname(), at="2026-12-04T09:00:00Z"))
+    assert b.last_session("claude", "/work/project") == "sess-on-b"

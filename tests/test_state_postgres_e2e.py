@@ -157,3 +157,15 @@ def test_migrate_against_a_database_it_cannot_reach_fails(fake_env, tmp_path):
     out = shims(env, "state", "migrate")
     assert out.returncode == 1, out
     assert b"unreachable" in out.stderr and b"secret-pw" not in out.stdout + out.stderr
+
+
+def test_usage_with_the_database_down_says_what_it_shows(fake_env, tmp_path, own_pg_server):
+    url = own_pg_server.new_database()
+    a = machine(fake_env, tmp_path, "a", url)
+    assert run_fake(a, "first")[0].returncode == 0
+    own_pg_server.stop()
+    assert run_fake(a, "while down")[0].returncode == 0  # its row waits in the outbox
+    out = shims(a, "usage", "--by", "provider")
+    assert out.returncode == 1, out  # not the fleet's usage: a script must not take it for that
+    assert b"unreachable" in out.stderr and b"not yet delivered" in out.stderr
+    assert b"fake" in out.stdout  # what it could show: this machine's row that waits

@@ -372,8 +372,9 @@ def _open_state(command: str) -> Any:
         raise typer.Exit(1) from None
 
 
-@state_app.command("migrate", help="Bring the store's schema up to this version (and import an old ledger.ndjson "
-                                   "and quota.json once), and print what was done. Every run does this by itself "
+@state_app.command("migrate", help="Bring the store's schema up to this version (SQLite: and import an old "
+                                   "ledger.ndjson and quota.json once), and print what was done; exit 1 when the "
+                                   "store cannot be reached. Every run does this by itself "
                                    "when needed; this is for doing it at a time of your choosing.")
 def state_migrate() -> None:
     from normalize.emit import visible
@@ -436,6 +437,7 @@ def usage(
 
     import orjson
 
+    from normalize.emit import visible
     from shims.run.config import ConfigError, load_state_settings
     from shims.state.store.base import StateError, open_store
     from shims.state.usage_report import BadFilter, parse_group, parse_window, usage_report, window_query
@@ -455,11 +457,14 @@ def usage(
         store = open_store(settings)
         try:
             report = usage_report(store.runs(window_query(window)), keys, window)
+            note = store.note  # e.g. the shared database down: only this machine's rows are here
         finally:
             store.close()
     except StateError as exc:
         typer.echo(f"shims usage: {exc}", err=True)
         raise typer.Exit(1) from None
+    if note:
+        typer.echo(visible(f"shims usage: {note}", keep=""), err=True)
     if json_out:
         typer.echo(orjson.dumps(report.rows).decode())
     elif csv_out:
@@ -471,6 +476,8 @@ def usage(
         show(usage_view(report, keys, width), sys.stdout, width=width)
     else:
         typer.echo("No usage recorded" + (" in that time." if since or until else "."), err=True)
+    if note:
+        raise typer.Exit(1)  # what was shown is not the whole ledger
 
 
 config_app = typer.Typer(**_APP, no_args_is_help=True,

@@ -7,6 +7,7 @@ stderr and, for the result, in `vendor.state_error` (run_finished's answer).
 
 from __future__ import annotations
 
+import socket
 import time
 from typing import Any
 
@@ -32,6 +33,7 @@ class Bookkeeping:
         self.account = "default"
         self.launch_built = False  # a quota failure is remembered only once a launch was made
         self.problems: list[str] = []  # what the result's vendor.state_error says
+        self.attempts_kept = 0  # each attempt of a fallback chain is a ledger row of its own
         if problem:
             self._failed(problem)
 
@@ -66,11 +68,10 @@ class Bookkeeping:
         """A remembered limit still in force fails the attempt before anything starts (§8, §11)."""
         if self.store is None:
             return
-        from shims.state.store.base import StateError
 
         try:
             quota = self.store.active_quota(provider, account)
-        except StateError as exc:  # memory is advice: a broken store must not stop a run
+        except Exception as exc:  # noqa: BLE001 - memory is advice: a broken store must not stop a run
             stderr_last(f"quota memory unreadable, ignored: {exc}")
             return
         if quota is None:
@@ -102,13 +103,12 @@ class Bookkeeping:
 
     def _ask(self, question: Any) -> Any:
         """A read of the ledger; unknown (None) when there is no store or it cannot answer."""
-        from shims.state.store.base import StateError
 
         if self.store is None:
             return None
         try:
             return question(self.store)
-        except StateError as exc:
+        except Exception as exc:  # noqa: BLE001 - a ledger that cannot answer is an unknown, not a failed run
             stderr_last(f"the usage ledger is unreadable, ignored: {exc}")
             return None
 
@@ -134,7 +134,10 @@ class Bookkeeping:
             "usage": usage,
             "session_total": session_total,
             "journal": self.journal_path,
+            "attempt": self.attempts_kept,
+            "host": socket.gethostname(),  # a vendor's sessions live on this machine (--resume last)
         }
+        self.attempts_kept += 1
         try:
             self.store.record_run(entry)
         except Exception as exc:  # noqa: BLE001 - bookkeeping never costs the run

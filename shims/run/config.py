@@ -211,22 +211,16 @@ def secrets_redactor(redact_env: Iterable[str] = ()) -> Redactor:
 
 
 def _state_password() -> dict[str, str]:
-    """The shared database's password, as the URL spells it and decoded, under names the
-    redactor masks: a vendor or a server that echoes the URL must not print it."""
-    from urllib.parse import unquote, urlsplit
-
-    from shims.state.store.base import STATE_URL_ENV
+    """The shared database's password, under a name the redactor masks: a vendor or a server
+    that echoes the URL must not print it."""
+    from shims.state.store.base import STATE_URL_ENV, url_password
 
     try:
         url = load_state_settings().url
     except ConfigError:
         url = os.environ.get(STATE_URL_ENV)
-    try:
-        password = urlsplit(url).password if url else None
-    except ValueError:  # not a URL at all: the store says so when it opens
-        return {}
-    return {"CODEX_SHIMS_STATE_PASSWORD": password, "CODEX_SHIMS_STATE_PASSWORD_DECODED": unquote(password)} \
-        if password else {}
+    password = url_password(url)
+    return {"CODEX_SHIMS_STATE_PASSWORD": password} if password else {}
 
 
 def load_vendor_settings(vendor: str, path: str | os.PathLike[str] | None = None) -> VendorSettings:

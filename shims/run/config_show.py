@@ -113,16 +113,11 @@ def effective_config(vendor: str | None = None, path: str | os.PathLike[str] | N
 
 def _state_row(settings: Any, table: dict[str, Any], in_file: str) -> ConfigValue:
     """`state.url`: the shared database (its password never shown), or the embedded store's file."""
-    from shims.state.store.base import STATE_URL_ENV
+    from shims.state.store.base import STATE_URL_ENV, public_url
 
     if settings.url is None:  # null: state.sqlite3 in the state folder
         return ConfigValue("state.url", None, "built-in")
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(settings.url)
-    shown = settings.url
-    if parts.password is not None:
-        shown = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+    shown = public_url(settings.url)  # the password (user part or parameter) left out
     source = f"environment ({STATE_URL_ENV})" if os.environ.get(STATE_URL_ENV) else in_file
     return ConfigValue("state.url", shown, source)
 

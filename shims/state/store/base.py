@@ -14,9 +14,11 @@ failure costs (a run never fails over its bookkeeping: the result says why in
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 # The environment variable that points a machine at a shared database, over `[state] url`.
 STATE_URL_ENV = "CODEX_SHIMS_STATE_URL"
@@ -110,7 +112,43 @@ def open_store(settings: StateSettings) -> StateStore:
 
         return SqliteStore(settings.state_dir)
     if not settings.url.startswith(("postgresql://", "postgres://")):
-        raise StateError(f"[state] url must be a postgresql:// URL, not {settings.url.split(':', 1)[0]}://…")
+        raise StateError(f"[state] url must be a postgresql:// URL, not {settings.url.split(':', 1)[0][:20]}://…")
+    try:
+        urlsplit(settings.url).port  # noqa: B018 - parses the host and port, which may be malformed
+    except ValueError as exc:  # the URL itself is not shown: it may hold a password
+        raise StateError(f"[state] url is not a valid postgresql:// URL ({exc})") from None
     from shims.state.store.postgres import PostgresStore
 
     return PostgresStore(settings.url, settings.state_dir)
+
+
+def url_password(url: str | None) -> str | None:
+    """The password a URL holds, decoded (in its user part, or a `password=` parameter), or
+    None; for a URL too malformed to parse, what sits between `user:` and `@`."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        found = parts.password
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            if key == "password":
+                found = value
+    except ValueError:
+        m = re.search(r"//[^/@:]*:([^/@]*)@", url)
+        found = m.group(1) if m else None
+    return unquote(found) if found else None
+
+
+def public_url(url: str) -> str:
+    """The URL without its password (in the user part or a `password=` parameter), as the
+    shims show it; a malformed one as its scheme only."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            user, _, host = netloc.rpartition("@")
+            netloc = f"{user.split(':', 1)[0]}@{host}"
+        query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"])
+        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    except ValueError:
+        return url.split(":", 1)[0][:20] + "://(a malformed URL)"

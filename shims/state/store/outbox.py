@@ -82,9 +82,12 @@ class Outbox:
             return [(k, bytes(e), r) for k, e, r in db.execute("SELECT key, entry, reason FROM set_aside ORDER BY seq")]
 
     def _open(self, create: bool = False) -> _Db:
-        if create and not os.path.exists(self.path):
+        """Its files as every state file: 0600, and a planted link at any of them refused
+        (OSError) rather than written through; sqlite then opens what was checked."""
+        if create:
             private_dir(os.path.dirname(self.path))
-            os.close(open_private(self.path, os.O_RDWR | os.O_CREAT))  # 0600 before sqlite writes to it
+        for suffix in ("", "-wal", "-shm"):
+            os.close(open_private(self.path + suffix, os.O_RDWR | (os.O_CREAT if create or suffix else 0)))
         return _Db(self.path)
 
 

@@ -16,18 +16,21 @@ Entries are masked like every state file (shims.state.store.rows) before they ar
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
 from normalize.emit import visible
 from shims.state import quota as limits
-from shims.state.store.base import RunQuery, StateError
+from shims.state.store.base import RunQuery, StateError, public_url, url_password
 
 try:
     import psycopg
@@ -46,6 +49,11 @@ TCP_USER_TIMEOUT_MS = 10_000
 # After a failed connect, this store does not try again for a while: one run pays the timeout
 # once, not once per read and write.
 RETRY_AFTER_S = 30.0
+# A server that stopped answering but whose kernel still acknowledges (frozen, stuck on its
+# disk, a stalled proxy) trips neither TCP timeout, and cannot run its own statement_timeout:
+# past this the client shuts the socket itself (_bounded). Delivering a big outbox gets longer.
+OPERATION_TIMEOUT_S = 6.0
+DELIVERY_TIMEOUT_S = 20.0
 
 TYPES = {"serial": "bigserial PRIMARY KEY", "text": "text", "key": "text NOT NULL",
          "real": "double precision NOT NULL", "json": "jsonb NOT NULL"}
@@ -125,9 +133,12 @@ class PostgresStore:
         return totals[-1] if totals else None
 
     def last_session(self, provider: str, cwd: str) -> str | None:
+        """This machine's: a vendor's sessions live on the machine that ran it (rows from before
+        machines were named count as this one's)."""
+        host = as_stored(socket.gethostname())
         sql = ("SELECT session_id FROM runs WHERE provider = %s AND cwd = %s AND session_id <> '' "
-               "ORDER BY at DESC, id DESC LIMIT 1")
-        found = self._attempt(lambda conn: _one(conn.execute(sql, (as_stored(provider), as_stored(cwd)))))
+               "AND coalesce(entry->>'host', %s) = %s ORDER BY at DESC, id DESC LIMIT 1")
+        found = self._attempt(lambda conn: _one(conn.execute(sql, (as_stored(provider), as_stored(cwd), host, host))))
         if found is not _UNREACHABLE:
             return found
         provider, cwd = as_stored(provider), as_stored(cwd)
@@ -177,7 +188,7 @@ class PostgresStore:
     def _outbox_limits(self) -> list[tuple[str, str, bytes | None, float]]:
         try:
             return self.outbox.limits()
-        except sqlite3.Error:
+        except (sqlite3.Error, OSError):
             return []
 
     # ---- operators
@@ -197,14 +208,14 @@ class PostgresStore:
                 "schema_version": _one(conn.execute("SELECT max(version) FROM schema_version")),
                 "applied": list(self.applied),
                 "runs": _one(conn.execute("SELECT count(*) FROM runs")),
-                "quota": _one(conn.execute("SELECT count(*) FROM quota")),
+                "quota": _one(conn.execute("SELECT count(*) FROM quota WHERE until > 0")),  # not the clears
             }
 
         found = self._attempt(counts)  # connecting delivers the outbox: count what is left after
         try:
             waiting: int | str = len(self.outbox.pending())
             aside = len(self.outbox.set_aside())
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             waiting, aside = f"unreadable: {exc}", 0
         if found is _UNREACHABLE:
             return {**answer, "outbox": waiting, "set_aside": aside, "problem": f"unreachable: {self._reason}"}
@@ -234,7 +245,8 @@ class PostgresStore:
             if conn is None:
                 return _UNREACHABLE
             try:
-                return work(conn)
+                with _bounded(conn):
+                    return work(conn)
             except psycopg.OperationalError as exc:  # the connection is gone: connect again once
                 self._lost(exc)
             except psycopg.Error as exc:  # the database refuses (permissions, a full disk): no retry
@@ -253,10 +265,11 @@ class PostgresStore:
             conn = psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True,
                                    application_name="codex-shims", tcp_user_timeout=TCP_USER_TIMEOUT_MS,
                                    options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}")
-            self.applied += _migrate(conn)
-            self._conn = conn
-            self._deliver(conn)
-        except (psycopg.Error, StateError) as exc:
+            with _bounded(conn, OPERATION_TIMEOUT_S + DELIVERY_TIMEOUT_S):
+                self.applied += _migrate(conn)
+                self._conn = conn
+                self._deliver(conn)
+        except (psycopg.Error, StateError, sqlite3.Error, OSError) as exc:  # (the outbox's, delivering)
             if conn is not None:
                 conn.close()
             self._lost(exc)
@@ -266,7 +279,7 @@ class PostgresStore:
         return conn
 
     def _lost(self, exc: Exception) -> None:
-        self._reason = describe(exc)
+        self._reason = self._scrubbed(describe(exc))
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -275,15 +288,25 @@ class PostgresStore:
         """The outbox first: rows that waited are older than anything this run writes."""
         try:
             pending, waiting_limits = self.outbox.pending(), self.outbox.limits()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             self._notes.append(f"the outbox {self.outbox.path} is unreadable ({exc}); its rows were not delivered")
             return
         for provider, account, entry, at in waiting_limits:  # a newer word in the database wins
+            kept = _entry(entry) if entry is not None else None
             if entry is None:
                 _clear_limit(conn, provider, account, at)
-            else:
-                _share_limit(conn, provider, account, orjson.loads(entry), entry.decode())
+            elif kept is not None and isinstance(kept.get("until"), int | float):
+                _share_limit(conn, provider, account, kept, entry.decode())
+            # (anything else is not a limit this code wrote: dropped with the rest)
         self.outbox.remove_limits([(p, a, at) for p, a, _, at in waiting_limits])
+        # A row that is not a ledger entry (a damaged file, another program's row) can never be
+        # delivered: put aside at once, so it cannot stop the rows after it.
+        unreadable = [(key, "not a ledger entry") for key, data in pending if _entry(data) is None]
+        if unreadable:
+            self.outbox.put_aside(unreadable)
+            self._notes.append(f"{_rows(len(unreadable))} of the outbox ({', '.join(k for k, _ in unreadable)}) "
+                               f"were not ledger entries; kept apart in {self.outbox.path} (table set_aside)")
+            pending = [(key, data) for key, data in pending if _entry(data) is not None]
         if not pending:
             return
         try:
@@ -309,11 +332,17 @@ class PostgresStore:
                                f"({', '.join(k for k, _ in refused)}: {refused[0][1]}); kept apart in "
                                f"{self.outbox.path} (table set_aside)")
 
+    def _scrubbed(self, text: str) -> str:
+        """An error as the note says it: libpq quotes a URL it cannot use, password and all."""
+        text = text.replace(self.url, self.where)
+        password = url_password(self.url)
+        return text.replace(password, "***") if password else text
+
     def _local(self, what: str) -> list[dict[str, Any]]:
         """This machine's undelivered rows, when the database cannot be read; the note says so."""
         try:
-            rows = [orjson.loads(data) for _, data in self.outbox.pending()]
-        except (sqlite3.Error, orjson.JSONDecodeError):
+            rows = [e for e in (_entry(data) for _, data in self.outbox.pending()) if e is not None]
+        except (sqlite3.Error, OSError):
             rows = []
         self._missed.append(f"{what} comes from this machine's {_rows(len(rows))} not yet delivered only")
         return rows
@@ -334,17 +363,6 @@ def without_nul(value: Any) -> Any:
     return value
 
 
-def public_url(url: str) -> str:
-    """The URL without its password (in the user part or a `password=` parameter)."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        user, _, host = netloc.rpartition("@")
-        netloc = f"{user.split(':', 1)[0]}@{host}"
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"])
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
 def describe(exc: Exception) -> str:
     """An error on one line, as a person reads it in a note: the server's words, so control
     characters are shown as escapes (a hostile server's ESC sequences never reach a terminal)."""
@@ -353,9 +371,12 @@ def describe(exc: Exception) -> str:
 
 
 def run_key(entry: Mapping[str, Any]) -> str:
-    """What makes a row unique: its run's id (a row without one, --no-journal, gets a fresh id)."""
-    run_id = entry.get("run_id")
-    return run_id if isinstance(run_id, str) and run_id else uuid.uuid4().hex
+    """What makes a row unique: its run's id and, past the first, the attempt of a fallback chain
+    (each attempt is a row); a row without a run id (--no-journal) gets a fresh id."""
+    run_id, attempt = entry.get("run_id"), entry.get("attempt")
+    if not isinstance(run_id, str) or not run_id:
+        return uuid.uuid4().hex
+    return f"{run_id}#{attempt}" if isinstance(attempt, int) and not isinstance(attempt, bool) and attempt else run_id
 
 
 def runs_sql(query: RunQuery) -> tuple[str, list[Any]]:
@@ -389,6 +410,38 @@ def _insert_runs(conn: psycopg.Connection, rows: list[tuple[str, bytes]]) -> Non
         cur.executemany(_INSERT_RUN, [(key, *run_row(orjson.loads(data))[0], data.decode()) for key, data in rows])
 
 
+@contextlib.contextmanager
+def _bounded(conn: psycopg.Connection, seconds: float = OPERATION_TIMEOUT_S) -> Iterator[None]:
+    """At most `seconds` for what runs inside: then the connection's socket is shut down from a
+    timer thread, so a read blocked on a server that never answers returns (psycopg raises
+    OperationalError, and the row goes to the outbox)."""
+    timer = threading.Timer(seconds, _shut, (conn,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def _shut(conn: psycopg.Connection) -> None:
+    try:
+        fd = conn.pgconn.socket
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+    except (OSError, psycopg.Error):  # already closed
+        pass
+
+
+def _entry(data: bytes) -> dict[str, Any] | None:
+    """An outbox row's entry, or None when it is not one."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def _share_limit(conn: psycopg.Connection, provider: str, account: str, entry: Mapping[str, Any], text: str) -> None:
     """A limit met, unless the database holds a word on it recorded later (another machine's)."""
     conn.execute("INSERT INTO quota (provider, account, until, entry) VALUES (%s, %s, %s, %s::jsonb) "
@@ -399,9 +452,14 @@ def _share_limit(conn: psycopg.Connection, provider: str, account: str, entry: M
 
 
 def _clear_limit(conn: psycopg.Connection, provider: str, account: str, at: float) -> None:
-    """A success at `at` ends the limits recorded before it, not one met after it."""
-    conn.execute("DELETE FROM quota WHERE provider = %s AND account = %s "
-                 "AND coalesce((entry->>'recorded_at')::float8, 0) <= %s", (provider, account, at))
+    """A success at `at` ends the limits recorded before it, not one met after it. It is kept as
+    a row that ends at once (`until` 0), dated: a limit recorded before it and delivered late
+    (from an outbox) then finds a later word and does not come back."""
+    cleared = {"cleared": True, "until": 0, "recorded_at": at}
+    conn.execute("INSERT INTO quota (provider, account, until, entry) VALUES (%s, %s, 0, %s::jsonb) "
+                 "ON CONFLICT (provider, account) DO UPDATE SET until = 0, entry = EXCLUDED.entry "
+                 "WHERE coalesce((quota.entry->>'recorded_at')::float8, 0) <= %s",
+                 (provider, account, orjson.dumps(cleared).decode(), at))
 
 
 def _one(cur: psycopg.Cursor) -> Any:
