@@ -38,7 +38,7 @@ except ImportError as exc:  # a dependency, but an install without it must not c
     raise StateError(f"[state] url names PostgreSQL, but its driver is missing ({exc}): "
                      "pip install 'psycopg[binary]>=3.2'") from None
 from shims.state.store.outbox import Outbox
-from shims.state.store.rows import as_stored, masked, run_row, well_formed
+from shims.state.store.rows import as_stored, masked, matches, query_filters, run_row, well_formed
 from shims.state.store.schema import MIGRATIONS, RUN_COLUMNS, SCHEMA_VERSION, create_statements
 
 CONNECT_TIMEOUT_S = 2  # libpq's minimum that means anything; a dead host costs a run this much
@@ -64,7 +64,6 @@ _MIGRATION_LOCK = 0x636F6465_78736873  # pg_advisory_xact_lock's key ("codexshs"
 
 _INSERT_RUN = (f"INSERT INTO runs (row_key, {', '.join(RUN_COLUMNS)}, entry) "
                f"VALUES (%s, {', '.join(['%s'] * len(RUN_COLUMNS))}, %s::jsonb) ON CONFLICT (row_key) DO NOTHING")
-_FILTERS = ("provider", "model", "account", "role", "session_id")  # RunQuery's fields that name a column
 
 T = TypeVar("T")
 _UNREACHABLE = object()
@@ -380,29 +379,11 @@ def run_key(entry: Mapping[str, Any]) -> str:
 
 
 def runs_sql(query: RunQuery) -> tuple[str, list[Any]]:
-    """RunQuery as SQL; `at` is compared as text, as SQLite does (ISO UTC instants sort so)."""
-    where, params = [], []
-    for name in _FILTERS:
-        value = getattr(query, name)
-        if value is not None:
-            where.append(f"{name} = %s")
-            params.append(as_stored(value))
-    for bound, op in ((query.since, ">="), (query.until, "<")):
-        if bound is not None:
-            where.append(f"at {op} %s")
-            params.append(bound)
-    clause = (" WHERE " + " AND ".join(where)) if where else ""
-    return f"SELECT entry FROM runs{clause} ORDER BY at, id", params
-
-
-def matches(entry: Mapping[str, Any], query: RunQuery) -> bool:
-    """The query on one entry, for the rows read from the outbox."""
-    for name in _FILTERS:
-        value = getattr(query, name)
-        if value is not None and entry.get(name) != as_stored(value):
-            return False
-    at = entry.get("at") if isinstance(entry.get("at"), str) else ""
-    return (query.since is None or at >= query.since) and (query.until is None or at < query.until)
+    """RunQuery as SQL (shims.state.store.rows.query_filters), oldest first as SQLite's."""
+    filters = query_filters(query)
+    where = " AND ".join(f"{column} {op} %s" for column, op, _ in filters)
+    return "SELECT entry FROM runs" + (f" WHERE {where}" if where else "") + " ORDER BY at, id", \
+        [value for _, _, value in filters]
 
 
 def _insert_runs(conn: psycopg.Connection, rows: list[tuple[str, bytes]]) -> None:

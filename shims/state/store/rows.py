@@ -12,7 +12,11 @@ from typing import Any
 import orjson
 
 from shims.state.private_files import state_bytes
+from shims.state.store.base import RunQuery
 from shims.state.store.schema import RUN_COLUMNS
+
+# RunQuery's fields that name a column of `runs`, compared for equality.
+QUERY_FIELDS = ("provider", "model", "account", "role", "session_id")
 
 
 def masked(entry: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
@@ -30,6 +34,27 @@ def run_row(entry: Mapping[str, Any]) -> tuple[tuple[str | None, ...], str]:
 def as_stored(text: str) -> str:
     """A value as an entry holds it (masked where it looks like a secret), to compare with it."""
     return orjson.loads(state_bytes(orjson.dumps(text)))
+
+
+def query_filters(query: RunQuery) -> list[tuple[str, str, str]]:
+    """The query as (column, operator, value) conditions, the values as entries hold them (masked
+    alike); `at` is compared as text, ISO UTC instants sorting as time does. Every store builds its
+    WHERE from these, and the outbox's rows are held against them (`matches`)."""
+    found = [(name, "=", as_stored(value)) for name in QUERY_FIELDS if (value := getattr(query, name)) is not None]
+    if query.since is not None:
+        found.append(("at", ">=", query.since))
+    if query.until is not None:
+        found.append(("at", "<", query.until))
+    return found
+
+
+def matches(entry: Mapping[str, Any], query: RunQuery) -> bool:
+    """The query on one entry (rows read outside a database: the outbox)."""
+    for column, op, value in query_filters(query):
+        held = entry.get(column) if isinstance(entry.get(column), str) else ("" if column == "at" else None)
+        if op == "=" and held != value or op == ">=" and not held >= value or op == "<" and not held < value:
+            return False
+    return True
 
 
 _TEXT_FIELDS = ("at", "provider", "model", "session_id", "cwd", "role", "account", "status")

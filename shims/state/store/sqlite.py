@@ -24,7 +24,7 @@ import orjson
 
 from shims.state.private_files import open_private, private_dir, read_private
 from shims.state.store.base import RunQuery, StateError
-from shims.state.store.rows import as_stored, masked, run_row, well_formed
+from shims.state.store.rows import as_stored, masked, query_filters, run_row, well_formed
 from shims.state.store.schema import MIGRATIONS, RUN_COLUMNS, SCHEMA_VERSION, create_statements
 
 DB_NAME = "state.sqlite3"
@@ -75,19 +75,10 @@ class SqliteStore:
         self._write(lambda db: _insert_run(db, values, text))
 
     def runs(self, query: RunQuery = RunQuery()) -> Iterator[dict[str, Any]]:
-        where, args = [], []
-        for name in ("provider", "model", "account", "role", "session_id"):
-            value = getattr(query, name)
-            if value is not None:
-                where.append(f"{name} = ?")
-                args.append(as_stored(value))
-        if query.since is not None:
-            where.append("at >= ?")
-            args.append(query.since)
-        if query.until is not None:
-            where.append("at < ?")
-            args.append(query.until)
-        sql = "SELECT entry FROM runs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        filters = query_filters(query)
+        where = " AND ".join(f"{column} {op} ?" for column, op, _ in filters)
+        args = [value for _, _, value in filters]
+        sql = "SELECT entry FROM runs" + (f" WHERE {where}" if where else "") + " ORDER BY at, id"
         for (text,) in self._read(sql, args):
             entry = _loads(text)
             if entry is not None and well_formed(entry):
