@@ -504,8 +504,6 @@ def test_resume_last_picks_this_machines_session_not_anothers(machines):
     """Every machine has its own vendor sessions: `--resume last` in the same folder on b must
     not pick the session a ran (b's vendor has no such session)."""
     a, b = machines
-    import socket
-
     a.record_run(entry("r-a", session_id="sess-on-a", host="machine-a", at="2026-12-04T10:00:00Z"))
-    b.record_run(entry("r-b", session_id="sess-on-b", host=socket.gethostname(), at="2026-12-04T09:00:00Z"))
+    b.record_run(entry("r-b", session_id="sess-on-b", host=os.uname().nodename, at="2026-12-04T09:00:00Z"))
     assert b.last_session("claude", "/work/project") == "sess-on-b"

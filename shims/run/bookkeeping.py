@@ -7,7 +7,7 @@ stderr and, for the result, in `vendor.state_error` (run_finished's answer).
 
 from __future__ import annotations
 
-import socket
+import os
 import time
 from typing import Any
 
@@ -135,7 +135,7 @@ class Bookkeeping:
             "session_total": session_total,
             "journal": self.journal_path,
             "attempt": self.attempts_kept,
-            "host": socket.gethostname(),  # a vendor's sessions live on this machine (--resume last)
+            "host": os.uname().nodename,  # a vendor's sessions live on this machine (--resume last)
         }
         self.attempts_kept += 1
         try:

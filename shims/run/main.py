@@ -10,7 +10,6 @@ import os
 import time
 from typing import Any
 
-from normalize.emit import make_emitter
 from normalize.failures import FailureKind
 from normalize.observe import new_uuid
 from normalize.request import BadRequest, RunSpec, parse_request
@@ -22,7 +21,7 @@ from shims.run.journaling import Opened, open_journal
 from shims.run.options import ShimOptions
 from shims.run.outcome import Outcome, Refusal
 from shims.run.output import Output
-from shims.run.resolve import choose_emit, read_stdin, resolve_spec, undecodable_flag
+from shims.run.resolve import choose_emit, emitter_for, read_stdin, resolve_spec, undecodable_flag
 from shims.run.result import finish
 from shims.runtime.lines import DEFAULT_MAX_LINE_BYTES
 
@@ -71,9 +70,7 @@ def run(vendor: str, opts: ShimOptions, exec_call: Any = None) -> int:
 
         emitter: Any = CodexExecEmitter(json=exec_call.json, last_message_path=exec_call.last_message_path)
     else:
-        from shims.views.pretty import pretty_view
-
-        emitter = make_emitter(choose_emit(opts.emit, protocol), pretty=pretty_view)
+        emitter = emitter_for(choose_emit(opts.emit, protocol))
     thread_id = (spec.request_thread_id if spec else None) or new_uuid()
     opened, max_line_bytes = Opened(None), DEFAULT_MAX_LINE_BYTES
     if journal_settings is not None:

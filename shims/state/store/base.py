@@ -14,11 +14,9 @@ failure costs (a run never fails over its bookkeeping: the result says why in
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 # The environment variable that points a machine at a shared database, over `[state] url`.
 STATE_URL_ENV = "CODEX_SHIMS_STATE_URL"
@@ -113,6 +111,8 @@ def open_store(settings: StateSettings) -> StateStore:
         return SqliteStore(settings.state_dir)
     if not settings.url.startswith(("postgresql://", "postgres://")):
         raise StateError(f"[state] url must be a postgresql:// URL, not {settings.url.split(':', 1)[0][:20]}://…")
+    from urllib.parse import urlsplit  # (every run imports this module: only a URL pays for it)
+
     try:
         urlsplit(settings.url).port  # noqa: B018 - parses the host and port, which may be malformed
     except ValueError as exc:  # the URL itself is not shown: it may hold a password
@@ -125,6 +125,9 @@ def open_store(settings: StateSettings) -> StateStore:
 def url_password(url: str | None) -> str | None:
     """The password a URL holds, decoded (in its user part, or a `password=` parameter), or
     None; for a URL too malformed to parse, what sits between `user:` and `@`."""
+    import re
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
     if not url:
         return None
     try:
@@ -142,6 +145,8 @@ def url_password(url: str | None) -> str | None:
 def public_url(url: str) -> str:
     """The URL without its password (in the user part or a `password=` parameter), as the
     shims show it; a malformed one as its scheme only."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
     try:
         parts = urlsplit(url)
         netloc = parts.netloc

@@ -134,7 +134,7 @@ class PostgresStore:
     def last_session(self, provider: str, cwd: str) -> str | None:
         """This machine's: a vendor's sessions live on the machine that ran it (rows from before
         machines were named count as this one's)."""
-        host = as_stored(socket.gethostname())
+        host = as_stored(os.uname().nodename)  # as shims.run.bookkeeping names it
         sql = ("SELECT session_id FROM runs WHERE provider = %s AND cwd = %s AND session_id <> '' "
                "AND coalesce(entry->>'host', %s) = %s ORDER BY at DESC, id DESC LIMIT 1")
         found = self._attempt(lambda conn: _one(conn.execute(sql, (as_stored(provider), as_stored(cwd), host, host))))
