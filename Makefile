@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install vendor-clis codex-sdks codex-cli codex-types demo-claude test test-fast golden golden-capture golden-check snapshots lint schema bench demo readme-samples clean
+.PHONY: install postgres vendor-clis codex-sdks codex-cli codex-types demo-claude test test-fast golden golden-capture golden-check snapshots lint schema bench demo readme-samples clean
 
 install: $(STAMP)
 
@@ -14,6 +14,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]' --config-settings editable_mode=compat
 	touch $(STAMP)
+
+# PostgreSQL's server programs, for the tests of fleet state (tests/pg_server.py starts a server of
+# its own in a temporary folder and stops it after). Installed from Debian's `postgresql` package
+# when missing, with the main cluster's creation turned off first (postgresql-common's
+# createcluster.conf): nothing is left running on port 5432.
+APT := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
+postgres:
+	@$(PYTHON) tests/pg_server.py >/dev/null 2>&1 || { \
+		$(APT) update -q && \
+		$(APT) install -y -q --no-install-recommends postgresql-common && \
+		$(if $(filter 0,$(shell id -u)),,sudo) sed -i 's/^#* *create_main_cluster *=.*/create_main_cluster = false/' \
+			/etc/postgresql-common/createcluster.conf && \
+		$(APT) install -y -q --no-install-recommends postgresql; }
+	@$(PYTHON) tests/pg_server.py
 
 # The pinned real vendor CLIs the tests run against the fake APIs (vendor-clis/<vendor>/,
 # versions in each package-lock.json). npm ci installs exactly the locked versions.
@@ -55,11 +69,11 @@ codex-types: install codex-sdks
 	$(BIN)/python tests/codex_types/regen.py
 
 # The whole suite, slow and real-CLI tests included (CI runs exactly this).
-test: install vendor-clis codex-sdks codex-cli
+test: install postgres vendor-clis codex-sdks codex-cli
 	$(BIN)/python -m pytest -q
 
 # Quick loop while developing: skips tests marked slow.
-test-fast: install
+test-fast: install postgres
 	$(BIN)/python -m pytest -q -m "not slow"
 
 # Regenerate golden/<vendor>/<case>/expected.* with `shims normalize`.

@@ -38,10 +38,22 @@ measured in the same run (interleaved where it is a timing), so machine load aff
                SDK's own client), against the same shim-claude run launched directly, around the
                stand-in vendor replaying golden/claude/tool-bash (interleaved). Target: at most
                100 ms added per worker; the start is reported against Codex's ~1 s start-up grace.
+  state        the run's state store, `state.sqlite`: a fresh python that opens the SQLite store
+               (shims.state.store.sqlite: import sqlite3, open, WAL, schema check) and records one
+               run's entry, against the same python doing what a run does anyway (importing
+               shims.run.main, the state folder's path, the redactor), interleaved; a warm state folder (the
+               database exists, as on every run but the first). Target: at most 10 ms added.
   concurrency  16 shim-fake runs at once against 16 runs at once of the fake vendor CLI alone
                (tests/fakes/fake_vendor.py replaying golden/fake/tools): every shim run completes
                with its result line and every item event of the recording; total wall time and
                the ratio.
+  state.postgres
+               shim-claude around the stand-in (golden/claude/tool-bash) with CODEX_SHIMS_STATE_URL
+               naming a PostgreSQL database on loopback (a throwaway server, tests/pg_server.py:
+               needs `make postgres`), against the same run on the embedded SQLite store
+               (interleaved): the run reads quota memory at its start and writes its row at its
+               end. And the store alone, in one process: PostgreSQL connect + one insert + close
+               against SQLite open + one insert + close. Target: at most 100 ms added to a run.
 
 The stand-ins are started by the bench's own interpreter (a copy with a `#!` line naming it).
 The packages' bytecode is compiled first (compile_bytecode), as an installed wheel has it.
@@ -96,9 +108,11 @@ MEMORY_SMALL = (2 if QUICK else 10) * MB
 MEMORY_LARGE = (20 if QUICK else 1000) * MB
 CONCURRENCY = 16
 MCP_STARTS = 2 if QUICK else 6
+STATE_RUNS = 5 if QUICK else 30
 MCP_WORKERS = 3 if QUICK else 20
 CODEX_MCP_GRACE_MS = 1000.0  # Codex 0.169 sends the first turn without a server slower than this
 CONCURRENCY_ROUNDS = 1 if QUICK else 3
+PG_STATE_RUNS = 5 if QUICK else 20
 
 TARGET_ADDED_MS = 100.0  # to any run, however fast its vendor CLI
 TARGET_WALL_RATIO = {"claude": 1.15, "gemini": 1.05}  # shim / bare, on an instant answer
@@ -107,6 +121,7 @@ TARGET_DOCTOR_MS = 300.0
 TARGET_THROUGHPUT_RATIO = 0.5
 TARGET_P99_MS = 5.0
 TARGET_MEMORY_RATIO = 1.25
+TARGET_STATE_ADDED_MS = 10.0
 
 BARE_PARSE = (
     "import sys, orjson\n"
@@ -386,6 +401,50 @@ def bench_preflight(tmp: Path) -> None:
                samples=PREFLIGHT_RUNS, target=f"< {target:.0f} ms", ok=med < target, runs=PREFLIGHT_RUNS,
                cold_ms=round(cold, 1), p90_ms=round(percentile(warm, 90), 1), baseline_is="python -c pass")
         say(f"  {label:<38} warm median {med:7.1f} ms (first run {cold:7.1f} ms), python -c pass {floor:5.1f} ms")
+
+
+# ---------------------------------------------------------------- the state store
+
+
+# What a run has anyway before it opens the store (the run's modules, the state folder's path,
+# the redactor that masks what is kept): the figure is what the store adds to that.
+STATE_BASE = ("import shims.run.main\n"
+              "from shims.state.folder import state_dir; state_dir()\n"
+              "from shims.state.redact import current; current()\n")
+STATE_PROBE = STATE_BASE + (
+    "import sys\n"
+    "from shims.state.store.sqlite import SqliteStore\n"
+    "store = SqliteStore(sys.argv[1])\n"
+    "store.record_run({'at': '2026-12-04T00:00:00Z', 'provider': 'fake', 'model': 'm', 'session_id': 's',\n"
+    "                  'usage': {'input_tokens': 1, 'output_tokens': 1, 'total_tokens': 2}})\n"
+    "store.close()\n"
+)
+
+
+def bench_state(tmp: Path) -> None:
+    """Opening the SQLite store and one insert, in a fresh interpreter, against the imports a run
+    has anyway (interleaved)."""
+    say(f"state: SQLite store open + one insert, median of {STATE_RUNS} fresh interpreters, interleaved with "
+        "what a run has anyway (shims.run.main imported)")
+    folder = tmp / "state-bench" / "codex-shims"
+    env = shim_env(tmp, XDG_STATE_HOME=str(folder.parent))
+    store_argv = [sys.executable, "-c", STATE_PROBE, str(folder)]
+    base_argv = [sys.executable, "-c", STATE_BASE]
+    timed(store_argv, env)  # the first run makes the database: not what every run pays
+    store, base = [], []
+    for i in range(STATE_RUNS):
+        if i % 2:
+            base.append(timed(base_argv, env))
+        store.append(timed(store_argv, env))
+        if not i % 2:
+            base.append(timed(base_argv, env))
+    med, floor = statistics.median(store), statistics.median(base)
+    added = med - floor
+    figure("state.sqlite", "state store: SQLite open + one insert", value=added, unit="ms", baseline=floor,
+           ratio=ratio_of(med, floor), samples=STATE_RUNS, target=f"<= {TARGET_STATE_ADDED_MS:.0f} ms added",
+           ok=added <= TARGET_STATE_ADDED_MS, shown=f"{added:+.1f} ms", store_median_ms=round(med, 2),
+           baseline_median_ms=round(floor, 2), baseline_is="python importing shims.run.main, with the state folder's path and the redactor")
+    say(f"  open + insert {med:7.1f} ms, run start alone {floor:7.1f} ms: added {added:+6.1f} ms, ratio {med / floor:.2f}")
 
 
 # ---------------------------------------------------------------- throughput
@@ -674,6 +733,61 @@ def bench_concurrency(tmp: Path) -> None:
 # ---------------------------------------------------------------- report
 
 
+def bench_state_postgres(tmp: Path, replayer: Path) -> None:
+    sys.path.insert(0, str(ROOT / "tests"))
+    import pg_server
+
+    from shims.state.store.postgres import PostgresStore
+    from shims.state.store.sqlite import SqliteStore
+
+    say(f"state: {PG_STATE_RUNS} interleaved runs of shim-claude with the state in PostgreSQL on loopback and in "
+        "SQLite; the store alone (connect or open, one insert, close)")
+    server = pg_server.started()
+    try:
+        url = server.new_database()
+        case, version = inputs.CASES["claude"]
+        recording = inputs.GOLDEN / "claude" / case
+        env = shim_env(tmp / "state-bench", BENCH_REPLAY_FILE=str(recording / "native.stdout"),
+                       BENCH_REPLAY_EXIT=str(meta("claude", case).get("exit_code") or 0), BENCH_REPLAY_VERSION=version)
+        envs = {"sqlite": env, "postgres": {**env, "CODEX_SHIMS_STATE_URL": url}}
+        shim = [str(BIN / "shim-claude"), "--vendor-bin", str(replayer), "--emit", "ndjson", "bench"]
+        for name, e in envs.items():  # warm, and the row must reach the database, not the outbox
+            out = subprocess.run(shim, stdin=subprocess.DEVNULL, capture_output=True, env=e, cwd=WORK, check=False)
+            said = last_event(out.stdout).get("vendor", {}).get("state_error")
+            if out.returncode != 0 or said:
+                raise RuntimeError(f"shim-claude ({name} state) exited {out.returncode}: {said}")
+        times: dict[str, list[float]] = {name: [] for name in envs}
+        for i in range(PG_STATE_RUNS):
+            for name in (list(envs) if i % 2 else list(envs)[::-1]):
+                times[name].append(timed(shim, envs[name]))
+        base, med = statistics.median(times["sqlite"]), statistics.median(times["postgres"])
+        figure("state.postgres", "shim-claude, state in PostgreSQL (loopback) vs SQLite", value=med - base, unit="ms",
+               baseline=base, ratio=ratio_of(med, base), samples=PG_STATE_RUNS, target=f"<= {TARGET_ADDED_MS:.0f} ms added",
+               ok=med - base <= TARGET_ADDED_MS, shown=f"+{med - base:.1f} ms ({med:.1f} ms)",
+               postgres_median_ms=round(med, 1), sqlite_median_ms=round(base, 1))
+        say(f"  run median {med:7.1f} ms with PostgreSQL, {base:7.1f} ms with SQLite, added {med - base:+.1f} ms")
+
+        entry = {"run_id": "", "at": "2026-12-04T10:00:00Z", "provider": "claude", "account": "default",
+                 "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}}
+        stores = {"sqlite": lambda: SqliteStore(str(tmp / "state-bench" / "sqlite")),
+                  "postgres": lambda: PostgresStore(url, str(tmp / "state-bench" / "pg"))}
+        alone: dict[str, list[float]] = {name: [] for name in stores}
+        for i in range(PG_STATE_RUNS * 5):
+            for name, make in stores.items():
+                t0 = time.perf_counter()
+                store = make()
+                store.record_run({**entry, "run_id": f"{name}-{i}"})
+                store.close()
+                alone[name].append((time.perf_counter() - t0) * 1000)
+        pg, lite = statistics.median(alone["postgres"]), statistics.median(alone["sqlite"])
+        figure("state.postgres.store", "PostgreSQL connect + insert vs SQLite open + insert", value=pg, unit="ms",
+               baseline=lite, ratio=ratio_of(pg, lite), samples=PG_STATE_RUNS * 5, target=f"<= {TARGET_ADDED_MS:.0f} ms", ok=pg <= TARGET_ADDED_MS,
+               shown=f"{pg:.2f} ms", base_shown=f"{lite:.2f} ms")
+        say(f"  store alone: PostgreSQL connect + insert {pg:.2f} ms, SQLite open + insert {lite:.2f} ms (medians)")
+    finally:
+        server.destroy()
+
+
 def table() -> str:
     rows = [("figure", "value", "baseline", "ratio", "target", "result")]
     for f in figures.values():
@@ -710,9 +824,9 @@ def main() -> int:
         global WORK
         WORK = make_workspace(tmp)
         steps = [lambda: bench_vendors(tmp), lambda: bench_overhead(tmp, replayer), lambda: bench_preflight(tmp),
-                 lambda: bench_throughput(tmp),
+                 lambda: bench_state(tmp), lambda: bench_throughput(tmp),
                  lambda: bench_latency(tmp, replayer), lambda: bench_memory(tmp), lambda: bench_concurrency(tmp),
-                 lambda: bench_mcp(tmp, replayer)]
+                 lambda: bench_mcp(tmp, replayer), lambda: bench_state_postgres(tmp, replayer)]
         for step in steps:
             try:
                 step()

@@ -53,3 +53,31 @@ def fake_env(mark, private_state):
 @pytest.fixture
 def full_env(fake_env):
     return {**os.environ, **fake_env}
+
+
+# ---- PostgreSQL (tests/pg_server.py): one server for the session, a fresh database per test
+
+
+def _postgres():
+    """A throwaway PostgreSQL server, removed after. Missing PostgreSQL fails the tests that
+    need it (with how to install it), never skips them."""
+    import pg_server as pgs
+
+    try:
+        server = pgs.started()
+    except pgs.PostgresMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield server
+    server.destroy()
+
+
+pg_server = pytest.fixture(scope="session", name="pg_server")(_postgres)  # the session's server
+
+
+@pytest.fixture
+def postgres_url(pg_server):
+    """A fresh database on the session's server, owned by the shims' role: its URL."""
+    return pg_server.new_database()
+
+
+own_pg_server = pytest.fixture(name="own_pg_server")(_postgres)  # a test's own: it may stop and start it

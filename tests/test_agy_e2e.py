@@ -14,6 +14,7 @@ import procs
 import pytest
 from conftest import ROOT, shim_path
 from host.codex_lab_host import run_external
+from state_rows import ledger_rows
 from streamcheck import check_stream, parse_stream, run_stream
 
 pytestmark = pytest.mark.slow
@@ -168,8 +169,7 @@ AGY_SIM_VERSION=1.0.9 exec {AGY} "$@"
 
 def _ledger_of(result):
     """The usage ledger next to the run's journal root (state dir = …/codex-shims)."""
-    path = Path(result["journal"]).parent.parent / "ledger.ndjson"
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return ledger_rows(Path(result["journal"]).parent.parent)
 
 
 def test_usage_over_a_resumed_conversation_adds_up_exactly(agy):

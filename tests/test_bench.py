@@ -27,7 +27,8 @@ FIGURES = (
     + [f"preflight.{v}" for v in PREFLIGHT] + ["doctor"]
     + ["throughput.claude", "throughput.gemini"]
     + [f"latency.{v}.{p}" for v in VENDORS for p in ("p50", "p99")]
-    + ["memory.claude", "memory.gemini", "concurrency", "mcp.start", "mcp.worker"]
+    + ["memory.claude", "memory.gemini", "concurrency", "mcp.start", "mcp.worker", "state.sqlite",
+       "state.postgres", "state.postgres.store"]
 )
 
 
@@ -52,7 +53,7 @@ def test_quick_bench_writes_every_figure(tmp_path, mark):
         # round to a 0.0 ms baseline on a quiet machine, which leaves its ratio undefined.
         assert isinstance(fig["value"], int | float), key
         # Added milliseconds can come out below zero when the shim's cost is within the noise.
-        assert fig["value"] >= 0 or key.startswith(("vendor.", "overhead.", "mcp.worker")), key
+        assert fig["value"] >= 0 or key.startswith(("vendor.", "overhead.", "mcp.worker", "state.")), key
         assert fig["target"] and fig["unit"], key
         assert isinstance(fig["baseline"], int | float) and fig["baseline"] >= 0, key  # measured in the same run
         assert fig["ratio"] is None or fig["ratio"] >= 0, key
@@ -74,6 +75,8 @@ def test_quick_bench_writes_every_figure(tmp_path, mark):
     assert worker["shim_median_ms"] > 0 and worker["baseline_median_ms"] > 0 and worker["runs"] >= 2
     assert worker["value"] == pytest.approx(worker["shim_median_ms"] - worker["baseline_median_ms"], abs=0.2)
     assert data["figures"]["mcp.start"]["value"] > 0 and data["figures"]["mcp.start"]["baseline"] > 0
+    state = data["figures"]["state.sqlite"]  # added ms: open + insert, minus the imports alone
+    assert state["store_median_ms"] > 0 and state["baseline_median_ms"] > 0
     conc = data["figures"]["concurrency"]
     assert conc["completed"] == conc["runs"] == 16 and conc["events_lost"] == 0
     assert list(scratch.iterdir()) == []  # the generated inputs, journal and workspace are gone

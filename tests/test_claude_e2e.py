@@ -16,6 +16,7 @@ from conftest import shim_path
 from fakes.claude_env import CLAUDE_BIN, claude_env
 from fakes.fake_anthropic import FakeAnthropic, usage_for_call
 from host.codex_lab_host import run_external
+from state_rows import ledger_rows
 from streamcheck import check_stream, parse_stream, run_stream
 
 pytestmark = [pytest.mark.realcli, pytest.mark.slow]
@@ -221,8 +222,7 @@ def test_preflight_without_credentials_is_authentication_required(claude):
 
 
 def _ledger_of(result):
-    path = Path(result["journal"]).parent.parent / "ledger.ndjson"
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return ledger_rows(Path(result["journal"]).parent.parent)
 
 
 def test_usage_over_a_resumed_session_adds_up_exactly(claude):

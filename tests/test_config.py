@@ -20,6 +20,7 @@ from shims.run.config import (
     load_defaults,
     load_journal_settings,
     load_prices,
+    load_state_settings,
     load_vendor_settings,
     parse_size,
 )
@@ -348,6 +349,24 @@ def test_show_json(tmp_path):
     assert rows["config.exists"]["value"] is True
 
 
+def test_show_names_the_state_store_without_its_password(tmp_path, monkeypatch):
+    path = write(tmp_path, '[state]\nurl = "postgresql://shims:s3cret-pw@db.example/fleet"\n')
+    monkeypatch.delenv("CODEX_SHIMS_STATE_URL", raising=False)
+    proc = show(path, "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["key"]: r for r in json.loads(proc.stdout)}
+    assert rows["state.url"] == {"key": "state.url", "value": "postgresql://shims@db.example/fleet",
+                                 "source": f"{path} [state]"}
+    assert "s3cret-pw" not in proc.stdout
+    path = write(tmp_path, '[state]\nurl = "postgresql://shims@db.example/fleet?password=s3cret-pw-2&sslmode=require"\n')
+    proc = show(path, "--json")
+    assert "s3cret-pw-2" not in proc.stdout and "sslmode=require" in proc.stdout
+    monkeypatch.setenv("CODEX_SHIMS_STATE_URL", "postgresql://db2/x")
+    rows = {r["key"]: r for r in json.loads(show(path, "--json").stdout)}
+    assert rows["state.url"] == {"key": "state.url", "value": "postgresql://db2/x",
+                                 "source": "environment (CODEX_SHIMS_STATE_URL)"}
+
+
 def test_show_a_broken_file_exits_2(tmp_path):
     path = write(tmp_path, '[claude]\nargs = "--one-string"\n')
     proc = show(path)
@@ -480,17 +499,18 @@ def test_a_size_with_a_fraction_is_read_exactly_at_any_length():
     ('[price.gemini."m"]\ninput = 1\noutput = 2\n', "unknown table [price] in {path}; did you mean [prices]?"),
     ('[codex]\nmodel = "m"\n',
      "unknown table [codex] in {path}; known tables: [defaults], [claude], [gemini], [agy], [fake], [journal], "
-     "[prices]"),
+     "[prices], [state]"),
     ('[prices.gemni."gemini-2.5-pro"]\ninput = 1\noutput = 2\n',
      "unknown table [prices.gemni] in {path}; did you mean [prices.gemini]?"),
     ('idle_timeout = 3\n', "unknown table [idle_timeout] in {path}; known tables: [defaults], [claude], [gemini], "
-     "[agy], [fake], [journal], [prices]"),
+     "[agy], [fake], [journal], [prices], [state]"),
 ])
 def test_an_unknown_table_is_an_error_with_the_closest_known_one(tmp_path, text, expected):
     """Was: read by no one, so `[cluade] model = ...` silently did nothing."""
     path = write(tmp_path, text)
     for load in (lambda: load_defaults("claude", path), lambda: load_vendor_settings("gemini", path),
-                 lambda: load_journal_settings(path), lambda: load_prices("gemini", path)):
+                 lambda: load_journal_settings(path), lambda: load_prices("gemini", path),
+                 lambda: load_state_settings(path)):
         with pytest.raises(ConfigError) as err:
             load()
         assert str(err.value) == expected.format(path=path)

@@ -176,14 +176,16 @@ def test_doctor_against_the_pinned_clis_with_agy_missing(tmp_path):
 
 def test_doctor_shows_a_remembered_quota_and_how_to_override_it(tmp_path):
     from shims.run.programs import account_for
-    from shims.state.quota import QuotaMemory
+    from shims.state.store.sqlite import SqliteStore
 
     (tmp_path / "state" / "codex-shims").mkdir(parents=True)
     env = {"GEMINI_API_KEY": "k", "HOME": str(tmp_path / "home")}  # agy's account: its key and HOME
     now = time.time()
-    QuotaMemory(tmp_path / "state" / "codex-shims").remember(
+    store = SqliteStore(tmp_path / "state" / "codex-shims")
+    store.remember_quota(
         "agy", account_for("agy", env), {"state": "exhausted", "resets_at": None, "retry_after_s": 7200,
                                          "window": "daily"}, ended_at=now, run_id=None)
+    store.close()
     config = f'[agy]\nvendor_bin = "{AGY}"\n'
     out = _doctor(tmp_path, config=config, **env)
     assert out.returncode == 1, out.stderr  # no claude or gemini here, and agy is held back

@@ -3,7 +3,6 @@ vendor-clis/) against their fake APIs on 127.0.0.1 (CONTRACT §10, §11)."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from fakes.claude_env import CLAUDE_BIN, claude_env
 from fakes.fake_anthropic import FakeAnthropic
 from fakes.fake_gemini import FakeGemini
 from fakes.gemini_env import GEMINI_BIN
+from state_rows import ledger_rows
 from streamcheck import run_stream
 
 pytestmark = [pytest.mark.realcli, pytest.mark.slow]
@@ -84,8 +84,7 @@ def test_a_quota_exhausted_claude_falls_back_to_gemini(both):
     notes = [e["item"]["message"] for e in events if e["type"] == "item.completed" and e["item"]["type"] == "error"]
     assert any("claude could not serve (quota_or_rate_limited" in n and "falling back to gemini" in n for n in notes)
     assert [e["type"] for e in events].count("turn.started") == 1
-    ledger_path = Path(result["journal"]).parent.parent / "ledger.ndjson"
-    ledger = [json.loads(line) for line in ledger_path.read_text().splitlines()]
+    ledger = ledger_rows(Path(result["journal"]).parent.parent)
     assert [(e["provider"], e["failure_kind"]) for e in ledger] == [("claude", "quota_or_rate_limited"), ("gemini", None)]
 
 

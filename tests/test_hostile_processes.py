@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FAKE_VENDOR, ROOT, shim_path
+from state_rows import ledger_rows
 from streamcheck import check_stream, parse_stream
 
 from shims.runtime import cgroup as cgroups
@@ -152,8 +153,7 @@ def journal_runs(env) -> list[Path]:
 
 
 def ledger(env) -> list[dict]:
-    path = Path(env["XDG_STATE_HOME"]) / "codex-shims" / "ledger.ndjson"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return ledger_rows(Path(env["XDG_STATE_HOME"]) / "codex-shims")
 
 
 # ---------------------------------------------------------------------------- escapers

@@ -7,6 +7,7 @@ import calendar
 import json
 import os
 import signal
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 from conftest import FAKE_VENDOR, shim_path
+from state_rows import ledger_rows, quota_rows
 from streamcheck import check_stream, parse_stream
 
 SHIMS = str(Path(sys.executable).parent / "shims")
@@ -52,8 +54,7 @@ def shims(*args, env, timeout=60):
 
 
 def ledger(env):
-    path = state(env) / "ledger.ndjson"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return ledger_rows(state(env))
 
 
 # ----------------------------------------------------------------- what a run leaves
@@ -463,14 +464,14 @@ def test_quota_memory_launches_again_after_the_reset(fake_env, tmp_path):
     pids = tmp_path / "pids"
     proc, _, first = run_fake({**fake_env, **quota_env, "FAKE_VENDOR_PIDFILE": str(pids)}, "go")
     assert proc.returncode == 5 and first["quota"]["resets_at"] == resets
-    assert json.loads((state(fake_env) / "quota.json").read_text()) != {}
+    assert quota_rows(state(fake_env)) != {}
     launches = pids.read_text().count("\n")
     while time.time() < calendar.timegm(time.strptime(resets, "%Y-%m-%dT%H:%M:%SZ")) + 0.2:
         time.sleep(0.2)
     proc, _, third = run_fake({**fake_env, "FAKE_VENDOR_PIDFILE": str(pids)}, "go later")
     assert proc.returncode == 0 and third["status"] == "completed"
     assert pids.read_text().count("\n") > launches
-    assert json.loads((state(fake_env) / "quota.json").read_text()) == {}
+    assert quota_rows(state(fake_env)) == {}
 
 
 def test_ignore_quota_state_launches_anyway(fake_env, tmp_path):
@@ -482,12 +483,14 @@ def test_ignore_quota_state_launches_anyway(fake_env, tmp_path):
     assert run_fake(fake_env, "go")[0].returncode == 0, "a success clears the memory"
 
 
-def test_a_broken_quota_memory_file_is_ignored(fake_env):
+def test_a_broken_old_quota_memory_file_is_ignored(fake_env):
     path = state(fake_env) / "quota.json"
     path.parent.mkdir(parents=True)
     path.write_text('{"fake": "oops"}')
     proc, _, result = run_fake(fake_env, "go")
     assert proc.returncode == 0 and result["status"] == "completed"
+    assert "state_error" not in result["vendor"]
+    assert (state(fake_env) / "quota.json.imported").read_text() == '{"fake": "oops"}', "kept, imported as nothing"
 
 
 def test_a_damaged_old_run_does_not_break_listing_retention_or_new_runs(fake_env, tmp_path):
@@ -501,7 +504,11 @@ def test_a_damaged_old_run_does_not_break_listing_retention_or_new_runs(fake_env
     assert shims("replay", first.name, env=env).returncode == 0
     for i in range(3):
         assert run_fake(env, f"more {i}")[0].returncode == 0
-    (state(fake_env) / "ledger.ndjson").open("a").write('{"at": 5}\n{"usage": {"input_tokens": "12a"}}\n')
+    db = sqlite3.connect(state(fake_env) / "state.sqlite3")  # entries no shim writes: skipped, not a crash
+    with db:
+        db.executemany("INSERT INTO runs (entry) VALUES (?)", [('{"at": 5}',), ('{"usage": {"input_tokens": "12a"}}',),
+                                                                ("[1]",), ("not json",)])
+    db.close()
     assert shims("usage", env=env).returncode == 0
 
 

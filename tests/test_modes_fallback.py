@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 from conftest import FAKE_VENDOR, ROOT, shim_path
+from state_rows import ledger_rows
 from streamcheck import check_replay, check_stream, parse_stream
 
 SHIMS = str(Path(sys.executable).parent / "shims")
@@ -225,8 +226,7 @@ def test_a_quota_failure_falls_back_to_the_next_provider(agy_fallback, tmp_path)
     errors = [e["item"]["message"] for e in events if e["type"] == "item.completed" and e["item"]["type"] == "error"]
     assert any("fake could not serve (quota_or_rate_limited" in m and "falling back to agy" in m for m in errors)
     assert [e["type"] for e in events].count("turn.started") == 1
-    ledger = [json.loads(line) for line in (Path(agy_fallback["XDG_STATE_HOME"]) / "codex-shims" / "ledger.ndjson")
-              .read_text().splitlines()]
+    ledger = ledger_rows(Path(agy_fallback["XDG_STATE_HOME"]) / "codex-shims")
     assert [(e["provider"], e["status"]) for e in ledger] == [("fake", "failed"), ("agy", "completed")]
     run = Path(result["journal"])
     assert (run / "vendor.stdout").exists() and (run / "vendor-1-agy.stdout").exists()

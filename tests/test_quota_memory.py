@@ -1,17 +1,44 @@
-"""Quota memory on real files: what is remembered, for how long, and for whom."""
+"""Quota memory in the state store, on real SQLite files: what is remembered, for how long, and
+for whom."""
 
 from __future__ import annotations
 
 import hashlib
 import threading
 
-from shims.state.quota import QuotaMemory, account_key, format_time, parse_time
+import pytest
+from state_rows import quota_rows
+
+from shims.state.quota import account_key, format_time, parse_time
+from shims.state.store.sqlite import SqliteStore
 
 NOW = 1_795_532_000.0  # 2026-11-24T14:53:20Z
 
 
-def test_a_reset_time_is_remembered_until_it_passes(tmp_path):
-    memory = QuotaMemory(tmp_path)
+class Memory:
+    """The old QuotaMemory's calls, on the store: the tests read as they did."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def remember(self, provider, account, quota, **kw):
+        return self.store.remember_quota(provider, account, quota, **kw)
+
+    def clear(self, provider, account):
+        self.store.clear_quota(provider, account)
+
+    def active(self, provider, account, now=None):
+        return self.store.active_quota(provider, account, now)
+
+
+@pytest.fixture
+def memory(tmp_path):
+    store = SqliteStore(tmp_path)
+    yield Memory(store)
+    store.close()
+
+
+def test_a_reset_time_is_remembered_until_it_passes(memory):
     resets = format_time(NOW + 600)
     assert memory.remember("claude", "default", {"state": "exhausted", "resets_at": resets, "window": "5h",
                                                  "message": "5-hour limit"}, ended_at=NOW, run_id="r1")
@@ -23,8 +50,7 @@ def test_a_reset_time_is_remembered_until_it_passes(tmp_path):
     assert memory.active("claude", "default", now=NOW + 600) is None
 
 
-def test_a_short_retry_after_is_remembered_shortly(tmp_path):
-    memory = QuotaMemory(tmp_path)
+def test_a_short_retry_after_is_remembered_shortly(memory):
     assert memory.remember("gemini", "k", {"state": "rate_limited", "retry_after_s": 30}, ended_at=NOW, run_id=None)
     active = memory.active("gemini", "k", now=NOW + 10)
     assert active["state"] == "rate_limited" and active["retry_after_s"] == 20
@@ -32,16 +58,14 @@ def test_a_short_retry_after_is_remembered_shortly(tmp_path):
     assert memory.active("gemini", "k", now=NOW + 31) is None
 
 
-def test_nothing_to_remember_without_a_time_or_with_one_in_the_past(tmp_path):
-    memory = QuotaMemory(tmp_path)
+def test_nothing_to_remember_without_a_time_or_with_one_in_the_past(memory, tmp_path):
     assert not memory.remember("agy", "a", {"state": "exhausted", "resets_at": None}, ended_at=NOW, run_id=None)
     assert not memory.remember("agy", "a", {"state": "exhausted", "resets_at": format_time(NOW - 5)}, ended_at=NOW,
                                run_id=None)
-    assert not (tmp_path / "quota.json").exists()
+    assert quota_rows(tmp_path) == {}
 
 
-def test_clear_forgets_one_account_only(tmp_path):
-    memory = QuotaMemory(tmp_path)
+def test_clear_forgets_one_account_only(memory):
     for account in ("a", "b"):
         memory.remember("claude", account, {"retry_after_s": 100}, ended_at=NOW, run_id=None)
     memory.clear("claude", "a")
@@ -49,11 +73,13 @@ def test_clear_forgets_one_account_only(tmp_path):
     assert memory.active("claude", "b", now=NOW) is not None
 
 
-def test_concurrent_writers_lose_nothing(tmp_path):
-    memory = QuotaMemory(tmp_path)
-
-    def record(i):
-        memory.remember("claude", f"acct-{i}", {"retry_after_s": 100}, ended_at=NOW, run_id=str(i))
+def test_concurrent_writers_lose_nothing(memory, tmp_path):
+    def record(i):  # each writer with its own connection, as each shim has
+        store = SqliteStore(tmp_path)
+        try:
+            store.remember_quota("claude", f"acct-{i}", {"retry_after_s": 100}, ended_at=NOW, run_id=str(i))
+        finally:
+            store.close()
 
     threads = [threading.Thread(target=record, args=(i,)) for i in range(16)]
     for t in threads:
@@ -63,12 +89,14 @@ def test_concurrent_writers_lose_nothing(tmp_path):
     assert all(memory.active("claude", f"acct-{i}", now=NOW) for i in range(16))
 
 
-def test_a_broken_file_is_an_empty_memory(tmp_path):
+def test_a_broken_old_file_is_an_empty_memory(tmp_path):
     (tmp_path / "quota.json").write_text("{not json")
-    memory = QuotaMemory(tmp_path)
+    memory = Memory(SqliteStore(tmp_path))
     assert memory.active("claude", "default") is None
+    assert (tmp_path / "quota.json.imported").read_text() == "{not json", "imported as nothing, and kept"
     memory.remember("claude", "default", {"retry_after_s": 5}, ended_at=NOW, run_id=None)
     assert memory.active("claude", "default", now=NOW) is not None
+    memory.store.close()
 
 
 def test_accounts_are_fingerprints_never_values():

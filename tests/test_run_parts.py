@@ -219,29 +219,57 @@ def test_an_unclosed_workspace_without_a_worktree_leaves_nothing(tmp_path):
 
 
 def test_a_remembered_limit_refuses_the_attempt_until_it_resets(tmp_path):
-    from shims.state.quota import QuotaMemory
+    from shims.state.store.sqlite import SqliteStore
 
-    books = Bookkeeping(str(tmp_path), "claude", thread_id="t", spec=None, run_id="r1", journal_path=None)
+    store = SqliteStore(tmp_path)
+    books = Bookkeeping(store, "claude", thread_id="t", spec=None, run_id="r1", journal_path=None)
     books.check_quota("claude", "default")  # nothing remembered
-    QuotaMemory(str(tmp_path)).remember("claude", "default", {"state": "exhausted", "retry_after_s": 3600},
-                                        ended_at=time.time(), run_id="r0")
+    store.remember_quota("claude", "default", {"state": "exhausted", "retry_after_s": 3600}, ended_at=time.time(),
+                         run_id="r0")
     with pytest.raises(Refusal) as caught:
         books.check_quota("claude", "default")
     assert caught.value.kind == FailureKind.QUOTA_OR_RATE_LIMITED and "remembered from run r0" in caught.value.message
     books.check_quota("claude", "other-account")
 
 
-def test_a_quota_failure_is_remembered_only_once_a_launch_was_made(tmp_path):
-    from shims.state.quota import QuotaMemory
+def test_the_stores_failures_and_note_are_what_the_result_says(tmp_path):
+    """vendor.state_error: every write of the run that failed (an attempt the chain moved on
+    from, the result) and the store's note (PostgreSQL: the row waits in the outbox)."""
+    from shims.state.store.base import StateError
+    from shims.state.store.sqlite import SqliteStore
 
-    books = Bookkeeping(str(tmp_path), "claude", thread_id="t", spec=None, run_id="r1", journal_path=None)
+    class Failing(SqliteStore):
+        note = "the shared database is unreachable: this run's row waits in the outbox"
+
+        def record_run(self, entry):
+            if entry["status"] == "failed":
+                raise StateError("disk full")
+            super().record_run(entry)
+
+    store = Failing(tmp_path)
+    books = Bookkeeping(store, "claude", thread_id="t", spec=None, run_id="r1", journal_path=None)
+    books.attempt_settled(status="failed", kind="provider_failed", usage=None, session_id=None, session_total=None,
+                          duration_ms=1, model=None, quota=None)
+    said = books.run_finished({"status": "completed", "failure_kind": None, "usage": {}, "session_id": "s",
+                               "duration_ms": 2, "provider": {"model": None}, "quota": None}, None)
+    assert said == ("this run's usage was not recorded: disk full; "
+                    "the shared database is unreachable: this run's row waits in the outbox")
+    assert [e["status"] for e in store.runs()] == ["completed"]
+    store.close()
+
+
+def test_a_quota_failure_is_remembered_only_once_a_launch_was_made(tmp_path):
+    from shims.state.store.sqlite import SqliteStore
+
+    store = SqliteStore(tmp_path)
+    books = Bookkeeping(store, "claude", thread_id="t", spec=None, run_id="r1", journal_path=None)
     result = {"status": "failed", "failure_kind": "quota_or_rate_limited", "usage": {}, "session_id": None,
               "duration_ms": 1, "provider": {"model": None}, "quota": {"state": "exhausted", "retry_after_s": 60}}
-    books.run_finished(result, None)
-    assert QuotaMemory(str(tmp_path)).active("claude", "default") is None
+    assert books.run_finished(result, None) is None  # nothing went wrong
+    assert store.active_quota("claude", "default") is None
     books.attempt_started("claude", "default", launch_built=True)
     books.run_finished(result, None)
-    assert QuotaMemory(str(tmp_path)).active("claude", "default")["run_id"] == "r1"
+    assert store.active_quota("claude", "default")["run_id"] == "r1"
 
 
 def test_the_vendor_on_path_is_found_absolute(tmp_path, monkeypatch):

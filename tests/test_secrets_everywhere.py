@@ -107,6 +107,7 @@ from pathlib import Path  # noqa: E402
 import orjson  # noqa: E402
 import pytest  # noqa: E402
 from conftest import FAKE_VENDOR, shim_path  # noqa: E402
+from state_rows import quota_rows, stored_bytes  # noqa: E402
 
 KEY = "sk-proj-Zq8Yv3Lr5Tn1Wx7Kp2Hs9Dm4Bc6Fg0Jt"  # in the environment as OPENAI_API_KEY
 KEY_U = "".join(f"\\u{ord(c):04X}" for c in KEY)  # the vendor spells it all escaped
@@ -200,7 +201,7 @@ def test_a_secret_in_any_ledger_field_is_masked(fake_env, tmp_path, field):
     env = {**fake_env, **_script(tmp_path, records), "OPENAI_API_KEY": KEY}
     proc = _run(env, stdin=orjson.dumps(request))
     assert proc.returncode in (0, 1), proc.stderr
-    ledger = (_state(fake_env) / "ledger.ndjson").read_bytes()
+    ledger = stored_bytes(_state(fake_env))
     assert KEY.encode() not in ledger and b"[REDACTED" in ledger
     for by in ("role", "model", "session"):
         out = _shims("usage", "--by", by, env=env)
@@ -216,8 +217,9 @@ def test_quota_memory_never_holds_a_vendor_echoed_secret(fake_env, tmp_path):
     env = {**fake_env, **_escaped_script(tmp_path, records), "OPENAI_API_KEY": KEY}
     for journal in (["--no-journal"], []):
         _run(env, *journal, "--ignore-quota-state", "hi")
-        quota = (_state(fake_env) / "quota.json").read_bytes()
+        quota = stored_bytes(_state(fake_env))
         assert KEY.encode() not in quota and KEY_U.encode() not in quota and b"[REDACTED" in quota
+        assert any("[REDACTED" in e["message"] for e in quota_rows(_state(fake_env)).values())
     assert _leaks(fake_env) == []
 
 

@@ -45,7 +45,7 @@ def test_everything_under_the_state_folder_is_private_whatever_the_umask(fake_en
     assert _run(fake_env, "hi", umask=umask).returncode == 0
     _run({**fake_env, **_quota_script(tmp_path)}, "--ignore-quota-state", "hi", umask=umask)
     top = _state(fake_env)
-    seen = {"ledger.ndjson", "quota.json", "meta.json", "events.ndjson"}
+    seen = {"state.sqlite3", "meta.json", "events.ndjson"}  # -wal, -shm: gone with the last connection
     found = set()
     for path in [top, *top.rglob("*")]:
         mode = stat.S_IMODE(path.lstat().st_mode)
@@ -93,12 +93,14 @@ def test_a_planted_state_or_runs_folder_link_is_not_written_through(fake_env, tm
     result = json.loads(proc.stdout.splitlines()[-1])
     assert result["status"] == "completed"
     assert "symbolic link" in result["vendor"]["journal_error"] and str(link) in result["vendor"]["journal_error"]
-    if planted == "codex-shims":  # the ledger lives there too: said on stderr
+    if planted == "codex-shims":  # the state store lives there too: said on stderr and in the result
         assert b"shim: could not update the usage ledger" in proc.stderr and b"symbolic link" in proc.stderr
+        assert "symbolic link" in result["vendor"]["state_error"] and str(link) in result["vendor"]["state_error"]
     _untouched(victim)
 
 
-@pytest.mark.parametrize("name", ["ledger.ndjson", "quota.json", "quota.lock", "versions.json"])
+@pytest.mark.parametrize("name", ["state.sqlite3", "state.sqlite3-wal", "state.sqlite3-shm", "ledger.ndjson",
+                                  "quota.json", "versions.json"])
 def test_a_planted_state_file_link_is_not_written_through(fake_env, tmp_path, name):
     victim = tmp_path / "victim-file"
     victim.write_text("mine")
@@ -110,11 +112,13 @@ def test_a_planted_state_file_link_is_not_written_through(fake_env, tmp_path, na
         os.environ["XDG_STATE_HOME"] = fake_env["XDG_STATE_HOME"]
         assert version_cache.remembered(str(top), FAKE_VENDOR, lambda p: "1.0") == "1.0"
     else:
+        # The store's files, and the old ones it would import: a link at any of them is refused.
         env = {**fake_env, **_quota_script(tmp_path)} if name.startswith("quota") else fake_env
         proc = _run(env, "--ignore-quota-state", "hi")
-        assert json.loads(proc.stdout.splitlines()[-1])["type"] == "result"
-        if name != "quota.json":  # a link at a name that is renamed over is replaced, not followed
-            assert b"symbolic link" in proc.stderr and str(top / name).encode() in proc.stderr
+        result = json.loads(proc.stdout.splitlines()[-1])
+        assert result["type"] == "result" and result["status"] in ("completed", "failed")
+        assert b"symbolic link" in proc.stderr and str(top / name).encode() in proc.stderr
+        assert str(top / name) in result["vendor"]["state_error"]
     assert victim.read_text() == "mine"
 
 

@@ -155,6 +155,17 @@ def test_pretty_emit_of_a_live_run_and_runs_show_and_usage(fake_env, tmp_path):
             assert "\\e[2J" in out.stdout.decode(), out.stdout
 
 
+def test_state_commands_show_a_hostile_state_path_escaped(tmp_path):
+    """`shims state migrate|check` print the store's path (the user's XDG_STATE_HOME, whatever
+    it holds) and the driver's messages: escaped like everything else on a terminal."""
+    env = {"XDG_STATE_HOME": str(tmp_path / "x\x1b]52;c;eA==\x07y"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    for args in (("state", "migrate"), ("state", "check")):
+        out = _shims(*args, env=env)
+        assert out.returncode == 0, (args, out.stderr)
+        assert RAW_CONTROL.search(out.stdout.decode().replace("\n", "")) is None, (args, out.stdout)
+        assert "x\\e]52;c;eA==\\ay" in out.stdout.decode(), out.stdout
+
+
 def test_doctor_views_show_vendor_text_escaped():
     """`shims doctor` quotes the vendor: its --version text, its errors, its quota messages,
     and a mode's refusal; on a terminal only rich's own colour codes are raw."""
@@ -176,3 +187,54 @@ def test_doctor_views_show_vendor_text_escaped():
             text = re.sub(r"\x1b\[[0-9;]*m", "", out.getvalue()) if terminal else out.getvalue()
             assert RAW_CONTROL.search(text) is None, (terminal, text)
             assert "\\e[31mred\\e[0m" in text
+
+
+def _hostile_postgres(message: bytes):
+    """A loopback "server" that answers every connection with a PostgreSQL ErrorResponse
+    carrying `message` (after refusing SSL and GSS encryption, as a plain server does)."""
+    import socket
+    import struct
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                while True:
+                    head = conn.recv(8)
+                    if len(head) < 8:
+                        break
+                    length, code = struct.unpack("!ii", head)
+                    conn.recv(length - 8)
+                    if code in (80877103, 80877104):  # SSLRequest, GSSENCRequest: "no"
+                        conn.sendall(b"N")
+                        continue
+                    body = b"SFATAL\0C28000\0M" + message + b"\0\0"
+                    conn.sendall(b"E" + struct.pack("!i", len(body) + 4) + body)
+                    break
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener
+
+
+def test_a_database_servers_error_is_shown_escaped(tmp_path):
+    from shims.state.store.postgres import PostgresStore
+
+    listener = _hostile_postgres(HOSTILE.encode())
+    try:
+        store = PostgresStore(f"postgresql://shims@127.0.0.1:{listener.getsockname()[1]}/shims", str(tmp_path))
+        store.record_run({"run_id": "r1", "at": "2026-12-04T10:00:00Z"})
+        facts = store.check()
+    finally:
+        listener.close()
+    assert "outbox (1 row)" in store.note
+    for said in (store.note, facts["problem"]):
+        assert RAW_CONTROL.search(said) is None, said
+        assert "\\e[" in said  # ESC shown, not sent

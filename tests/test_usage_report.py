@@ -21,7 +21,7 @@ import orjson
 import pytest
 from snapshot import SNAPSHOTS, assert_snapshot
 
-from shims.state.usage_report import BadFilter, Window, parse_group, parse_window, usage_report
+from shims.state.usage_report import BadFilter, Window, parse_group, parse_window, usage_report, window_query
 from shims.views.terminal import console
 from shims.views.usage import usage_csv, usage_view
 
@@ -173,6 +173,8 @@ def _shims(*args, state: Path):
 
 @pytest.fixture
 def state(tmp_path):
+    """The fixture ledger as an earlier version left it: the first command imports it into the
+    state store (tests/test_state_store.py checks the import itself)."""
     folder = tmp_path / "codex-shims"
     folder.mkdir(mode=0o700)
     (folder / "ledger.ndjson").write_bytes(LEDGER.read_bytes())
@@ -215,6 +217,18 @@ def test_the_readme_sample_is_what_the_command_prints(state):
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     sample = readme.split("$ shims usage --by month,provider\n", 1)[1].split("```", 1)[0]
     assert _shims("--by", "month,provider", state=state).stdout.decode() == sample
+
+
+def test_the_store_is_asked_for_whole_seconds_around_the_window():
+    """The store filters on `at` as the shim writes it; its query may only be wider than the
+    window (an entry at 10:00:05 is before an --until of 10:00:05.5), never narrower."""
+    window = Window(since=datetime(2026, 11, 1, 10, 0, 0, 700_000, tzinfo=UTC),
+                    until=datetime(2026, 11, 2, 10, 0, 5, 500_000, tzinfo=UTC))
+    query = window_query(window)
+    assert (query.since, query.until) == ("2026-11-01T10:00:00Z", "2026-11-02T10:00:06Z")
+    assert window_query(Window()).since is None and window_query(Window()).until is None
+    exact = window_query(parse_window("2026-10-31", "2026-10-31", now=NOW))
+    assert (exact.since, exact.until) == ("2026-10-31T00:00:00Z", "2026-11-01T00:00:00Z")
 
 
 def test_an_old_entry_without_cache_writes_or_cost_source_still_counts():

@@ -349,6 +349,76 @@ def top(
     raise typer.Exit(run_top(str(_journal_root(root)), interval_s=interval, linger_s=linger, once=once))
 
 
+state_app = typer.Typer(**_APP, no_args_is_help=True,
+                        help="The state store (usage ledger and quota memory): state.sqlite3 in the state folder, "
+                             "or the database of [state] url / CODEX_SHIMS_STATE_URL.")
+toolkit.add_typer(state_app, name="state")
+
+
+def _open_state(command: str) -> Any:
+    """The store the config file names, or exit 1 saying why (exit 2: an unusable config file)."""
+    from shims.run.config import ConfigError, load_state_settings
+    from shims.state.store.base import StateError, open_store
+
+    try:
+        settings = load_state_settings()
+    except ConfigError as exc:
+        typer.echo(f"shims state {command}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        return open_store(settings)
+    except StateError as exc:
+        typer.echo(f"shims state {command}: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@state_app.command("migrate", help="Bring the store's schema up to this version (SQLite: and import an old "
+                                   "ledger.ndjson and quota.json once), and print what was done; exit 1 when the "
+                                   "store cannot be reached. Every run does this by itself "
+                                   "when needed; this is for doing it at a time of your choosing.")
+def state_migrate() -> None:
+    from normalize.emit import visible
+    from shims.state.store.schema import SCHEMA_VERSION
+
+    store = _open_state("migrate")
+    try:
+        facts = store.check()
+    finally:
+        store.close()
+    if facts.get("schema_version") != SCHEMA_VERSION:  # not reached, or refused: nothing was migrated
+        problem = facts.get("problem") or f"schema version {facts.get('schema_version')}, expected {SCHEMA_VERSION}"
+        typer.echo(visible(f"shims state migrate: {store.where}: {problem}", keep="\t"), err=True)
+        raise typer.Exit(1)
+    for line in facts.get("applied") or [f"nothing to do: schema version {facts.get('schema_version')}"]:
+        typer.echo(visible(f"{store.where}: {line}", keep="\t"))
+
+
+@state_app.command("check", help="Check the store: schema version, integrity, row counts (PostgreSQL: "
+                                 "connectivity and the outbox). Exit status 1 when something is wrong.")
+def state_check(
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object instead of lines.")] = False,
+) -> None:
+    import orjson
+
+    from normalize.emit import visible
+
+    store = _open_state("check")
+    try:
+        facts = store.check()
+    finally:
+        store.close()
+    if json_out:
+        typer.echo(orjson.dumps(facts).decode())
+    else:
+        for key, value in facts.items():
+            if key == "applied":  # what `shims state migrate` says; in --json for programs
+                continue
+            shown = {True: "yes", False: "no"}.get(value, value) if isinstance(value, bool) else value
+            typer.echo(visible(f"{key}: {shown}", keep="\t"))  # a path, a driver's message: never raw
+    if not facts.get("ok"):
+        raise typer.Exit(1)
+
+
 @toolkit.command(help="Tokens and cost from the usage ledger, by provider, model and day (or --by ...). "
                        "Input is uncached prompt tokens; cache reads and writes have their own columns; output "
                        "includes reasoning. Costs marked ~ are estimated from a price table, * leave out runs of "
@@ -367,10 +437,10 @@ def usage(
 
     import orjson
 
-    from shims.run.config import ConfigError
-    from shims.state.folder import state_dir
-    from shims.state.ledger import Ledger
-    from shims.state.usage_report import BadFilter, parse_group, parse_window, usage_report
+    from normalize.emit import visible
+    from shims.run.config import ConfigError, load_state_settings
+    from shims.state.store.base import StateError, open_store
+    from shims.state.usage_report import BadFilter, parse_group, parse_window, usage_report, window_query
     from shims.views.terminal import UNBOUNDED_WIDTH, console, show
     from shims.views.usage import usage_csv, usage_view
 
@@ -379,11 +449,22 @@ def usage(
             raise BadFilter("--json and --csv are two different outputs; pass one of them")
         keys = parse_group(by)
         window = parse_window(since, until, now=datetime.now(UTC))
-        ledger = Ledger(state_dir())
+        settings = load_state_settings()
     except (BadFilter, ConfigError) as exc:
         typer.echo(f"shims usage: {exc}", err=True)
         raise typer.Exit(2) from None
-    report = usage_report(ledger.entries(), keys, window)
+    try:
+        store = open_store(settings)
+        try:
+            report = usage_report(store.runs(window_query(window)), keys, window)
+            note = store.note  # e.g. the shared database down: only this machine's rows are here
+        finally:
+            store.close()
+    except StateError as exc:
+        typer.echo(f"shims usage: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if note:
+        typer.echo(visible(f"shims usage: {note}", keep=""), err=True)
     if json_out:
         typer.echo(orjson.dumps(report.rows).decode())
     elif csv_out:
@@ -395,6 +476,8 @@ def usage(
         show(usage_view(report, keys, width), sys.stdout, width=width)
     else:
         typer.echo("No usage recorded" + (" in that time." if since or until else "."), err=True)
+    if note:
+        raise typer.Exit(1)  # what was shown is not the whole ledger
 
 
 config_app = typer.Typer(**_APP, no_args_is_help=True,
@@ -408,7 +491,7 @@ class ConfigVendor(str, Enum):
     agy = "agy"
 
 
-@config_app.command("show", help="Every setting that applies (flag defaults, vendor args and env, prices, journal) "
+@config_app.command("show", help="Every setting that applies (flag defaults, vendor args and env, prices, journal, state store) "
                                  "with its source: built-in, a table of the config file, or the environment. "
                                  "Secret-looking env values are shown as ***.")
 def config_show(

@@ -1,12 +1,13 @@
 """The usage ledger and quota memory of a run: they see each attempt the chain moves on from,
-and the result; neither can fail the run (an error is said on stderr).
-
-Both live in the state folder (shims.state.ledger, shims.state.quota); without one (the
-config file is unusable) nothing is kept.
+and the result; neither can fail the run. Both are kept by the run's state store
+(shims.state.store, opened once by shims.run.main and passed in); without one (the config file
+is unusable, or the store could not be opened) nothing is kept. What went wrong is said on
+stderr and, for the result, in `vendor.state_error` (run_finished's answer).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -18,9 +19,11 @@ from shims.run.stderr import stderr_last
 
 
 class Bookkeeping:
-    def __init__(self, state_dir: str | None, vendor: str, *, thread_id: str, spec: RunSpec | None,
-                 run_id: str | None, journal_path: str | None) -> None:
-        self.state_dir = state_dir
+    def __init__(self, store: Any, vendor: str, *, thread_id: str, spec: RunSpec | None, run_id: str | None,
+                 journal_path: str | None, problem: str | None = None) -> None:
+        """`store`: a shims.state.store.base.StateStore, or None; `problem`: why there is none
+        though there should be (said in the result)."""
+        self.store = store
         self.thread_id = thread_id
         self.spec = spec  # the run's, as resolved (its cwd is the worktree's with --worktree)
         self.run_id = run_id
@@ -29,6 +32,10 @@ class Bookkeeping:
         self.provider = vendor
         self.account = "default"
         self.launch_built = False  # a quota failure is remembered only once a launch was made
+        self.problems: list[str] = []  # what the result's vendor.state_error says
+        self.attempts_kept = 0  # each attempt of a fallback chain is a ledger row of its own
+        if problem:
+            self._failed(problem)
 
     def attempt_started(self, provider: str, account: str | None = None, *, launch_built: bool = False) -> None:
         """`account` None: not known yet (entries keep the one before)."""
@@ -42,35 +49,29 @@ class Bookkeeping:
                         quota: dict[str, Any] | None) -> None:
         """A provider the chain moves on from still spent what it spent, and its quota failure
         is remembered like any other."""
-        if self.state_dir is None:
-            return
         from normalize.usage import empty_usage
 
-        try:
-            self._append(status, kind, usage or empty_usage(), session_id, duration_ms, model, session_total)
-            self._remember(status, kind, quota)
-        except Exception as exc:  # noqa: BLE001 - bookkeeping never costs the run
-            stderr_last(f"could not update the usage ledger or quota memory: {exc}")
+        self._keep(status, kind, usage or empty_usage(), session_id, duration_ms, model, session_total, quota)
 
-    def run_finished(self, result: dict[str, Any], session_total: dict[str, Any] | None) -> None:
-        if self.state_dir is None:
-            return
-        try:
-            self._append(result["status"], result["failure_kind"], result["usage"], result["session_id"],
-                         result["duration_ms"], result["provider"]["model"], session_total)
-            self._remember(result["status"], result["failure_kind"], result["quota"])
-        except Exception as exc:  # noqa: BLE001 - bookkeeping never costs the result line
-            stderr_last(f"could not update the usage ledger or quota memory: {exc}")
+    def run_finished(self, result: dict[str, Any], session_total: dict[str, Any] | None) -> str | None:
+        """The result's share and quota kept; what the result's `vendor.state_error` says
+        (every failure of the run's bookkeeping and the store's note), or None."""
+        self._keep(result["status"], result["failure_kind"], result["usage"], result["session_id"],
+                   result["duration_ms"], result["provider"]["model"], session_total, result["quota"])
+        note = self.store.note if self.store is not None else None
+        if note:  # nothing failed, but the run must say it (the database down: the row waits)
+            stderr_last(f"state: {note}")
+        said = [*self.problems, *([note] if note else [])]
+        return "; ".join(said) if said else None
 
     def check_quota(self, provider: str, account: str) -> None:
         """A remembered limit still in force fails the attempt before anything starts (§8, §11)."""
-        if self.state_dir is None:
+        if self.store is None:
             return
-        from shims.state.quota import QuotaMemory
 
         try:
-            quota = QuotaMemory(self.state_dir).active(provider, account)
-        except Exception as exc:  # noqa: BLE001 - memory is advice: a broken file must not stop a run
+            quota = self.store.active_quota(provider, account)
+        except Exception as exc:  # noqa: BLE001 - memory is advice: a broken store must not stop a run
             stderr_last(f"quota memory unreadable, ignored: {exc}")
             return
         if quota is None:
@@ -91,15 +92,32 @@ class Bookkeeping:
 
         if not resume_session:
             return zero_total()
-        return self._ledger().last_total(provider, resume_session) if self.state_dir else None
+        return self._ask(lambda s: s.last_total(provider, resume_session))
 
     def last_session(self, provider: str, cwd: str) -> str | None:
-        return self._ledger().last_session(provider, cwd)
+        return self._ask(lambda s: s.last_session(provider, cwd))
 
-    def _append(self, status, kind, usage, session_id, duration_ms, model, session_total) -> None:
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+    def _ask(self, question: Any) -> Any:
+        """A read of the ledger; unknown (None) when there is no store or it cannot answer."""
+
+        if self.store is None:
+            return None
+        try:
+            return question(self.store)
+        except Exception as exc:  # noqa: BLE001 - a ledger that cannot answer is an unknown, not a failed run
+            stderr_last(f"the usage ledger is unreadable, ignored: {exc}")
+            return None
+
+    def _keep(self, status, kind, usage, session_id, duration_ms, model, session_total, quota) -> None:
+        if self.store is None:
+            return
         spec = self.spec
         request = (spec.request if spec else None) or {}
-        self._ledger().append({
+        entry = {
             "run_id": self.run_id,
             "at": utc(time.time()),
             "provider": self.provider,
@@ -116,18 +134,22 @@ class Bookkeeping:
             "usage": usage,
             "session_total": session_total,
             "journal": self.journal_path,
-        })
+            "attempt": self.attempts_kept,
+            "host": os.uname().nodename,  # a vendor's sessions live on this machine (--resume last)
+        }
+        self.attempts_kept += 1
+        try:
+            self.store.record_run(entry)
+        except Exception as exc:  # noqa: BLE001 - bookkeeping never costs the run
+            self._failed(f"this run's usage was not recorded: {exc}")
+        try:
+            if status == "completed":
+                self.store.clear_quota(self.provider, self.account)
+            elif kind == FailureKind.QUOTA_OR_RATE_LIMITED and quota and self.launch_built:
+                self.store.remember_quota(self.provider, self.account, quota, ended_at=time.time(), run_id=self.run_id)
+        except Exception as exc:  # noqa: BLE001
+            self._failed(f"quota memory was not updated: {exc}")
 
-    def _remember(self, status: str, kind: str | None, quota: dict[str, Any] | None) -> None:
-        from shims.state.quota import QuotaMemory
-
-        memory = QuotaMemory(self.state_dir)  # masks what it writes (the message is the vendor's)
-        if status == "completed":
-            memory.clear(self.provider, self.account)
-        elif kind == FailureKind.QUOTA_OR_RATE_LIMITED and quota and self.launch_built:
-            memory.remember(self.provider, self.account, quota, ended_at=time.time(), run_id=self.run_id)
-
-    def _ledger(self):
-        from shims.state.ledger import Ledger
-
-        return Ledger(self.state_dir)
+    def _failed(self, message: str) -> None:
+        self.problems.append(message)
+        stderr_last(f"could not update the usage ledger or quota memory: {message}")

@@ -54,6 +54,7 @@ from shims.state.folder import APP, state_dir
 
 if TYPE_CHECKING:
     from shims.state.redact import Redactor
+    from shims.state.store.base import StateSettings
 
 KEEP_RUNS = 500
 KEEP_BYTES = 2 * 1024**3
@@ -149,7 +150,7 @@ def _check_tables(data: dict[str, Any], path: str) -> None:
     naming the closest table the shims read."""
     from shims.run import vendors
 
-    known = ["defaults", *vendors.NAMES, "journal", "prices"]
+    known = ["defaults", *vendors.NAMES, "journal", "prices", "state"]
     prices = data.get("prices")
     named = [*data, *(f"prices.{v}" for v in (prices if isinstance(prices, dict) else ()))]
     known += [f"prices.{v}" for v in vendors.NAMES]
@@ -205,7 +206,21 @@ def secrets_redactor(redact_env: Iterable[str] = ()) -> Redactor:
             env.update(load_vendor_settings(name).env)
         except ConfigError:
             pass
+    env.update(_state_password())
     return Redactor.from_env(env, redact_env)
+
+
+def _state_password() -> dict[str, str]:
+    """The shared database's password, under a name the redactor masks: a vendor or a server
+    that echoes the URL must not print it."""
+    from shims.state.store.base import STATE_URL_ENV, url_password
+
+    try:
+        url = load_state_settings().url
+    except ConfigError:
+        url = os.environ.get(STATE_URL_ENV)
+    password = url_password(url)
+    return {"CODEX_SHIMS_STATE_PASSWORD": password} if password else {}
 
 
 def load_vendor_settings(vendor: str, path: str | os.PathLike[str] | None = None) -> VendorSettings:
@@ -229,6 +244,21 @@ def load_journal_settings(path: str | os.PathLike[str] | None = None) -> Journal
     root = section.pop("root", None)
     return JournalSettings(root=_journal_root(root, path) if root is not None else os.path.join(state_dir(), "runs"),
                            **section)
+
+
+def load_state_settings(path: str | os.PathLike[str] | None = None) -> StateSettings:
+    """Where fleet state lives: the `[state]` table's `url` (a shared PostgreSQL database) under
+    CODEX_SHIMS_STATE_URL, else the embedded store in the state folder."""
+    from shims.state.store.base import state_settings
+
+    path, data = _read(path)
+    table = _table(data, "state", path)
+    for key, value in table.items():
+        if key != "url":
+            raise ConfigError(f"{path} [state]: unknown key {key!r}; the known key is 'url'")
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f'{path} [state] url: must be a postgresql:// URL, as url = "postgresql://host/db"')
+    return state_settings(state_dir(), table.get("url"))
 
 
 def load_prices(vendor: str, path: str | os.PathLike[str] | None = None) -> dict[str, dict[str, float]]:

@@ -16,6 +16,7 @@ from shims.run.config import (
     config_path,
     load_journal_settings,
     load_prices,
+    load_state_settings,
 )
 
 _SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "AUTH")
@@ -41,7 +42,8 @@ def is_secret_name(name: str, also: list[str] | tuple[str, ...] = ()) -> bool:
 
 def effective_config(vendor: str | None = None, path: str | os.PathLike[str] | None = None) -> list[ConfigValue]:
     """Every setting that applies, with where it came from: per vendor (all three, or the one
-    given) its flag defaults, args, env and price overrides; then the journal; then the file.
+    given) its flag defaults, args, env and price overrides; then the journal, the state store
+    (`state.url`); then the file.
     Without a vendor, `defaults.*` first shows what a vendor with no table of its own gets."""
     given = path is not None and not _same_path(os.fspath(path), config_path())
     path, data = _read(path)
@@ -94,6 +96,8 @@ def effective_config(vendor: str | None = None, path: str | os.PathLike[str] | N
             source = "built-in"
         out.append(ConfigValue(f"journal.{name}", str(value) if name == "root" else value, source))
 
+    out.append(_state_row(load_state_settings(path), _table(data, "state", path), where("state")))
+
     if given:
         source = "argument"
     elif os.environ.get("CODEX_SHIMS_CONFIG"):
@@ -105,6 +109,17 @@ def effective_config(vendor: str | None = None, path: str | os.PathLike[str] | N
     out.append(ConfigValue("config.path", str(path), source))
     out.append(ConfigValue("config.exists", data is not None, "filesystem"))
     return _masked(out, data, path, journal.redact_env)
+
+
+def _state_row(settings: Any, table: dict[str, Any], in_file: str) -> ConfigValue:
+    """`state.url`: the shared database (its password never shown), or the embedded store's file."""
+    from shims.state.store.base import STATE_URL_ENV, public_url
+
+    if settings.url is None:  # null: state.sqlite3 in the state folder
+        return ConfigValue("state.url", None, "built-in")
+    shown = public_url(settings.url)  # the password (user part or parameter) left out
+    source = f"environment ({STATE_URL_ENV})" if os.environ.get(STATE_URL_ENV) else in_file
+    return ConfigValue("state.url", shown, source)
 
 
 def _masked(rows: list[ConfigValue], data: dict[str, Any] | None, path: str, names: list[str]) -> list[ConfigValue]:

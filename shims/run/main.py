@@ -5,11 +5,11 @@ that wires them."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import Any
 
-from normalize.emit import make_emitter
 from normalize.failures import FailureKind
 from normalize.observe import new_uuid
 from normalize.request import BadRequest, RunSpec, parse_request
@@ -21,7 +21,7 @@ from shims.run.journaling import Opened, open_journal
 from shims.run.options import ShimOptions
 from shims.run.outcome import Outcome, Refusal
 from shims.run.output import Output
-from shims.run.resolve import choose_emit, read_stdin, resolve_spec, undecodable_flag
+from shims.run.resolve import choose_emit, emitter_for, read_stdin, resolve_spec, undecodable_flag
 from shims.run.result import finish
 from shims.runtime.lines import DEFAULT_MAX_LINE_BYTES
 
@@ -54,10 +54,11 @@ def run(vendor: str, opts: ShimOptions, exec_call: Any = None) -> int:
         spec, bad = None, unusable or exc
     if bad is not None and spec is not None:
         bad.protocol_version = spec.protocol_version
-    state_dir = None
+    state_dir, state_settings = None, None
     try:
         defaults = config.load_defaults(vendor)
         journal_settings = config.load_journal_settings()
+        state_settings = config.load_state_settings()
         state_dir = folder.state_dir()
     except config.ConfigError as exc:
         defaults, bad = dict(config.BUILTIN), bad or BadRequest(str(exc))
@@ -69,18 +70,40 @@ def run(vendor: str, opts: ShimOptions, exec_call: Any = None) -> int:
 
         emitter: Any = CodexExecEmitter(json=exec_call.json, last_message_path=exec_call.last_message_path)
     else:
-        from shims.views.pretty import pretty_view
-
-        emitter = make_emitter(choose_emit(opts.emit, protocol), pretty=pretty_view)
+        emitter = emitter_for(choose_emit(opts.emit, protocol))
     thread_id = (spec.request_thread_id if spec else None) or new_uuid()
     opened, max_line_bytes = Opened(None), DEFAULT_MAX_LINE_BYTES
     if journal_settings is not None:
         max_line_bytes = journal_settings.max_line_bytes
         opened = open_journal(journal_settings, opts, vendor, stdin, spec.cwd if spec else os.getcwd())
     journal = opened.journal
-    books = Bookkeeping(state_dir, vendor, thread_id=thread_id, spec=spec, run_id=journal.run_id if journal else None,
-                        journal_path=str(journal.path) if journal else None)
+    store, store_problem = _open_store(state_settings)
+    books = Bookkeeping(store, vendor, thread_id=thread_id, spec=spec, run_id=journal.run_id if journal else None,
+                        journal_path=str(journal.path) if journal else None, problem=store_problem)
     out = Output(emitter, journal, opened.problem, opened.redactor, books)
+    with contextlib.closing(books):  # the store, opened once for the whole run
+        return _run_request(vendor, spec, bad, opts, defaults, state_dir, books, out, thread_id, started, cancels,
+                            max_line_bytes)
+
+
+def _open_store(settings: Any) -> tuple[Any, str | None]:
+    """The run's state store (shims.state.store); None and why, when it cannot be opened."""
+    if settings is None:
+        return None, None  # the config file is unusable: the run is refused, nothing to keep
+    from shims.state.store.base import StateError, open_store
+
+    try:
+        return open_store(settings), None
+    except Exception as exc:  # noqa: BLE001 - a store that cannot be opened never costs the run
+        told = str(exc) if isinstance(exc, StateError) else f"{type(exc).__name__}: {exc}"
+        return None, f"the state store could not be opened, nothing of this run is recorded: {told}"
+
+
+def _run_request(vendor: str, spec: RunSpec | None, bad: BadRequest | None, opts: ShimOptions,
+                 defaults: dict[str, Any], state_dir: str | None, books: Bookkeeping, out: Output, thread_id: str,
+                 started: float, cancels: Any, max_line_bytes: int) -> int:
+    """The request refused, or resolved and run down its chain of providers."""
+    journal, emitter = out.journal, out.emitter
 
     def refuse(kind: str, message: str, quota: dict[str, Any] | None = None) -> int:
         return out.refuse(vendor, thread_id, kind, message, quota, int((time.monotonic() - started) * 1000))
@@ -91,7 +114,7 @@ def run(vendor: str, opts: ShimOptions, exec_call: Any = None) -> int:
     # The live view takes the answer as it is written (shims.views.live).
     spec.live_text = getattr(emitter, "live", None) is not None
     try:
-        resolve_spec(spec, opts, defaults, vendor, books.last_session if state_dir else None)
+        resolve_spec(spec, opts, defaults, vendor, books.last_session if books.store is not None else None)
         providers = chain.providers(vendor, opts.fallback)
         own = ((state_dir,) if state_dir else ()) + ((os.path.dirname(journal.path),) if journal else ())
         workspace = open_workspace(spec.cwd, worktree=spec.worktree, state_dir=state_dir, vendor=vendor, own=own,

@@ -1,6 +1,6 @@
 """The run's one stream out: every event masked, journaled, then printed; the result also
-recorded in the journal, the ledger and quota memory *before* it is written, since a host may
-kill the shim's group as soon as it reads the result line."""
+recorded in the state store (ledger, quota memory) and the journal *before* it is written, since
+a host may kill the shim's group as soon as it reads the result line."""
 
 from __future__ import annotations
 
@@ -39,9 +39,15 @@ class Output:
     def sink(self, event: dict[str, Any], line: bytes) -> None:
         """Secrets are masked in what is printed (hosts forward streams to logs, UIs and other
         models), so events.ndjson is exactly the printed bytes."""
-        if event["type"] == "result" and self.journal and self.journal.error:
-            event["vendor"]["journal_error"] = f"The journal is incomplete: {self.journal.error}"
-            line = encode_line(event)
+        if event["type"] == "result":
+            # Kept before the line is encoded, so that what failed can be said in it.
+            state_error = self.books.run_finished(event, self.pipe.asm.session_total if self.pipe is not None else None)
+            if state_error:
+                event["vendor"]["state_error"] = state_error
+            if self.journal and self.journal.error:
+                event["vendor"]["journal_error"] = f"The journal is incomplete: {self.journal.error}"
+            if state_error or (self.journal and self.journal.error):
+                line = encode_line(event)
         masked = self._redactor().redact(line)
         if masked is not line and masked != line:
             line, clean = masked, orjson.loads(masked)  # masks keep the JSON valid
@@ -55,7 +61,6 @@ class Output:
         if event["type"] == "result":
             if self.journal:
                 self.journal.finish(event)
-            self.books.run_finished(event, self.pipe.asm.session_total if self.pipe is not None else None)
         self.emitter(event, line)
 
     def host_gone(self) -> str | None:

@@ -96,17 +96,23 @@ def _vendor_env(vendor: str) -> dict[str, str]:
 
 
 def remembered_quota(vendor: str) -> dict | None:
-    """The limit an earlier run recorded for this provider and account, if still in force."""
-    from shims.run.config import ConfigError, load_vendor_settings
+    """The limit an earlier run recorded for this provider and account, if still in force (in
+    the state store the config file names: a fleet's shared one sees every machine's limits)."""
+    from shims.run.config import ConfigError, load_state_settings, load_vendor_settings
     from shims.run.programs import account_for
-    from shims.state.folder import state_dir
-    from shims.state.quota import QuotaMemory
+    from shims.state.store.base import StateError, open_store
 
     try:
         env = {**os.environ, **load_vendor_settings(vendor).env}
-        quota = QuotaMemory(state_dir()).active(vendor, account_for(vendor, env))
-    except (ConfigError, OSError, ValueError, TypeError):
+        store = open_store(load_state_settings())
+    except (ConfigError, StateError, OSError, ValueError, TypeError, ImportError):  # advice: none then
         return None
+    try:
+        quota = store.active_quota(vendor, account_for(vendor, env))
+    except (StateError, OSError, ValueError, TypeError):
+        return None
+    finally:
+        store.close()
     if quota is not None:
         quota.pop("run_id", None)
     return quota

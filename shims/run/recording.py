@@ -9,7 +9,6 @@ from hashlib import sha256
 from typing import Any
 
 from normalize import observe as o
-from normalize.emit import make_emitter
 from normalize.reconcile import zero_total
 from shims.run.pipeline import Facts, Pipeline
 from shims.runtime.lines import LineFramer, TailBuffer
@@ -151,9 +150,9 @@ def normalize_recording(
                   previous_total=None if resumed else zero_total(), cli_version=cli_version)
     if max_line_bytes:
         facts.max_line_bytes = max_line_bytes
-    from shims.views.pretty import pretty_view
+    from shims.run.resolve import emitter_for
 
-    emitter = make_emitter(emit, pretty=pretty_view)
+    emitter = emitter_for(emit)
     pipe = Pipeline(facts, emitter, live=getattr(emitter, "live", None))
     pipe.asm.defer_thread_id(derived)
     pipe.asm.launched()

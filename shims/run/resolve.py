@@ -39,6 +39,20 @@ def choose_emit(flag: str, protocol_version: int | None) -> str:
     return "ndjson"
 
 
+def emitter_for(name: str) -> Any:
+    """The emitter `--emit NAME` names (normalize.emit.make_emitter). The person-facing views
+    (rich and all) are imported only when that is the one asked for: a host's NDJSON run does
+    not pay ~16 ms for them."""
+    from normalize.emit import make_emitter
+
+    def pretty() -> Any:
+        from shims.views.pretty import pretty_view
+
+        return pretty_view()
+
+    return make_emitter(name, pretty=pretty)
+
+
 def undecodable_flag(opts: ShimOptions) -> BadRequest | None:
     """A command-line value that is not UTF-8 (Python holds its bytes as lone surrogates): it
     could not be journaled or handed on as text. Refused, naming the flag; the value is made

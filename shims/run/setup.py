@@ -14,6 +14,7 @@ from shims.run.bookkeeping import Bookkeeping
 from shims.run.options import ShimOptions
 from shims.run.outcome import Refusal
 from shims.run.programs import account_for, interpreter_problem, program_problem, resolve_program
+from shims.state.store.base import STATE_URL_ENV
 
 
 def set_up(opts: ShimOptions, books: Bookkeeping, provider: str, task: RunSpec, primary: bool) -> tuple[Any, Any]:
@@ -82,4 +83,7 @@ def build(provider: str, task: RunSpec, program: str, pty: bool, settings: Any) 
     if settings.env:
         launch.env = {**launch.env, **settings.env}
         launch.env_names_added = [*launch.env_names_added, *settings.env]
+    # The shared database's URL (it may hold its password) is the shims' own: the vendor, and
+    # whatever it runs, has no use for it.
+    launch.env.pop(STATE_URL_ENV, None)
     return launch

@@ -13,7 +13,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shims.state.store.base import RunQuery
 
 from normalize.usage import recorded_count, uncached_input_tokens
 
@@ -94,6 +97,22 @@ def parse_window(since: str | None, until: str | None, *, now: datetime) -> Wind
     if window.since and window.until and window.since >= window.until:
         raise BadFilter(f"--since {since} is not before --until {until}")
     return window
+
+
+def window_query(window: Window) -> RunQuery:
+    """The store's query for a window, a little wider than it (whole seconds, as the shim
+    writes `at`): the store reads only those rows, and usage_report cuts the window exactly."""
+    from shims.state.store.base import RunQuery
+
+    def stamp(at: datetime | None, up: bool) -> str | None:
+        if at is None:
+            return None
+        whole = at.replace(microsecond=0)
+        if up and whole != at:
+            whole += timedelta(seconds=1)
+        return whole.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    return RunQuery(since=stamp(window.since, False), until=stamp(window.until, True))
 
 
 def parse_group(text: str) -> tuple[str, ...]:
