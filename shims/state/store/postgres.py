@@ -38,7 +38,7 @@ except ImportError as exc:  # a dependency, but an install without it must not c
     raise StateError(f"[state] url names PostgreSQL, but its driver is missing ({exc}): "
                      "pip install 'psycopg[binary]>=3.2'") from None
 from shims.state.store.outbox import Outbox
-from shims.state.store.rows import as_stored, masked, matches, query_filters, run_row, well_formed
+from shims.state.store.rows import as_stored, entry_of, masked, matches, query_filters, run_row, well_formed
 from shims.state.store.schema import MIGRATIONS, RUN_COLUMNS, SCHEMA_VERSION, create_statements
 
 CONNECT_TIMEOUT_S = 2  # libpq's minimum that means anything; a dead host costs a run this much
@@ -173,7 +173,7 @@ class PostgresStore:
         if entry is _UNREACHABLE:  # what this machine itself met, while no other's can be seen
             self._missed.append("a limit another machine recorded cannot be seen, so this run proceeds without it")
             waiting = [e for p, a, e, _ in self._outbox_limits() if (p, a) == key]
-            entry = orjson.loads(waiting[-1]) if waiting and waiting[-1] is not None else None
+            entry = entry_of(waiting[-1]) if waiting and waiting[-1] is not None else None
         return limits.in_force(entry, now)
 
     def _wait(self, key: tuple[str, str], entry: bytes | None, at: float, said: str) -> None:
@@ -291,7 +291,7 @@ class PostgresStore:
             self._notes.append(f"the outbox {self.outbox.path} is unreadable ({exc}); its rows were not delivered")
             return
         for provider, account, entry, at in waiting_limits:  # a newer word in the database wins
-            kept = _entry(entry) if entry is not None else None
+            kept = entry_of(entry) if entry is not None else None
             if entry is None:
                 _clear_limit(conn, provider, account, at)
             elif kept is not None and isinstance(kept.get("until"), int | float):
@@ -300,12 +300,13 @@ class PostgresStore:
         self.outbox.remove_limits([(p, a, at) for p, a, _, at in waiting_limits])
         # A row that is not a ledger entry (a damaged file, another program's row) can never be
         # delivered: put aside at once, so it cannot stop the rows after it.
-        unreadable = [(key, "not a ledger entry") for key, data in pending if _entry(data) is None]
+        unreadable = [(key, "not a ledger entry") for key, data in pending if entry_of(data) is None]
         if unreadable:
             self.outbox.put_aside(unreadable)
             self._notes.append(f"{_rows(len(unreadable))} of the outbox ({', '.join(k for k, _ in unreadable)}) "
                                f"were not ledger entries; kept apart in {self.outbox.path} (table set_aside)")
-            pending = [(key, data) for key, data in pending if _entry(data) is not None]
+            aside = {key for key, _ in unreadable}
+            pending = [(key, data) for key, data in pending if key not in aside]
         if not pending:
             return
         try:
@@ -340,7 +341,7 @@ class PostgresStore:
     def _local(self, what: str) -> list[dict[str, Any]]:
         """This machine's undelivered rows, when the database cannot be read; the note says so."""
         try:
-            rows = [e for e in (_entry(data) for _, data in self.outbox.pending()) if e is not None]
+            rows = [e for e in (entry_of(data) for _, data in self.outbox.pending()) if e is not None]
         except (sqlite3.Error, OSError):
             rows = []
         self._missed.append(f"{what} comes from this machine's {_rows(len(rows))} not yet delivered only")
@@ -412,15 +413,6 @@ def _shut(conn: psycopg.Connection) -> None:
             sock.shutdown(socket.SHUT_RDWR)
     except (OSError, psycopg.Error):  # already closed
         pass
-
-
-def _entry(data: bytes) -> dict[str, Any] | None:
-    """An outbox row's entry, or None when it is not one."""
-    try:
-        value = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _share_limit(conn: psycopg.Connection, provider: str, account: str, entry: Mapping[str, Any], text: str) -> None:

@@ -31,6 +31,16 @@ def run_row(entry: Mapping[str, Any]) -> tuple[tuple[str | None, ...], str]:
     return tuple(v if isinstance(v := clean.get(c), str) else None for c in RUN_COLUMNS), text
 
 
+def entry_of(data: bytes | str) -> dict[str, Any] | None:
+    """A kept row's JSON as the entry it holds, or None when it holds none (a damaged file,
+    another program's row): readers skip it rather than crash."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def as_stored(text: str) -> str:
     """A value as an entry holds it (masked where it looks like a secret), to compare with it."""
     return orjson.loads(state_bytes(orjson.dumps(text)))

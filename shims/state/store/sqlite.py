@@ -20,11 +20,9 @@ import sqlite3
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import orjson
-
 from shims.state.private_files import open_private, private_dir, read_private
 from shims.state.store.base import RunQuery, StateError
-from shims.state.store.rows import as_stored, masked, query_filters, run_row, well_formed
+from shims.state.store.rows import as_stored, entry_of, masked, query_filters, run_row, well_formed
 from shims.state.store.schema import MIGRATIONS, RUN_COLUMNS, SCHEMA_VERSION, create_statements
 
 DB_NAME = "state.sqlite3"
@@ -80,7 +78,7 @@ class SqliteStore:
         args = [value for _, _, value in filters]
         sql = "SELECT entry FROM runs" + (f" WHERE {where}" if where else "") + " ORDER BY at, id"
         for (text,) in self._read(sql, args):
-            entry = _loads(text)
+            entry = entry_of(text)
             if entry is not None and well_formed(entry):
                 yield entry
 
@@ -88,7 +86,7 @@ class SqliteStore:
         rows = self._read("SELECT entry FROM runs WHERE provider = ? AND session_id = ? ORDER BY id DESC",
                           (as_stored(provider), as_stored(session_id)))
         for (text,) in rows:
-            total = (_loads(text) or {}).get("session_total")
+            total = (entry_of(text) or {}).get("session_total")
             if isinstance(total, dict):
                 return total
         return None
@@ -125,7 +123,7 @@ class SqliteStore:
             return None  # every run asks: without a limit kept, shims.state.quota is not even imported
         from shims.state.quota import in_force
 
-        return in_force(_loads(rows[0][0]), now)
+        return in_force(entry_of(rows[0][0]), now)
 
     # ---- operators
 
@@ -267,12 +265,5 @@ def _put_quota(db: sqlite3.Connection, provider: str, account: str, until: float
     db.execute("INSERT OR REPLACE INTO quota (provider, account, until, entry) VALUES (?, ?, ?, ?)",
                (provider, account, until, text))
 
-
-def _loads(text: str) -> dict[str, Any] | None:
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
