@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from normalize.jsonline import as_count
+
 TURN_USAGE_FIELDS = (
     "input_tokens",
     "cached_input_tokens",
@@ -167,14 +169,8 @@ def _count(v: Any) -> int:
     return min(n, MAX_COUNT) if n > 0 else 0
 
 
-def recorded_count(v: Any) -> int:
-    """A count read back from a record (a journal's events, a ledger entry): a positive int as
-    it is, anything else (a hand edit, another program's line) 0."""
-    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
-
-
 def uncached_input_tokens(usage: dict[str, Any]) -> int:
     """The prompt tokens neither read from nor written to a cache: `input_tokens` includes
     both (CONTRACT §5). At least 0, for a vendor whose parts add up to more than its whole."""
-    parts = (recorded_count(usage.get(k)) for k in ("cached_input_tokens", "cache_write_input_tokens"))
-    return max(recorded_count(usage.get("input_tokens")) - sum(parts), 0)
+    parts = (as_count(usage.get(k)) for k in ("cached_input_tokens", "cache_write_input_tokens"))
+    return max(as_count(usage.get("input_tokens")) - sum(parts), 0)

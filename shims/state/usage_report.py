@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from shims.state.store.base import RunQuery
 
-from normalize.usage import recorded_count, uncached_input_tokens
+from normalize.jsonline import as_count
+from normalize.usage import uncached_input_tokens
 
 GROUP_KEYS = ("provider", "model", "day", "week", "month", "role", "account", "session")
 # Summed per row, in the order every view shows them.
@@ -182,7 +183,7 @@ def _empty(keys: dict[str, Any]) -> dict[str, Any]:
 def _add(g: dict[str, Any], share: dict[str, Any]) -> bool:
     """Adds one share to a row; True when its cost is unknown."""
     g["runs"] += share["run"]
-    counts = {c: recorded_count(share.get(c)) for c in COUNTS if c != "uncached_input_tokens"}
+    counts = {c: as_count(share.get(c)) for c in COUNTS if c != "uncached_input_tokens"}
     counts["uncached_input_tokens"] = uncached_input_tokens(share)
     for c in COUNTS:
         g[c] += counts[c]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from normalize.usage import recorded_count
+from normalize.jsonline import as_count, as_str
 
 RUNNING = "running"
 INTERRUPTED = "interrupted"  # the shim died before its result (as store.RunRecord.state says)
@@ -44,8 +44,8 @@ class Row:
 
 def seed(run: str, meta: dict[str, Any]) -> Row:
     """A run's row before any event: what meta.json says."""
-    return Row(run=run, provider=_text(meta.get("provider")), model=_text(meta.get("model")),
-               mode=_text(meta.get("mode")), started_at=_epoch(meta.get("started_at")))
+    return Row(run=run, provider=as_str(meta.get("provider")), model=as_str(meta.get("model")),
+               mode=as_str(meta.get("mode")), started_at=_epoch(meta.get("started_at")))
 
 
 def with_meta(row: Row, meta: dict[str, Any]) -> Row:
@@ -82,7 +82,7 @@ def fold(row: Row, event: Any) -> Row:
         usage = event.get("usage")
         if not isinstance(usage, dict):
             return row
-        turn = recorded_count(usage.get("input_tokens")) + recorded_count(usage.get("output_tokens"))
+        turn = as_count(usage.get("input_tokens")) + as_count(usage.get("output_tokens"))
         return dataclasses.replace(row, tokens=(row.tokens or 0) + turn)
     if kind == "result":
         return _ended(row, event)
@@ -149,12 +149,12 @@ def _ended(row: Row, result: dict[str, Any]) -> Row:
     return dataclasses.replace(
         row,
         status=status,
-        failure_kind=_text(result.get("failure_kind")),
-        provider=_text(provider.get("name")) or row.provider,
-        model=_text(provider.get("model")) or _text(usage.get("model")) or row.model,
-        tokens=recorded_count(total) if isinstance(total, int) and not isinstance(total, bool) else row.tokens,
+        failure_kind=as_str(result.get("failure_kind")),
+        provider=as_str(provider.get("name")) or row.provider,
+        model=as_str(provider.get("model")) or as_str(usage.get("model")) or row.model,
+        tokens=as_count(total) if isinstance(total, int) and not isinstance(total, bool) else row.tokens,
         cost_usd=float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else row.cost_usd,
-        duration_ms=recorded_count(duration) if isinstance(duration, int) and not isinstance(duration, bool) else None,
+        duration_ms=as_count(duration) if isinstance(duration, int) and not isinstance(duration, bool) else None,
         open_items=(),
         last=_first_line(result.get("error") if status != "completed" else result.get("final_message")) or None,
     )
@@ -162,10 +162,6 @@ def _ended(row: Row, result: dict[str, Any]) -> Row:
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def _first_line(value: Any) -> str:
