@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import io
+import re
 
 import pyte
 import pytest
@@ -321,3 +322,42 @@ def test_a_declined_command_says_so_without_a_made_up_exit_code():
     assert "$ pytest -q  ⊘  0.0s" in rows
     under = rows[rows.index("$ pytest -q  ⊘  0.0s") + 1]
     assert under.startswith("  rejected xxx") and under.endswith("…")  # cut at the screen's edge, not wrapped
+
+
+def test_hostile_partial_message_lines_reach_the_live_view_harmless():
+    """Claude's stream_event lines as a hostile or broken CLI could write them: escapes in the
+    text, counts that are negative, booleans or absurd. The view shows the text escaped and
+    never a negative or boolean-made token count; nothing raises."""
+    import orjson
+
+    def event(e: dict) -> bytes:
+        return orjson.dumps({"type": "stream_event", "event": e, "session_id": "s"})
+
+    lines = [
+        orjson.dumps({"type": "system", "subtype": "init", "session_id": "s", "model": "m"}),
+        event({"type": "message_start", "message": {"usage": {"input_tokens": -500, "output_tokens": True,
+                                                              "cache_read_input_tokens": "7"}}}),
+        event({"type": "content_block_delta", "delta": {"type": "text_delta", "text": "ok \x1b]52;c;eA==\x07\x1b[2J"}}),
+        b'{"type":"stream_event","event":{"type":"message_delta","usage":{"output_tokens":' + b"9" * 30 + b"}}}",
+        event({"type": "message_delta", "usage": {"output_tokens": 2**62}}),
+        event({"type": "content_block_delta", "delta": {"type": "text_delta", "text": 12}}),
+        event("not an event"),
+        b'{"type":"stream_event","event":{"type":"message_delta","usage":{"output_tokens":-3}}}',
+    ]
+    seen: list = []
+    pipe = Pipeline(Facts(provider="claude", thread_id="t-1"), lambda e, line: None, live=seen.append)
+    pipe.asm.launched()
+    for line in lines:
+        pipe.line(line)
+    usage = [ob.total_tokens for ob in seen if type(ob) is o.LiveUsage]
+    assert usage and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in usage), usage
+    clock = Clock()
+    view, out = live_view(clock)
+    for ob in seen:
+        view.live(ob)
+    view({"type": "thread.started", "thread_id": "t-1"}, b"")
+    view.refresh()
+    rows = screen_of(out.getvalue())
+    assert any("ok \\e]52;c;eA==\\a\\e[2J" in r for r in rows), rows
+    status = next(r for r in rows if "tokens" in r)
+    assert re.search(r"· [0-9][0-9,]* tokens", status) and " -" not in status.split("tokens")[0], status

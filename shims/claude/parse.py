@@ -163,7 +163,7 @@ class ClaudeParser:
             return []
         counts = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
         # message_delta may carry only output_tokens: the counts it leaves out keep their value.
-        known = {k: usage[k] for k in counts if isinstance(usage.get(k), int)}
+        known = {k: _int(usage[k]) for k in counts if isinstance(usage.get(k), int)}  # ≥ 0; a bool counts 0
         self._live_now.update(known)
         return [o.LiveUsage(self._live_before + sum(self._live_now.values()))]
 
